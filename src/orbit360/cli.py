@@ -1,0 +1,60 @@
+"""The ``orbit360`` command line: parses, composes library calls, reports. No logic here.
+
+Every command imports its heavy modules (av, cv2, dask) inside its body, so ``--help``
+stays instant. Errors funnel through ``main``: an ``Orbit360Error`` becomes one line on
+stderr, ``orbit360: error: FILE: problem``, and exit code 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from .errors import Orbit360Error
+
+__all__ = ["main", "cli"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="orbit360")
+def cli() -> None:
+    """orbit360: salvage, stitch, orient and publish 360-camera footage."""
+
+
+# ---- commands (each body: a few library calls) ----------------------------------------
+# COMMANDS-BELOW (keep this marker; add new commands after it)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=args, prog_name="orbit360", standalone_mode=False)
+    except Orbit360Error as exc:
+        click.echo(f"orbit360: error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("orbit360: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("orbit360: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 1
+    return 0
+
+
+def entrypoint() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entrypoint()
