@@ -1,0 +1,32 @@
+"""ISO base media file format (MP4/MOV): bounded box reader and writer, sample tables."""
+
+from ._reader import (
+    CONTAINER_TYPES,
+    BoxHeader,
+    find_box,
+    iter_boxes,
+    read_box_header,
+    read_box_header_unchecked,
+    read_payload,
+)
+from ._sample_table import Edit, Movie, Track, iter_sample_bytes, read_movie, read_tracks
+from ._writer import box, container, full_box
+
+__all__ = [
+    "BoxHeader",
+    "CONTAINER_TYPES",
+    "find_box",
+    "iter_boxes",
+    "read_box_header",
+    "read_box_header_unchecked",
+    "read_payload",
+    "box",
+    "full_box",
+    "container",
+    "Track",
+    "Movie",
+    "Edit",
+    "read_tracks",
+    "read_movie",
+    "iter_sample_bytes",
+]
