@@ -10,6 +10,7 @@ from ._reader import (
     read_payload,
 )
 from ._sample_table import Edit, Movie, Track, iter_sample_bytes, read_movie, read_tracks
+from ._moov import MdatSource, build_moov, mdat_header, write_movie
 from ._writer import box, container, full_box
 
 __all__ = [
@@ -29,4 +30,8 @@ __all__ = [
     "read_tracks",
     "read_movie",
     "iter_sample_bytes",
+    "build_moov",
+    "write_movie",
+    "MdatSource",
+    "mdat_header",
 ]
