@@ -1,0 +1,111 @@
+"""Decoding video through PyAV (FFmpeg), frame-threaded, as RGB numpy frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+
+from .._files import check_input_file
+from .._types import StrPath
+from ..errors import InputError
+
+__all__ = ["VideoReader", "open_reader", "probe_container"]
+
+
+def probe_container(path: StrPath) -> "av.container.InputContainer":
+    """Open ``path`` with FFmpeg or raise InputError naming the file and the reason."""
+    p = check_input_file(path)
+    try:
+        return av.open(str(p), "r")
+    except av.error.InvalidDataError:
+        raise InputError("not a video file FFmpeg can read (invalid data; is the moov box missing? try `orbit360 salvage`)", path=p) from None
+    except av.error.FFmpegError as exc:
+        raise InputError(f"FFmpeg cannot open it: {exc.strerror}", path=p) from None
+
+
+class VideoReader:
+    """One video stream of a file, decoded frame by frame.
+
+    ``frames()`` yields (height, width, 3) uint8 RGB arrays in presentation order;
+    ``start``/``stop`` are frame indices (seeking to the key frame before ``start``).
+    """
+
+    def __init__(self, path: StrPath, *, stream_index: int = 0, threads: int = 0) -> None:
+        self.path = Path(path)
+        container = probe_container(path)
+        if not container.streams.video or stream_index >= len(container.streams.video):
+            container.close()
+            raise InputError("no video track", path=self.path)
+        self._container = container
+        self.stream = container.streams.video[stream_index]
+        self.stream.thread_type = "AUTO"
+        if threads:
+            self.stream.codec_context.thread_count = threads
+        cc = self.stream.codec_context
+        if not cc.width or not cc.height:
+            container.close()
+            raise InputError("video track has no frame size (broken or unsupported codec)", path=self.path)
+        rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
+        self.fps: Fraction = Fraction(rate) if rate else Fraction(30)
+        self.size: tuple[int, int] = (cc.width, cc.height)
+        self.time_base: Fraction = Fraction(self.stream.time_base) if self.stream.time_base else Fraction(1, 90000)
+        self.start_pts: int = self.stream.start_time or 0
+        n = self.stream.frames
+        if not n and self.stream.duration:
+            n = int(round(float(self.stream.duration * self.time_base * self.fps)))
+        self.frame_count: int = int(n or 0)
+        self.codec_name: str = cc.name
+
+    @property
+    def duration(self) -> float:
+        """Seconds, from the frame count and rate."""
+        return self.frame_count / float(self.fps) if self.fps else 0.0
+
+    def frame_index(self, pts: int | None) -> int:
+        """Frame index of a presentation timestamp (in the stream's time base)."""
+        if pts is None:
+            return -1
+        return int(round(float((pts - self.start_pts) * self.time_base * self.fps)))
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+        """Yield RGB frames with index in [start, stop)."""
+        for _, frame in self.indexed_frames(start, stop):
+            yield frame
+
+    def indexed_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, NDArray[np.uint8]]]:
+        """Yield (index, RGB frame) for frames in [start, stop), by presentation time."""
+        if start > 0:
+            target = self.start_pts + int(start / self.fps / self.time_base)
+            self._container.seek(target, stream=self.stream, backward=True, any_frame=False)
+        count = 0
+        try:
+            for frame in self._container.decode(self.stream):
+                idx = self.frame_index(frame.pts) if frame.pts is not None else start + count
+                count += 1
+                if idx < start:
+                    continue
+                if stop is not None and idx >= stop:
+                    break
+                yield idx, frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as exc:
+            raise InputError(f"decoding failed: {exc.strerror}", path=self.path) from None
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def open_reader(path: StrPath, *, stream_index: int = 0) -> VideoReader:
+    """Open the ``stream_index``-th video stream of ``path`` for decoding."""
+    return VideoReader(path, stream_index=stream_index)

@@ -1,0 +1,227 @@
+"""Encoding RGB frames to MP4 through PyAV, copying audio through unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+
+from .._files import atomic_output
+from .._types import SizeLike, StrPath
+from ..errors import OutputError
+
+__all__ = ["EncodeOptions", "VideoWriter", "CODECS", "resolve_encoder"]
+
+CODECS = {"h264": "libx264", "hevc": "libx265"}
+"""Codec names accepted by ``EncodeOptions.codec`` and the software encoder used."""
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How to encode: ``EncodeOptions(codec="h264", crf=20, preset="medium")``.
+
+    :param codec: "h264" (default; browsers play it) or "hevc".
+    :param crf: constant rate factor (lower = better), 0..51.
+    :param preset: x264/x265 speed preset (ultrafast ... veryslow).
+    :param encoder: an FFmpeg encoder name overriding the codec's default ("auto" picks
+        NVENC when a GPU encoder opens, else libx264 / libx265).
+    :param gop: key frame interval in frames (None = encoder default).
+    :param bframes: number of B-frames (None = encoder default).
+    """
+
+    codec: str = "h264"
+    crf: int = 20
+    preset: str = "medium"
+    encoder: str = "auto"
+    gop: int | None = None
+    bframes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise ValueError(f"codec must be one of {sorted(CODECS)}, got {self.codec!r}")
+        if not 0 <= self.crf <= 51:
+            raise ValueError(f"crf must be in 0..51, got {self.crf}")
+
+
+def _nvenc_usable(name: str) -> bool:
+    """True when the NVENC encoder exists and a device accepts a session."""
+    if name not in av.codecs_available:
+        return False
+    try:
+        ctx = av.CodecContext.create(name, "w")
+        ctx.width, ctx.height, ctx.pix_fmt = 256, 256, "yuv420p"
+        ctx.time_base = Fraction(1, 30)
+        ctx.open()
+        ctx.close() if hasattr(ctx, "close") else None
+        return True
+    except Exception:  # any failure means "no usable GPU encoder here"
+        return False
+
+
+def resolve_encoder(options: EncodeOptions) -> str:
+    """The FFmpeg encoder name to use for ``options``."""
+    if options.encoder and options.encoder != "auto":
+        return options.encoder
+    nv = {"h264": "h264_nvenc", "hevc": "hevc_nvenc"}[options.codec]
+    return nv if _nvenc_usable(nv) else CODECS[options.codec]
+
+
+class VideoWriter:
+    """Writes RGB frames to an MP4 at ``path`` (via a temporary name, renamed at close).
+
+    ``audio_from`` copies every audio stream of another file through unchanged;
+    ``synth_audio`` adds a stereo AAC test tone (synthetic recordings). ``faststart``
+    puts the moov first (web playback).
+    """
+
+    def __init__(
+        self,
+        path: StrPath,
+        *,
+        size: SizeLike,
+        fps: Fraction | int | float,
+        options: EncodeOptions = EncodeOptions(),
+        audio_from: StrPath | None = None,
+        synth_audio: bool = False,
+        faststart: bool = False,
+        start_frame: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        self.size = (int(size[0]), int(size[1]))
+        if self.size[0] % 2 or self.size[1] % 2:
+            raise ValueError(f"frame size must be even for yuv420p, got {self.size}")
+        self.fps = Fraction(fps).limit_denominator(1001000)
+        self._atomic = atomic_output(self.path)
+        self._tmp = self._atomic.__enter__()
+        self._closed = False
+        try:
+            container_opts = {"movflags": "+faststart"} if faststart else {}
+            self._out = av.open(str(self._tmp), "w", format="mp4", options=container_opts)
+            self.encoder = resolve_encoder(options)
+            vs = self._out.add_stream(self.encoder, rate=self.fps)
+            vs.width, vs.height = self.size
+            vs.pix_fmt = "yuv420p"
+            vs.time_base = Fraction(1, 1) / self.fps
+            opts: dict[str, str] = {}
+            if self.encoder.startswith("libx26"):
+                opts = {"crf": str(options.crf), "preset": options.preset}
+                if self.encoder == "libx265":
+                    opts["x265-params"] = "log-level=error"
+            elif "nvenc" in self.encoder:
+                opts = {"preset": "p4", "cq": str(options.crf), "rc": "vbr"}
+            if options.gop is not None:
+                vs.codec_context.gop_size = options.gop
+            if options.bframes is not None:
+                vs.codec_context.max_b_frames = options.bframes
+            vs.options = opts
+            if options.codec == "hevc":
+                vs.codec_tag = "hvc1"  # Apple/QuickTime and spherical tools expect hvc1
+            self._video = vs
+            self._audio_src = None
+            self._audio_pairs: list[tuple[av.stream.Stream, av.stream.Stream]] = []
+            if audio_from is not None:
+                self._audio_src = av.open(str(audio_from), "r")
+                for a in self._audio_src.streams.audio:
+                    self._audio_pairs.append((a, self._out.add_stream_from_template(a)))
+            self._tone = None
+            if synth_audio:
+                self._tone = self._out.add_stream("aac", rate=48000, layout="stereo")
+            self._next_pts = start_frame
+            self._audio_samples = 0
+        except av.error.FFmpegError as exc:
+            self._abort()
+            raise OutputError(f"cannot open encoder: {exc.strerror}", path=self.path) from None
+        except BaseException:
+            self._abort()
+            raise
+
+    def write(self, frame: NDArray[np.uint8]) -> None:
+        """Encode one (height, width, 3) RGB uint8 frame."""
+        if frame.shape[1] != self.size[0] or frame.shape[0] != self.size[1]:
+            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, writer expects {self.size[0]}x{self.size[1]}")
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        vf.pts = self._next_pts
+        self._next_pts += 1
+        for packet in self._video.encode(vf):
+            self._out.mux(packet)
+        if self._tone is not None:
+            self._write_tone(self._next_pts / float(self.fps))
+
+    def _write_tone(self, until_s: float) -> None:
+        """A 440/660 Hz stereo tone, 1024-sample AAC frames, up to ``until_s`` seconds."""
+        assert self._tone is not None
+        rate = 48000
+        while self._audio_samples < until_s * rate:
+            t = (self._audio_samples + np.arange(1024)) / rate
+            pcm = np.stack([0.2 * np.sin(2 * np.pi * 440 * t), 0.2 * np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
+            af = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="stereo")
+            af.sample_rate = rate
+            af.pts = self._audio_samples
+            self._audio_samples += 1024
+            for packet in self._tone.encode(af):
+                self._out.mux(packet)
+
+    def _copy_audio(self) -> None:
+        if self._audio_src is None:
+            return
+        streams = [a for a, _ in self._audio_pairs]
+        target = {a.index: o for a, o in self._audio_pairs}
+        if not streams:
+            return
+        for packet in self._audio_src.demux(streams):
+            if packet.dts is None:
+                continue
+            packet.stream = target[packet.stream.index]
+            self._out.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoders, finish the file and rename it into place."""
+        if self._closed:
+            return
+        try:
+            for packet in self._video.encode(None):
+                self._out.mux(packet)
+            if self._tone is not None:
+                for packet in self._tone.encode(None):
+                    self._out.mux(packet)
+            self._copy_audio()
+            self._out.close()
+            if self._audio_src is not None:
+                self._audio_src.close()
+            self._closed = True
+            self._atomic.__exit__(None, None, None)
+        except BaseException as exc:
+            self._abort(exc)
+            raise
+
+    def _abort(self, exc: BaseException | None = None) -> None:
+        self._closed = True
+        for c in (getattr(self, "_out", None), getattr(self, "_audio_src", None)):
+            try:
+                if c is not None:
+                    c.close()
+            except Exception:
+                pass
+        e = exc or RuntimeError("aborted")
+        try:
+            self._atomic.__exit__(type(e), e, None)
+        except BaseException:
+            pass
+
+    @property
+    def frames_written(self) -> int:
+        return self._next_pts
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if e is None:
+            self.close()
+        else:
+            self._abort(e)
