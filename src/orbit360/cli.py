@@ -28,6 +28,20 @@ def cli() -> None:
 # COMMANDS-BELOW (keep this marker; add new commands after it)
 
 
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSON file to write.")
+@click.option("--csv", "csv", is_flag=True, help="Also write OUTPUT with suffix .csv (stream,t,v0,v1,...).")
+@click.option("--gpx", "gpx", is_flag=True, help="Also write OUTPUT with suffix .gpx (GPS fixes with a lock).")
+def telemetry(file: Path, output: Path, csv: bool, gpx: bool) -> None:
+    """Export the GPMF telemetry of FILE: one JSON member per numeric stream, {"t", "values"}."""
+    from .telemetry import export_telemetry
+
+    summary = export_telemetry(file, output, csv=csv, gpx=gpx)
+    click.echo(", ".join(f"{k} {n}" for k, n in summary.counts.items()) or "no numeric streams")
+    click.echo("wrote " + ", ".join(summary.outputs))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
