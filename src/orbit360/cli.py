@@ -28,6 +28,199 @@ def cli() -> None:
 # COMMANDS-BELOW (keep this marker; add new commands after it)
 
 
+def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    from .reframe import parse_size
+
+    try:
+        return None if value is None else parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _angles_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float, float] | None:
+    from .reframe import parse_angles
+
+    try:
+        return None if value is None else parse_angles(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command()
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default="0: a free port", help="Port on 127.0.0.1.")
+@click.option("--no-browser", is_flag=True, help="Print the URL without opening a browser.")
+def view(video: Path, port: int, no_browser: bool) -> None:
+    """Play a 360 VIDEO in the browser: drag or arrows to look, wheel to zoom, P for planet.
+
+    Serves on 127.0.0.1 only, until Ctrl-C. Plays VIDEO's web rendition (NAME.web.mp4,
+    from `orbit360 publish`) when there is one.
+    """
+    from ._console import warn
+    from .publish import pick_viewable
+    from .viewer import ViewerServer
+
+    source, note = pick_viewable(video)
+    server = ViewerServer(source, port=port)
+    if note:
+        warn(note)
+    click.echo(f"viewing {source.name} at {server.url}  (Ctrl-C to stop)")
+    server.serve_until_interrupted(None if no_browser else server.open_in_browser)
+
+
+@cli.command()
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The flat MP4 to write.")
+@click.option("--size", callback=_size_option, help="WIDTHxHEIGHT  [default: 1920x1080; 1080x1080 with --planet]")
+@click.option("--fov", type=click.FloatRange(1, 359), help="Full-width field of view, degrees  [default: 90; 280 with --planet]")
+@click.option("--look", callback=_angles_option, help="YAW,PITCH[,ROLL] degrees  [default: 0,0,0; 0,-90,0 with --planet]")
+@click.option("--path", "path_file", type=click.Path(dir_okay=False, path_type=Path), help='Keyframes JSON: {"keyframes": [{"t", "yaw", "pitch", "roll", "fov"}, ...]}.')
+@click.option("--planet", is_flag=True, help="Stereographic little planet instead of a flat view.")
+@click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True)
+@click.option("--preset", default="medium", show_default=True, help="x264 preset.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def reframe(
+    src: Path, output: Path, size: tuple[int, int] | None, fov: float | None, look: tuple[float, float, float] | None,
+    path_file: Path | None, planet: bool, crf: int, preset: str, quiet: bool,
+) -> None:
+    """Cut a flat 16:9 (or little-planet) H.264 video out of the 360 video SRC, audio kept."""
+    from ._console import progress_bar
+    from .reframe import DEFAULT_FOV, DEFAULT_LOOK, DEFAULT_SIZE, Projection, ViewPath, load_view_path, reframe_video
+    from .video import EncodeOptions
+
+    projection = Projection.PLANET if planet else Projection.FLAT
+    fov = fov or DEFAULT_FOV[projection]
+    path = load_view_path(path_file, default_fov=fov) if path_file else ViewPath.fixed(*(look or DEFAULT_LOOK[projection]), fov=fov)
+    try:
+        with progress_bar("reframing", quiet=quiet) as update:
+            reframe_video(src, output, path=path, size=size or DEFAULT_SIZE[projection], projection=projection,
+                          options=EncodeOptions(crf=crf, preset=preset, encoder="libx264"), progress=update)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not quiet:
+        click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--at", "at", type=click.FloatRange(0), default=0.0, show_default=True, help="Time in seconds.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="JPEG to write  [default: SRC_<at>s.jpg]")
+@click.option("--flat", is_flag=True, help="A flat view (see --look, --fov, --size) instead of the photo sphere.")
+@click.option("--look", callback=_angles_option, help="YAW,PITCH[,ROLL] degrees for --flat  [default: 0,0,0]")
+@click.option("--fov", type=click.FloatRange(1, 179), default=90, show_default=True, help="Full-width FOV for --flat.")
+@click.option("--size", callback=_size_option, help="WIDTHxHEIGHT for --flat  [default: 1920x1080]")
+@click.option("--quality", type=click.IntRange(1, 100), default=92, show_default=True, help="JPEG quality.")
+def still(src: Path, at: float, output: Path | None, flat: bool, look: tuple[float, float, float] | None,
+          fov: float, size: tuple[int, int] | None, quality: int) -> None:
+    """Save the frame at --at seconds of SRC as a photo-sphere JPEG (GPano XMP), or a flat view."""
+    from .geometry.rotation import Rotation
+    from .reframe import render_view
+    from .still import read_frame_at, write_jpeg, write_photosphere
+
+    output = output or src.with_name(f"{src.stem}_{at:.2f}s.jpg")
+    frame = read_frame_at(src, at)
+    if flat:
+        view = render_view(frame, size=size or (1920, 1080), rotation=Rotation.from_ypr(*(look or (0, 0, 0))), fov_deg=fov)
+        write_jpeg(view, output, quality=quality)
+    else:
+        write_photosphere(frame, output, quality=quality)
+    click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Rendition to write  [default: SRC's NAME.web.mp4]")
+@click.option("--max-width", type=click.IntRange(256, 16384), default=4096, show_default=True, help="Widest output (phones cap textures at 4096).")
+@click.option("--crf", type=click.IntRange(0, 51), default=21, show_default=True)
+@click.option("--preset", default="medium", show_default=True, help="x264 preset.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def publish(src: Path, output: Path | None, max_width: int, crf: int, preset: str, quiet: bool) -> None:
+    """Write the web rendition of the 360 video SRC: H.264, <= 4096 wide, spherical metadata, moov first."""
+    from ._console import progress_bar
+    from .publish import publish_web
+
+    with progress_bar("publishing", quiet=quiet) as update:
+        out = publish_web(src, output, max_width=max_width, crf=crf, preset=preset, progress=update)
+    click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default="orbit360-demo", show_default=True, help="Folder for the demo's files.")
+@click.option("--frames", type=click.IntRange(10, 3000), default=150, show_default=True, help="Frames to render (30 fps).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def demo(out_dir: str, frames: int, quiet: bool) -> None:
+    """Render a synthetic dual-lens recording, stitch it, publish a 360 MP4 and check it."""
+    from ._console import progress_bar
+    from .demo import run_demo
+
+    with progress_bar("stitching", quiet=quiet) as update:
+        r = run_demo(out_dir, frames=frames, progress=update)
+    click.echo(f"recording:   {r.recording}")
+    click.echo(f"rig profile: {r.rig_profile}")
+    click.echo(f"360 video:   {r.output} ({r.frames} frames, spherical metadata V1+V2)")
+    click.echo(f"preview:     {r.preview}")
+    click.echo(f"PSNR vs ground truth: {r.psnr_db:.2f} dB")
+
+
+@cli.command()
+@click.argument("input", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The 360 MP4 to write.")
+@click.option("--lens", type=click.Path(dir_okay=False), help="Rig profile JSON (from `orbit360 calibrate`).")
+@click.option("--width", type=click.IntRange(64, 16384), help="Output width (height = width / 2); default: input width.")
+@click.option("--codec", type=click.Choice(["h264", "hevc"]), default="h264", show_default=True)
+@click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True)
+@click.option("--preset", default="medium", show_default=True, help="x264/x265 preset.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def stitch(input: str, output: str, lens: str | None, width: int | None, codec: str, crf: int, preset: str, quiet: bool) -> None:
+    """Stitch side-by-side dual-fisheye INPUT to an equirectangular 360 MP4."""
+    from ._console import progress_bar
+    from .pipeline import stitch_video
+    from .profile import RigProfile
+    from .video import EncodeOptions
+
+    rig = RigProfile.load(lens) if lens else None
+    with progress_bar("stitching", quiet=quiet) as update:
+        r = stitch_video(input, output, rig=rig, width=width, options=EncodeOptions(codec=codec, crf=crf, preset=preset), progress=update)
+    if not quiet:
+        click.echo(f"wrote {r.output}: {r.frames} frames, {r.size[0]}x{r.size[1]}, {r.encoder}, spherical metadata V1+V2")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def inspect(file: str, as_json: bool) -> None:
+    """Describe FILE: container, tracks, layout, spherical metadata."""
+    import json
+
+    from .inspect import inspect_file
+
+    info = inspect_file(file)
+    if as_json:
+        click.echo(json.dumps(info.to_dict(), indent=2))
+        return
+    click.echo(f"{info.path}: {info.container}, {info.size_bytes} bytes")
+    click.echo(f"  camera: {info.camera}; layout: {info.layout}")
+    for t in info.tracks:
+        extra = ""
+        if t.kind == "video":
+            extra = f" {t.width}x{t.height} {t.fps or 0:.3f} fps, {t.frames} frames"
+        elif t.kind == "audio":
+            extra = f" {t.sample_rate} Hz, {t.channels} ch, {t.frames} samples"
+        else:
+            extra = f", {t.frames} samples"
+        dur = f", {t.duration_s:.2f} s" if t.duration_s else ""
+        click.echo(f"  track {t.index}: {t.kind} {t.codec}{extra}{dur}")
+    if info.spherical:
+        s = info.spherical
+        click.echo(f"  spherical: {s['projection']} (V1 {'yes' if s['v1'] else 'no'}, V2 {'yes' if s['v2'] else 'no'})")
+    elif info.has_moov:
+        click.echo("  spherical: none")
+    for problem in info.problems:
+        click.echo(f"  problem: {problem}")
+    if info.salvage:
+        click.echo(f"  salvage would recover: {info.salvage}")
+
+
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSON file to write.")

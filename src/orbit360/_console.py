@@ -1,0 +1,55 @@
+"""Terminal output for the CLI: one place for messages and progress bars.
+
+Progress bars appear only when stderr is a terminal (and not with --quiet); NO_COLOR is
+honoured by click's styling. Library code never prints: it calls a progress callback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+
+__all__ = ["progress_bar", "info", "warn"]
+
+
+def info(message: str) -> None:
+    click.echo(message)
+
+
+def warn(message: str) -> None:
+    click.echo(f"orbit360: warning: {message}", err=True)
+
+
+@contextmanager
+def progress_bar(label: str, *, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """Yield ``update(done, total)``: a bar with frames, fps and ETA on a terminal's stderr."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    start = time.monotonic()
+    state = {"bar": None, "done": 0}
+
+    def show(_: object) -> str:
+        elapsed = max(time.monotonic() - start, 1e-6)
+        return f"{state['done']} frames, {state['done'] / elapsed:.1f} fps"
+
+    def update(done: int, total: int) -> None:
+        if state["bar"] is None:
+            bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr, show_eta=True, item_show_func=show)
+            bar.__enter__()
+            state["bar"] = bar
+        bar = state["bar"]
+        step = done - state["done"]
+        state["done"] = done
+        if step > 0:
+            bar.update(step)  # type: ignore[union-attr]
+
+    try:
+        yield update
+    finally:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)  # type: ignore[union-attr]
