@@ -1,0 +1,124 @@
+"""The web rendition: an H.264 copy of a 360 video that phones and Chromium can play.
+
+Why a second file: phones cap WebGL textures at 4096 pixels (some at 2048), and Chromium
+does not decode HEVC, so the master (often 5.7K HEVC) cannot go to a browser as it is.
+The rendition is at most ``max_width`` wide (default 4096, 2:1 kept), H.264 yuv420p,
+audio copied, moov first (``+faststart``: playback starts before the download ends), and
+marked equirectangular with Spherical Video V1 and V2 metadata.
+
+It sits beside its source as ``NAME.web.mp4``; ``orbit360 view`` prefers it when present.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+
+from ._files import check_input_file, check_output_dir
+from ._types import SizeLike, StrPath
+from .errors import InputError
+
+__all__ = ["WEB_MAX_WIDTH", "WEB_SUFFIX", "web_rendition_path", "web_size", "publish_web", "pick_viewable"]
+
+WEB_MAX_WIDTH = 4096
+WEB_SUFFIX = ".web.mp4"
+# Codecs Debian's Chromium decodes in a <video> element (measured; HEVC is not one).
+BROWSER_CODECS = frozenset({"h264", "vp9", "av1", "vp8"})
+
+
+def web_rendition_path(src: StrPath) -> Path:
+    """Where the web rendition of ``src`` goes: ``clip.mp4`` -> ``clip.web.mp4``."""
+    p = Path(src)
+    return p if p.name.endswith(WEB_SUFFIX) else p.with_name(p.stem + WEB_SUFFIX)
+
+
+def web_size(size: SizeLike, max_width: int = WEB_MAX_WIDTH) -> tuple[int, int]:
+    """Output (width, height) for an input size: no wider than ``max_width``, 2:1, even."""
+    width, _ = size
+    if max_width < 4:
+        raise ValueError(f"max_width must be at least 4, got {max_width}")
+    out_w = min(int(width), int(max_width))
+    out_w -= out_w % 4  # height = width / 2 must be even too (yuv420p)
+    return out_w, out_w // 2
+
+
+def publish_web(
+    src: StrPath,
+    dst: StrPath | None = None,
+    *,
+    max_width: int = WEB_MAX_WIDTH,
+    crf: int = 21,
+    preset: str = "medium",
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write the web rendition of the 360 video ``src`` and return its path.
+
+    :param dst: output path; default ``web_rendition_path(src)``.
+    :param max_width: widest output in pixels (4096 for phones; 2048 for old ones).
+    :param crf: x264 constant rate factor (lower = better and bigger).
+    :param progress: called with (frames done, frame count) after each frame.
+    :raises InputError: when ``src`` is unreadable or not a 2:1 equirect video.
+    """
+    from .isobmff.spherical import inject_spherical
+    from .video import EncodeOptions, VideoWriter, open_reader
+
+    source = check_input_file(src)
+    target = check_output_dir(dst if dst is not None else web_rendition_path(source))
+    if target.resolve() == source.resolve():
+        raise InputError("the web rendition would overwrite its source; name another output", path=source)
+    options = EncodeOptions(codec="h264", crf=crf, preset=preset, encoder="libx264")
+    # Encode to a hidden sibling, then inject the spherical boxes into the final name
+    # (inject writes atomically); the sibling goes whatever happens.
+    fd, encoded_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".encode.mp4", dir=target.parent)
+    os.close(fd)
+    encoded = Path(encoded_name)
+    try:
+        with open_reader(source) as reader:
+            width, height = reader.size
+            if width != 2 * height:
+                raise InputError(f"not a 2:1 equirect video ({width}x{height})", path=source)
+            out_size = web_size(reader.size, max_width)
+            total = reader.frame_count
+            with VideoWriter(
+                encoded, size=out_size, fps=reader.fps, options=options, audio_from=source, faststart=True
+            ) as writer:
+                for done, frame in enumerate(reader.frames(), 1):
+                    if (frame.shape[1], frame.shape[0]) != out_size:
+                        # INTER_AREA: the right filter for shrinking (no aliasing).
+                        frame = cv2.resize(frame, out_size, interpolation=cv2.INTER_AREA)
+                    writer.write(frame)
+                    if progress is not None:
+                        progress(done, total)
+        inject_spherical(encoded, target)
+    finally:
+        encoded.unlink(missing_ok=True)
+    return target
+
+
+def pick_viewable(src: StrPath) -> tuple[Path, str | None]:
+    """The file ``orbit360 view`` should serve for ``src``, and a note for the user or None.
+
+    The web rendition wins when it exists. Without one, an HEVC source is still served
+    (other browsers may play it) but the note says how to make one Chromium can play.
+    """
+    source = check_input_file(src)
+    rendition = web_rendition_path(source)
+    if rendition != source and rendition.is_file():
+        return rendition, f"playing the web rendition {rendition.name}"
+    from .video import probe_container
+
+    with probe_container(source) as container:
+        streams = container.streams.video
+        codec = streams[0].codec_context.name if streams else None
+    if codec is None:
+        raise InputError("no video track", path=source)
+    if codec not in BROWSER_CODECS:
+        return source, (
+            f"{source.name} is {codec.upper()}, which Chromium cannot play; "
+            f"run `orbit360 publish {source.name}` for an H.264 web rendition"
+        )
+    return source, None
