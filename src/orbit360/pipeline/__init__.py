@@ -1,5 +1,5 @@
 """Jobs: stitching a recording end to end (decode → stitch → encode → metadata)."""
 
-from .single import StitchJob, StitchResult, stitch_video
+from .single import StitchResult, stitch_video
 
-__all__ = ["StitchJob", "StitchResult", "stitch_video"]
+__all__ = ["StitchResult", "stitch_video"]

@@ -1,0 +1,127 @@
+"""RigSource: what every camera format looks like to the stitcher.
+
+A camera format (side-by-side dual fisheye, GoPro Fusion front/back pair, GoPro MAX
+.360 with two EAC tracks, Insta360 .insv, a GoPro chapter set) is opened as a
+``RigSource``. It yields *recorded frames* (one RGB ndarray per output frame, in the
+layout its ``nominal_rig`` describes) and builds the plan that turns such a frame into
+equirect. The pipeline only ever talks to this interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._types import StrPath
+from ..errors import InputError
+from ..profile import RigProfile
+
+__all__ = ["RigSource", "FramePlan", "SideBySideSource", "open_side_by_side"]
+
+
+@runtime_checkable
+class FramePlan(Protocol):
+    """Anything that turns one recorded frame into an equirect frame."""
+
+    size: tuple[int, int]
+
+    def apply(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]: ...
+
+
+@runtime_checkable
+class RigSource(Protocol):
+    """A recording from a 360 camera, opened for stitching.
+
+    - ``paths``: the input files (one, or several for pairs and chapter sets).
+    - ``camera``/``layout``: human-readable maker + model and layout names.
+    - ``fps``, ``frame_count``, ``frame_size`` (size of the recorded frame it yields).
+    - ``frames(start, stop)``: recorded frames with index in [start, stop).
+    - ``nominal_rig()``: the best profile known without calibration (None when the
+      format needs none, e.g. EAC, which is already a sphere).
+    - ``plan(width, rig)``: the FramePlan for an equirect of ``width``.
+    - ``audio_path``: the file whose audio tracks are copied to the output (or None).
+    - ``telemetry_path``: the file holding gpmd telemetry (or None).
+    """
+
+    paths: tuple[Path, ...]
+    camera: str
+    layout: str
+    fps: Fraction
+    frame_count: int
+    frame_size: tuple[int, int]
+    audio_path: Path | None
+    telemetry_path: Path | None
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]: ...
+
+    def nominal_rig(self) -> RigProfile | None: ...
+
+    def plan(self, width: int, rig: RigProfile | None) -> FramePlan: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SideBySideSource:
+    """Both image circles side by side in one video track (Insta360, Theta, Gear 360 exports,
+    and synthetic rigs)."""
+
+    path: Path
+    camera: str = "unknown"
+    layout: str = "dual fisheye, side by side"
+    fov_deg: float = 195.0
+    paths: tuple[Path, ...] = field(init=False)
+    fps: Fraction = field(init=False)
+    frame_count: int = field(init=False)
+    frame_size: tuple[int, int] = field(init=False)
+    audio_path: Path | None = field(init=False)
+    telemetry_path: Path | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        from ..video import open_reader
+
+        self.paths = (self.path,)
+        with open_reader(self.path) as r:
+            w, h = r.size
+            if h <= 0 or abs(w / h - 2.0) > 0.02:
+                raise InputError(
+                    f"video is {w}x{h}, not a 2:1 side-by-side dual-fisheye frame (single-lens or already stitched?)",
+                    path=self.path,
+                )
+            self.fps, self.frame_count, self.frame_size = r.fps, r.frame_count, r.size
+        self.audio_path = self.path
+        self.telemetry_path = self.path
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+        from ..video import open_reader
+
+        with open_reader(self.path) as r:
+            yield from r.frames(start, stop)
+
+    def nominal_rig(self) -> RigProfile:
+        return RigProfile.nominal(self.frame_size, fov_deg=self.fov_deg, camera=self.camera)
+
+    def plan(self, width: int, rig: RigProfile | None) -> FramePlan:
+        from ..stitch import StitchPlan
+
+        rig = rig or self.nominal_rig()
+        if tuple(rig.frame_size) != tuple(self.frame_size):
+            raise InputError(
+                f"rig profile is for {rig.frame_size[0]}x{rig.frame_size[1]} frames, the video is "
+                f"{self.frame_size[0]}x{self.frame_size[1]}",
+                path=self.path,
+            )
+        return StitchPlan.build(rig, width)
+
+    def close(self) -> None:
+        pass
+
+
+def open_side_by_side(path: StrPath, **kw: object) -> SideBySideSource:
+    return SideBySideSource(Path(path), **kw)  # type: ignore[arg-type]
