@@ -41,6 +41,8 @@
     fov: numberParam("fov", FLAT_FOV.initial),
     planet: params.get("planet") === "1",
     framesUploaded: 0, // video frames copied to the texture (tests wait on this)
+    drawnUpload: 0, // the framesUploaded count the last draw showed
+    dirty: true, // a frame or view change is waiting for the next draw
     draws: 0,
     error: null,
   };
@@ -212,6 +214,7 @@
     gl.uniform1i(uniforms.planet, state.planet ? 1 : 0);
     gl.drawArrays(gl.TRIANGLES, 0, 3);
     state.draws += 1;
+    state.drawnUpload = state.framesUploaded;
   }
 
   function tick() {
@@ -225,6 +228,7 @@
       needsDraw = false;
       draw();
     }
+    state.dirty = needsDraw || frameWaiting;
     window.requestAnimationFrame(tick);
   }
 
