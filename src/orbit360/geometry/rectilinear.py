@@ -17,6 +17,10 @@ from .._types import SizeLike
 __all__ = ["rectilinear_to_dirs", "dirs_to_rectilinear", "rectilinear_focal", "pixel_centres"]
 
 
+# Positions within this many pixels of the image border count as inside (rounding).
+_EDGE = 1e-6
+
+
 def rectilinear_focal(width: int, fov_deg: float) -> float:
     """Focal length in pixels for a horizontal FOV in degrees, 0 < fov_deg < 180."""
     if not 0.0 < fov_deg < 180.0:
@@ -50,7 +54,7 @@ def dirs_to_rectilinear(
     """Flat-view pixel positions (..., 2) as (x, y) of camera-frame directions (..., 3).
 
     Returns ``(xy, valid)``: ``valid`` is true where the direction is in front of the
-    camera (z > 0) and lands inside the image; elsewhere ``xy`` is NaN.
+    camera (z > 0) and lands inside the image (borders included); elsewhere ``xy`` is NaN.
     """
     w, h = size
     f = rectilinear_focal(w, fov_deg)
@@ -61,5 +65,5 @@ def dirs_to_rectilinear(
     x = np.where(in_front, w / 2.0 + f * d[..., 0] / safe_z, np.nan)
     y = np.where(in_front, h / 2.0 - f * d[..., 1] / safe_z, np.nan)
     with np.errstate(invalid="ignore"):
-        valid = in_front & (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        valid = in_front & (x >= -_EDGE) & (x <= w + _EDGE) & (y >= -_EDGE) & (y <= h + _EDGE)
     return np.stack([x, y], axis=-1), valid

@@ -21,6 +21,10 @@ from .._types import SizeLike
 __all__ = ["stereographic_to_dirs", "dirs_to_stereographic", "stereographic_focal"]
 
 
+# Positions within this many pixels of the image border count as inside (rounding).
+_EDGE = 1e-6
+
+
 def stereographic_focal(width: int, fov_deg: float) -> float:
     """Focal length in pixels for a full-width FOV in degrees, 0 < fov_deg < 360."""
     if not 0.0 < fov_deg < 360.0:
@@ -45,7 +49,7 @@ def dirs_to_stereographic(
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Pixel positions (..., 2) as (x, y) of camera-frame directions (..., 3).
 
-    Returns ``(xy, valid)``: ``valid`` is true where the position lies inside the image;
+    Returns ``(xy, valid)``: ``valid`` is true where the position lies inside the image (borders included);
     the point straight behind (-z), which maps to infinity, is NaN and invalid.
     """
     w, h = size
@@ -58,5 +62,5 @@ def dirs_to_stereographic(
     x = w / 2.0 + f * d[..., 0] * scale
     y = h / 2.0 - f * d[..., 1] * scale
     with np.errstate(invalid="ignore"):
-        valid = finite & (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        valid = finite & (x >= -_EDGE) & (x <= w + _EDGE) & (y >= -_EDGE) & (y <= h + _EDGE)
     return np.stack([x, y], axis=-1), valid
