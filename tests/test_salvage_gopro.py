@@ -1,0 +1,185 @@
+"""GoPro salvage without a reference, against the healthy files' own moov.
+
+Each shared sample is cut at many offsets with its moov dropped (as a camera that dies
+leaves it), salvaged, and every track of the result is compared with the healthy moov:
+the samples that lie wholly inside the kept bytes, byte for byte, with the same
+durations, key frames, sample entry (codec configuration) and timescale.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from orbit360.errors import SalvageError
+from orbit360.isobmff import Movie, read_movie
+from orbit360.salvage import diagnose, salvage, scan
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+GOPRO = sorted(SAMPLES.glob("gopro_*.mp4")) if SAMPLES.is_dir() else []
+pytestmark = pytest.mark.skipif(not GOPRO, reason="shared/samples not present")
+
+
+def _healthy(path: Path) -> tuple[Movie, bytes]:
+    return read_movie(path), path.read_bytes()
+
+
+def _expected_count(track, kept_end: int, shift: int = 0) -> int:
+    inside = (track.offsets.astype(np.int64) + shift + track.sizes) <= kept_end
+    n = int(inside.sum())
+    # inside must be a prefix: samples are in file order within a track
+    assert inside[:n].all()
+    if track.codec == b"fdsc" and n >= 2:
+        # The configuration record (fdsc sample 1) has no length field: it is known to end
+        # only once the first frame's NAL length (4 bytes) after it is present.
+        if int(track.offsets[1]) + shift + int(track.sizes[1]) + 4 > kept_end:
+            n = 1
+    return n
+
+
+def assert_matches_healthy(healthy: Movie, data: bytes, out: Path, kept_end: int, shift: int = 0) -> int:
+    """Compare every track of ``out`` with ``healthy`` cut at ``kept_end``; return samples checked."""
+    got = read_movie(out)
+    got_data = out.read_bytes()
+    by_codec = {t.codec: t for t in got.tracks}
+    assert len(by_codec) == len(got.tracks), "one track per codec in these files"
+    checked = 0
+    for want in healthy.tracks:
+        n = _expected_count(want, kept_end, shift)
+        t = by_codec.get(want.codec)
+        if n == 0:
+            assert t is None or t.sample_count == 0, f"{want.codec}: extra samples"
+            continue
+        assert t is not None, f"{want.codec}: track missing"
+        assert t.sample_count == n, f"{want.codec}: {t.sample_count} samples, want {n}"
+        assert (t.handler, t.stsd, t.timescale) == (want.handler, want.stsd, want.timescale)
+        for i in range(n):
+            o, s = int(want.offsets[i]) + shift, int(want.sizes[i])
+            go, gs = t.sample_range(i)
+            assert got_data[go : go + gs] == data[o : o + s], f"{want.codec} sample {i} differs"
+        if want.codec != b"tmcd":  # one timecode sample spans the recording: see below
+            np.testing.assert_array_equal(t.durations, want.durations[:n])
+        np.testing.assert_array_equal(t.sync_samples, want.sync_samples[want.sync_samples < n])
+        np.testing.assert_array_equal(t.composition_offsets, want.composition_offsets[:n])
+        checked += n
+    video = got.track("vide")
+    tmcd = got.track("tmcd")
+    if video is not None and tmcd is not None:
+        assert tmcd.duration == video.duration  # as the camera writes it
+    return checked
+
+
+def _boundaries(healthy: Movie) -> list[int]:
+    ends = []
+    for t in healthy.tracks:
+        ends += [int(o) for o in t.offsets[:3]] + [int(o + s) for o, s in zip(t.offsets[-2:], t.sizes[-2:])]
+    return ends
+
+
+def _cuts(healthy: Movie, data: bytes) -> list[int]:
+    rng = np.random.default_rng(3)
+    payload = healthy.mdat.payload_offset
+    fd = healthy.track("meta") and [t for t in healthy.tracks if t.codec == b"fdsc"][0]
+    cuts = set(int(x) for x in rng.integers(payload, len(data), 10))
+    for b in _boundaries(healthy):
+        cuts |= {b - 1, b, b + 1, b + 7, b + 16}  # around samples; b+7 lies inside an SOS record
+    cuts |= {int(fd.offsets[1]) + int(fd.sizes[1]) + k for k in (4, 5, 9)}  # just into frame 1
+    cuts |= {int(fd.offsets[0]) + 10, int(fd.offsets[1]) + 30}  # inside GPRO / config records
+    cuts |= {healthy.mdat.end - 1, healthy.mdat.end}  # one byte before the end, and whole
+    return sorted(c for c in cuts if payload < c <= healthy.mdat.end)
+
+
+@pytest.mark.parametrize("path", GOPRO, ids=lambda p: p.name)
+def test_every_cut_recovers_every_complete_sample(path: Path, tmp_path: Path) -> None:
+    healthy, data = _healthy(path)
+    broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
+    cuts = _cuts(healthy, data)
+    assert len(cuts) > 40
+    total = 0
+    for cut in cuts:
+        broken.write_bytes(data[:cut])  # mdat header says more than the file holds; no moov
+        try:
+            report = salvage(broken, out)
+        except SalvageError:
+            assert all(_expected_count(t, cut) == 0 for t in healthy.tracks), f"cut {cut}: nothing recovered"
+            continue
+        total += assert_matches_healthy(healthy, data, out, cut)
+        assert report.recording_end <= cut
+        assert report.unassigned_bytes == (cut - healthy.mdat.payload_offset) - sum(r["bytes"] for r in report.tracks)
+    assert total > 1000
+
+
+@pytest.mark.parametrize("path", GOPRO, ids=lambda p: p.name)
+def test_salvaged_files_decode_every_recovered_frame(path: Path, tmp_path: Path) -> None:
+    healthy, data = _healthy(path)
+    for cut in (healthy.mdat.end, len(data) // 3):
+        broken, out = tmp_path / f"b{cut}.mp4", tmp_path / f"f{cut}.mp4"
+        broken.write_bytes(data[:cut])
+        report = salvage(broken, out)
+        video_rows = [r for r in report.tracks if r["handler"] == "vide"]
+        with av.open(str(out)) as c:
+            frames = sum(1 for _ in c.decode(video=0))
+        assert frames == video_rows[0]["samples"] > 0
+        # the audio decodes too
+        with av.open(str(out)) as c:
+            audio = sum(f.samples for f in c.decode(audio=0))
+        assert audio == 1024 * [r for r in report.tracks if r["handler"] == "soun"][0]["samples"]
+
+
+@pytest.mark.parametrize("path", GOPRO, ids=lambda p: p.name)
+def test_real_damage_of_the_mdat_header(path: Path, tmp_path: Path) -> None:
+    healthy, data = _healthy(path)
+    mdat = healthy.mdat
+    cut = mdat.offset + mdat.size * 2 // 3
+    payload = data[mdat.payload_offset : cut]
+    ftyp = data[: mdat.offset]
+    variants = {
+        "size-zero": (ftyp + struct.pack(">I4s", 0, b"mdat") + payload, 0),
+        "too-big": (ftyp + struct.pack(">I4s", 0xFFFFFF00, b"mdat") + payload, 0),
+        "largesize": (ftyp + struct.pack(">I4sQ", 1, b"mdat", 6 << 30) + payload, 8),
+        "zero-pages": (data[:cut] + bytes(3 * 4096), 0),
+        "ff-pages": (data[:cut] + b"\xff" * 8192, 0),
+    }
+    for name, (blob, shift) in variants.items():
+        broken, out = tmp_path / f"{name}.mp4", tmp_path / f"{name}.fixed.mp4"
+        broken.write_bytes(blob)
+        report = salvage(broken, out)
+        assert assert_matches_healthy(healthy, blob, out, cut + shift, shift) > 100, name
+        assert report.damage or name.endswith("pages"), name
+        if name.endswith("pages"):
+            assert report.unassigned_bytes >= len(blob) - cut
+
+
+def test_cut_inside_the_mdat_header_is_a_clear_error(tmp_path: Path) -> None:
+    data = GOPRO[0].read_bytes()
+    for cut in (20, 23, 27, 28):
+        p = tmp_path / "h.mp4"
+        p.write_bytes(data[:cut])
+        with pytest.raises(SalvageError) as e:
+            salvage(p, tmp_path / "o.mp4")
+        assert str(p) in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_healthy_file_is_not_salvaged_and_diagnose_says_so(tmp_path: Path) -> None:
+    with pytest.raises(SalvageError, match="nothing to salvage"):
+        scan(GOPRO[0])
+    assert diagnose(GOPRO[0]).method == "healthy"
+
+
+def test_diagnose_previews_what_salvage_writes(tmp_path: Path) -> None:
+    data = GOPRO[0].read_bytes()
+    broken = tmp_path / "GX010001.MP4"
+    broken.write_bytes(data[: len(data) // 2])
+    preview = diagnose(broken)
+    assert preview.output is None and preview.method == "gopro-sos"
+    report = salvage(broken)
+    assert report.output == str(tmp_path / "GX010001.salvaged.mp4")
+    assert report.tracks == preview.tracks
+    assert json.loads(json.dumps(report.to_dict()))["tracks"][0]["codec"] == "avc1"
+    assert broken.read_bytes() == data[: len(data) // 2]  # input untouched
