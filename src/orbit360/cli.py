@@ -28,6 +28,36 @@ def cli() -> None:
 # COMMANDS-BELOW (keep this marker; add new commands after it)
 
 
+@cli.command()
+@click.argument("broken", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (default NAME.salvaged.mp4 beside the input; a folder for folder input).")
+@click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A healthy file of the same camera mode (needed for non-GoPro files).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report as JSON here.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def salvage(broken: Path, output: Path | None, reference: Path | None, report_path: Path | None, quiet: bool) -> None:
+    """Rebuild BROKEN, a recording whose camera died mid-write, as a playable MP4.
+
+    BROKEN may be a folder (a GoPro DCIM/100GOPRO): every broken file in it is salvaged,
+    with a healthy sibling as reference where one is needed.
+    """
+    import json
+
+    from ._console import info, progress_bar
+    from .salvage import salvage as salvage_file, salvage_folder
+
+    with progress_bar("salvaging", quiet=quiet) as update:
+        if broken.is_dir():
+            reports = salvage_folder(broken, output, progress=update)
+        else:
+            reports = [salvage_file(broken, output, reference=reference, progress=update)]
+    for r in reports:
+        info(f"{r.input} -> {r.output or 'nothing recovered'}" + (f" (reference {r.reference})" if r.reference else ""))
+        info(r.format_table())
+    if report_path is not None:
+        payload = [r.to_dict() for r in reports]
+        report_path.write_text(json.dumps(payload[0] if len(payload) == 1 and not broken.is_dir() else payload, indent=2) + "\n")
+
+
 def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
     from .reframe import parse_size
 
