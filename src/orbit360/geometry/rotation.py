@@ -131,7 +131,7 @@ def slerp(q0: ArrayLike, q1: ArrayLike, t: float | ArrayLike) -> NDArray[np.floa
         theta = np.arccos(d)
         out = (np.sin((1 - tt) * theta) * a + np.sin(tt * theta) * b) / np.sin(theta)
     out = out / np.linalg.norm(out, axis=-1, keepdims=True)
-    return out[0] if np.ndim(t) == 0 else out
+    return out
 
 
 @dataclass(frozen=True, eq=False)
