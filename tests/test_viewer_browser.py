@@ -198,5 +198,31 @@ def test_viewer_plays_looks_around_seeks_and_toggles_planet(
         right = view_error(shot, expected_view(frames[12], planet["yaw"], -90, 280, planet=True), rows)
         flat = view_error(shot, expected_view(frames[12], planet["yaw"], -90, 120), rows)
         assert right < 12 and flat > 2 * right, (right, flat)
+
+        # 5. Keys and wheel: P back to the flat view it left, arrows turn, the wheel zooms.
+        page.keyboard.press("p")
+        viewer.wait_drawn("!window.orbit360.state.planet")
+        back = viewer.state()
+        assert (back["yaw"], back["pitch"], back["fov"]) == (dragged["yaw"], 10, 90)
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowUp")
+        page.mouse.move(320, 200)
+        page.mouse.wheel(0, 200)
+        viewer.wait_drawn()
+        moved = viewer.state()
+        assert moved["yaw"] == pytest.approx(back["yaw"] + 90 / 18, abs=1e-6)
+        assert moved["pitch"] == pytest.approx(10 + 90 / 18, abs=1e-6)
+        assert moved["fov"] == pytest.approx(90 * np.exp(0.2), rel=1e-6)
+
+        # 6. Play: time advances and new frames reach the texture; pause stops it.
+        uploads = moved["framesUploaded"]
+        page.locator("#play").click()
+        page.wait_for_function(
+            f"() => window.orbit360.state.framesUploaded >= {uploads + 3} && !window.orbit360.video.paused", timeout=30000
+        )
+        assert page.locator("#play").text_content() == "Pause"
+        page.locator("#play").click()
+        # The button follows the media element's "pause" event, which fires just after.
+        page.wait_for_function("() => window.orbit360.video.paused && document.getElementById('play').textContent === 'Play'")
         context.close()
     assert not errors, errors

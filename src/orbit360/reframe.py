@@ -197,8 +197,9 @@ class ViewPath:
             controls[1:-1] = _qmul(inner, _qexp(-tangent / 4.0))
         self.controls = controls
         fovs = np.array([k.fov for k in keyframes], dtype=np.float64)
-        self._fov = PchipInterpolator(times, fovs) if len(keyframes) > 1 else None
-        self._fov_constant = float(fovs[0])
+        self._fov: Callable[[NDArray[np.float64]], NDArray[np.float64]] = (
+            PchipInterpolator(times, fovs) if len(keyframes) > 1 else (lambda t: np.full(len(t), fovs[0]))
+        )
 
     @classmethod
     def fixed(cls, yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0, fov: float = 90.0) -> ViewPath:
@@ -209,14 +210,13 @@ class ViewPath:
         """Quaternions (N, 4) (w, x, y, z) and FOVs (N,) in degrees at ``times`` (seconds)."""
         t = np.clip(np.asarray(times, dtype=np.float64).reshape(-1), self.times[0], self.times[-1])
         if len(self.times) == 1:
-            return np.repeat(self.quaternions, len(t), axis=0), np.full(len(t), self._fov_constant)
+            return np.repeat(self.quaternions, len(t), axis=0), self._fov(t)
         segment = np.clip(np.searchsorted(self.times, t, side="right") - 1, 0, len(self.times) - 2)
         t0, t1 = self.times[segment], self.times[segment + 1]
         u = (t - t0) / (t1 - t0)
         q0, q1 = self.quaternions[segment], self.quaternions[segment + 1]
         s0, s1 = self.controls[segment], self.controls[segment + 1]
         quats = _slerp_rows(_slerp_rows(q0, q1, u), _slerp_rows(s0, s1, u), 2.0 * u * (1.0 - u))
-        assert self._fov is not None
         return quats, np.asarray(self._fov(t), dtype=np.float64)
 
     def at(self, t: float) -> tuple[Rotation, float]:
