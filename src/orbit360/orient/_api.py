@@ -1,0 +1,245 @@
+"""Per-frame orientation for the stitcher: lock, smooth or off.
+
+Conventions (``geometry.rotation``'s): rotations map rig directions to the reference
+frame. ``orientation_for_frames`` gives the camera orientation ``O(t)``: the rig at
+frame t seen from the rig at the first frame (``ref = O(t) rig``).
+
+``estimate_orientation`` gives what the stitcher applies, one rotation ``M`` per frame:
+**the output pixel looking along direction d shows the stitched rig sphere at M(d)**
+(rotate the output pixel directions by M, then look them up in the lenses).
+
+- ``lock``: ``M = (W O)⁻¹``; every output frame keeps the reference's horizon and
+  heading. ``W`` levels the reference: from gravity when ACCL measures ~1 g, else the
+  user's ``horizon``, else identity (the first frame is the reference).
+- ``smooth``: ``M = (W O)⁻¹ S`` with ``S`` the low-passed ``W O``: the output follows
+  the camera's slow turns but not its shake.
+- ``off``: identity.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._types import StrPath
+from ..errors import TelemetryError
+from ..geometry import Rotation
+from ..telemetry import GpmdSample, Telemetry, parse_samples, read_telemetry
+from ._imu import OrientationTrack, cori_track, gyro_track, specific_force
+from ._quat import from_matrices, qconj, qmul, to_matrices
+from ._smooth import DEFAULT_SMOOTHING_S, smooth_quaternions
+from ._video import VideoMotion, estimate_axes, estimate_time_offset
+
+__all__ = [
+    "OrientMode",
+    "OrientationPlan",
+    "TelemetrySource",
+    "orientation_track",
+    "orientation_for_frames",
+    "estimate_orientation",
+    "plan_orientation",
+    "gravity_level",
+]
+
+TelemetrySource = StrPath | Telemetry | Sequence[GpmdSample]
+"""A recording's path, its parsed telemetry, or its gpmd samples."""
+
+G = 9.80665
+
+
+class OrientMode(str, Enum):
+    LOCK = "lock"
+    SMOOTH = "smooth"
+    OFF = "off"
+
+
+def _telemetry(source: TelemetrySource) -> Telemetry:
+    if isinstance(source, Telemetry):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        return read_telemetry(source)
+    return parse_samples(list(source))
+
+
+def orientation_track(
+    source: TelemetrySource, *, prefer: str = "auto", imu_to_rig: ArrayLike | None = None
+) -> OrientationTrack:
+    """The camera's orientation track: CORI where the camera writes it (``prefer="auto"``
+    or ``"cori"``), else the integrated gyro (``"gyro"`` forces it). Raises
+    TelemetryError when the recording has neither."""
+    tel = _telemetry(source)
+    track = None
+    if prefer in ("auto", "cori"):
+        track = cori_track(tel, imu_to_rig)
+    if track is None and prefer in ("auto", "gyro"):
+        track = gyro_track(tel, imu_to_rig)
+    if track is None:
+        raise TelemetryError("no camera orientation in the telemetry (neither CORI nor GYRO)")
+    return track
+
+
+def _relative(q: NDArray[np.float64]) -> NDArray[np.float64]:
+    return qmul(qconj(q[0]), q)
+
+
+def orientation_for_frames(
+    source: TelemetrySource | OrientationTrack,
+    frame_times: ArrayLike,
+    *,
+    time_offset: float = 0.0,
+    prefer: str = "auto",
+    imu_to_rig: ArrayLike | None = None,
+) -> list[Rotation]:
+    """Camera orientation at each video frame time, relative to the first frame.
+
+    ``time_offset`` (s) is added to video times to read the telemetry clock (see
+    ``estimate_time_offset``). The first rotation is the identity.
+    """
+    track = source if isinstance(source, OrientationTrack) else orientation_track(source, prefer=prefer, imu_to_rig=imu_to_rig)
+    times = np.atleast_1d(np.asarray(frame_times, dtype=np.float64))
+    if times.size == 0:
+        return []
+    q = _relative(track.at(times + time_offset))
+    return [Rotation(m) for m in to_matrices(q)]
+
+
+def gravity_level(
+    tel: Telemetry, q: NDArray[np.float64], times: NDArray[np.float64], imu_to_rig: ArrayLike | None = None
+) -> NDArray[np.float64] | None:
+    """Rotation W (3x3) that turns the reference frame so gravity's "up" is +y, or None
+    when ACCL does not measure about 1 g (no ACCL, free fall, orbit).
+
+    ``q`` are the frames' orientations relative to the first frame at ``times`` (the
+    telemetry clock). The specific force (which points up at rest) is brought into the
+    reference frame frame by frame and averaged, so turning during the clip does not
+    smear it; accelerations of the camera average out.
+    """
+    t, f = specific_force(tel, imu_to_rig)
+    if t.shape[0] == 0 or times.shape[0] == 0:
+        return None
+    inside = (t >= times[0]) & (t <= times[-1])
+    if inside.sum() < 3:
+        inside = np.ones_like(t, bool)
+    # Orientation at each ACCL sample by interpolation over the frames' orientations.
+    track = OrientationTrack(times, q, "frames")
+    f_ref = np.einsum("nij,nj->ni", to_matrices(track.at(t[inside])), f[inside])
+    mean = f_ref.mean(axis=0)
+    magnitude = float(np.linalg.norm(mean))
+    if not (0.7 * G <= magnitude <= 1.3 * G):
+        return None
+    up = mean / magnitude
+    return _min_rotation(up, np.array([0.0, 1.0, 0.0]))
+
+
+def _min_rotation(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Smallest rotation taking unit vector a to unit vector b (keeps the heading)."""
+    v = np.cross(a, b)
+    c = float(np.dot(a, b))
+    if c < -1.0 + 1e-9:  # upside down: half turn about x
+        return np.diag([1.0, -1.0, -1.0])
+    vx = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+    return np.eye(3) + vx + vx @ vx / (1.0 + c)
+
+
+@dataclass(frozen=True, eq=False)
+class OrientationPlan:
+    """Per-frame stitch rotations and how they were found."""
+
+    rotations: list[Rotation]
+    """``M`` per frame: output direction d shows the rig sphere at ``M(d)``."""
+    camera: list[Rotation]
+    """``O`` per frame: camera orientation relative to the first frame."""
+    source: str
+    """"CORI" or "GYRO"."""
+    time_offset: float
+    """Seconds added to video times to read telemetry (estimated or given)."""
+    offset_score: float | None
+    """Correlation of video and gyro turn angles at the offset (None when given)."""
+    levelled_by: str
+    """"gravity", "horizon" or "first frame"."""
+    axes_correction: NDArray[np.float64] | None = None
+
+
+def plan_orientation(
+    source: TelemetrySource,
+    frame_times: ArrayLike,
+    *,
+    mode: OrientMode | str = OrientMode.LOCK,
+    video_motion: VideoMotion | None = None,
+    time_offset: float | None = None,
+    prefer: str = "auto",
+    imu_to_rig: ArrayLike | None = None,
+    fit_axes: bool = False,
+    smoothing_s: float = DEFAULT_SMOOTHING_S,
+    level: bool = True,
+    horizon: Rotation | None = None,
+    search_s: float = 1.0,
+) -> OrientationPlan:
+    """Everything ``estimate_orientation`` decides, with the evidence.
+
+    The offset is estimated from ``video_motion`` (see ``measure_video_motion``) unless
+    ``time_offset`` is given; with neither it is 0 and ``offset_score`` is None.
+    ``fit_axes`` also measures the IMU's orientation in the rig from the video and
+    corrects the track with it (for a camera whose IMU axes are not the default).
+    """
+    mode = OrientMode(mode)
+    tel = _telemetry(source)
+    times = np.atleast_1d(np.asarray(frame_times, dtype=np.float64))
+    track = orientation_track(tel, prefer=prefer, imu_to_rig=imu_to_rig)
+    score = None
+    if time_offset is None:
+        time_offset = 0.0
+        if video_motion is not None:
+            # The offset is found on the gyro (CORI's clock is the gyro's, and turn angles
+            # at frame rate are what the video measures).
+            rate_track = gyro_track(tel, imu_to_rig) or track
+            time_offset, score = estimate_time_offset(rate_track, video_motion, search_s=search_s)
+    correction = None
+    if fit_axes and video_motion is not None:
+        correction = estimate_axes(track, video_motion, time_offset)
+    q = _relative(track.at(times + time_offset))
+    if correction is not None:
+        cq = from_matrices(correction)
+        q = qmul(qmul(cq, q), qconj(cq))  # the same motion seen in the corrected axes
+    camera = [Rotation(m) for m in to_matrices(q)]
+    if mode is OrientMode.OFF or times.size == 0:
+        return OrientationPlan([Rotation.identity() for _ in times], camera, track.source, time_offset, score, "first frame", correction)
+
+    world = None
+    levelled_by = "first frame"
+    if horizon is not None:
+        world, levelled_by = horizon.matrix, "horizon"
+    elif level:
+        w = gravity_level(tel, q, times + time_offset, imu_to_rig)
+        if w is not None:
+            world, levelled_by = w, "gravity"
+    if world is not None:
+        q = qmul(from_matrices(world), q)
+    rotations = to_matrices(qconj(q))
+    if mode is OrientMode.SMOOTH:
+        fps = (times.shape[0] - 1) / (times[-1] - times[0]) if times.shape[0] > 1 and times[-1] > times[0] else 30.0
+        smooth = smooth_quaternions(q, fps, smoothing_s)
+        rotations = to_matrices(qmul(qconj(q), smooth))
+    return OrientationPlan([Rotation(m) for m in rotations], camera, track.source, time_offset, score, levelled_by, correction)
+
+
+def estimate_orientation(
+    source: TelemetrySource,
+    frame_times: ArrayLike,
+    *,
+    mode: OrientMode | str = OrientMode.LOCK,
+    video_motion: VideoMotion | None = None,
+    time_offset: float | None = None,
+    **options: object,
+) -> list[Rotation]:
+    """The rotation to apply to each output frame for ``mode`` (lock, smooth, off):
+    output direction d shows the stitched rig sphere at ``M(d)``. See ``plan_orientation``
+    for the options and the evidence (offset found, source, levelling)."""
+    return plan_orientation(
+        source, frame_times, mode=mode, video_motion=video_motion, time_offset=time_offset, **options  # type: ignore[arg-type]
+    ).rotations
