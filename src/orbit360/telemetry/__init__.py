@@ -5,7 +5,8 @@ Reading a recording::
     tel = read_telemetry("GX010123.MP4")      # every stream of every gpmd sample
     gyro = tel.series("GYRO")                  # gyro.t (N,), gyro.values (N, 3) in rad/s
 
-``read_gpmd(path)`` gives the raw payloads with their timing (for re-muxing the track),
+``read_gpmd(path)`` gives the raw payloads with their timing, and ``mux_track`` turns
+them into an ``isobmff.Track`` so a writer keeps the telemetry track in its output;
 ``parse_payload(bytes)`` one payload's streams, ``encode_*`` writes synthetic GPMF.
 """
 
@@ -13,10 +14,13 @@ from ._export import ExportSummary, GpsFix, export_telemetry, gps_fixes, write_c
 from ._klv import NUMERIC_TYPES, Klv, iter_klv
 from ._series import Series, Telemetry, TimedStream, parse_samples, read_telemetry
 from ._streams import Stream, parse_payload
-from ._track import GpmdSample, GpmdTrack, gpmd_track_of, read_gpmd
+from ._track import GPMD_SAMPLE_ENTRY, GpmdSample, GpmdTrack, gpmd_track_from_samples, gpmd_track_of, mux_track, read_gpmd
 from ._writer import encode_device, encode_klv, encode_nest, encode_stream
 
 __all__ = [
+    "GPMD_SAMPLE_ENTRY",
+    "gpmd_track_from_samples",
+    "mux_track",
     "ExportSummary",
     "export_telemetry",
     "GpmdSample",

@@ -18,7 +18,15 @@ from .._types import StrPath
 from ..errors import InputError, TelemetryError, file_context
 from ..isobmff import Track, read_tracks
 
-__all__ = ["GpmdSample", "GpmdTrack", "read_gpmd", "gpmd_track_of"]
+__all__ = [
+    "GpmdSample",
+    "GpmdTrack",
+    "read_gpmd",
+    "gpmd_track_of",
+    "gpmd_track_from_samples",
+    "mux_track",
+    "GPMD_SAMPLE_ENTRY",
+]
 
 # One gpmd payload is a few KB (about 1 s of sensors); refuse absurd ones before reading.
 MAX_PAYLOAD = 64 * 1024 * 1024
@@ -105,3 +113,45 @@ def check_samples(samples: Sequence[GpmdSample]) -> None:
     for i, s in enumerate(samples):
         if not (s.duration >= 0 and np.isfinite(s.start)):
             raise TelemetryError(f"gpmd sample {i} has an impossible timing ({s.start}, {s.duration})", offset=s.offset)
+
+
+# What GoPro writes (HERO7 and MAX samples, byte for byte): a 'gpmd' sample entry with
+# data reference 1, and a 'gmhd' media header holding 'gmin' and an empty 'gpmd'.
+GPMD_SAMPLE_ENTRY = bytes.fromhex("0000001467706d64000000000000000100000000")
+GPMD_STSD = bytes.fromhex("0000000000000001") + GPMD_SAMPLE_ENTRY
+GPMD_MEDIA_HEADER = bytes.fromhex(
+    "0000002c676d686400000018676d696e000000000000000000000000000000000000000c67706d6400000000"
+)
+GPMD_HANDLER_NAME = b"\x0bGoPro MET  "
+
+
+def gpmd_track_from_samples(samples: Sequence[GpmdSample], timescale: int = 1000) -> GpmdTrack:
+    """A GpmdTrack for payloads made here (synthetic telemetry), with GoPro's sample entry."""
+    return GpmdTrack(timescale, GPMD_SAMPLE_ENTRY, GPMD_STSD, GPMD_HANDLER_NAME, list(samples))
+
+
+def mux_track(gpmd: GpmdTrack, offsets: Sequence[int] | np.ndarray, *, track_id: int) -> Track:
+    """The ``isobmff.Track`` that re-muxes ``gpmd`` with its payloads at file ``offsets``
+    (in the order of ``gpmd.samples``), for ``isobmff.write_movie``/``build_moov``.
+
+    Durations are the original timescale units, so the track keeps its exact timing.
+    """
+    n = len(gpmd.samples)
+    offs = np.asarray(offsets, dtype=np.uint64)
+    if offs.shape != (n,):
+        raise ValueError(f"{n} gpmd samples but {offs.shape[0] if offs.ndim else 0} offsets")
+    durations = [s.duration_ticks or round(s.duration * gpmd.timescale) for s in gpmd.samples]
+    return Track(
+        track_id=track_id,
+        handler=b"meta",
+        codec=b"gpmd",
+        stsd=gpmd.stsd,
+        timescale=gpmd.timescale,
+        offsets=offs,
+        sizes=np.array([len(s.data) for s in gpmd.samples], dtype=np.uint32),
+        durations=np.array(durations, dtype=np.uint32),
+        composition_offsets=np.zeros(n, dtype=np.int32),
+        sync_samples=np.arange(n, dtype=np.int64),
+        handler_name=gpmd.handler_name or GPMD_HANDLER_NAME,
+        media_header=GPMD_MEDIA_HEADER,
+    )
