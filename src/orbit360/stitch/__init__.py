@@ -1,5 +1,7 @@
-"""Dual-fisheye stitching: plans (precomputed maps and weights) and the frame stitcher."""
+"""Dual-fisheye stitching: plans (precomputed maps and weights), self-calibration,
+photometric compensation, multi-band blending and a seam that follows the scene."""
 
+from .calibrate import CalibrationResult, calibrate_rig
 from .plan import BandRect, StitchPlan
 
-__all__ = ["StitchPlan", "BandRect"]
+__all__ = ["StitchPlan", "BandRect", "CalibrationResult", "calibrate_rig"]
