@@ -1,0 +1,93 @@
+"""Find where raw AAC frames end, with FFmpeg's own AAC decoder as the judge.
+
+Raw AAC in MP4 has no sync word and no length field: a frame's length is known only by
+parsing it to its END element, which takes the Huffman tables of the spectral data. We
+let FFmpeg (through PyAV) do that parse: decoding the first ``n`` bytes succeeds exactly
+when ``n`` covers the whole frame (shorter input runs out of bits before END), so the
+frame length is the smallest ``n`` that decodes, found by binary search (about 12
+decodes of one frame each, ~0.15 ms per frame on the machines measured).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import SalvageError
+from ..isobmff import Track
+
+__all__ = ["AacFramer", "audio_specific_config"]
+
+# 6144 bits per channel per frame is the AAC buffer limit; 8 channels at most here.
+MAX_FRAME = 6144
+
+
+def audio_specific_config(entry: bytes) -> bytes:
+    """The AudioSpecificConfig (DecoderSpecificInfo, tag 5) inside an mp4a entry's esds."""
+    at = entry.find(b"esds")
+    if at < 0:
+        raise SalvageError("reference audio sample entry has no esds")
+    p = at + 8  # past 'esds' and version/flags
+    end = len(entry)
+    while p < end:
+        tag = entry[p]
+        p += 1
+        size = 0
+        for _ in range(4):
+            if p >= end:
+                break
+            b = entry[p]
+            p += 1
+            size = (size << 7) | (b & 0x7F)
+            if not b & 0x80:
+                break
+        if tag == 0x05:
+            return entry[p : p + size]
+        if tag == 0x03:
+            p += 3  # ES_ID, flags (no optional fields in camera files)
+        elif tag == 0x04:
+            p += 13  # objectType, streamType, bufferSize, max/avg bitrate
+        else:
+            p += size
+    raise SalvageError("reference audio esds has no AudioSpecificConfig")
+
+
+class AacFramer:
+    """Measures AAC frames of one track's configuration."""
+
+    def __init__(self, track: Track) -> None:
+        import av  # heavy: only for reference-based salvage with audio
+
+        if track.codec != b"mp4a":
+            raise SalvageError(f"reference audio codec '{track.codec.decode('latin-1')}' is not supported")
+        self._av = av
+        self.ctx = av.CodecContext.create("aac", "r")
+        self.ctx.extradata = audio_specific_config(track.sample_entry)
+        self.max_frame = MAX_FRAME
+        self.last = 0
+
+    def _decodes(self, data: bytes) -> bool:
+        try:
+            return bool(self.ctx.decode(self._av.Packet(data)))
+        except (self._av.error.FFmpegError, ValueError):
+            return False
+
+    def frame_size(self, fd: int, pos: int, limit: int) -> int | None | str:
+        """Length of the AAC frame at ``pos``; None if no frame decodes there; "cut" if
+        the bytes end before one could."""
+        window = os.pread(fd, min(self.max_frame, limit - pos), pos)
+        if not window:
+            return None
+        if not self._decodes(window):
+            return "cut" if len(window) < self.max_frame and limit - pos == len(window) else None
+        lo, hi = 1, len(window)
+        # frames of one stream are of similar size: probe around the last one first
+        if self.last and self.last < hi and not self._decodes(window[: self.last // 2]):
+            lo = self.last // 2 + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._decodes(window[:mid]):
+                hi = mid
+            else:
+                lo = mid + 1
+        self.last = lo
+        return lo

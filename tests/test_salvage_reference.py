@@ -1,0 +1,238 @@
+"""Salvage with a reference: camera-like pairs made by PyAV (real x264/x265/AAC encoders).
+
+The broken file is a healthy recording (different content from the reference, same
+mode) cut at many offsets with its moov dropped; its own moov is the ground truth.
+"""
+
+from __future__ import annotations
+
+import fractions
+import json
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from orbit360.cli import main
+from orbit360.errors import SalvageError
+from orbit360.isobmff import Movie, read_movie
+from orbit360.salvage import salvage, salvage_folder
+from orbit360.salvage._aac import audio_specific_config
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+def make_recording(path: Path, *, seed: int, codec: str = "libx264", video_tracks: int = 1, seconds: float = 2.0) -> Path:
+    """A camera-like MP4: fixed I/P/B pattern (GOP 12, 2 B-frames), AAC 48 kHz stereo."""
+    fps = 25
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), "w") as c:
+        streams = []
+        for _ in range(video_tracks):
+            s = c.add_stream(codec, rate=fps)
+            s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
+            if codec == "libx264":
+                s.options = {"bframes": "2", "b-pyramid": "none", "g": "12", "keyint_min": "12", "sc_threshold": "0", "b-adapt": "0"}
+            else:
+                s.options = {"x265-params": "bframes=2:keyint=12:min-keyint=12:scenecut=0:b-adapt=0:log-level=none"}
+            streams.append(s)
+        audio = c.add_stream("aac", rate=48000)
+        audio.layout = "stereo"
+        x = np.linspace(0, 1, 160)
+        for i in range(int(seconds * fps)):
+            base = (np.sin(x[None, :] * 10 + i * 0.3 + seed) * 100 + 120 + rng.normal(0, 20, (96, 160))).clip(0, 255)
+            img = np.stack([base, base[::-1], np.roll(base, i, 1)], -1).astype(np.uint8)
+            for k, s in enumerate(streams):
+                frame = av.VideoFrame.from_ndarray(np.roll(img, 40 * k, 0), format="rgb24")
+                frame.pts, frame.time_base = i, fractions.Fraction(1, fps)
+                for p in s.encode(frame):
+                    c.mux(p)
+        for s in streams:
+            for p in s.encode():
+                c.mux(p)
+        n = int(seconds * 48000)
+        wave = (np.sin(np.arange(n) / 48000 * 2 * np.pi * (440 + 50 * seed)) * 0.3 + rng.normal(0, 0.05, n)).astype(np.float32)
+        for k in range(0, n - 1023, 1024):
+            frame = av.AudioFrame.from_ndarray(np.stack([wave[k : k + 1024]] * 2), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = 48000, k
+            for p in audio.encode(frame):
+                c.mux(p)
+        for p in audio.encode():
+            c.mux(p)
+    return path
+
+
+@pytest.fixture(scope="module")
+def h264_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("h264")
+    return make_recording(d / "ref.mp4", seed=1), make_recording(d / "rec.mp4", seed=2)
+
+
+@pytest.fixture(scope="module")
+def hevc_dual_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("hevc")
+    return (
+        make_recording(d / "ref.mp4", seed=3, codec="libx265", video_tracks=2, seconds=1.2),
+        make_recording(d / "rec.mp4", seed=4, codec="libx265", video_tracks=2, seconds=1.2),
+    )
+
+
+def codec_config(t) -> bytes:
+    entry = t.sample_entry
+    if t.codec == b"mp4a":
+        return audio_specific_config(entry)
+    for name in (b"avcC", b"hvcC"):
+        at = entry.find(name)
+        if at > 0:
+            size = int.from_bytes(entry[at - 4 : at], "big")
+            return entry[at - 4 : at - 4 + size]
+    raise AssertionError(f"no codec configuration in {t.codec!r}")
+
+
+def presentation(t) -> np.ndarray:
+    media_time = t.edits[0].media_time if t.edits else 0
+    return t.decode_times + t.composition_offsets - media_time
+
+
+def compare(healthy: Movie, data: bytes, out: Path, cut: int) -> int:
+    got = read_movie(out)
+    got_data = out.read_bytes()
+    assert [t.track_id for t in got.tracks] == [t.track_id for t in healthy.tracks if ((t.offsets + t.sizes) <= cut).any()]
+    by_id = {t.track_id: t for t in got.tracks}
+    checked = 0
+    for want in healthy.tracks:
+        n = int(((want.offsets + want.sizes) <= cut).sum())
+        if n == 0:
+            continue
+        t = by_id[want.track_id]
+        assert t.sample_count == n, f"track {want.track_id} ({want.codec!r}): {t.sample_count} samples, want {n}"
+        # same entry type and codec configuration; per-file fields (btrt, esds bitrates) differ
+        assert (t.codec, t.timescale) == (want.codec, want.timescale)
+        assert codec_config(t) == codec_config(want)
+        for i in range(n):
+            o, s = int(want.offsets[i]), int(want.sizes[i])
+            go, gs = t.sample_range(i)
+            assert got_data[go : go + gs] == data[o : o + s], f"track {want.track_id} sample {i}"
+        last = want.sample_count - 1  # the encoder's flush may shorten the very last audio frame
+        m = min(n, last)
+        np.testing.assert_array_equal(t.durations[:m], want.durations[:m])
+        np.testing.assert_array_equal(t.sync_samples, want.sync_samples[want.sync_samples < n])
+        if want.handler == b"vide":
+            pts = presentation(t)
+            # strictly increasing presentation times at the recorded rate, as in the original
+            assert np.all(np.diff(np.sort(pts)) == want.durations[0])
+            # in the original's presentation order (a cut may drop B-frames shown between
+            # the last recovered ones; those then follow each other at the frame rate)
+            np.testing.assert_array_equal(np.argsort(pts), np.argsort(presentation(want)[:n]))
+            if n == want.sample_count:
+                np.testing.assert_array_equal(pts - pts.min(), presentation(want) - presentation(want).min())
+        checked += n
+    return checked
+
+
+def _cuts(healthy: Movie, size: int, count: int) -> list[int]:
+    rng = np.random.default_rng(5)
+    cuts = set(int(c) for c in rng.integers(healthy.mdat.payload_offset + 1, healthy.mdat.end, count))
+    for t in healthy.tracks:
+        for o, s in list(zip(t.offsets, t.sizes))[:4] + list(zip(t.offsets, t.sizes))[-2:]:
+            cuts |= {int(o + s), int(o + s) - 1, int(o) + 3}
+    cuts.add(healthy.mdat.end)
+    return sorted(c for c in cuts if healthy.mdat.payload_offset < c <= min(size, healthy.mdat.end))
+
+
+def test_h264_bframes_aac_every_cut(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, rec = h264_pair
+    healthy, data = read_movie(rec), rec.read_bytes()
+    assert healthy.tracks[0].composition_offsets.any(), "the test input must have B-frames"
+    broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
+    total = 0
+    for cut in _cuts(healthy, len(data), 25):
+        broken.write_bytes(data[:cut])
+        try:
+            report = salvage(broken, out, reference=ref)
+        except SalvageError:
+            assert all(((t.offsets + t.sizes) <= cut).sum() == 0 for t in healthy.tracks), cut
+            continue
+        assert report.method == "reference"
+        total += compare(healthy, data, out, cut)
+    assert total > 500
+
+
+def test_h264_salvaged_file_decodes_every_frame(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, rec = h264_pair
+    data = rec.read_bytes()
+    broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
+    broken.write_bytes(data[: len(data) * 2 // 3])
+    report = salvage(broken, out, reference=ref)
+    with av.open(str(out)) as c:
+        pts = [f.pts for f in c.decode(video=0)]
+    assert len(pts) == report.tracks[0]["samples"] > 10
+    assert pts == sorted(pts) and len(set(pts)) == len(pts)
+
+
+def test_dual_hevc_tracks_stay_two_tracks_in_order(hevc_dual_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, rec = hevc_dual_pair
+    healthy, data = read_movie(rec), rec.read_bytes()
+    codecs = [t.codec for t in healthy.tracks]
+    assert codecs[2] == b"mp4a" and codecs[0] == codecs[1] and codecs[0] in (b"hev1", b"hvc1")
+    assert healthy.tracks[0].composition_offsets.any(), "the test input must have B-frames"
+    broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
+    total = 0
+    for cut in _cuts(healthy, len(data), 6):
+        broken.write_bytes(data[:cut])
+        try:
+            salvage(broken, out, reference=ref)
+        except SalvageError:
+            assert all(((t.offsets + t.sizes) <= cut).sum() == 0 for t in healthy.tracks), cut
+            continue
+        total += compare(healthy, data, out, cut)
+    assert total > 300
+    broken.write_bytes(data[: healthy.mdat.end])
+    salvage(broken, out, reference=ref)
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "video", "audio"]
+        assert sum(1 for _ in c.decode(video=1)) == healthy.tracks[1].sample_count
+
+
+def test_not_gopro_without_reference_is_a_clear_error(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    _, rec = h264_pair
+    broken = tmp_path / "b.mp4"
+    broken.write_bytes(rec.read_bytes()[: rec.stat().st_size // 2])
+    with pytest.raises(SalvageError, match="--reference"):
+        salvage(broken, tmp_path / "o.mp4")
+
+
+def test_folder_of_chapters_uses_a_healthy_sibling(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, rec = h264_pair
+    folder = tmp_path / "DCIM" / "100GOPRO"
+    folder.mkdir(parents=True)
+    shutil.copy(ref, folder / "GH010042.MP4")
+    (folder / "GH020042.MP4").write_bytes(rec.read_bytes()[: rec.stat().st_size * 3 // 4])
+    if SAMPLES.is_dir():
+        gopro = (SAMPLES / "gopro_hero7.mp4").read_bytes()
+        (folder / "GX010043.MP4").write_bytes(gopro[: len(gopro) // 2])
+    reports = {Path(r.input).name: r for r in salvage_folder(folder)}
+    assert reports["GH020042.MP4"].reference == str(folder / "GH010042.MP4")
+    assert reports["GH020042.MP4"].method == "reference"
+    assert Path(reports["GH020042.MP4"].output).exists()
+    if SAMPLES.is_dir():
+        assert reports["GX010043.MP4"].method == "gopro-sos"
+    assert "GH010042.MP4" not in reports  # healthy files are left alone
+
+
+def test_cli_salvage_report_and_errors(h264_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ref, rec = h264_pair
+    broken = tmp_path / "clip.mp4"
+    broken.write_bytes(rec.read_bytes()[: rec.stat().st_size // 2])
+    report = tmp_path / "r.json"
+    assert main(["salvage", str(broken), "--reference", str(ref), "--report", str(report), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "avc1" in out and "recording ends at byte" in out
+    doc = json.loads(report.read_text())
+    assert doc["output"] == str(tmp_path / "clip.salvaged.mp4") and doc["tracks"][0]["samples"] > 0
+    assert read_movie(doc["output"]).tracks[0].sample_count == doc["tracks"][0]["samples"]
+    assert main(["salvage", str(broken), "-q", "-o", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("orbit360: error: ") and "--reference" in err[0]
