@@ -35,9 +35,13 @@ def smooth_quaternions(q: ArrayLike, rate_hz: float, sigma_s: float = DEFAULT_SM
     left = _extrapolate(q, pad, span=int(min(n, max(3, pad))))
     right = _extrapolate(q[::-1], pad, span=int(min(n, max(3, pad))))[::-1]
     padded = continuous(np.concatenate([left, q, right]))
-    # Beyond the reflected span, hold the end values (only when N < 4 sigma).
-    filtered = gaussian_filter1d(padded, sigma, axis=0, mode="nearest", truncate=4.0)
-    out = qnormalize(filtered[pad : pad + n])
+    # Beyond the extrapolated span, hold the end values (only when N < 4 sigma).
+    filtered = qnormalize(gaussian_filter1d(padded, sigma, axis=0, mode="nearest", truncate=4.0))
+    # Averaging quaternions along a curved path (yaw and pitch together) pulls the
+    # result inside the curve. That bias is slow, the shake is not: low-pass what is
+    # left between the (padded) input and the result, and move the result by it.
+    left_over = gaussian_filter1d(to_rotvec(qmul(qconj(filtered), padded)), sigma, axis=0, mode="nearest", truncate=4.0)
+    out = qnormalize(qmul(filtered, from_rotvec(left_over))[pad : pad + n])
     # Keep the sign of the input so callers can compare rows directly.
     return np.where(np.sum(out * q, axis=-1, keepdims=True) < 0, -out, out)
 

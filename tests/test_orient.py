@@ -1,0 +1,197 @@
+"""Orientation from telemetry: synthetic GPMF with a known trajectory (recovered, locked,
+smoothed), the offset between telemetry and video measured from pictures, and the real
+MAX sample's CORI against its own gyro."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from orbit360.geometry import Rotation, dirs_to_equirect, equirect_grid_dirs
+from orbit360.orient import (
+    GOPRO_TO_RIG,
+    cori_track,
+    estimate_orientation,
+    gyro_track,
+    imu_rates,
+    measure_video_motion,
+    orientation_for_frames,
+    plan_orientation,
+    smooth_quaternions,
+    synthetic_gpmd,
+)
+from orbit360.synthetic import make_scene, pan_motion, shake_motion, static_motion
+from orbit360.telemetry import GpmdSample, parse_samples, read_telemetry
+
+FPS = 30
+SAMPLES = Path("/work/shared/samples")
+
+
+def _angle_deg(r: Rotation) -> float:
+    # Independent of the quaternion code under test: the angle from the matrix trace.
+    return float(np.degrees(np.arccos(np.clip((np.trace(r.matrix) - 1) / 2, -1, 1))))
+
+
+def _rms(x: list[float]) -> float:
+    return float(np.sqrt(np.mean(np.square(x))))
+
+
+def _tumble(t: float) -> Rotation:
+    """A trajectory turning about all three axes at varying rates (no gravity: orbit)."""
+    return Rotation.from_ypr(40 * t + 10 * np.sin(1.3 * t), 25 * np.sin(0.7 * t), 60 * np.sin(0.4 * t) + 5 * np.sin(9 * t))
+
+
+# ---- recovered orientation ----------------------------------------------------------------
+@pytest.mark.parametrize("prefer", ["gyro", "cori"])
+def test_synthetic_trajectory_recovered_within_0_2_deg(prefer: str) -> None:
+    samples = synthetic_gpmd(_tumble, 8.0, cori_hz=FPS if prefer == "cori" else None)
+    times = np.arange(8 * FPS) / FPS
+    got = orientation_for_frames(samples, times, prefer=prefer)
+    truth = [_tumble(0).inverse @ _tumble(t) for t in times]
+    errors = [_angle_deg(g.inverse @ w) for g, w in zip(got, truth)]
+    total_turn = max(_angle_deg(w) for w in truth)
+    assert total_turn > 90  # the test moves the camera a lot
+    assert _rms(errors) <= 0.2, (_rms(errors), max(errors))
+    assert _angle_deg(got[0]) < 1e-9
+
+
+def test_lock_brings_every_frame_back_to_the_first() -> None:
+    samples = synthetic_gpmd(_tumble, 6.0)
+    times = np.arange(6 * FPS) / FPS
+    plan = plan_orientation(samples, times, mode="lock", time_offset=0.0)
+    assert plan.levelled_by == "first frame" and plan.source == "GYRO"  # ACCL reads 0: no gravity
+    # Output direction d shows rig direction M d, i.e. the reference direction O M d.
+    residual = [_angle_deg(_tumble(0).inverse @ _tumble(t) @ m) for t, m in zip(times, plan.rotations)]
+    assert _rms(residual) <= 0.2
+
+
+def test_lock_levels_with_gravity_when_accl_measures_1g() -> None:
+    tilted = lambda t: Rotation.from_ypr(30 * t, 12.0, -8.0 + 3 * np.sin(2 * t))  # noqa: E731
+    samples = synthetic_gpmd(tilted, 4.0, gravity=True)
+    times = np.arange(4 * FPS) / FPS
+    plan = plan_orientation(samples, times, mode="lock", time_offset=0.0)
+    assert plan.levelled_by == "gravity"
+    up = np.array([0.0, 1.0, 0.0])
+    for t, m in zip(times, plan.rotations):
+        # Output "up" shows the world direction C(t) M up: it must be the world's up.
+        shown = (tilted(t) @ m).matrix @ up
+        assert np.degrees(np.arccos(np.clip(shown @ up, -1, 1))) < 0.3
+
+
+def test_smooth_keeps_a_slow_pan_and_removes_a_5hz_shake() -> None:
+    pan = pan_motion(20.0, 4.0)
+    shaky = shake_motion(2.0, 5.0, base=pan)
+    times = np.arange(10 * FPS) / FPS
+    samples = synthetic_gpmd(shaky, 10.0)
+    plan = plan_orientation(samples, times, mode="smooth", time_offset=0.0)
+    # What the output shows, in the world: output d shows world direction C(t) M(t) d.
+    shown = [shaky(t) @ m for t, m in zip(times, plan.rotations)]
+    intended = [pan(t) for t in times]
+    shake_before = _rms([_angle_deg(shaky(t).inverse @ i) for t, i in zip(times, intended)])
+    inner = slice(FPS // 2, -FPS // 2)  # the ends can only be extrapolated
+    after = [_angle_deg(s.inverse @ i) for s, i in zip(shown, intended)]
+    assert shake_before > 1.5
+    assert _rms(after[inner]) < 0.1 and _rms(after) < 0.25
+    # The pan is kept: over 10 s the output turned by the pan's 200 degrees of yaw.
+    assert abs(shown[-1].as_ypr()[0] - intended[-1].as_ypr()[0]) < 0.5
+
+
+def test_smooth_on_a_pure_pan_changes_nothing_and_off_is_identity() -> None:
+    times = np.arange(5 * FPS) / FPS
+    for pan, inner, limit in ((pan_motion(30.0), slice(None), 0.01), (pan_motion(30.0, -5.0), slice(FPS, -FPS), 0.05)):
+        # A turn about one axis at a steady rate is kept exactly, ends included; a turn
+        # whose axis drifts (yaw and pitch together) is kept away from the ends.
+        q = np.stack([(pan(0).inverse @ pan(t)).as_quaternion() for t in times])
+        out = smooth_quaternions(q, FPS)
+        errs = [_angle_deg(Rotation.from_quaternion(a).inverse @ Rotation.from_quaternion(b)) for a, b in zip(out, q)]
+        assert max(errs[inner]) < limit
+    off = estimate_orientation(synthetic_gpmd(pan, 5.0), times, mode="off")
+    assert all(np.array_equal(r.matrix, np.eye(3)) for r in off)
+
+
+# ---- offset from the pictures --------------------------------------------------------------
+def _render_equirect(scene: np.ndarray, rot: Rotation, size: tuple[int, int] = (512, 256)) -> np.ndarray:
+    dirs = rot(equirect_grid_dirs(size))
+    xy = dirs_to_equirect(dirs, (scene.shape[1], scene.shape[0])).astype(np.float32) - 0.5
+    return cv2.remap(scene, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+
+
+def test_time_offset_is_estimated_from_video_motion() -> None:
+    scene = make_scene(1024, seed=5)
+    motion = shake_motion(2.0, 3.0, base=pan_motion(15.0, 3.0))
+    true_offset = 0.137  # telemetry clock = video clock + offset
+    times = np.arange(75) / FPS
+    frames = [_render_equirect(scene, motion(t + true_offset)) for t in times]
+    video = measure_video_motion(frames, times)
+    truth = [motion(a + true_offset).inverse @ motion(b + true_offset) for a, b in zip(times[:-1], times[1:])]
+    measured = [Rotation.from_axis_angle(v, np.linalg.norm(v)) if np.linalg.norm(v) else Rotation.identity() for v in video.rotvecs]
+    assert video.valid.all()
+    assert max(_angle_deg(m.inverse @ t) for m, t in zip(measured, truth)) < 0.1
+
+    samples = synthetic_gpmd(motion, 4.0)
+    plan = plan_orientation(samples, times, mode="lock", video_motion=video)
+    assert abs(plan.time_offset - true_offset) < 0.004 and plan.offset_score > 0.9
+    residual = [_angle_deg(motion(true_offset).inverse @ motion(t + true_offset) @ m) for t, m in zip(times, plan.rotations)]
+    assert _rms(residual) <= 0.2
+    # Without the estimate (offset assumed 0) the same lock is visibly worse.
+    assumed = plan_orientation(samples, times, mode="lock", time_offset=0.0)
+    worse = [_angle_deg(motion(true_offset).inverse @ motion(t + true_offset) @ m) for t, m in zip(times, assumed.rotations)]
+    assert _rms(worse) > 5 * _rms(residual)
+
+
+def test_wrong_imu_axes_are_measured_from_video() -> None:
+    scene = make_scene(1024, seed=6)
+    times = np.arange(45) / FPS
+    frames = [_render_equirect(scene, _tumble(t)) for t in times]
+    video = measure_video_motion(frames, times)
+    wrong = Rotation.from_ypr(90, 0, 0).matrix @ GOPRO_TO_RIG  # IMU mounted a quarter turn off
+    samples = synthetic_gpmd(_tumble, 2.0)
+    plain = plan_orientation(samples, times, imu_to_rig=wrong, time_offset=0.0)
+    fitted = plan_orientation(samples, times, imu_to_rig=wrong, time_offset=0.0, video_motion=video, fit_axes=True)
+    truth = [_tumble(0).inverse @ _tumble(t) for t in times]
+    err_plain = _rms([_angle_deg(c.inverse @ w) for c, w in zip(plain.camera, truth)])
+    err_fitted = _rms([_angle_deg(c.inverse @ w) for c, w in zip(fitted.camera, truth)])
+    assert err_plain > 5 and err_fitted < 0.3
+
+
+# ---- real samples --------------------------------------------------------------------------
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared GoPro samples not present")
+def test_max_cori_agrees_with_its_integrated_gyro() -> None:
+    tel = read_telemetry(SAMPLES / "gopro_max-heromode.mp4")
+    cori, gyro = cori_track(tel), gyro_track(tel)
+    assert cori is not None and gyro is not None
+    turned = max(_angle_deg(Rotation.from_quaternion(q)) for q in cori.q)
+    best = min(
+        _rms([_angle_deg(Rotation.from_quaternion(a).inverse @ Rotation.from_quaternion(b)) for a, b in zip(cori.q, rel)])
+        for lag in np.arange(-0.1, 0.101, 0.01)
+        for rel in [_relative_at(gyro, cori.t + lag)]
+    )
+    assert turned > 15 and best < 0.3
+
+
+def _relative_at(track, times):  # type: ignore[no-untyped-def]
+    q = track.at(times)
+    first = Rotation.from_quaternion(q[0]).inverse
+    return [(first @ Rotation.from_quaternion(x)).as_quaternion() for x in q]
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared GoPro samples not present")
+def test_real_payloads_give_orientation_from_the_camera_device_only() -> None:
+    data = (SAMPLES / "gpmf" / "hero6+ble.raw").read_bytes()
+    tel = parse_samples([GpmdSample(data, 0.0, 1.001)])
+    t, w = imu_rates(tel, "GYRO")
+    assert t.shape[0] == 198 and np.all(np.diff(t) > 0)  # the Bluetooth device adds none
+    fusion = parse_samples([GpmdSample((SAMPLES / "gpmf" / "Fusion.raw").read_bytes(), 0.0, 1.0)])
+    track = gyro_track(fusion)
+    assert track is not None and track.q.shape[0] == 3300
+    rots = orientation_for_frames(SAMPLES / "gopro_hero7.mp4", np.arange(300) / 29.97)
+    assert len(rots) == 300 and _angle_deg(rots[0]) < 1e-9 and max(_angle_deg(r) for r in rots) > 1
+
+
+def test_static_camera_gives_identity() -> None:
+    times = np.arange(60) / FPS
+    rots = estimate_orientation(synthetic_gpmd(static_motion, 2.0), times, mode="lock")
+    assert max(_angle_deg(r) for r in rots) < 0.01
