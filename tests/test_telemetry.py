@@ -239,3 +239,26 @@ def test_cli_rejects_file_without_moov(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err.strip()
     assert err.startswith("orbit360: error:") and "GX010001.MP4" in err and "\n" not in err
     assert not (tmp_path / "o.json").exists()
+
+
+# ---- after salvage ---------------------------------------------------------------------------
+@pytest.mark.parametrize("keep_fraction", [0.35, 0.75])
+def test_salvaged_recording_keeps_exactly_the_wholly_written_payloads(tmp_path: Path, keep_fraction: float) -> None:
+    from orbit360.salvage import salvage
+
+    healthy = MP4S[0]
+    data = healthy.read_bytes()
+    moov_at = data.rindex(b"moov") - 4  # the camera writes moov last; a dead camera never does
+    cut = int(moov_at * keep_fraction)
+    broken = tmp_path / "GX010001.MP4"
+    broken.write_bytes(data[:cut])
+    salvage(broken, tmp_path / "rebuilt.mp4")
+
+    # Independent: FFmpeg's packets of the healthy file that lie wholly inside the kept bytes.
+    with av.open(str(healthy)) as c:
+        stream = next(s for s in c.streams if s.type == "data" and _is_gpmd(c, s))
+        whole = [bytes(p) for p in c.demux(stream) if p.size and p.pos + p.size <= cut]
+    expect = np.concatenate([_regex_stream(p, b"GYRO")[0][0] for p in whole])
+    got = read_telemetry(tmp_path / "rebuilt.mp4").series("GYRO")
+    assert 0 < len(whole) < 11
+    np.testing.assert_array_equal(got.values, expect)
