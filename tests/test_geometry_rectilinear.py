@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orbit360.geometry.rectilinear import dirs_to_rectilinear, pixel_centres, rectilinear_to_dirs
-from orbit360.geometry.stereographic import dirs_to_stereographic, stereographic_to_dirs
+from orbit360.geometry.rectilinear import dirs_to_rectilinear, pixel_centres, rectilinear_grid_rays, rectilinear_to_dirs
+from orbit360.geometry.stereographic import dirs_to_stereographic, stereographic_grid_rays, stereographic_to_dirs
 
 SIZE = (640, 360)
 
@@ -109,3 +109,15 @@ def test_pixel_centres_are_at_half_integers() -> None:
 def test_impossible_rectilinear_fov_is_refused(fov: float) -> None:
     with pytest.raises(ValueError, match="FOV"):
         rectilinear_to_dirs([[0, 0]], SIZE, fov)
+
+
+@pytest.mark.parametrize(
+    ("grid_rays", "to_dirs", "fov"),
+    [(rectilinear_grid_rays, rectilinear_to_dirs, 75.0), (stereographic_grid_rays, stereographic_to_dirs, 290.0)],
+)
+def test_grid_rays_point_like_the_projection(grid_rays, to_dirs, fov) -> None:
+    size = (96, 54)
+    rays = grid_rays(size, fov).astype(np.float64)
+    assert rays.shape == (54, 96, 3)
+    unit = rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+    np.testing.assert_allclose(unit, to_dirs(pixel_centres(size), size, fov), atol=1e-6)

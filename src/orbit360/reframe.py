@@ -31,10 +31,9 @@ from scipy.interpolate import PchipInterpolator
 from ._files import check_input_file
 from ._types import SizeLike, StrPath
 from .errors import InputError
-from .geometry.equirect import dirs_to_equirect
-from .geometry.rectilinear import pixel_centres, rectilinear_to_dirs
+from .geometry.rectilinear import rectilinear_grid_rays
 from .geometry.rotation import Rotation, matrix_to_quaternion, quaternion_to_matrix
-from .geometry.stereographic import stereographic_to_dirs
+from .geometry.stereographic import stereographic_grid_rays
 
 if TYPE_CHECKING:
     from .video import EncodeOptions
@@ -275,14 +274,13 @@ class ViewRenderer:
         self._maps: tuple[bytes, tuple[int, int], NDArray[np.float32], NDArray[np.float32]] | None = None
 
     def camera_rays(self, fov_deg: float) -> NDArray[np.float32]:
-        """Unit rays (h, w, 3) in the camera frame for each output pixel centre."""
+        """Rays (h, w, 3) in the camera frame through each output pixel centre (not unit)."""
         if self._rays is None or self._rays[0] != fov_deg:
             low, high = _FOV_RANGE[self.projection]
             if not low <= fov_deg <= high:
                 raise ValueError(f"{self.projection.value} FOV must be in [{low}, {high}] degrees, got {fov_deg}")
-            to_dirs = rectilinear_to_dirs if self.projection is Projection.FLAT else stereographic_to_dirs
-            rays = to_dirs(pixel_centres(self.size), self.size, fov_deg).astype(np.float32)
-            self._rays = (fov_deg, rays)
+            grid_rays = rectilinear_grid_rays if self.projection is Projection.FLAT else stereographic_grid_rays
+            self._rays = (fov_deg, grid_rays(self.size, fov_deg))
         return self._rays[1]
 
     def maps(
@@ -290,15 +288,20 @@ class ViewRenderer:
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """``cv2.remap`` maps (x, y), float32, into an equirect frame of ``source_size``."""
         key = np.append(rotation.matrix.ravel(), fov_deg).tobytes()
-        src = (int(source_size[0]), int(source_size[1]))
-        if self._maps is None or self._maps[0] != key or self._maps[1] != src:
-            world = self.camera_rays(fov_deg) @ rotation.matrix.T.astype(np.float32)
-            xy = dirs_to_equirect(world, src)
+        src_w, src_h = int(source_size[0]), int(source_size[1])
+        if self._maps is None or self._maps[0] != key or self._maps[1] != (src_w, src_h):
+            rays = self.camera_rays(fov_deg)
+            # cv2.transform is a threaded 3x3 multiply per pixel: world = R @ camera.
+            world = cv2.transform(rays.reshape(-1, 1, 3), rotation.matrix.astype(np.float32)).reshape(rays.shape)
+            x, y, z = world[..., 0], world[..., 1], world[..., 2]
+            # The equirect formulas of geometry.equirect in float32; arctan2 needs no unit rays.
+            lon = np.arctan2(x, z)
+            lat = np.arctan2(y, np.hypot(x, z))
             # OpenCV puts pixel centres at integers; ours are at +0.5.
-            map_x = (xy[..., 0] - 0.5).astype(np.float32)
+            map_x = lon * np.float32(src_w / (2 * np.pi)) + np.float32(src_w / 2 - 0.5)
             # Clamp rows: wrapping vertically would blend the zenith with the nadir row.
-            map_y = np.clip(xy[..., 1] - 0.5, 0.0, src[1] - 1.0).astype(np.float32)
-            self._maps = (key, src, map_x, map_y)
+            map_y = np.clip(np.float32(src_h / 2 - 0.5) - lat * np.float32(src_h / np.pi), 0.0, src_h - 1.0)
+            self._maps = (key, (src_w, src_h), map_x.astype(np.float32), map_y.astype(np.float32))
         return self._maps[2], self._maps[3]
 
     def render(self, equirect: NDArray[np.uint8], rotation: Rotation, fov_deg: float) -> NDArray[np.uint8]:

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._types import SizeLike
 
-__all__ = ["rectilinear_to_dirs", "dirs_to_rectilinear", "rectilinear_focal", "pixel_centres"]
+__all__ = ["rectilinear_to_dirs", "dirs_to_rectilinear", "rectilinear_focal", "rectilinear_grid_rays", "pixel_centres", "centred_pixel_grid"]
 
 
 # Positions within this many pixels of the image border count as inside (rounding).
@@ -37,6 +37,30 @@ def pixel_centres(size: SizeLike) -> NDArray[np.float64]:
     out[..., 0] = xs[None, :]
     out[..., 1] = ys[:, None]
     return out
+
+
+def centred_pixel_grid(size: SizeLike) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Pixel-centre offsets from the image centre, +x right and +y up: (1, w) and (h, 1) float32."""
+    w, h = size
+    px = (np.arange(w, dtype=np.float32) + np.float32(0.5)) - np.float32(w / 2.0)
+    py = np.float32(h / 2.0) - (np.arange(h, dtype=np.float32) + np.float32(0.5))
+    return px[None, :], py[:, None]
+
+
+def rectilinear_grid_rays(size: SizeLike, fov_deg: float) -> NDArray[np.float32]:
+    """Camera rays (h, w, 3) float32 through every pixel centre, NOT normalised.
+
+    Each is ``(x - w/2, h/2 - y, f)``: parallel to ``rectilinear_to_dirs`` of that pixel,
+    which is all a longitude/latitude lookup needs, and far cheaper per frame when the FOV
+    changes (no per-pixel square roots).
+    """
+    w, h = size
+    px, py = centred_pixel_grid(size)
+    rays = np.empty((h, w, 3), dtype=np.float32)
+    rays[..., 0] = px
+    rays[..., 1] = py
+    rays[..., 2] = np.float32(rectilinear_focal(w, fov_deg))
+    return rays
 
 
 def rectilinear_to_dirs(xy: ArrayLike, size: SizeLike, fov_deg: float) -> NDArray[np.float64]:

@@ -17,8 +17,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._types import SizeLike
+from .rectilinear import centred_pixel_grid
 
-__all__ = ["stereographic_to_dirs", "dirs_to_stereographic", "stereographic_focal"]
+__all__ = ["stereographic_to_dirs", "dirs_to_stereographic", "stereographic_focal", "stereographic_grid_rays"]
 
 
 # Positions within this many pixels of the image border count as inside (rounding).
@@ -30,6 +31,23 @@ def stereographic_focal(width: int, fov_deg: float) -> float:
     if not 0.0 < fov_deg < 360.0:
         raise ValueError(f"stereographic FOV must be in (0, 360) degrees, got {fov_deg}")
     return (width / 2.0) / (2.0 * float(np.tan(np.radians(fov_deg) / 4.0)))
+
+
+def stereographic_grid_rays(size: SizeLike, fov_deg: float) -> NDArray[np.float32]:
+    """Camera rays (h, w, 3) float32 through every pixel centre, NOT normalised.
+
+    With offsets (px, py) from the centre in pixels and rho^2 = px^2 + py^2, the ray
+    ``(px, py, f - rho^2 / (4 f))`` is ``stereographic_to_dirs`` times the positive factor
+    f (4 + r^2) / 4, so it points the same way (cheap: no division per pixel).
+    """
+    w, h = size
+    f = np.float32(stereographic_focal(w, fov_deg))
+    px, py = centred_pixel_grid(size)
+    rays = np.empty((h, w, 3), dtype=np.float32)
+    rays[..., 0] = px
+    rays[..., 1] = py
+    rays[..., 2] = f - (px * px + py * py) / (np.float32(4.0) * f)
+    return rays
 
 
 def stereographic_to_dirs(xy: ArrayLike, size: SizeLike, fov_deg: float) -> NDArray[np.float64]:
