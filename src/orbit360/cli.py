@@ -197,22 +197,51 @@ def demo(out_dir: str, frames: int, quiet: bool) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The 360 MP4 to write.")
 @click.option("--lens", type=click.Path(dir_okay=False), help="Rig profile JSON (from `orbit360 calibrate`).")
 @click.option("--width", type=click.IntRange(64, 16384), help="Output width (height = width / 2); default: input width.")
-@click.option("--codec", type=click.Choice(["h264", "hevc"]), default="h264", show_default=True)
+@click.option("--codec", type=click.Choice(["h264", "hevc"]), show_default="h264, or the --encoder's codec")
 @click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True)
 @click.option("--preset", default="medium", show_default=True, help="x264/x265 preset.")
+@click.option("--encoder", type=click.Choice(["auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc"]), default="auto", show_default=True, help="auto: NVENC when a GPU encoder opens, else libx264/libx265.")
+@click.option("--segment-frames", type=click.IntRange(1, None), help="Stitch in segments of N frames (resumable; joined without re-encoding)  [default with --workers/--scheduler: 600]")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Local worker processes for the segments  [default: one per core]")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the segments on this Dask cluster (workers must share INPUT's and OUTPUT's filesystem; needs orbit360[dask]).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def stitch(input: str, output: str, lens: str | None, width: int | None, codec: str, crf: int, preset: str, quiet: bool) -> None:
-    """Stitch side-by-side dual-fisheye INPUT to an equirectangular 360 MP4."""
-    from ._console import progress_bar
-    from .pipeline import stitch_video
+def stitch(input: str, output: str, lens: str | None, width: int | None, codec: str | None, crf: int, preset: str, encoder: str,
+           segment_frames: int | None, workers: int | None, scheduler: str | None, quiet: bool) -> None:
+    """Stitch side-by-side dual-fisheye INPUT to an equirectangular 360 MP4.
+
+    Without --lens the rig is self-calibrated once from the footage. With --segment-frames,
+    --workers or --scheduler the job runs in segments; after a crash, the same command
+    again reuses the finished segments.
+    """
+    from ._console import progress_bar, warn
     from .profile import RigProfile
     from .video import EncodeOptions
 
+    implied = {"libx264": "h264", "h264_nvenc": "h264", "libx265": "hevc", "hevc_nvenc": "hevc"}.get(encoder)
+    if codec is not None and implied is not None and codec != implied:
+        raise click.BadParameter(f"--encoder {encoder} writes {implied}, not {codec}", param_hint="--codec")
+    options = EncodeOptions(codec=codec or implied or "h264", crf=crf, preset=preset, encoder=encoder)
     rig = RigProfile.load(lens) if lens else None
+    if segment_frames is None and workers is None and scheduler is None:
+        from .pipeline import stitch_video
+
+        with progress_bar("stitching", quiet=quiet) as update:
+            r = stitch_video(input, output, rig=rig, width=width, options=options, progress=update, calibrate=rig is None, log=warn)
+        if not quiet:
+            click.echo(f"wrote {r.output}: {r.frames} frames, {r.size[0]}x{r.size[1]}, {r.encoder}, spherical metadata V1+V2")
+        return
+    from .pipeline import DEFAULT_SEGMENT_FRAMES, stitch_segmented
+
     with progress_bar("stitching", quiet=quiet) as update:
-        r = stitch_video(input, output, rig=rig, width=width, options=EncodeOptions(codec=codec, crf=crf, preset=preset), progress=update)
+        j = stitch_segmented(
+            input, output, rig=rig, width=width, options=options, segment_frames=segment_frames or DEFAULT_SEGMENT_FRAMES,
+            workers=workers, scheduler=scheduler, progress=update, log=click.echo, calibrate=rig is None,
+        )
     if not quiet:
-        click.echo(f"wrote {r.output}: {r.frames} frames, {r.size[0]}x{r.size[1]}, {r.encoder}, spherical metadata V1+V2")
+        click.echo(
+            f"wrote {j.output}: {j.frames} frames in {j.segments} segments ({j.reused} reused), {j.size[0]}x{j.size[1]}, "
+            f"{j.encoder}, spherical metadata V1+V2"
+        )
 
 
 @cli.command()

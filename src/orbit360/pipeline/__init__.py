@@ -1,5 +1,12 @@
-"""Jobs: stitching a recording end to end (decode → stitch → encode → metadata)."""
+"""Jobs: stitching a recording end to end (decode → stitch → encode → metadata).
 
+- ``stitch_video``: one machine, one pass, the three stages overlapped in threads.
+- ``stitch_segmented``: segments on a local process pool or a Dask cluster, joined without
+  re-encoding, resumable after a crash.
+"""
+
+from ._stages import StageTimings, run_stages
+from .segmented import DEFAULT_SEGMENT_FRAMES, JobResult, stitch_segmented
 from .single import StitchResult, stitch_video
 
-__all__ = ["StitchResult", "stitch_video"]
+__all__ = ["StitchResult", "stitch_video", "stitch_segmented", "JobResult", "StageTimings", "run_stages", "DEFAULT_SEGMENT_FRAMES"]

@@ -1,8 +1,9 @@
 """Stitch one dual-fisheye recording to a publishable 360 MP4 on this machine.
 
-decode (PyAV, threaded) → ``StitchPlan.apply`` → encode (libx264/libx265) → spherical
-metadata (V1 + V2). Audio is copied through unchanged. The output appears at its final
-name only when complete.
+decode (PyAV, threaded) → ``StitchPlan.apply`` → encode (libx264/libx265/NVENC) →
+spherical metadata (V1 + V2), the three stages overlapped in threads (``_stages``). Audio
+is copied through unchanged. The output appears at its final name only when complete.
+For segments, process pools, clusters and resume, see ``segmented.stitch_segmented``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._files import check_output_dir
@@ -18,6 +19,7 @@ from .._types import StrPath
 from ..errors import InputError
 from ..profile import RigProfile
 from ..video import EncodeOptions, VideoWriter
+from ._stages import StageTimings, run_stages
 
 __all__ = ["StitchResult", "stitch_video", "ProgressCallback"]
 
@@ -32,6 +34,8 @@ class StitchResult:
     size: tuple[int, int]
     encoder: str
     rig: RigProfile
+    timings: StageTimings = field(default_factory=StageTimings)
+    """Busy seconds of the decode, stitch and encode stages, and the wall time."""
 
 
 def stitch_video(
@@ -42,10 +46,14 @@ def stitch_video(
     width: int | None = None,
     options: EncodeOptions = EncodeOptions(),
     progress: ProgressCallback | None = None,
+    calibrate: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> StitchResult:
     """Stitch ``input`` (side-by-side dual fisheye) to an equirect MP4 at ``output``.
 
-    :param rig: the rig profile; None uses the source's nominal rig.
+    :param rig: the rig profile; None: self-calibrate from the footage (``calibrate``),
+        else the source's nominal rig.
+    :param log: receives one-line warnings (a failed calibration).
     :param width: output width (height = width / 2); None keeps the input width.
     """
     from ..cameras import open_rig
@@ -54,6 +62,10 @@ def stitch_video(
     check_output_dir(output)
     source = open_rig(input)
     try:
+        if rig is None and calibrate:
+            from ._rig import calibrate_source
+
+            rig, _ = calibrate_source(source, warn=log)
         plan = source.plan(_even(width or source.frame_size[0]), rig)
         total = source.frame_count
         # encode to a hidden file beside the output, then add metadata into the final name
@@ -61,14 +73,11 @@ def stitch_video(
         fd, encoded = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".enc.mp4", dir=out.parent or ".")
         os.close(fd)
         try:
-            done = 0
+            report = (lambda n: progress(n, total)) if progress is not None else None
             with VideoWriter(encoded, size=plan.size, fps=source.fps, options=options, audio_from=source.audio_path) as writer:
-                for frame in source.frames():
-                    writer.write(plan.apply(frame))
-                    done += 1
-                    if progress is not None:
-                        progress(done, total)
+                timings = run_stages(source.frames(), plan.apply, writer.write, progress=report)
                 encoder = writer.encoder
+            done = timings.frames
             if done == 0:
                 raise InputError("no video frame could be decoded", path=input)
             inject_spherical(encoded, output)
@@ -76,7 +85,7 @@ def stitch_video(
             Path(encoded).unlink(missing_ok=True)
     finally:
         source.close()
-    return StitchResult(Path(output), done, plan.size, encoder, getattr(plan, "rig", rig))
+    return StitchResult(Path(output), done, plan.size, encoder, getattr(plan, "rig", rig), timings)
 
 
 def _even(n: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 
@@ -48,6 +49,7 @@ class EncodeOptions:
             raise ValueError(f"crf must be in 0..51, got {self.crf}")
 
 
+@lru_cache(maxsize=None)
 def _nvenc_usable(name: str) -> bool:
     """True when the NVENC encoder exists and a device accepts a session."""
     if name not in av.codecs_available:
@@ -66,6 +68,11 @@ def _nvenc_usable(name: str) -> bool:
 def resolve_encoder(options: EncodeOptions) -> str:
     """The FFmpeg encoder name to use for ``options``."""
     if options.encoder and options.encoder != "auto":
+        if "nvenc" in options.encoder and not _nvenc_usable(options.encoder):
+            raise OutputError(
+                f"encoder {options.encoder} does not open here (no NVIDIA GPU, driver or FFmpeg support); "
+                "use --encoder auto, libx264 or libx265"
+            )
         return options.encoder
     nv = {"h264": "h264_nvenc", "hevc": "hevc_nvenc"}[options.codec]
     return nv if _nvenc_usable(nv) else CODECS[options.codec]

@@ -1,0 +1,381 @@
+"""Segmented, resumable stitching on a local process pool or a Dask cluster.
+
+A job is the input cut into segments of ``segment_frames`` frames. Each segment is
+stitched and encoded on its own (``_segment.run_segment``: one pool task or one Dask task,
+the pixel work in the worker) into the job's work folder beside the output, then the
+segments are joined into one MP4 without re-encoding (``video._concat``), with the
+source's audio and telemetry copied once and the spherical metadata written once. Only
+then is the result renamed to the output's name: while the job runs, nothing exists there.
+
+Resume: the work folder keeps finished segments with their records (``_work``). Running
+the same job again (same input identity and settings: the same job key) reuses every
+segment whose record matches and whose file is intact (size, SHA-256, exact frame count,
+first frame a key frame), redoes the others, and reuses the rig calibrated by the first
+run. A different key (changed input or settings) discards the old segments.
+
+Progress: each worker writes its frame count to a small file in the work folder; the
+driver polls them and reports one total for the whole job (a shared filesystem is already
+required on a cluster, so this works there too).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .._files import check_input_file, check_output_dir
+from .._types import StrPath
+from ..errors import InputError, JobError, OutputError
+from ..profile import RigProfile
+from ..video import EncodeOptions, resolve_encoder
+from ._rig import calibrate_source
+from ._segment import JobSpec, run_segment
+from ._stages import StageTimings
+from ._work import (
+    MANIFEST_VERSION,
+    SegmentTask,
+    WorkFolder,
+    input_identity,
+    job_key,
+    read_json,
+    segment_ranges,
+    sha256_file,
+)
+
+__all__ = ["stitch_segmented", "JobResult", "DEFAULT_SEGMENT_FRAMES"]
+
+DEFAULT_SEGMENT_FRAMES = 600
+"""Frames per segment when none is given: 20 s at 30 fps (about 3 minutes of one 2-core
+worker at 5.7K)."""
+
+_POLL_S = 0.2
+_DASK_HINT = "pip install 'orbit360[dask]'"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a segmented job did."""
+
+    output: Path
+    frames: int
+    size: tuple[int, int]
+    encoder: str
+    rig: RigProfile | None
+    segments: int
+    reused: int
+    records: list[dict[str, Any]]
+    """Per segment (in order): its record, with ``"reused": True`` when it came from an
+    earlier run; ``pid``/``host``/``worker`` say where it was stitched."""
+    timings: StageTimings = field(default_factory=StageTimings)
+    """Stage busy times summed over the segments stitched by this run."""
+    wall_s: float = 0.0
+    join_s: float = 0.0
+    rig_source: str = "given"
+    """"given" (--lens), "calibrated", "nominal" or "cached" (from the work folder)."""
+
+
+def stitch_segmented(
+    input: StrPath,
+    output: StrPath,
+    *,
+    rig: RigProfile | None = None,
+    width: int | None = None,
+    options: EncodeOptions = EncodeOptions(),
+    segment_frames: int = DEFAULT_SEGMENT_FRAMES,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+    calibrate: bool = False,
+    keep_work: bool = False,
+    verify_decode: bool = True,
+) -> JobResult:
+    """Stitch ``input`` to ``output`` in segments, resumably; see the module docstring.
+
+    :param rig: the rig profile; None: self-calibrate once (``calibrate``) or the
+        source's nominal rig. The rig is kept in the work folder, so a resumed job uses it.
+    :param segment_frames: frames per segment (each segment >= 1 task).
+    :param workers: local worker processes (default: one per core); ignored with
+        ``scheduler``.
+    :param scheduler: a Dask scheduler address (``tcp://HOST:PORT``): the segments run on
+        that cluster's workers, which must see ``input`` and ``output``'s folder at the same
+        paths.
+    :param progress: ``progress(frames_done, frames_total)`` for the whole job.
+    :param log: receives one-line messages (``"reused K/N segments"``, ...).
+    :param keep_work: keep the work folder after success (its segments and manifest).
+    :param verify_decode: each worker decodes its segment once to check the frame count.
+    """
+    from ..cameras import open_rig
+
+    started = time.monotonic()
+    say = log or (lambda _msg: None)
+    inp = check_input_file(input).resolve()
+    out = check_output_dir(output)
+    if out.exists() and out.resolve() == inp:
+        raise OutputError("the output would overwrite the input", path=out)
+    if segment_frames < 1:
+        raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
+
+    source = open_rig(inp)
+    try:
+        if source.frame_count <= 0:
+            raise InputError("the video track has no frames", path=inp)
+        width = _even(width or source.frame_size[0])
+        with _runner(scheduler, workers) as runner:
+            opts = replace(options, encoder=runner.resolve_encoder(options))
+            identity = input_identity(inp)
+            settings = {
+                "manifest": MANIFEST_VERSION,
+                "orbit360": _version(),
+                "width": width,
+                "rig": rig.to_dict() if rig is not None else ("calibrate" if calibrate else "nominal"),
+                "codec": opts.codec,
+                "encoder": opts.encoder,
+                "crf": opts.crf,
+                "preset": opts.preset,
+                "gop": opts.gop,
+                "bframes": opts.bframes,
+                "segment_frames": segment_frames,
+                "frames": source.frame_count,
+            }
+            key = job_key(identity, settings)
+            tasks = segment_ranges(source.frame_count, segment_frames)
+            with WorkFolder(out) as work:
+                manifest = work.manifest()
+                if manifest is None or manifest.get("key") != key:
+                    work.reset()
+                    manifest = {"key": key, "input": identity, "settings": settings, "created": time.time(), "ran": {}}
+                job_rig, rig_source = _job_rig(source, rig, work.path / "rig.json", calibrate, say)
+                if rig_source == "cached":
+                    say("rig: reused the rig found by the earlier run of this job")
+                manifest.update(
+                    output=str(out.resolve()), segments=[[t.start, t.stop] for t in tasks], rig_source=rig_source,
+                    runner=runner.describe(),
+                )
+                work.write_manifest(manifest)
+
+                records: dict[int, dict[str, Any]] = {}
+                for t in tasks:
+                    rec = _reusable(work.path, t, key)
+                    if rec is not None:
+                        records[t.index] = {**rec, "reused": True}
+                    else:
+                        for name in (t.name, t.record_name, t.progress_name):
+                            (work.path / name).unlink(missing_ok=True)
+                reused = len(records)
+                say(f"reused {reused}/{len(tasks)} segments")
+
+                spec = JobSpec(
+                    str(inp), str(work.path.resolve()), key, job_rig.to_dict() if job_rig is not None else None,
+                    width, opts, source.fps, verify_decode,
+                )
+                todo = [t for t in tasks if t.index not in records]
+                timings = StageTimings()
+                if todo:
+                    for rec in _run_all(runner, spec, todo, tasks, records, work, manifest, progress, source.frame_count):
+                        timings = timings + StageTimings.from_dict(rec["timings"])
+                elif progress is not None:
+                    progress(source.frame_count, source.frame_count)
+
+                t0 = time.monotonic()
+                joined = work.path / "joined.mp4"
+                from ..video._concat import concat_segments
+
+                if source.audio_path is None and source.telemetry_path is None:
+                    other = None
+                else:
+                    other = source.audio_path or source.telemetry_path
+                concat_segments([work.path / t.name for t in tasks], joined, other_tracks_from=other)
+                os.replace(joined, out)
+                join_s = time.monotonic() - t0
+                ordered = [records[t.index] for t in tasks]
+                if not keep_work:
+                    work.remove()
+    finally:
+        source.close()
+    first = ordered[0]
+    return JobResult(
+        out, source.frame_count, (width, width // 2), str(first.get("encoder", opts.encoder)), job_rig,
+        len(tasks), reused, ordered, timings, time.monotonic() - started, join_s, rig_source,
+    )
+
+
+def _run_all(
+    runner: "_Runner",
+    spec: JobSpec,
+    todo: list[SegmentTask],
+    tasks: list[SegmentTask],
+    records: dict[int, dict[str, Any]],
+    work: WorkFolder,
+    manifest: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+    total: int,
+):  # type: ignore[no-untyped-def]
+    """Run ``todo`` on the runner; yield each new record as it lands."""
+    pending = {runner.submit(spec, t): t for t in todo}
+    try:
+        while pending:
+            for fut in [f for f in pending if f.done()]:
+                t = pending.pop(fut)
+                try:
+                    rec = fut.result()
+                except Exception as exc:  # noqa: BLE001 - any failure of a segment fails the job
+                    raise JobError(f"segment {t.index} (frames {t.start}..{t.stop - 1}) failed: {exc}", path=spec.input) from exc
+                records[t.index] = {**rec, "reused": False}
+                manifest["ran"][str(t.index)] = {k: rec.get(k) for k in ("pid", "host", "worker", "seconds", "encoder")}
+                work.write_manifest(manifest)
+                yield rec
+            if progress is not None:
+                progress(_frames_done(work.path, tasks, records), total)
+            if pending:
+                time.sleep(_POLL_S)
+    finally:
+        for fut in pending:
+            fut.cancel()
+    if progress is not None:
+        progress(total, total)
+
+
+def _frames_done(work: Path, tasks: list[SegmentTask], records: dict[int, dict[str, Any]]) -> int:
+    done = 0
+    for t in tasks:
+        if t.index in records:
+            done += t.frames
+            continue
+        try:
+            done += min(t.frames, int((work / t.progress_name).read_text() or 0))
+        except (OSError, ValueError):
+            pass
+    return done
+
+
+def _reusable(work: Path, task: SegmentTask, key: str) -> dict[str, Any] | None:
+    """The record of a finished segment of this job whose file is intact, else None."""
+    from ..video._concat import check_segment
+
+    rec = read_json(work / task.record_name)
+    seg = work / task.name
+    if rec is None or rec.get("key") != key or rec.get("start") != task.start or rec.get("stop") != task.stop:
+        return None
+    try:
+        if seg.stat().st_size != rec.get("size") or sha256_file(seg) != rec.get("sha256"):
+            return None
+        check_segment(seg, task.frames, decode=False)
+    except (OSError, JobError):
+        return None
+    return rec
+
+
+def _job_rig(
+    source: Any, rig: RigProfile | None, cache: Path, calibrate: bool, warn: Callable[[str], None]
+) -> tuple[RigProfile | None, str]:
+    """The rig for the whole job: given, cached in the work folder, or found once."""
+    if rig is not None:
+        return rig, "given"
+    if cache.is_file():
+        try:
+            return RigProfile.load(cache), "cached"
+        except InputError:
+            cache.unlink(missing_ok=True)
+    if calibrate:
+        found, how = calibrate_source(source, warn=warn)
+    else:
+        found, how = source.nominal_rig(), "nominal"
+    if found is not None:
+        found.save(cache)
+    return found, how
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("orbit360")
+    except Exception:  # noqa: BLE001 - not installed: a source checkout
+        return "0+unknown"
+
+
+def _even(n: int) -> int:
+    return int(n) - int(n) % 2
+
+
+# ---- runners ----------------------------------------------------------------------------
+class _Runner:
+    def resolve_encoder(self, options: EncodeOptions) -> str:
+        raise NotImplementedError
+
+    def submit(self, spec: JobSpec, task: SegmentTask) -> Any:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __enter__(self) -> "_Runner":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class _PoolRunner(_Runner):
+    """A local ``ProcessPoolExecutor`` (spawned processes: no fork of a threaded driver)."""
+
+    def __init__(self, workers: int | None) -> None:
+        self.workers = max(1, int(workers or os.cpu_count() or 1))
+        self._pool: Any = None
+
+    def resolve_encoder(self, options: EncodeOptions) -> str:
+        return resolve_encoder(options)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "process-pool", "workers": self.workers}
+
+    def submit(self, spec: JobSpec, task: SegmentTask) -> Any:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool.submit(run_segment, spec, task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class _DaskRunner(_Runner):
+    """A Dask distributed cluster: one task per segment, run in the cluster's workers."""
+
+    def __init__(self, address: str) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise JobError(f"--scheduler needs Dask distributed, which is not installed: {_DASK_HINT}") from None
+        self.address = address
+        try:
+            self.client = Client(address, timeout="20s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise JobError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+    def resolve_encoder(self, options: EncodeOptions) -> str:
+        # where the pixel work happens: a worker's GPU decides "auto", not the driver's
+        return str(self.client.submit(resolve_encoder, options, pure=False).result())
+
+    def describe(self) -> dict[str, Any]:
+        workers = self.client.scheduler_info().get("workers", {})
+        return {"kind": "dask", "scheduler": self.address, "workers": len(workers)}
+
+    def submit(self, spec: JobSpec, task: SegmentTask) -> Any:
+        return self.client.submit(run_segment, spec, task, key=f"orbit360-segment-{spec.key[:12]}-{task.index:05d}", pure=False)
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+
+def _runner(scheduler: str | None, workers: int | None) -> _Runner:
+    return _DaskRunner(scheduler) if scheduler else _PoolRunner(workers)

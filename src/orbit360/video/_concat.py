@@ -1,0 +1,373 @@
+"""Segments: checking an encoded segment, and joining segments into one MP4 without
+re-encoding.
+
+A segment is a video-only MP4 written by its own encoder session, so it starts on a key
+frame and its decode timeline starts at 0. Joining concatenates the coded samples of every
+segment into one video track (our own ISO-BMFF writer: ``build_moov``), shifting each
+segment's decode times by the frames before it. Because every segment has the same sample
+duration ``d`` and the same presentation delay ``e`` (the B-frame reorder delay of the
+encoder, carried by the edit list), the joined presentation times are exactly
+``e + i * d`` for ``i`` in ``0..N-1``: strictly increasing, evenly spaced, no gap or repeat
+at a join.
+
+The other tracks (audio, telemetry, timecode) come from the source recording once,
+sample bytes copied unchanged. The mdat is interleaved in one-second chunks, the moov goes
+last and carries the spherical metadata (V1 + V2), so the media bytes are written once.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .._files import atomic_output, check_input_file
+from .._types import StrPath
+from ..errors import InputError, JobError, Orbit360Error
+
+__all__ = ["SegmentCheck", "check_segment", "concat_segments", "ConcatResult"]
+
+_BLOCK = 8 * 1024 * 1024
+_INTERLEAVE_S = 1.0
+
+
+@dataclass(frozen=True)
+class SegmentCheck:
+    """What ``check_segment`` found: frame count, key frames, bytes."""
+
+    path: Path
+    frames: int
+    key_frames: int
+    size: int
+
+
+def check_segment(path: StrPath, frames: int, *, decode: bool = True) -> SegmentCheck:
+    """Check that the segment at ``path`` is complete: one video track of exactly ``frames``
+    samples, the first a key frame, every sample inside the file, and (``decode``) that
+    FFmpeg decodes exactly ``frames`` pictures from it.
+
+    Raises JobError naming the file otherwise.
+    """
+    from ..isobmff import read_movie
+
+    p = Path(path)
+    try:
+        movie = read_movie(p)
+    except (Orbit360Error, OSError) as exc:
+        raise JobError(f"segment unreadable: {exc}", path=p) from None
+    size = p.stat().st_size
+    videos = [t for t in movie.tracks if t.handler == b"vide"]
+    if len(videos) != 1:
+        raise JobError(f"segment has {len(videos)} video tracks, expected 1", path=p)
+    v = videos[0]
+    if v.sample_count != frames:
+        raise JobError(f"segment holds {v.sample_count} frames, expected {frames}", path=p)
+    if frames and (v.sync_samples.size == 0 or int(v.sync_samples[0]) != 0):
+        raise JobError("segment does not start on a key frame", path=p)
+    if frames and int((v.offsets.astype(np.int64) + v.sizes).max()) > size:
+        raise JobError("segment is truncated (a sample lies past the end of the file)", path=p)
+    if decode:
+        decoded = _decode_count(p)
+        if decoded != frames:
+            raise JobError(f"segment decodes to {decoded} frames, expected {frames}", path=p)
+    return SegmentCheck(p, frames, int(v.sync_samples.size), size)
+
+
+def _decode_count(path: Path) -> int:
+    """Pictures FFmpeg decodes from the first video stream (no pixel conversion)."""
+    import av
+
+    n = 0
+    try:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            s.thread_type = "AUTO"
+            for _ in c.decode(s):
+                n += 1
+    except av.error.FFmpegError as exc:
+        raise JobError(f"segment does not decode: {exc.strerror}", path=path) from None
+    return n
+
+
+@dataclass(frozen=True)
+class ConcatResult:
+    output: Path
+    frames: int
+    tracks: int
+    """Tracks in the output (video + those copied from the source)."""
+    size: int
+
+
+def concat_segments(
+    segments: Sequence[StrPath],
+    output: StrPath,
+    *,
+    other_tracks_from: StrPath | None = None,
+    spherical: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> ConcatResult:
+    """Join the video of ``segments`` (in order) into one MP4 at ``output``, no re-encoding.
+
+    :param other_tracks_from: an MP4 whose non-video tracks (audio, telemetry, timecode)
+        are copied into the output unchanged, once; None copies none.
+    :param spherical: write spherical metadata (V1 + V2, equirectangular, mono).
+    :param progress: ``progress(bytes_done, bytes_total)`` while the media is copied.
+
+    Every segment must hold the same codec configuration (sample description), time scale,
+    frame duration and presentation delay; JobError names the first one that does not.
+    The output appears at its final name only when complete.
+    """
+    from ..isobmff import Track, build_moov, mdat_header, read_movie
+
+    if not segments:
+        raise JobError("no segment to join")
+    files = [check_input_file(s) for s in segments]
+    video, ftyp, counts = _joined_video(files)
+    tracks: list[Track] = [video]
+    file_of: list[np.ndarray] = [np.repeat(np.arange(len(files), dtype=np.int32), counts)]
+    movie_timescale = 1000
+    udta = b""
+    src_index = len(files)
+    if other_tracks_from is not None:
+        src = check_input_file(other_tracks_from)
+        try:
+            movie = read_movie(src)
+        except InputError:
+            movie = None  # not an ISO-BMFF file: nothing to copy (the caller was told)
+        if movie is not None:
+            movie_timescale = movie.timescale or 1000
+            udta = movie.udta
+            others = [t for t in movie.tracks if t.handler != b"vide" and t.sample_count]
+            ids = {t.track_id: 2 + i for i, t in enumerate(others)}
+            for t in others:
+                refs = {k: tuple(ids[r] for r in v if r in ids) for k, v in t.references.items()}
+                tracks.append(replace(t, track_id=ids[t.track_id], references={k: v for k, v in refs.items() if v}))
+                file_of.append(np.full(t.sample_count, src_index, np.int32))
+            files.append(src)
+
+    # ---- layout: interleave the tracks in one-second chunks of decode time ----------------
+    times = [t.decode_times / float(t.timescale or 1) for t in tracks]
+    chunk = np.concatenate([np.floor(x / _INTERLEAVE_S).astype(np.int64) for x in times])
+    which = np.concatenate([np.full(t.sample_count, i, np.int32) for i, t in enumerate(tracks)])
+    idx = np.concatenate([np.arange(t.sample_count, dtype=np.int64) for t in tracks])
+    order = np.lexsort((idx, which, chunk))
+    src_off = np.concatenate([t.offsets.astype(np.int64) for t in tracks])[order]
+    sizes = np.concatenate([t.sizes.astype(np.int64) for t in tracks])[order]
+    fids = np.concatenate(file_of)[order]
+    payload = int(sizes.sum())
+    header = mdat_header(payload)
+    out_off = len(ftyp) + len(header) + np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    new_offsets = np.empty_like(out_off)
+    new_offsets[order] = out_off
+    starts = np.concatenate(([0], np.cumsum([t.sample_count for t in tracks])))
+    tracks = [replace(t, offsets=new_offsets[starts[i] : starts[i + 1]].astype(np.uint64)) for i, t in enumerate(tracks)]
+
+    moov = build_moov(tracks, movie_timescale=movie_timescale, udta=udta)
+    if spherical:
+        moov = _with_spherical(ftyp, moov, Path(output).parent)
+
+    # ---- write ------------------------------------------------------------------------
+    out = Path(output)
+    with atomic_output(out) as tmp:
+        try:
+            with open(tmp, "wb") as dst:
+                dst.write(ftyp)
+                dst.write(header)
+                _copy_runs(files, fids, src_off, sizes, dst, payload, progress)
+                dst.write(moov)
+                total = dst.tell()
+        except OSError as exc:
+            raise JobError(f"cannot write the joined video: {exc.strerror or exc}", path=out) from None
+    return ConcatResult(out, video.sample_count, len(tracks), total)
+
+
+def _joined_video(files: Sequence[Path]):  # type: ignore[no-untyped-def]
+    """One video track holding every segment's samples; offsets still point into the
+    segment files (made absolute in the output by the caller).
+
+    Returns (track, the first segment's ftyp, the frame count of each segment).
+    """
+    from ..isobmff import Edit, read_movie
+
+    parts = []
+    ref = None
+    delay0 = 0
+    dur = 0
+    for k, f in enumerate(files):
+        try:
+            movie = read_movie(f)
+        except Orbit360Error as exc:
+            raise JobError(f"segment {k} unreadable: {exc}", path=f) from None
+        videos = [t for t in movie.tracks if t.handler == b"vide"]
+        if len(videos) != 1 or videos[0].sample_count == 0:
+            raise JobError(f"segment {k} has no single non-empty video track", path=f)
+        v = videos[0]
+        if int(v.sync_samples[0]) != 0:
+            raise JobError(f"segment {k} does not start on a key frame", path=f)
+        # every frame lasts d ticks; the mov muxer may give the very last one another value
+        d = int(np.median(v.durations))
+        body = v.durations[:-1]
+        if d <= 0 or (body.size and np.any(body != d)):
+            raise JobError(f"segment {k} is not constant frame rate", path=f)
+        delay = v.edits[0].media_time if v.edits and v.edits[0].media_time >= 0 else 0
+        pts = np.arange(v.sample_count, dtype=np.int64) * d + v.composition_offsets.astype(np.int64)
+        if not np.array_equal(np.sort(pts), delay + np.arange(v.sample_count, dtype=np.int64) * d):
+            raise JobError(f"segment {k}: presentation times are not evenly spaced from its start", path=f)
+        if ref is None:
+            ref, delay0, dur = v, delay, d
+            with open(f, "rb") as fh:
+                (fsize, ftype) = struct.unpack(">I4s", fh.read(8))
+                ftyp = (struct.pack(">I4s", fsize, ftype) + fh.read(fsize - 8)) if ftype == b"ftyp" else b""
+        else:
+            if _without_btrt(v.stsd) != _without_btrt(ref.stsd):
+                raise JobError(
+                    f"segment {k} was encoded with other codec parameters than segment 0 (sample descriptions differ)", path=f
+                )
+            if v.timescale != ref.timescale or d != dur or delay != delay0:
+                raise JobError(f"segment {k} has another time base, frame duration or delay than segment 0", path=f)
+        parts.append(v)
+    assert ref is not None
+    n = sum(p.sample_count for p in parts)
+    total_bytes = sum(int(p.sizes.sum(dtype=np.int64)) for p in parts)
+    seconds = n * dur / float(ref.timescale or 1)
+    peaks = [_btrt(p.stsd) for p in parts]
+    stsd = _without_btrt(ref.stsd, btrt=(
+        max(b[0] for b in peaks), max(b[1] for b in peaks), int(total_bytes * 8 / seconds) if seconds else 0,
+    ))
+    base = np.concatenate(([0], np.cumsum([p.sample_count for p in parts])[:-1]))
+    video = replace(
+        ref,
+        track_id=1,
+        stsd=stsd,
+        offsets=np.concatenate([p.offsets.astype(np.int64) for p in parts]),
+        sizes=np.concatenate([p.sizes for p in parts]),
+        durations=np.full(n, dur, np.uint32),
+        composition_offsets=np.concatenate([p.composition_offsets for p in parts]),
+        sync_samples=np.concatenate([p.sync_samples.astype(np.int64) + b for p, b in zip(parts, base)]),
+        has_stss=True,
+        references={},
+        edits=(Edit(0, delay0),) if ref.edits else (),
+    )
+    return video, ftyp or _default_ftyp(), [p.sample_count for p in parts]
+
+
+_VISUAL_ENTRY_FIELDS = 78  # bytes of a VisualSampleEntry after its box header, before child boxes
+
+
+def _entry_split(stsd: bytes) -> tuple[bytes, list[bytes]]:
+    """(head of the first sample entry, its child boxes) of an ``stsd`` payload."""
+    (size,) = struct.unpack_from(">I", stsd, 8)
+    entry = stsd[8 : 8 + size]
+    head, pos, kids = entry[: 8 + _VISUAL_ENTRY_FIELDS], 8 + _VISUAL_ENTRY_FIELDS, []
+    while pos + 8 <= len(entry):
+        (n,) = struct.unpack_from(">I", entry, pos)
+        if n < 8 or pos + n > len(entry):
+            break
+        kids.append(entry[pos : pos + n])
+        pos += n
+    return head, kids
+
+
+def _btrt(stsd: bytes) -> tuple[int, int, int]:
+    """(bufferSizeDB, maxBitrate, avgBitrate) of the first sample entry's ``btrt`` (zeros if none)."""
+    for k in _entry_split(stsd)[1]:
+        if k[4:8] == b"btrt" and len(k) >= 20:
+            return struct.unpack_from(">III", k, 8)  # type: ignore[return-value]
+    return (0, 0, 0)
+
+
+def _without_btrt(stsd: bytes, *, btrt: tuple[int, int, int] | None = None) -> bytes:
+    """``stsd`` with the bit rate box of its (single) sample entry removed, or replaced by
+    ``btrt``: the only part of the description that differs between segments encoded with
+    the same settings (it states each segment's own bit rate)."""
+    if len(stsd) < 16 or struct.unpack_from(">I", stsd, 4)[0] != 1:
+        return stsd
+    head, kids = _entry_split(stsd)
+    kids = [k for k in kids if k[4:8] != b"btrt"]
+    if btrt is not None:
+        kids.append(struct.pack(">I4sIII", 20, b"btrt", *btrt))
+    body = head[8:] + b"".join(kids)
+    entry = struct.pack(">I", 8 + len(body)) + head[4:8] + body
+    return stsd[:8] + entry
+
+
+def _default_ftyp() -> bytes:
+    from ..isobmff import box
+
+    return box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2avc1mp41")
+
+
+def _copy_runs(
+    files: Sequence[Path],
+    fids: np.ndarray,
+    src_off: np.ndarray,
+    sizes: np.ndarray,
+    dst,  # type: ignore[no-untyped-def]
+    total: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Copy samples in output order, one read per run of samples adjacent in a source."""
+    n = sizes.size
+    if n == 0:
+        return
+    brk = np.ones(n, dtype=bool)
+    brk[1:] = (fids[1:] != fids[:-1]) | (src_off[1:] != src_off[:-1] + sizes[:-1])
+    run_start = np.flatnonzero(brk)
+    run_end = np.append(run_start[1:], n)
+    ends = np.concatenate(([0], np.cumsum(sizes)))
+    handles: dict[int, object] = {}
+    done = 0
+    try:
+        for a, b in zip(run_start.tolist(), run_end.tolist()):
+            fid = int(fids[a])
+            fh = handles.get(fid)
+            if fh is None:
+                for h in handles.values():
+                    h.close()  # type: ignore[attr-defined]
+                handles = {fid: open(files[fid], "rb")}
+                fh = handles[fid]
+            fh.seek(int(src_off[a]))  # type: ignore[attr-defined]
+            left = int(ends[b] - ends[a])
+            while left > 0:
+                block = fh.read(min(_BLOCK, left))  # type: ignore[attr-defined]
+                if not block:
+                    raise JobError("a sample lies past the end of its file", path=files[fid])
+                dst.write(block)
+                left -= len(block)
+                done += len(block)
+            if progress is not None:
+                progress(done, total)
+    finally:
+        for h in handles.values():
+            h.close()  # type: ignore[attr-defined]
+
+
+def _with_spherical(ftyp: bytes, moov: bytes, folder: Path) -> bytes:
+    """``moov`` with spherical metadata added by ``inject_spherical``, applied to a small
+    ftyp + moov file so the media bytes are never copied for it. The moov is written last
+    in the output, so no chunk offset moves."""
+    from ..isobmff import iter_boxes
+    from ..isobmff.spherical import inject_spherical
+
+    fd, a = tempfile.mkstemp(prefix=".moov.", suffix=".mp4", dir=folder)
+    b = a[:-4] + ".sph.mp4"
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(ftyp or _default_ftyp())
+            f.write(moov)
+        inject_spherical(a, b)
+        size = os.path.getsize(b)
+        with open(b, "rb") as f:
+            for hdr in iter_boxes(f, 0, size):
+                if hdr.type == b"moov":
+                    f.seek(hdr.offset)
+                    return f.read(hdr.size)
+        raise JobError("spherical metadata: the moov went missing")  # pragma: no cover
+    finally:
+        for p in (a, b):
+            Path(p).unlink(missing_ok=True)
