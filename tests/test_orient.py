@@ -195,3 +195,32 @@ def test_static_camera_gives_identity() -> None:
     times = np.arange(60) / FPS
     rots = estimate_orientation(synthetic_gpmd(static_motion, 2.0), times, mode="lock")
     assert max(_angle_deg(r) for r in rots) < 0.01
+
+
+# ---- drift -----------------------------------------------------------------------------------
+def test_gyro_bias_is_measured_against_the_video_and_removed() -> None:
+    scene = make_scene(1024, seed=8)
+    motion = shake_motion(1.5, 2.0, base=pan_motion(12.0, 2.0))
+    times = np.arange(90) / FPS
+    video = measure_video_motion([_render_equirect(scene, motion(t)) for t in times], times)
+    bias = (0.012, -0.02, 0.015)  # rad/s: 1.6 deg/s of drift, 4.6 deg over the clip
+    samples = synthetic_gpmd(motion, 3.5, gyro_bias=bias)
+    truth = [motion(0).inverse @ motion(t) for t in times]
+    fixed = plan_orientation(samples, times, time_offset=0.0, video_motion=video)
+    raw = plan_orientation(samples, times, time_offset=0.0)
+    err_fixed = _rms([_angle_deg(c.inverse @ w) for c, w in zip(fixed.camera, truth)])
+    err_raw = _rms([_angle_deg(c.inverse @ w) for c, w in zip(raw.camera, truth)])
+    assert err_raw > 1.5 and err_fixed < 0.2
+    np.testing.assert_allclose(fixed.gyro_bias, bias, atol=0.002)
+
+
+def test_gravity_keeps_the_horizon_level_when_the_gyro_drifts() -> None:
+    motion = lambda t: Rotation.from_ypr(25 * t, 6.0, 4.0)  # noqa: E731
+    times = np.arange(8 * FPS) / FPS
+    samples = synthetic_gpmd(motion, 8.0, gravity=True, gyro_bias=(0.01, 0.0, -0.008))
+    plan = plan_orientation(samples, times, mode="lock", time_offset=0.0)
+    up = np.array([0.0, 1.0, 0.0])
+    tilt = [np.degrees(np.arccos(np.clip((motion(t) @ m).matrix @ up @ up, -1, 1))) for t, m in zip(times, plan.rotations)]
+    drift = [_angle_deg(c.inverse @ motion(0).inverse @ motion(t)) for t, c in zip(times, plan.camera)]
+    assert max(drift) > 3  # the gyro alone tilts by this much
+    assert plan.levelled_by == "gravity" and max(tilt) < 0.6

@@ -24,7 +24,14 @@ from ._api import (
 from ._imu import CORI_AXES, GOPRO_TO_RIG, OrientationTrack, cori_track, gyro_track, imu_rates
 from ._smooth import DEFAULT_SMOOTHING_S, smooth_quaternions
 from ._synthetic import body_rates, synthetic_gpmd
-from ._video import VideoMotion, estimate_axes, estimate_time_offset, measure_video_motion, rotation_between
+from ._video import (
+    VideoMotion,
+    estimate_axes,
+    estimate_gyro_bias,
+    estimate_time_offset,
+    measure_video_motion,
+    rotation_between,
+)
 
 __all__ = [
     "CORI_AXES",
@@ -38,6 +45,7 @@ __all__ = [
     "body_rates",
     "cori_track",
     "estimate_axes",
+    "estimate_gyro_bias",
     "estimate_orientation",
     "estimate_time_offset",
     "gravity_level",

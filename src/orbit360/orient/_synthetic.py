@@ -44,11 +44,13 @@ def synthetic_gpmd(
     cori_hz: float | None = None,
     gravity: bool = False,
     timescale: int = 1000,
+    gyro_bias: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> list[GpmdSample]:
     """gpmd samples for ``motion`` (world = motion(t)(rig)) over ``duration`` seconds.
 
     ACCL is zero (weightless) unless ``gravity``; then it is the specific force of a
-    camera at rest in 1 g, pointing up (+y world) seen in the rig.
+    camera at rest in 1 g, pointing up (+y world) seen in the rig. ``gyro_bias`` (rad/s,
+    rig frame) is added to every gyro sample, as a real gyro's offset.
     """
     rig_to_stored = axes_matrix(STORED_ORDER).T @ GOPRO_TO_RIG.T
     mtrx = axes_matrix(OUTPUT_ORDER).T @ axes_matrix(STORED_ORDER)
@@ -67,7 +69,7 @@ def synthetic_gpmd(
         start, dur = start_ticks / timescale, dur_ticks / timescale
         n = max(1, round(gyro_hz * dur))
         t = start + np.arange(n) * dur / n  # the times the parser will give them
-        rates = body_rates(motion, t) @ rig_to_stored.T
+        rates = (body_rates(motion, t) + np.asarray(gyro_bias)) @ rig_to_stored.T
         if gravity:
             world_up = np.array([0.0, 9.80665, 0.0])
             accl_rig = np.einsum("nji,j->ni", np.stack([motion(float(x)).matrix for x in t]), world_up)

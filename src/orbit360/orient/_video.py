@@ -26,7 +26,14 @@ from ..geometry import equirect_to_dirs
 from ._imu import OrientationTrack
 from ._quat import angle_between, qconj, qmul, to_rotvec
 
-__all__ = ["VideoMotion", "measure_video_motion", "rotation_between", "estimate_time_offset", "estimate_axes"]
+__all__ = [
+    "VideoMotion",
+    "measure_video_motion",
+    "rotation_between",
+    "estimate_time_offset",
+    "estimate_axes",
+    "estimate_gyro_bias",
+]
 
 # Equirect frames are reduced to this width before tracking: rotation needs geometry,
 # not detail, and it keeps a 5.7K stream cheap.
@@ -171,3 +178,18 @@ def estimate_axes(track: OrientationTrack, motion: VideoMotion, offset: float) -
     if s.shape[0] < 2 or s[1] < 0.05 * s[0] or s[1] == 0:
         return None
     return _kabsch(gyro, video)
+
+
+def estimate_gyro_bias(
+    track: OrientationTrack, motion: VideoMotion, offset: float, axes: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
+    """Constant gyro bias (rad/s, in the track's axes): the median over frame pairs of the
+    gyro's turn minus the video's, per second. ``axes`` maps the track's axes to the
+    video's (``estimate_axes``), identity when None."""
+    ok = motion.valid
+    if ok.sum() < 3:
+        return np.zeros(3)
+    t0, t1 = motion.t0[ok] + offset, motion.t1[ok] + offset
+    gyro = to_rotvec(_gyro_steps(track, t0, t1))
+    video = motion.rotvecs[ok] if axes is None else motion.rotvecs[ok] @ np.asarray(axes)  # Aᵀ v, row-wise
+    return np.median((gyro - video) / (t1 - t0)[:, None], axis=0)
