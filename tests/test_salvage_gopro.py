@@ -170,6 +170,10 @@ def test_healthy_file_is_not_salvaged_and_diagnose_says_so(tmp_path: Path) -> No
     with pytest.raises(SalvageError, match="nothing to salvage"):
         scan(GOPRO[0])
     assert diagnose(GOPRO[0]).method == "healthy"
+    cut = tmp_path / "head.mp4"
+    cut.write_bytes(GOPRO[0].read_bytes()[:300])  # inside the GPRO record: nothing whole
+    preview = diagnose(cut)
+    assert preview.method == "unrecoverable" and "GPRO" in preview.stop_reason and not preview.tracks
 
 
 def test_diagnose_previews_what_salvage_writes(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from orbit360.cli import main
 from orbit360.errors import SalvageError
 from orbit360.isobmff import Movie, read_movie
-from orbit360.salvage import salvage, salvage_folder
+from orbit360.salvage import diagnose, salvage, salvage_folder
 from orbit360.salvage._aac import audio_specific_config
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
@@ -197,11 +197,13 @@ def test_dual_hevc_tracks_stay_two_tracks_in_order(hevc_dual_pair: tuple[Path, P
 
 
 def test_not_gopro_without_reference_is_a_clear_error(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
-    _, rec = h264_pair
+    ref, rec = h264_pair
     broken = tmp_path / "b.mp4"
     broken.write_bytes(rec.read_bytes()[: rec.stat().st_size // 2])
     with pytest.raises(SalvageError, match="--reference"):
         salvage(broken, tmp_path / "o.mp4")
+    assert diagnose(broken).method == "needs-reference"
+    assert diagnose(broken, reference=ref).method == "reference"
 
 
 def test_folder_of_chapters_uses_a_healthy_sibling(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:

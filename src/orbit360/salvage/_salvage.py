@@ -154,17 +154,24 @@ def salvage(
 
 
 def diagnose(path: StrPath, *, reference: StrPath | Movie | None = None) -> SalvagePreview:
-    """What ``salvage`` would recover from ``path``; writes nothing.
+    """What ``salvage`` would recover from ``path``; writes nothing and never raises
+    SalvageError: a preview is data.
 
-    A healthy file gives method "healthy" and no tracks.
+    ``method`` is "gopro-sos" or "reference" (tracks listed), "healthy" (the file has a
+    valid moov), "needs-reference" (not a GoPro file and no reference given) or
+    "unrecoverable" (``stop_reason`` says why).
     """
     src = check_input_file(path)
     try:
         return scan(src, reference=reference).report()
     except SalvageError as exc:
         if exc.message.startswith("nothing to salvage"):
-            return SalvageReport(str(src), None, "healthy", [], 0, 0, 0, "the file has a valid moov")
-        raise
+            method = "healthy"
+        elif "--reference" in exc.message:
+            method = "needs-reference"
+        else:
+            method = "unrecoverable"
+        return SalvageReport(str(src), None, method, [], 0, 0, 0, exc.message)
 
 
 _VIDEO_SUFFIXES = (".mp4", ".mov", ".360", ".lrv")
