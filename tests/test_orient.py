@@ -224,3 +224,34 @@ def test_gravity_keeps_the_horizon_level_when_the_gyro_drifts() -> None:
     drift = [_angle_deg(c.inverse @ motion(0).inverse @ motion(t)) for t, c in zip(times, plan.camera)]
     assert max(drift) > 3  # the gyro alone tilts by this much
     assert plan.levelled_by == "gravity" and max(tilt) < 0.6
+
+
+# ---- through a file --------------------------------------------------------------------------
+def test_orientation_from_an_mp4_carrying_synthetic_gpmd(tmp_path: Path) -> None:
+    from orbit360.isobmff import MdatSource, write_movie
+    from orbit360.telemetry import gpmd_track_from_samples, mux_track, read_gpmd
+
+    samples = synthetic_gpmd(_tumble, 5.0, payload_s=1.001)
+    payloads = tmp_path / "payloads.bin"
+    payloads.write_bytes(b"".join(s.data for s in samples))
+    offsets = np.cumsum([0] + [len(s.data) for s in samples[:-1]])
+    track = mux_track(gpmd_track_from_samples(samples), offsets, track_id=1)
+    ftyp = b"\x00\x00\x00\x14ftypmp41\x00\x00\x00\x00mp41"
+    movie = tmp_path / "synthetic.mp4"
+    write_movie(movie, ftyp=ftyp, source=MdatSource(payloads, 0, payloads.stat().st_size), tracks=[track], movie_timescale=1000)
+
+    back = read_gpmd(movie)
+    assert back is not None and [s.data for s in back.samples] == [s.data for s in samples]
+    times = np.arange(4 * FPS) / FPS
+    got = orientation_for_frames(movie, times)
+    errors = [_angle_deg(g.inverse @ _tumble(0).inverse @ _tumble(t)) for g, t in zip(got, times)]
+    assert _rms(errors) <= 0.2
+
+
+def test_no_orientation_stream_is_one_line_error() -> None:
+    from orbit360.errors import TelemetryError
+    from orbit360.telemetry import encode_device, encode_stream
+
+    payload = encode_device(1, "cam", [encode_stream("SHUT", np.full((24, 1), 0.01), type_char="f")])
+    with pytest.raises(TelemetryError, match="neither CORI nor GYRO"):
+        estimate_orientation([GpmdSample(payload, 0.0, 1.0)], np.arange(10) / FPS)
