@@ -117,6 +117,8 @@ def imu_rates(tel: Telemetry, key: str = "GYRO", imu_to_rig: ArrayLike | None = 
         vs.append(v @ (to_rig @ stored_to_gopro(b.stream)).T)
     t = np.concatenate(ts)
     v = np.concatenate(vs)
+    finite = np.isfinite(v).all(axis=1)  # a float stream may carry NaN: skip, do not spread it
+    t, v = t[finite], v[finite]
     order = np.argsort(t, kind="stable")
     t, v = t[order], v[order]
     keep = np.concatenate([[True], np.diff(t) > 0])  # a repeated instant adds no information
@@ -150,7 +152,8 @@ def _quaternion_blocks(tel: Telemetry, key: str, to_rig: NDArray[np.float64]) ->
         raise TelemetryError(f"{key} has {q.shape[1]} components, expected a quaternion", offset=blocks[0].stream.offset)
     # Vector part: CORI's order -> GoPro (X, Y, Z) -> rig axes.
     q = np.concatenate([q[:, :1], q[:, 1:] @ (to_rig @ axes_matrix(CORI_AXES)).T], axis=1)
-    return t, qnormalize(q)
+    usable = np.isfinite(q).all(axis=1) & (np.linalg.norm(q, axis=1) > 0.5)  # int16/32767: ~1
+    return t[usable], qnormalize(q[usable])
 
 
 def cori_track(tel: Telemetry, imu_to_rig: ArrayLike | None = None) -> OrientationTrack | None:

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from ..errors import TelemetryError
 from ._klv import NUMERIC_TYPES, Klv, iter_klv
-from ._values import apply_scale, decode_scalars, decode_text, decode_text_list, expand_type, numeric_table
+from ._values import DTYPES, apply_scale, decode_scalars, decode_text, decode_text_list, expand_type, numeric_table
 
 __all__ = ["Stream", "parse_payload", "STRUCTURE_KEYS"]
 
@@ -190,7 +190,7 @@ def _parse_stream(buf: bytes | memoryview, strm: Klv, device_id: str, device_nam
     first = data[0]
     fields = type_string if first.type == "?" else None
     tables = [numeric_table(buf, k, fields) for k in data]
-    numeric = first.type == "?" and fields is not None and set(fields) <= NUMERIC_TYPES or first.type in NUMERIC_TYPES
+    numeric = (first.type == "?" and fields is not None and set(fields) <= NUMERIC_TYPES) or first.type in NUMERIC_TYPES
     values = None
     if numeric and all(t is not None for t in tables):
         widths = {t.shape[1] for t in tables}  # type: ignore[union-attr]
@@ -227,8 +227,6 @@ def _parse_stream(buf: bytes | memoryview, strm: Klv, device_id: str, device_nam
 
 def _first_int(buf: bytes | memoryview, klv: Klv) -> int | None:
     # Read the integer exactly (float64 would round a 64-bit microsecond clock).
-    from ._values import DTYPES
-
     if klv.type not in DTYPES or klv.size < klv.struct_size or klv.struct_size == 0:
         return None
     dt = np.dtype(DTYPES[klv.type])

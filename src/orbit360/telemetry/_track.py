@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._types import StrPath
-from ..errors import InputError, TelemetryError, file_context
+from ..errors import InputError, file_context
 from ..isobmff import Track, read_tracks
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 # One gpmd payload is a few KB (about 1 s of sensors); refuse absurd ones before reading.
-MAX_PAYLOAD = 64 * 1024 * 1024
+MAX_PAYLOAD = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +106,6 @@ def read_gpmd(path: StrPath, tracks: Sequence[Track] | None = None) -> GpmdTrack
             handler_name=track.handler_name,
             samples=samples,
         )
-
-
-def check_samples(samples: Sequence[GpmdSample]) -> None:
-    """Reject sample lists whose timing cannot be used (negative durations)."""
-    for i, s in enumerate(samples):
-        if not (s.duration >= 0 and np.isfinite(s.start)):
-            raise TelemetryError(f"gpmd sample {i} has an impossible timing ({s.start}, {s.duration})", offset=s.offset)
 
 
 # What GoPro writes (HERO7 and MAX samples, byte for byte): a 'gpmd' sample entry with
