@@ -16,11 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orbit360.cli import main
-from orbit360.errors import Orbit360Error, TelemetryError
+from orbit360.errors import TelemetryError
 from orbit360.telemetry import (
     GpmdSample,
     encode_device,
-    encode_klv,
     encode_stream,
     parse_payload,
     parse_samples,
