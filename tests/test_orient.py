@@ -27,7 +27,7 @@ from orbit360.synthetic import make_scene, pan_motion, shake_motion, static_moti
 from orbit360.telemetry import GpmdSample, parse_samples, read_telemetry
 
 FPS = 30
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"  # as tests/conftest.py
 
 
 def _angle_deg(r: Rotation) -> float:

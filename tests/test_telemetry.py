@@ -27,7 +27,7 @@ from orbit360.telemetry import (
     read_telemetry,
 )
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"  # as tests/conftest.py
 MP4S = [SAMPLES / "gopro_hero7.mp4", SAMPLES / "gopro_max-heromode.mp4"]
 RAW = SAMPLES / "gpmf"
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared GoPro samples not present")
