@@ -1,16 +1,272 @@
 """Camera formats, each opened as a ``RigSource`` the stitcher can consume.
 
-``open_rig(path)`` detects the format; today: side-by-side dual fisheye in one track.
+``describe_recording(path)`` says what a file (or folder) is without decoding any video:
+camera maker and model, layout, the files that belong together, and why it cannot be
+stitched when it cannot. ``open_rig(path)`` opens it:
+
+- side-by-side dual fisheye in one track (Insta360 / Ricoh Theta / Samsung Gear 360
+  exports, synthetic rigs): ``SideBySideSource``;
+- GoPro Fusion front/back files (``GPFR``/``GPBK``, paired by name, synchronised by
+  timecode, audio and telemetry), Insta360 ``_00_``/``_10_`` pairs and two-track
+  ``.insv``: ``PairSource``;
+- GoPro MAX ``.360`` (two HEVC tracks of EAC tiles): ``MaxSource``;
+- Insta360 ``.insv`` with its trailer (camera model, lens circles, gyro);
+- GoPro chapters (``GH01xxxx``, ``GH02xxxx``, ...): ``ChapterSource`` joining them.
+
+Single-lens recordings and already-stitched equirect videos are refused with an
+``InputError`` naming the file.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
 from .._types import StrPath
+from ..errors import InputError, file_context
+from ..profile import LensProfile, RigProfile
+from ._camera_id import CameraId, identify_camera
+from ._chapters import ChapterSource
+from ._insta360 import InsvTrailer, read_insv_trailer
+from ._max import LAYOUT_MAX_EAC, MaxLayout, MaxSource
+from ._naming import chapter_set, fusion_partner, fusion_partner_name, fusion_role, insta360_partner
+from ._pair import LAYOUT_PAIR, PairSource, PairSync, sync_pair
 from ._source import FramePlan, RigSource, SideBySideSource, open_side_by_side
 
-__all__ = ["RigSource", "FramePlan", "SideBySideSource", "open_rig", "open_side_by_side"]
+__all__ = [
+    "RigSource",
+    "FramePlan",
+    "SideBySideSource",
+    "PairSource",
+    "PairSync",
+    "MaxSource",
+    "MaxLayout",
+    "ChapterSource",
+    "CameraId",
+    "Recording",
+    "InsvTrailer",
+    "describe_recording",
+    "open_rig",
+    "open_side_by_side",
+    "read_insv_trailer",
+    "sync_pair",
+    "LAYOUT_SBS",
+    "LAYOUT_PAIR",
+    "LAYOUT_TWO_TRACKS",
+    "LAYOUT_MAX_EAC",
+]
+
+LAYOUT_SBS = "dual fisheye, side by side"
+LAYOUT_TWO_TRACKS = "dual fisheye, one video track per lens"
+LAYOUT_EQUIRECT = "equirectangular 360 (already stitched)"
+LAYOUT_SINGLE = "single lens (not 360)"
+
+_VIDEO_CODECS_SKIPPED = {b"jpeg", b"mjpa", b"mjpb", b"png "}  # cover art and thumbnails
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What a recording is, found from its boxes and names alone (nothing decoded).
+
+    ``kind``: "side-by-side", "pair", "two-tracks", "gopro-max", "equirect",
+    "single-lens", "no-video". ``problem`` says why it cannot be stitched (None if it can).
+    """
+
+    kind: str
+    camera: str
+    layout: str
+    paths: tuple[Path, ...]
+    frame_size: tuple[int, int] | None = None
+    problem: str | None = None
+    notes: tuple[str, ...] = ()
+    camera_id: CameraId = field(default_factory=CameraId)
+    trailer: InsvTrailer | None = field(default=None, repr=False, compare=False)
+
+
+# ---- describing ---------------------------------------------------------------------------
+def _movie_of(path: Path, trailer: InsvTrailer | None):  # type: ignore[no-untyped-def]
+    import os
+
+    from ..isobmff._sample_table import read_movie_from
+
+    with file_context(path), open(path, "rb") as f:
+        end = trailer.start if trailer is not None else os.fstat(f.fileno()).st_size
+        return read_movie_from(f, end)
+
+
+def _is_equirect(path: Path) -> bool:
+    try:
+        from ..isobmff.spherical import read_spherical
+
+        meta = read_spherical(path)
+    except Exception:  # a file whose boxes the spherical reader rejects carries no metadata we trust
+        return False
+    return meta is not None and meta.projection == "equirectangular"
+
+
+def _describe_file(p: Path) -> Recording:
+    """One file, on its own (pairs and chapters are found by the caller)."""
+    trailer = read_insv_trailer(p)
+    movie = _movie_of(p, trailer)
+    cam = identify_camera(p, movie, trailer)
+    videos = [t for t in movie.tracks if t.handler == b"vide" and t.codec not in _VIDEO_CODECS_SKIPPED and t.sample_count > 1]
+    sizes = [(int(t.width or 0), int(t.height or 0)) for t in videos]
+    name = cam.name
+    notes: list[str] = []
+    if trailer is not None:
+        notes.append(f"Insta360 trailer: {len(trailer.records)} records" + (f", {len(trailer.gyro)} gyro samples" if trailer.gyro is not None else ""))
+    if len(videos) == 2 and sizes[0] == sizes[1] and MaxLayout.for_track_size(*sizes[0]) is not None:
+        return Recording("gopro-max", name if cam.maker else "GoPro MAX", LAYOUT_MAX_EAC, (p,), sizes[0], notes=tuple(notes), camera_id=cam, trailer=trailer)
+    if len(videos) == 2 and sizes[0] == sizes[1] and sizes[0][1] and abs(sizes[0][0] / sizes[0][1] - 1.0) < 0.25:
+        return Recording("two-tracks", name, LAYOUT_TWO_TRACKS, (p,), sizes[0], notes=tuple(notes), camera_id=cam, trailer=trailer)
+    if not videos:
+        return Recording("no-video", name, "no video", (p,), problem="no video track: nothing to stitch", camera_id=cam)
+    w, h = sizes[0]
+    if len(videos) == 1 and h and abs(w / h - 2.0) < 0.02:
+        if _is_equirect(p):
+            return Recording("equirect", name, LAYOUT_EQUIRECT, (p,), (w, h), problem="already an equirectangular 360 video (spherical metadata): nothing to stitch", camera_id=cam)
+        return Recording("side-by-side", name, LAYOUT_SBS, (p,), (w, h), notes=tuple(notes), camera_id=cam, trailer=trailer)
+    if len(videos) == 1 and h and abs(w / h - 1.0) < 0.25 and (fusion_role(p) or insta360_partner(p) is not None):
+        return Recording("single-lens", name, "one lens of a pair", (p,), (w, h), camera_id=cam, trailer=trailer)
+    problem = (
+        f"{name + ' ' if cam.maker else ''}single-lens recording ({w}x{h}, {len(videos)} video track"
+        f"{'s' if len(videos) != 1 else ''}): not 360 footage, nothing to stitch"
+    )
+    return Recording("single-lens", name, LAYOUT_SINGLE, (p,), (w, h), problem=problem, camera_id=cam)
+
+
+def _pick_in_folder(folder: Path) -> Path:
+    """The one recording in ``folder`` (its first file), or InputError listing what is there."""
+    exts = {".mp4", ".360", ".insv", ".mov"}
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts)
+    firsts: dict[str, Path] = {}
+    for f in files:
+        if fusion_role(f) == "back" or "_10_" in f.stem:
+            continue  # the front file (or _00_) stands for its pair
+        chapters = chapter_set(f)
+        firsts.setdefault(str(chapters[0]), chapters[0])
+    if not firsts:
+        raise InputError("no camera recording (.MP4, .360, .insv) in this folder", path=folder)
+    if len(firsts) > 1:
+        names = ", ".join(p.name for p in list(firsts.values())[:6])
+        raise InputError(f"{len(firsts)} recordings in this folder ({names}): name one file", path=folder)
+    return next(iter(firsts.values()))
+
+
+def describe_recording(path: StrPath) -> Recording:
+    """Describe the recording at ``path`` (a file, or a folder holding one recording)."""
+    from .._files import check_input_file
+
+    p = Path(path)
+    if p.is_dir():
+        p = _pick_in_folder(p)
+    p = check_input_file(p)
+    rec = _describe_file(p)
+    # a lens pair by name: Fusion GPFR/GPBK or Insta360 _00_/_10_
+    role = fusion_role(p)
+    if role is not None and rec.kind in ("single-lens", "side-by-side"):
+        pair = fusion_partner(p)
+        if pair is None:
+            return _replace(rec, kind="single-lens", camera=_fusion_name(rec), layout=LAYOUT_PAIR,
+                            problem=f"GoPro Fusion {role} file without its partner {fusion_partner_name(p)} (one lens is not 360 footage)")
+        rec = _replace(rec, kind="pair", camera=_fusion_name(rec), layout=f"{LAYOUT_PAIR} ({pair[0].name} + {pair[1].name})", paths=pair, problem=None)
+    elif rec.kind == "single-lens" and insta360_partner(p) is not None:
+        pair = insta360_partner(p)
+        assert pair is not None
+        camera = rec.camera if rec.camera != "unknown" else "Insta360"
+        rec = _replace(rec, kind="pair", camera=camera, layout=f"{LAYOUT_PAIR} ({pair[0].name} + {pair[1].name})", paths=pair, problem=None)
+    if rec.kind == "single-lens" and rec.problem is None:
+        rec = _replace(rec, problem="one lens of a lens pair whose other file is missing: not 360 footage on its own")
+    # chapters of one recording
+    chapters = chapter_set(rec.paths[0])
+    if len(chapters) > 1 and rec.problem is None:
+        rec = _replace(rec, layout=f"{rec.layout}, {len(chapters)} chapters ({chapters[0].name} ... {chapters[-1].name})",
+                       notes=rec.notes + (f"chapters: {', '.join(c.name for c in chapters)}",))
+    return rec
+
+
+def _fusion_name(rec: Recording) -> str:
+    return rec.camera if rec.camera_id.model == "Fusion" else "GoPro Fusion"
+
+
+def _replace(rec: Recording, **changes) -> Recording:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(rec, **changes)
+
+
+# ---- opening ------------------------------------------------------------------------------
+def _trailer_rig(trailer: InsvTrailer | None, frame_size: tuple[int, int], camera: str) -> RigProfile | None:
+    """A nominal rig from an Insta360 trailer's lens circles, or None."""
+    if trailer is None:
+        return None
+    circles = trailer.lens_circles()
+    if not circles or len(circles) < 2:
+        return None
+    dims = trailer.info.get("dimension") or frame_size
+    sx = frame_size[0] / dims[0] if dims and dims[0] else 1.0
+    sy = frame_size[1] / dims[1] if dims and dims[1] else 1.0
+    base = RigProfile.nominal(frame_size, camera=camera)
+    lenses = tuple(
+        LensProfile(center=(cx * sx, cy * sy), radius=r * sx, fov_deg=base.lenses[i].fov_deg, rotation_ypr=base.lenses[i].rotation_ypr)
+        for i, (cx, cy, r) in enumerate(circles[:2])
+    )
+    return base.replace(lenses=lenses, notes={"source": "Insta360 trailer lens offset"})
+
+
+def _open_one(rec: Recording, path: Path, *, sync: PairSync | None = None) -> RigSource:
+    """Open one chapter ``path`` of recording ``rec``."""
+    if rec.kind == "gopro-max":
+        return MaxSource(path, camera=rec.camera)
+    if rec.kind == "side-by-side":
+        src = SideBySideSource(path, camera=rec.camera)
+        hint = _trailer_rig(read_insv_trailer(path) if rec.trailer is not None else None, src.frame_size, rec.camera)
+        if hint is not None:
+            src.rig_hint = hint
+        return src
+    if rec.kind == "two-tracks":
+        src2 = PairSource(path, path, 0, 1, camera=rec.camera, layout=rec.layout)
+        hint = _trailer_rig(rec.trailer, src2.frame_size, rec.camera)
+        src2.rig_hint = hint
+        return src2
+    raise InputError(rec.problem or f"cannot stitch a {rec.layout} recording", path=path)
 
 
 def open_rig(path: StrPath) -> RigSource:
-    """Open a camera recording (file or folder) as a RigSource, detecting its format."""
-    return open_side_by_side(path)
+    """Open a camera recording (file or folder) as a RigSource, detecting its format.
+
+    Raises InputError naming the file for anything that is not 360 footage.
+    """
+    rec = describe_recording(path)
+    if rec.problem is not None:
+        raise InputError(rec.problem, path=rec.paths[0])
+    if rec.kind == "pair":
+        front, back = rec.paths
+        fronts, backs = chapter_set(front), chapter_set(back)
+        is_fusion = fusion_role(front) is not None
+        probe = PairSource(front, back, camera=rec.camera)
+        sync = sync_pair(front, back, probe.fps) if is_fusion else PairSync(0, "same clock")
+        parts = [
+            PairSource(f, b, camera=rec.camera, layout=rec.layout, sync=sync)
+            for f, b in zip(fronts, backs)
+        ]
+        if rec.trailer is not None:
+            hint = _trailer_rig(rec.trailer, parts[0].frame_size, rec.camera)
+            for part in parts:
+                part.rig_hint = hint
+        return parts[0] if len(parts) == 1 else ChapterSource(parts)
+    chapters = chapter_set(rec.paths[0])
+    if len(chapters) == 1:
+        return _open_one(rec, chapters[0])
+    parts = []
+    try:
+        for c in chapters:
+            part_rec = _describe_file(c)
+            if part_rec.kind != rec.kind:
+                raise InputError(f"chapter is a {part_rec.layout} recording, the first is {rec.layout}", path=c)
+            parts.append(_open_one(part_rec, c))
+    except BaseException:
+        for part in parts:
+            part.close()
+        raise
+    return ChapterSource(parts, camera=rec.camera)

@@ -76,6 +76,8 @@ class SideBySideSource:
     camera: str = "unknown"
     layout: str = "dual fisheye, side by side"
     fov_deg: float = 195.0
+    rig_hint: RigProfile | None = None
+    """The camera's own lens data (e.g. an Insta360 trailer), used as the nominal rig."""
     paths: tuple[Path, ...] = field(init=False)
     fps: Fraction = field(init=False)
     frame_count: int = field(init=False)
@@ -105,6 +107,8 @@ class SideBySideSource:
             yield from r.frames(start, stop)
 
     def nominal_rig(self) -> RigProfile:
+        if self.rig_hint is not None:
+            return self.rig_hint
         return RigProfile.nominal(self.frame_size, fov_deg=self.fov_deg, camera=self.camera)
 
     def plan(self, width: int, rig: RigProfile | None) -> FramePlan:

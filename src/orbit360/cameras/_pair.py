@@ -1,0 +1,242 @@
+"""One lens per video stream: GoPro Fusion front/back files, Insta360 ``_00_``/``_10_``
+pairs and two-track ``.insv`` files.
+
+The two streams are put side by side (front left, back right) into one recorded frame,
+so the side-by-side ``StitchPlan`` stitches them unchanged. A pair whose files started
+recording at different instants is synchronised: ``offset`` frames of one file are
+skipped so that frame ``i`` of both shows the same instant.
+
+Synchronisation (``sync_pair``) measures the offset three ways where it can and reports
+each: the ``tmcd`` timecode of both files, the cross-correlation of their audio (both
+cameras hear the same sounds), and of their gyro telemetry (one body, one motion).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import InputError
+from ..profile import RigProfile
+from ._max import _zip_stack
+
+__all__ = ["PairSync", "PairSource", "sync_pair", "LAYOUT_PAIR"]
+
+LAYOUT_PAIR = "dual fisheye, front/back pair"
+
+
+@dataclass(frozen=True)
+class PairSync:
+    """How the back stream lines up with the front one.
+
+    ``offset_frames`` = d means back frame k shows the instant of front frame k + d (the
+    back camera started d frames later). ``estimates`` holds each method's finding
+    (frames, possibly fractional); ``method`` the one used.
+    """
+
+    offset_frames: int
+    method: str
+    estimates: dict[str, float] = field(default_factory=dict)
+    confidence: dict[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        found = ", ".join(f"{k} {v:+.2f}" for k, v in self.estimates.items()) or "no clue"
+        return f"back is {self.offset_frames:+d} frames from front (by {self.method}; {found})"
+
+
+@dataclass
+class PairSource:
+    """Two single-lens streams stitched as one side-by-side frame."""
+
+    front: Path
+    back: Path
+    front_stream: int = 0
+    back_stream: int = 0
+    camera: str = "unknown"
+    layout: str = LAYOUT_PAIR
+    sync: PairSync = field(default_factory=lambda: PairSync(0, "none"))
+    fov_deg: float = 195.0
+    rig_hint: RigProfile | None = None
+    paths: tuple[Path, ...] = field(init=False)
+    fps: Fraction = field(init=False)
+    frame_count: int = field(init=False)
+    frame_size: tuple[int, int] = field(init=False)
+    audio_path: Path | None = field(init=False)
+    telemetry_path: Path | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        from ..video import open_reader
+
+        self.paths = (self.front,) if self.front == self.back else (self.front, self.back)
+        with open_reader(self.front, stream_index=self.front_stream) as rf, open_reader(self.back, stream_index=self.back_stream) as rb:
+            if rf.size != rb.size:
+                raise InputError(f"front is {rf.size[0]}x{rf.size[1]}, back {rb.size[0]}x{rb.size[1]}: not one camera's lens pair", path=self.back)
+            self.fps = rf.fps
+            nf, nb = rf.frame_count, rb.frame_count
+            w, h = rf.size
+        d = self.sync.offset_frames
+        self.frame_count = max(0, min(nf - max(d, 0), nb - max(-d, 0)))
+        self.frame_size = (2 * w, h)
+        # the audio of the file whose first frame is output frame 0 lines up with the output
+        self.audio_path = self.back if d > 0 else self.front
+        self.telemetry_path = self.front
+
+    @property
+    def skips(self) -> tuple[int, int]:
+        """Frames skipped at the start of (front, back)."""
+        d = self.sync.offset_frames
+        return max(d, 0), max(-d, 0)
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+        from ..video import open_reader
+
+        stop = self.frame_count if stop is None else min(stop, self.frame_count)
+        sf, sb = self.skips
+        with open_reader(self.front, stream_index=self.front_stream) as rf, open_reader(self.back, stream_index=self.back_stream) as rb:
+            a = ((i - sf, f) for i, f in rf.indexed_frames(start + sf, stop + sf))
+            b = ((i - sb, f) for i, f in rb.indexed_frames(start + sb, stop + sb))
+            yield from _zip_stack(a, b, axis=1)
+
+    def nominal_rig(self) -> RigProfile:
+        if self.rig_hint is not None:
+            return self.rig_hint
+        return RigProfile.nominal(self.frame_size, fov_deg=self.fov_deg, camera=self.camera)
+
+    def plan(self, width: int, rig: RigProfile | None):  # type: ignore[no-untyped-def]
+        from ..stitch import StitchPlan
+
+        rig = rig or self.nominal_rig()
+        if tuple(rig.frame_size) != tuple(self.frame_size):
+            raise InputError(
+                f"rig profile is for {rig.frame_size[0]}x{rig.frame_size[1]} frames; this pair stitches "
+                f"{self.frame_size[0]}x{self.frame_size[1]} (front and back side by side)",
+                path=self.front,
+            )
+        return StitchPlan.build(rig, width)
+
+    def close(self) -> None:
+        pass
+
+
+# ---- synchronisation ------------------------------------------------------------------
+def _timecode(path: Path) -> tuple[int, int] | None:
+    from ..isobmff import read_movie
+    from ._camera_id import read_timecode
+
+    try:
+        movie = read_movie(path)
+        with open(path, "rb") as f:
+            return read_timecode(f, movie)
+    except Exception:  # a file without a readable moov has no timecode to offer
+        return None
+
+
+def _audio_mono(path: Path, seconds: float, rate: int = 8000) -> NDArray[np.float32] | None:
+    """The first ``seconds`` of the first audio stream, mixed to mono at ``rate`` Hz."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.audio:
+                return None
+            stream = c.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            chunks: list[NDArray[np.float32]] = []
+            n = 0
+            for frame in c.decode(stream):
+                for out in resampler.resample(frame):
+                    arr = out.to_ndarray().reshape(-1)
+                    chunks.append(arr)
+                    n += arr.size
+                if n >= seconds * rate:
+                    break
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except Exception:  # undecodable audio gives no clue
+        return None
+    if not chunks:
+        return None
+    return np.concatenate(chunks)[: int(seconds * rate)].astype(np.float32)
+
+
+def _xcorr_lag(a: NDArray[np.floating], b: NDArray[np.floating], max_lag: int) -> tuple[float, float]:
+    """Lag L (samples, sub-sample refined) maximising sum a[n + L] * b[n], and the peak's
+    normalised height (0..1)."""
+    from scipy.signal import correlate
+
+    a = np.asarray(a, np.float64) - np.mean(a)
+    b = np.asarray(b, np.float64) - np.mean(b)
+    c = correlate(a, b, mode="full", method="fft")
+    lags = np.arange(-(len(b) - 1), len(a))
+    keep = np.abs(lags) <= max_lag
+    c, lags = c[keep], lags[keep]
+    if c.size == 0:
+        return 0.0, 0.0
+    k = int(np.argmax(c))
+    peak = c[k]
+    frac = 0.0
+    if 0 < k < c.size - 1:
+        den = c[k - 1] - 2 * peak + c[k + 1]
+        frac = 0.5 * (c[k - 1] - c[k + 1]) / den if den != 0 else 0.0
+    norm = float(np.sqrt(np.sum(a * a) * np.sum(b * b))) or 1.0
+    return float(lags[k] + frac), float(peak / norm)
+
+
+def _gyro(path: Path) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    try:
+        from ..telemetry import read_telemetry
+
+        s = read_telemetry(path).series("GYRO")
+        if s is None or len(s.t) < 16:
+            return None
+        return np.asarray(s.t, np.float64), np.asarray(s.values, np.float64)
+    except Exception:  # no or unreadable telemetry gives no clue
+        return None
+
+
+def sync_pair(front: Path, back: Path, fps: Fraction, *, max_offset_s: float = 2.0, audio_seconds: float = 20.0) -> PairSync:
+    """Measure how many frames later the back file started than the front one.
+
+    Audio cross-correlation decides when its peak is clear; then telemetry; then the
+    timecode; with none of them the offset is 0.
+    """
+    fps_f = float(fps)
+    estimates: dict[str, float] = {}
+    confidence: dict[str, float] = {}
+    tf, tb = _timecode(front), _timecode(back)
+    if tf is not None and tb is not None and tf[1] and tf[1] == tb[1]:
+        # timecode counts frames at the nominal rate (30 for 29.97)
+        estimates["timecode"] = (tb[0] - tf[0]) * fps_f / tf[1]
+        confidence["timecode"] = 1.0
+    rate = 8000
+    af, ab = _audio_mono(front, audio_seconds, rate), _audio_mono(back, audio_seconds, rate)
+    if af is not None and ab is not None and af.size > rate // 4 and ab.size > rate // 4:
+        lag, peak = _xcorr_lag(af, ab, int(max_offset_s * rate))
+        # af[n + lag] matches ab[n]: back sample n is front sample n + lag
+        estimates["audio"] = lag / rate * fps_f
+        confidence["audio"] = peak
+    gf, gb = _gyro(front), _gyro(back)
+    if gf is not None and gb is not None:
+        step = 1.0 / 200.0
+        t_end = min(gf[0][-1], gb[0][-1])
+        grid = np.arange(0.0, t_end, step)
+        if grid.size > 32:
+            mf = np.interp(grid, gf[0], np.linalg.norm(gf[1], axis=1))
+            mb = np.interp(grid, gb[0], np.linalg.norm(gb[1], axis=1))
+            lag, peak = _xcorr_lag(mf, mb, int(max_offset_s / step))
+            estimates["telemetry"] = lag * step * fps_f
+            confidence["telemetry"] = peak
+    method = "none"
+    if confidence.get("audio", 0.0) >= 0.3:
+        method = "audio"
+    elif confidence.get("telemetry", 0.0) >= 0.5:
+        method = "telemetry"
+    elif "timecode" in estimates:
+        method = "timecode"
+    offset = int(round(estimates[method])) if method != "none" else 0
+    return PairSync(offset, method, estimates, confidence)
