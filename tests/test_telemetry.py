@@ -261,3 +261,28 @@ def test_salvaged_recording_keeps_exactly_the_wholly_written_payloads(tmp_path: 
     got = read_telemetry(tmp_path / "rebuilt.mp4").series("GYRO")
     assert 0 < len(whole) < 11
     np.testing.assert_array_equal(got.values, expect)
+
+
+def test_gps9_records_give_gpx_times_and_skip_fixes_without_lock(tmp_path: Path) -> None:
+    from datetime import date, datetime, timezone
+
+    from orbit360.telemetry import gps_fixes, write_gpx
+
+    # GPS9 (HERO11+): lat, lon, alt, 2D speed, 3D speed, days since 2000, s of day, DOP, fix.
+    rows = np.array(
+        [
+            [33.1267, -117.3274, -20.5, 1.2, 1.3, 9000, 3600.5, 1.5, 3],
+            [33.1268, -117.3275, -20.4, 1.1, 1.2, 9000, 3600.6, 1.5, 0],  # no lock: left out
+            [33.1269, -117.3276, -20.3, 1.0, 1.1, 9000, 3600.7, 1.4, 2],
+        ]
+    )
+    scale = [1e7, 1e7, 1e3, 1e3, 1e2, 1, 1e3, 1e2, 1]
+    payload = encode_device(1, "cam", [encode_stream("GPS9", rows, type_char="?", fields="lllllllSS", scale=scale)])
+    tel = parse_samples([GpmdSample(payload, 5.0, 1.0)])
+    np.testing.assert_allclose(tel.series("GPS9").values, rows, rtol=1e-9, atol=1e-6)
+    fixes = gps_fixes(tel)
+    assert len(fixes) == 2
+    day = date.fromordinal(date(2000, 1, 1).toordinal() + 9000)  # counted by ordinals, not timedelta
+    assert fixes.time[0] == datetime(day.year, day.month, day.day, 1, 0, 0, 500000, tzinfo=timezone.utc)
+    assert write_gpx(tel, tmp_path / "t.gpx") == 2
+    assert 'lat="33.1269000"' in (tmp_path / "t.gpx").read_text()
