@@ -221,7 +221,9 @@ def test_viewer_plays_looks_around_seeks_and_toggles_planet(
             f"() => window.orbit360.state.framesUploaded >= {uploads + 3} && !window.orbit360.video.paused", timeout=30000
         )
         assert page.locator("#play").text_content() == "Pause"
-        page.locator("#play").click()
+        # Space with the Play button focused pauses: exactly one toggle between the button's
+        # own activation and the page's space key.
+        page.keyboard.press(" ")
         # The button follows the media element's "pause" event, which fires just after.
         page.wait_for_function("() => window.orbit360.video.paused && document.getElementById('play').textContent === 'Play'")
         context.close()

@@ -283,8 +283,11 @@
   video.addEventListener("play", updatePlayButton);
   video.addEventListener("pause", updatePlayButton);
   video.addEventListener("error", () => {
-    showError("This browser cannot play the video (HEVC is not supported by Chromium). " +
-      "Run `orbit360 publish FILE` to make an H.264 web rendition and view that.");
+    const unsupported = video.error && video.error.code === MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED;
+    showError(unsupported
+      ? "This browser cannot decode the video (Chromium does not play HEVC). " +
+        "Run `orbit360 publish FILE` to make an H.264 web rendition and view that."
+      : "The video could not be loaded" + (video.error && video.error.message ? ": " + video.error.message : "."));
   });
 
   seekBar.addEventListener("input", () => {
@@ -342,7 +345,11 @@
   }, { passive: false });
 
   window.addEventListener("keydown", (event) => {
-    if (event.target === seekBar) return; // the range input uses the arrows itself
+    // A focused button already acts on space/Enter, and the seek bar on the arrows; acting
+    // here too would toggle play twice or move two things at once.
+    const target = event.target;
+    if (target instanceof HTMLButtonElement && (event.key === " " || event.key === "Enter")) return;
+    if (target instanceof HTMLInputElement && event.key.startsWith("Arrow")) return;
     const step = state.fov / 18;
     const keys = {
       ArrowLeft: () => { state.yaw -= step; },
