@@ -4,11 +4,13 @@ re-encoding.
 A segment is a video-only MP4 written by its own encoder session, so it starts on a key
 frame and its decode timeline starts at 0. Joining concatenates the coded samples of every
 segment into one video track (our own ISO-BMFF writer: ``build_moov``), shifting each
-segment's decode times by the frames before it. Because every segment has the same sample
-duration ``d`` and the same presentation delay ``e`` (the B-frame reorder delay of the
-encoder, carried by the edit list), the joined presentation times are exactly
-``e + i * d`` for ``i`` in ``0..N-1``: strictly increasing, evenly spaced, no gap or repeat
-at a join.
+segment's decode times by the frames before it. Every segment has the same sample duration
+``d``, and its presentation times are exactly ``e_k + i * d`` (``e_k``: its B-frame reorder
+delay, carried by its edit list). The join presents every segment with the largest delay
+``E`` (a short segment may have fewer B-frames: its composition offsets grow by
+``E - e_k``) and one edit list skips ``E``, so the joined presentation times are exactly
+``i * d`` for ``i`` in ``0..N-1``: strictly increasing, evenly spaced, no gap or repeat at
+a join.
 
 The other tracks (audio, telemetry, timecode) come from the source recording once,
 sample bytes copied unchanged. The mdat is interleaved in one-second chunks, the moov goes
@@ -195,8 +197,8 @@ def _joined_video(files: Sequence[Path]):  # type: ignore[no-untyped-def]
     from ..isobmff import Edit, read_movie
 
     parts = []
+    delays: list[int] = []
     ref = None
-    delay0 = 0
     dur = 0
     for k, f in enumerate(files):
         try:
@@ -219,7 +221,7 @@ def _joined_video(files: Sequence[Path]):  # type: ignore[no-untyped-def]
         if not np.array_equal(np.sort(pts), delay + np.arange(v.sample_count, dtype=np.int64) * d):
             raise JobError(f"segment {k}: presentation times are not evenly spaced from its start", path=f)
         if ref is None:
-            ref, delay0, dur = v, delay, d
+            ref, dur = v, d
             with open(f, "rb") as fh:
                 (fsize, ftype) = struct.unpack(">I4s", fh.read(8))
                 ftyp = (struct.pack(">I4s", fsize, ftype) + fh.read(fsize - 8)) if ftype == b"ftyp" else b""
@@ -228,10 +230,12 @@ def _joined_video(files: Sequence[Path]):  # type: ignore[no-untyped-def]
                 raise JobError(
                     f"segment {k} was encoded with other codec parameters than segment 0 (sample descriptions differ)", path=f
                 )
-            if v.timescale != ref.timescale or d != dur or delay != delay0:
-                raise JobError(f"segment {k} has another time base, frame duration or delay than segment 0", path=f)
+            if v.timescale != ref.timescale or d != dur:
+                raise JobError(f"segment {k} has another time base or frame duration than segment 0", path=f)
         parts.append(v)
+        delays.append(delay)
     assert ref is not None
+    top = max(delays)
     n = sum(p.sample_count for p in parts)
     total_bytes = sum(int(p.sizes.sum(dtype=np.int64)) for p in parts)
     seconds = n * dur / float(ref.timescale or 1)
@@ -247,11 +251,15 @@ def _joined_video(files: Sequence[Path]):  # type: ignore[no-untyped-def]
         offsets=np.concatenate([p.offsets.astype(np.int64) for p in parts]),
         sizes=np.concatenate([p.sizes for p in parts]),
         durations=np.full(n, dur, np.uint32),
-        composition_offsets=np.concatenate([p.composition_offsets for p in parts]),
+        # a short segment may have a smaller reorder delay (fewer B-frames): present every
+        # segment with the largest delay, so the times run on evenly across each join
+        composition_offsets=np.concatenate(
+            [p.composition_offsets.astype(np.int64) + (top - e) for p, e in zip(parts, delays)]
+        ).astype(np.int32),
         sync_samples=np.concatenate([p.sync_samples.astype(np.int64) + b for p, b in zip(parts, base)]),
         has_stss=True,
         references={},
-        edits=(Edit(0, delay0),) if ref.edits else (),
+        edits=(Edit(0, top),) if top or ref.edits else (),
     )
     return video, ftyp or _default_ftyp(), [p.sample_count for p in parts]
 
