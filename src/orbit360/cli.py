@@ -120,6 +120,8 @@ def reframe(
 
     projection = Projection.PLANET if planet else Projection.FLAT
     fov = fov or DEFAULT_FOV[projection]
+    if path_file and look:
+        raise click.UsageError("--look and --path exclude each other (the keyframes give the look)")
     path = load_view_path(path_file, default_fov=fov) if path_file else ViewPath.fixed(*(look or DEFAULT_LOOK[projection]), fov=fov)
     try:
         with progress_bar("reframing", quiet=quiet) as update:
