@@ -256,6 +256,11 @@ def test_reframe_command_rejects_bad_options_in_one_line(tmp_path: Path, capsys)
     assert "even" in capsys.readouterr().err
     assert main(["reframe", str(src), "-o", str(tmp_path / "o.mp4"), "--fov", "200"]) == 2
     assert "FOV" in capsys.readouterr().err
+    keys = tmp_path / "keys.json"
+    keys.write_text('[{"t": 0}]')
+    assert main(["reframe", str(src), "-o", str(tmp_path / "o.mp4"), "--look", "1,2", "--path", str(keys)]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
     assert main(["reframe", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("orbit360: error: ") and "missing.mp4" in err and "Traceback" not in err
