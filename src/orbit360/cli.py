@@ -29,6 +29,52 @@ def cli() -> None:
 
 
 @cli.command()
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Rig profile JSON to write.")
+@click.option("--pto", type=click.Path(dir_okay=False, path_type=Path), help="Also write the rig as a Hugin project.")
+@click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of the stitch with seam and overlap drawn.")
+@click.option("--frames", "n_frames", default=12, show_default=True, type=click.IntRange(1, 64), help="Frames spread over the video to use.")
+@click.option("--prior", type=click.Path(dir_okay=False, path_type=Path), help="Starting rig: orbit360 rig JSON or Gyroflow lens profile.")
+@click.option("--fov", type=click.FloatRange(150.0, 260.0), help="Keep this field of view (degrees) instead of estimating it.")
+def calibrate(video: Path, output: Path, pto: Path | None, preview: Path | None, n_frames: int, prior: Path | None, fov: float | None) -> None:
+    """Estimate the rig profile of a side-by-side dual-fisheye VIDEO from its footage alone."""
+    import cv2
+
+    from ._files import atomic_output, check_input_file
+    from .errors import file_context
+    from .stitch.calibrate import calibrate_rig, load_prior, read_calibration_frames
+
+    with file_context(video):
+        check_input_file(video)
+        frames, size = read_calibration_frames(video, n_frames)
+        nominal = load_prior(prior, size, fov_deg=fov) if prior else None
+        if nominal is None and fov:
+            from .profile import RigProfile
+
+            nominal = RigProfile.nominal(size, fov_deg=fov)
+        result = calibrate_rig(frames, size, nominal=nominal, max_frames=n_frames, fit_fov=fov is None)
+    click.echo(result.summary())
+    result.rig.save(output)
+    click.echo(f"wrote {output}")
+    if pto:
+        from .stitch.interop import write_pto
+
+        write_pto(result.rig, pto)
+        click.echo(f"wrote {pto}")
+    if preview:
+        from .stitch.preview import render_preview
+
+        caption = f"{video.name}: ray residual {result.residual_deg:.3f} deg, {result.matches} tracks\nred = seam, yellow = overlap band"
+        img = render_preview(result.rig, frames[len(frames) // 2], width=min(4096, max(1024, size[0])), caption=caption)
+        with atomic_output(preview) as tmp:
+            if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+                from .errors import OutputError
+
+                raise OutputError("could not write PNG", path=preview)
+        click.echo(f"wrote {preview}")
+
+
+@cli.command()
 @click.argument("broken", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (default NAME.salvaged.mp4 beside the input; a folder for folder input).")
 @click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A healthy file of the same camera mode (needed for non-GoPro files).")

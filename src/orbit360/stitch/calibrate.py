@@ -28,6 +28,7 @@ Three stages, each on physics the footage constrains:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -41,7 +42,7 @@ from ..geometry import Rotation, distort_theta
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, LensProfile, RigProfile
 from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
 
-__all__ = ["CalibrationResult", "calibrate_rig", "fit_image_circle", "srgb_lut"]
+__all__ = ["CalibrationResult", "calibrate_rig", "fit_image_circle", "srgb_lut", "read_calibration_frames", "load_prior"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -577,7 +578,7 @@ def calibrate_rig(
         rig = new
         if it >= 1 and math.degrees(change) < 0.005 and dfov < 0.01:
             break
-    if residual > 0.1:
+    if residual > 0.25:
         warnings.append(f"large ray residual {residual:.3f} deg: parallax, rolling shutter or a distortion the model lacks")
 
     phot_rms, motion, observed = float("nan"), 0.0, False
@@ -606,3 +607,49 @@ def calibrate_rig(
         vignetting_observed=observed,
         warnings=tuple(warnings),
     )
+
+
+# ---- from a file ----------------------------------------------------------------------------
+def read_calibration_frames(path: str | os.PathLike[str], count: int = 12) -> tuple[list[NDArray[np.uint8]], tuple[int, int]]:
+    """``count`` frames spread evenly over a video's first stream, and the frame size."""
+    from ..video import open_reader
+
+    with open_reader(path) as reader:
+        size = reader.size
+        total = reader.frame_count
+        frames: list[NDArray[np.uint8]] = []
+        if total and total > count * 8:
+            for idx in np.linspace(0, total - 1, count).round().astype(int):
+                frames.extend(reader.frames(start=int(idx), stop=int(idx) + 1))
+        else:
+            step = max(1, (total or count) // count)
+            for i, f in enumerate(reader.frames()):
+                if i % step == 0:
+                    frames.append(f)
+                if len(frames) >= count:
+                    break
+    if not frames:
+        raise InputError("no frames could be decoded", path=path)
+    return frames, size
+
+
+def load_prior(path: str | os.PathLike[str], frame_size: tuple[int, int], *, fov_deg: float | None = None) -> RigProfile:
+    """A starting rig from an orbit360 rig JSON or a Gyroflow lens profile."""
+    import json
+
+    from .._files import check_input_file
+    from .interop import gyroflow_rig
+
+    p = check_input_file(path)
+    try:
+        d = json.loads(p.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError("not a rig profile or Gyroflow lens profile (invalid JSON)", path=p) from None
+    if isinstance(d, dict) and "fisheye_params" in d:
+        return gyroflow_rig(d, frame_size, fov_deg=fov_deg or 195.0)
+    rig = RigProfile.from_dict(d, path=p)
+    if tuple(rig.frame_size) != tuple(frame_size):
+        raise InputError(f"prior rig is for {rig.frame_size[0]}x{rig.frame_size[1]} frames, video is {frame_size[0]}x{frame_size[1]}", path=p)
+    if fov_deg:
+        rig = rig.replace(lenses=tuple(l.replace(fov_deg=fov_deg) for l in rig.lenses))
+    return rig
