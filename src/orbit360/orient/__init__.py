@@ -29,6 +29,7 @@ from ._video import (
     estimate_axes,
     estimate_gyro_bias,
     estimate_time_offset,
+    measure_rig_motion,
     measure_video_motion,
     rotation_between,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "gravity_level",
     "gyro_track",
     "imu_rates",
+    "measure_rig_motion",
     "measure_video_motion",
     "orientation_for_frames",
     "orientation_track",

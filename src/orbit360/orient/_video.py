@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..geometry import equirect_to_dirs
+
+if TYPE_CHECKING:
+    from ..profile import RigProfile
 from ._imu import OrientationTrack
 from ._quat import angle_between, qconj, qmul, to_rotvec
 
@@ -33,6 +37,7 @@ __all__ = [
     "estimate_time_offset",
     "estimate_axes",
     "estimate_gyro_bias",
+    "measure_rig_motion",
 ]
 
 # Equirect frames are reduced to this width before tracking: rotation needs geometry,
@@ -71,32 +76,46 @@ def _kabsch(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float6
     return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
-def rotation_between(prev: NDArray[np.uint8], nxt: NDArray[np.uint8], *, min_points: int = 12) -> NDArray[np.float64] | None:
-    """Body rotation matrix ``Δ`` of the camera from equirect frame ``prev`` to ``nxt``
-    (already reduced by ``_gray_small``), or None when too few points track."""
-    h, w = prev.shape[:2]
-    mask = np.zeros((h, w), np.uint8)
-    mask[h // 6 : h - h // 6] = 255  # poles are stretched: trackable corners there mislead
-    p0 = cv2.goodFeaturesToTrack(prev, maxCorners=400, qualityLevel=0.01, minDistance=6, mask=mask)
-    if p0 is None or len(p0) < min_points:
+def _fit_rotation(da: NDArray[np.float64], db: NDArray[np.float64], tol: float, min_points: int) -> NDArray[np.float64] | None:
+    """Body rotation ``Δ`` from matched rig directions (``db ≈ Δ⁻¹ da``), refitted on
+    inliers so moving objects and bad tracks drop out; None with too few points."""
+    if da.shape[0] < min_points:
         return None
-    p1, status, _ = cv2.calcOpticalFlowPyrLK(prev, nxt, p0, None, winSize=(21, 21), maxLevel=3)
-    ok = status[:, 0] == 1
-    a, b = p0[ok, 0].astype(np.float64), p1[ok, 0].astype(np.float64)
-    if a.shape[0] < min_points:
-        return None
-    da, db = equirect_to_dirs(a, (w, h)), equirect_to_dirs(b, (w, h))
     keep = np.ones(da.shape[0], bool)
-    for _ in range(3):  # refit on inliers: moving objects and bad tracks drop out
-        r = _kabsch(da[keep], db[keep])
+    r = _kabsch(da, db)
+    for _ in range(3):
         err = np.linalg.norm(da @ r.T - db, axis=1)
-        thresh = max(3.0 * np.median(err[keep]), 2.0 * np.pi / w)
-        new_keep = err <= thresh
+        new_keep = err <= max(3.0 * np.median(err[keep]), tol)
         if new_keep.sum() < min_points or np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    # Points move by Δ⁻¹: the fitted R is Δ⁻¹, so Δ = Rᵀ.
+        r = _kabsch(da[keep], db[keep])
+    # Points move by Δ⁻¹: the fitted r is Δ⁻¹, so Δ = rᵀ.
     return r.T
+
+
+def _track(prev: NDArray[np.uint8], nxt: NDArray[np.uint8], mask: NDArray[np.uint8]) -> tuple[NDArray, NDArray]:
+    """Corners of ``prev`` and where they went in ``nxt`` (OpenCV pixel coordinates)."""
+    p0 = cv2.goodFeaturesToTrack(prev, maxCorners=400, qualityLevel=0.01, minDistance=6, mask=mask)
+    if p0 is None:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    p1, status, _ = cv2.calcOpticalFlowPyrLK(prev, nxt, p0, None, winSize=(21, 21), maxLevel=3)
+    ok = status[:, 0] == 1
+    return p0[ok, 0].astype(np.float64), p1[ok, 0].astype(np.float64)
+
+
+def rotation_between(prev: NDArray[np.uint8], nxt: NDArray[np.uint8], *, min_points: int = 12) -> NDArray[np.float64] | None:
+    """Body rotation matrix ``Δ`` of the camera from equirect frame ``prev`` to ``nxt``
+    (gray, as ``_gray_small`` makes them), or None when too few points track."""
+    h, w = prev.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 6 : h - h // 6] = 255  # poles are stretched: trackable corners there mislead
+    a, b = _track(prev, nxt, mask)
+    if a.shape[0] < min_points:
+        return None
+    # OpenCV puts pixel centres at integers; geometry at +0.5.
+    da, db = equirect_to_dirs(a + 0.5, (w, h)), equirect_to_dirs(b + 0.5, (w, h))
+    return _fit_rotation(da, db, 2.0 * np.pi / w, min_points)
 
 
 def measure_video_motion(frames: Iterable[NDArray[np.uint8]], times: ArrayLike) -> VideoMotion:
@@ -193,3 +212,57 @@ def estimate_gyro_bias(
     gyro = to_rotvec(_gyro_steps(track, t0, t1))
     video = motion.rotvecs[ok] if axes is None else motion.rotvecs[ok] @ np.asarray(axes)  # Aᵀ v, row-wise
     return np.median((gyro - video) / (t1 - t0)[:, None], axis=0)
+
+
+def measure_rig_motion(
+    frames: Iterable[NDArray[np.uint8]], times: ArrayLike, rig: "RigProfile", *, max_width: int = 1024, min_points: int = 12
+) -> VideoMotion:
+    """``measure_video_motion`` on the camera's own side-by-side dual-fisheye frames:
+    corners are tracked in each lens and turned into rig directions through the lens
+    model, so no stitch is needed before the orientation is known."""
+    from ..geometry import fisheye_to_dirs
+
+    times = np.asarray(times, dtype=np.float64)
+    w_full, h_full = rig.frame_size
+    scale = min(1.0, max_width / w_full)
+    size = (max(1, round(w_full * scale)), max(1, round(h_full * scale)))
+    half = w_full / 2.0
+    # Inside each image circle (shrunk 3% away from the rim, where tracking is poor).
+    mask = np.zeros((size[1], size[0]), np.uint8)
+    for lens in rig.lenses:
+        cx, cy = (lens.center[0] * scale, lens.center[1] * scale)
+        cv2.circle(mask, (round(cx), round(cy)), int(lens.radius * scale * 0.97), 255, -1)
+
+    def to_rig(points_small: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        full = (points_small + 0.5) / scale  # geometry's pixel centres at +0.5, full size
+        dirs = np.zeros((full.shape[0], 3))
+        valid = np.zeros(full.shape[0], bool)
+        for i, lens in enumerate(rig.lenses):
+            mine = (full[:, 0] >= half) if i == 1 else (full[:, 0] < half)
+            if mine.any():
+                d, ok = fisheye_to_dirs(full[mine], lens.model(), lens.max_theta)
+                dirs[mine] = lens.rotation()(d)
+                valid[mine] = ok
+        return dirs, valid
+
+    rotvecs: list[NDArray[np.float64]] = []
+    valid_pairs: list[bool] = []
+    prev = None
+    for frame in frames:
+        f = np.asarray(frame)
+        gray = f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else gray
+        if prev is not None:
+            a, b = _track(prev, small, mask)
+            same_lens = (a[:, 0] < size[0] / 2) == (b[:, 0] < size[0] / 2)
+            da, va = to_rig(a[same_lens])
+            db, vb = to_rig(b[same_lens])
+            ok = va & vb
+            delta = _fit_rotation(da[ok], db[ok], 2.0 * np.pi / size[0], min_points)
+            valid_pairs.append(delta is not None)
+            rotvecs.append(np.zeros(3) if delta is None else _matrix_rotvec(delta))
+        prev = small
+    n = len(rotvecs)
+    if times.shape[0] < n + 1:
+        raise ValueError(f"{n + 1} frames but {times.shape[0]} times")
+    return VideoMotion(times[:n], times[1 : n + 1], np.array(rotvecs).reshape(n, 3), np.array(valid_pairs, bool))
