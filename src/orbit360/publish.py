@@ -100,15 +100,15 @@ def publish_web(
 
 
 def pick_viewable(src: StrPath) -> tuple[Path, str | None]:
-    """The file ``orbit360 view`` should serve for ``src``, and a note for the user or None.
+    """The file ``orbit360 view`` should serve for ``src``, and a warning for the user or None.
 
     The web rendition wins when it exists. Without one, an HEVC source is still served
-    (other browsers may play it) but the note says how to make one Chromium can play.
+    (other browsers may play it) but the warning says how to make one Chromium can play.
     """
     source = check_input_file(src)
     rendition = web_rendition_path(source)
     if rendition != source and rendition.is_file():
-        return rendition, f"playing the web rendition {rendition.name}"
+        return rendition, None
     from .video import probe_container
 
     with probe_container(source) as container:
