@@ -305,6 +305,30 @@ def test_check_segment_and_concat_refuse_bad_segments(tmp_path: Path) -> None:
     assert not (tmp_path / "j.mp4").exists()
 
 
+def test_join_copies_audio_timecode_and_telemetry_of_a_gopro_file_once(tmp_path: Path) -> None:
+    src = Path(__file__).resolve().parents[2] / "shared" / "samples" / "gopro_hero7.mp4"
+    if not src.is_file():
+        pytest.skip("shared GoPro sample not found")
+    segs = [_segment(tmp_path / "a.mp4", 7), _segment(tmp_path / "b.mp4", 6)]
+    out = tmp_path / "j.mp4"
+    concat_segments(segs, out, other_tracks_from=src)
+    source, joined = read_movie(src), read_movie(out)
+    assert [t.codec for t in joined.tracks] == [b"avc1", b"mp4a", b"tmcd", b"gpmd"]  # no fdsc: it described the old bytes
+    assert joined.tracks[0].sample_count == 13 and joined.udta == source.udta
+    with open(src, "rb") as a, open(out, "rb") as b:
+        for codec in (b"mp4a", b"tmcd", b"gpmd"):
+            old, new = source.tracks_by_codec(codec)[0], joined.tracks_by_codec(codec)[0]
+            assert new.sample_count == old.sample_count and np.array_equal(new.durations, old.durations)
+            for i in range(old.sample_count):
+                a.seek(int(old.offsets[i])), b.seek(int(new.offsets[i]))
+                assert a.read(int(old.sizes[i])) == b.read(int(new.sizes[i]))
+    from orbit360.telemetry import read_telemetry
+
+    assert read_telemetry(out).series("GYRO").values.shape[0] == read_telemetry(src).series("GYRO").values.shape[0] > 0
+    with av.open(str(out)) as c:  # FFmpeg demuxes every track
+        assert sum(1 for p in c.demux() if p.size) >= 13 + 550
+
+
 def test_dask_missing_is_one_line_job_error(rec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     with pytest.raises(JobError, match=r"pip install 'orbit360\[dask\]'"):

@@ -35,6 +35,9 @@ from ..errors import InputError, JobError, Orbit360Error
 __all__ = ["SegmentCheck", "check_segment", "concat_segments", "ConcatResult"]
 
 _BLOCK = 8 * 1024 * 1024
+_NOT_COPIED = frozenset({b"fdsc"})
+"""Source tracks that describe the source's own byte layout (GoPro SOS recovery records,
+one per sample of every track): meaningless beside re-encoded video, so not copied."""
 _INTERLEAVE_S = 1.0
 
 
@@ -116,7 +119,8 @@ def concat_segments(
     """Join the video of ``segments`` (in order) into one MP4 at ``output``, no re-encoding.
 
     :param other_tracks_from: an MP4 whose non-video tracks (audio, telemetry, timecode)
-        are copied into the output unchanged, once; None copies none.
+        are copied into the output unchanged, once (not GoPro's ``fdsc`` recovery
+        records); None copies none.
     :param spherical: write spherical metadata (V1 + V2, equirectangular, mono).
     :param progress: ``progress(bytes_done, bytes_total)`` while the media is copied.
 
@@ -144,7 +148,7 @@ def concat_segments(
         if movie is not None:
             movie_timescale = movie.timescale or 1000
             udta = movie.udta
-            others = [t for t in movie.tracks if t.handler != b"vide" and t.sample_count]
+            others = [t for t in movie.tracks if t.handler != b"vide" and t.codec not in _NOT_COPIED and t.sample_count]
             ids = {t.track_id: 2 + i for i, t in enumerate(others)}
             for t in others:
                 refs = {k: tuple(ids[r] for r in v if r in ids) for k, v in t.references.items()}
