@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orbit360.cli import main
-from orbit360.errors import TelemetryError
+from orbit360.errors import Orbit360Error, TelemetryError
 from orbit360.telemetry import (
     GpmdSample,
     encode_device,
@@ -286,3 +286,34 @@ def test_gps9_records_give_gpx_times_and_skip_fixes_without_lock(tmp_path: Path)
     assert fixes.time[0] == datetime(day.year, day.month, day.day, 1, 0, 0, 500000, tzinfo=timezone.utc)
     assert write_gpx(tel, tmp_path / "t.gpx") == 2
     assert 'lat="33.1269000"' in (tmp_path / "t.gpx").read_text()
+
+
+# ---- keeping the track -------------------------------------------------------------------------
+def test_attach_gpmd_keeps_every_track_and_adds_the_telemetry(tmp_path: Path) -> None:
+    from orbit360.telemetry import attach_gpmd
+
+    source = MP4S[0]
+    track = read_gpmd(source)
+    # A file without telemetry: the healthy sample's video and audio only (FFmpeg remux).
+    plain = tmp_path / "plain.mp4"
+    with av.open(str(source)) as src, av.open(str(plain), "w") as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in (src.streams.video[0], src.streams.audio[0])}
+        for packet in src.demux(list(src.streams.video[:1]) + list(src.streams.audio[:1])):
+            if packet.size and packet.stream.index in streams:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    assert read_gpmd(plain) is None
+    out = tmp_path / "with.mp4"
+    attach_gpmd(plain, track, out)
+
+    def packets(path: Path, kind: str) -> list[bytes]:
+        with av.open(str(path)) as c:
+            return [bytes(p) for p in c.demux(getattr(c.streams, kind)[0]) if p.size]
+
+    assert packets(out, "video") == packets(plain, "video") and packets(out, "audio") == packets(plain, "audio")
+    back = read_gpmd(out)
+    assert [s.data for s in back.samples] == [p for p, _, _ in _demux_gpmd(source)]
+    assert [s.duration_ticks for s in back.samples] == [s.duration_ticks for s in track.samples]
+    np.testing.assert_array_equal(read_telemetry(out).series("GYRO").values, read_telemetry(source).series("GYRO").values)
+    with pytest.raises(Orbit360Error, match="already has a gpmd"):
+        attach_gpmd(out, track, tmp_path / "twice.mp4")

@@ -6,11 +6,13 @@ Reading a recording::
     gyro = tel.series("GYRO")                  # gyro.t (N,), gyro.values (N, 3) in rad/s
 
 ``read_gpmd(path)`` gives the raw payloads with their timing, and ``mux_track`` turns
-them into an ``isobmff.Track`` so a writer keeps the telemetry track in its output;
+them into an ``isobmff.Track`` so a writer keeps the telemetry track in its output
+(``attach_gpmd(video, track, out)`` does it for a finished MP4);
 ``parse_payload(bytes)`` one payload's streams, ``encode_*`` writes synthetic GPMF.
 """
 
 from ._export import ExportSummary, GpsFix, export_telemetry, gps_fixes, write_csv, write_gpx, write_json
+from ._mux import attach_gpmd
 from ._klv import NUMERIC_TYPES, Klv, iter_klv
 from ._series import Series, Telemetry, TimedStream, parse_samples, read_telemetry
 from ._streams import Stream, parse_payload
@@ -18,6 +20,7 @@ from ._track import GPMD_SAMPLE_ENTRY, GpmdSample, GpmdTrack, gpmd_track_from_sa
 from ._writer import encode_device, encode_klv, encode_nest, encode_stream
 
 __all__ = [
+    "attach_gpmd",
     "GPMD_SAMPLE_ENTRY",
     "gpmd_track_from_samples",
     "mux_track",
