@@ -307,12 +307,16 @@ def inspect(file: str, as_json: bool) -> None:
         return
     click.echo(f"{info.path}: {info.container}, {info.size_bytes} bytes")
     click.echo(f"  camera: {info.camera}; layout: {info.layout}")
+    if len(info.files) > 1:
+        click.echo(f"  files: {', '.join(Path(x).name for x in info.files)}")
+    for note in info.notes:
+        click.echo(f"  note: {note}")
     for t in info.tracks:
         extra = ""
         if t.kind == "video":
             extra = f" {t.width}x{t.height} {t.fps or 0:.3f} fps, {t.frames} frames"
         elif t.kind == "audio":
-            extra = f" {t.sample_rate} Hz, {t.channels} ch, {t.frames} samples"
+            extra = f" {t.sample_rate} Hz, {t.channels} ch{f' ({t.audio})' if t.audio else ''}, {t.frames} samples"
         else:
             extra = f", {t.frames} samples"
         dur = f", {t.duration_s:.2f} s" if t.duration_s else ""

@@ -1,4 +1,10 @@
-"""What a file is: container, tracks, layout, spherical metadata, or why it will not open."""
+"""What a file is: container, tracks, camera and layout, spherical metadata and audio, or
+why it will not open.
+
+Camera maker/model and layout come from ``orbit360.cameras.describe_recording`` (boxes,
+names and the Insta360 trailer; nothing is decoded), so ``inspect`` names exactly what
+``stitch`` will open: the partner file of a lens pair, the chapters of a recording.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from typing import Any
 
 from ._files import check_input_file
 from ._types import StrPath
-from .errors import BoxError, InputError, file_context
+from .errors import BoxError, InputError, Orbit360Error, file_context
 
 __all__ = ["TrackInfo", "FileInfo", "inspect_file"]
 
@@ -26,6 +32,8 @@ class TrackInfo:
     duration_s: float | None = None
     sample_rate: int | None = None
     channels: int | None = None
+    audio: str | None = None
+    """Audio tracks: "stereo", "ambisonic (order 1, 4 ch)", with ", SA3D" when marked."""
 
 
 @dataclass
@@ -40,6 +48,10 @@ class FileInfo:
     spherical: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
     salvage: dict[str, Any] | None = None
+    files: list[str] = field(default_factory=list)
+    """Every file of the recording (a lens pair's partner, the chapters)."""
+    notes: list[str] = field(default_factory=list)
+    stitchable: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,14 +92,19 @@ def inspect_file(path: StrPath) -> FileInfo:
         except (ImportError, AttributeError):
             pass
         return info
-    import struct
+    import os
 
-    from .isobmff import read_movie
+    from .cameras import describe_recording, read_insv_trailer
+    from .isobmff._sample_table import read_movie_from
     from .video import probe_container
 
     probe_container(p).close()  # FFmpeg must open it too, or say why not
-    with file_context(p):
-        movie = read_movie(p)
+    trailer = read_insv_trailer(p)
+    with file_context(p), open(p, "rb") as f:
+        movie = read_movie_from(f, trailer.start if trailer is not None else os.fstat(f.fileno()).st_size)
+    if trailer is not None:
+        info.container = "mp4/mov + Insta360 trailer"
+    audio = _audio_kinds(p)
     kinds = {b"vide": "video", b"soun": "audio", b"tmcd": "timecode", b"meta": "data", b"text": "text", b"sbtl": "subtitle"}
     for i, tr in enumerate(movie.tracks):
         t = TrackInfo(i, kinds.get(tr.handler, tr.handler.decode("latin-1")), tr.codec.decode("latin-1"))
@@ -97,24 +114,36 @@ def inspect_file(path: StrPath) -> FileInfo:
             t.width, t.height = tr.width, tr.height
             t.fps = tr.sample_count / tr.duration_seconds if tr.duration_seconds else None
         elif tr.handler == b"soun":
-            entry = tr.sample_entry
             t.sample_rate = tr.timescale
-            t.channels = struct.unpack_from(">H", entry, 24)[0] if len(entry) >= 26 else None
+            a = audio.get(tr.track_id)
+            t.channels = a.channels if a is not None else None
+            t.audio = (a.kind + (", SA3D" if a.sa3d else "")) if a is not None else None
         info.tracks.append(t)
-    from .isobmff.spherical import read_spherical
+    if trailer is None:
+        from .isobmff.spherical import read_spherical
 
-    meta = read_spherical(p)
-    if meta is not None:
-        info.spherical = {"v1": meta.has_v1, "v2": meta.has_v2, "projection": meta.projection, "stereo": meta.stereo.name.lower() if meta.stereo is not None else None}
-    videos = [t for t in info.tracks if t.kind == "video"]
-    if meta is not None and meta.projection == "equirectangular":
-        info.layout = "equirectangular 360"
-    elif len(videos) == 1 and videos[0].width and videos[0].height and abs(videos[0].width / videos[0].height - 2.0) < 0.02:
-        info.layout = "dual fisheye, side by side"
-    elif len(videos) == 2:
-        info.layout = "two video tracks (dual lens)"
-    elif videos:
-        info.layout = "single lens (not 360)"
-    else:
-        info.layout = "no video"
+        meta = read_spherical(p)
+        if meta is not None:
+            info.spherical = {"v1": meta.has_v1, "v2": meta.has_v2, "projection": meta.projection, "stereo": meta.stereo.name.lower() if meta.stereo is not None else None}
+    try:
+        rec = describe_recording(p)
+    except Orbit360Error as exc:
+        info.problems.append(exc.message)
+        return info
+    info.camera, info.layout = rec.camera, rec.layout
+    info.files = [str(x) for x in rec.paths]
+    info.notes = list(rec.notes)
+    info.stitchable = rec.problem is None
+    if rec.problem is not None and rec.kind != "equirect":
+        info.problems.append(rec.problem)
     return info
+
+
+def _audio_kinds(p: Path) -> dict[int, Any]:
+    """Audio track id -> AudioTrackInfo (empty when the audio boxes cannot be read)."""
+    from .audio import audio_tracks
+
+    try:
+        return {a.track_id: a for a in audio_tracks(p)}
+    except Orbit360Error:
+        return {}
