@@ -228,3 +228,38 @@ def test_viewer_plays_looks_around_seeks_and_toggles_planet(
         page.wait_for_function("() => window.orbit360.video.paused && document.getElementById('play').textContent === 'Play'")
         context.close()
     assert not errors, errors
+
+
+def test_no_seam_where_the_equirect_wraps(browser, tmp_path: Path) -> None:
+    """Looking towards yaw 180 (the left/right edge of the frame) shows no line: the picture is
+    smooth across the wrap, and so must the canvas be (LINEAR filtering, no mipmaps)."""
+    import av
+
+    width, height = 512, 256
+    lon = ((np.arange(width) + 0.5) / width - 0.5) * 2 * np.pi
+    image = np.empty((height, width, 3), np.uint8)
+    image[...] = np.stack([128 + 100 * np.cos(lon), 128 + 60 * np.cos(2 * lon), 128 + 100 * np.sin(lon)], -1).astype(np.uint8)
+    video = tmp_path / "smooth.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "10", "preset": "veryfast"}
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    with ViewerServer(video) as server:
+        context = browser.new_context(viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]}, device_scale_factor=1)
+        viewer = Page(context.new_page(), tmp_path)
+        # Yaw 179.95 puts the wrap 0.8 px right of the centre, inside a 2x2 pixel quad: a
+        # mipmapped texture would pick its blurriest level there (the derivative of the
+        # texture coordinate jumps by 1) and draw a line.
+        viewer.page.goto(server.url + "?autoplay=0&yaw=179.95&fov=40")
+        viewer.wait_drawn()
+        shot = viewer.shot("seam").astype(int)
+        context.close()
+    band = shot[100:300]
+    # The wrap sits at the canvas centre column; no step there is larger than anywhere else.
+    steps = np.abs(np.diff(band, axis=1)).max(axis=(0, 2))
+    assert steps.max() <= 3, steps.argmax()
+    # And the seam really is in view: red (cos lon) is at its minimum there, ~28.
+    assert abs(band[:, VIEWPORT[0] // 2, 0].mean() - 28) < 6
