@@ -2,7 +2,8 @@
 
 decode (PyAV, threaded) → ``StitchPlan.apply`` → encode (libx264/libx265/NVENC) →
 spherical metadata (V1 + V2), the three stages overlapped in threads (``_stages``). Audio
-is copied through unchanged. The output appears at its final name only when complete.
+and telemetry tracks are copied through unchanged (the same join as segments use). The
+output appears at its final name only when complete.
 For segments, process pools, clusters and resume, see ``segmented.stitch_segmented``.
 """
 
@@ -74,18 +75,41 @@ def stitch_video(
         os.close(fd)
         try:
             report = (lambda n: progress(n, total)) if progress is not None else None
-            with VideoWriter(encoded, size=plan.size, fps=source.fps, options=options, audio_from=source.audio_path) as writer:
+            # an MP4/MOV source gives its audio and telemetry tracks to the join (bytes
+            # copied once, as for segments); any other container: FFmpeg copies its audio
+            other = _isobmff(source.audio_path) or _isobmff(source.telemetry_path)
+            audio_from = None if other is not None else source.audio_path
+            with VideoWriter(encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from) as writer:
                 timings = run_stages(source.frames(), plan.apply, writer.write, progress=report)
                 encoder = writer.encoder
             done = timings.frames
             if done == 0:
                 raise InputError("no video frame could be decoded", path=input)
-            inject_spherical(encoded, output)
+            if other is not None:
+                from ..video._concat import concat_segments
+
+                concat_segments([encoded], output, other_tracks_from=other)
+            else:
+                inject_spherical(encoded, output)
         finally:
             Path(encoded).unlink(missing_ok=True)
     finally:
         source.close()
     return StitchResult(Path(output), done, plan.size, encoder, getattr(plan, "rig", rig), timings)
+
+
+def _isobmff(path: Path | None) -> Path | None:
+    """``path`` when it is an MP4/MOV with a readable moov, else None."""
+    if path is None:
+        return None
+    from ..errors import Orbit360Error
+    from ..isobmff import read_movie
+
+    try:
+        read_movie(path)
+    except (Orbit360Error, OSError):
+        return None
+    return Path(path)
 
 
 def _even(n: int) -> int:
