@@ -296,3 +296,15 @@ def test_end_to_end_synthetic_rig_file_with_telemetry_locks_within_0_2_deg(tmp_p
     assert abs(plan.time_offset - lag) < 0.005
     residual = [_angle_deg(motion(lag).inverse @ motion(t + lag) @ m) for t, m in zip(times, plan.rotations)]
     assert _rms(residual) <= 0.2
+
+
+def test_offset_found_on_cori_when_the_camera_writes_it() -> None:
+    scene = make_scene(1024, seed=11)
+    motion = shake_motion(2.0, 2.5, base=pan_motion(-18.0, 2.0))
+    lag = -0.21
+    times = np.arange(60) / FPS + 0.5
+    video = measure_video_motion([_render_equirect(scene, motion(t + lag)) for t in times], times)
+    plan = plan_orientation(synthetic_gpmd(motion, 3.0, cori_hz=FPS), times, video_motion=video)
+    assert plan.source == "CORI" and abs(plan.time_offset - lag) < 0.005
+    residual = [_angle_deg(motion(times[0] + lag).inverse @ motion(t + lag) @ m) for t, m in zip(times, plan.rotations)]
+    assert _rms(residual) <= 0.2

@@ -212,10 +212,9 @@ def plan_orientation(
     if time_offset is None:
         time_offset = 0.0
         if video_motion is not None:
-            # The offset is found on the gyro (CORI's clock is the gyro's, and turn angles
-            # at frame rate are what the video measures).
-            rate_track = gyro_track(tel, imu_to_rig) or track
-            time_offset, score = estimate_time_offset(rate_track, video_motion, search_s=search_s)
+            # On the track that will be used: CORI and the gyro do not share a clock
+            # exactly (CORI lags the payload-spread gyro by 20 ms on the MAX sample).
+            time_offset, score = estimate_time_offset(track, video_motion, search_s=search_s)
     correction = None
     if fit_axes and video_motion is not None:
         correction = estimate_axes(track, video_motion, time_offset)
