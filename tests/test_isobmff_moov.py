@@ -101,3 +101,27 @@ def test_mdat_header_switches_to_largesize() -> None:
     assert mdat_header(100) == struct.pack(">I4s", 108, b"mdat")
     big = mdat_header(5 * 2**30)
     assert big[:8] == struct.pack(">I4s", 1, b"mdat") and struct.unpack(">Q", big[8:])[0] == 5 * 2**30 + 16
+
+
+def test_copy_without_copy_file_range(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the kernel cannot copy between these files, blocks go through a buffer."""
+    import orbit360.isobmff._moov as moov_module
+
+    def refuse(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(moov_module.os, "copy_file_range", refuse, raising=False)
+    monkeypatch.setattr(moov_module, "COPY_BLOCK", 1000)
+    src = tmp_path / "src.bin"
+    payload = np.random.default_rng(0).integers(0, 256, 5500, dtype=np.uint8).tobytes()
+    src.write_bytes(b"x" * 17 + payload)
+    out = tmp_path / "out.mp4"
+    seen = []
+    t = _track(3, 17)
+    write_movie(out, ftyp=box(b"ftyp", b"isom\0\0\0\0"), source=MdatSource(src, 17, 17 + 5500), tracks=[t],
+                movie_timescale=90000, progress=lambda done, total: seen.append((done, total)))
+    data = out.read_bytes()
+    assert data[16 + 8 : 16 + 8 + 5500] == payload
+    assert seen[-1] == (5500, 5500) and len(seen) == 6
+    (back,) = read_movie(out).tracks
+    assert data[int(back.offsets[0]) : int(back.offsets[0]) + 1000] == payload[:1000]

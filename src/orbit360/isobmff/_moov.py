@@ -12,7 +12,6 @@ recordings.
 from __future__ import annotations
 
 import os
-import shutil
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,27 +74,47 @@ def write_movie(
     moov = build_moov(tracks, movie_timescale=movie_timescale, offset_delta=delta, udta=udta)
     with atomic_output(path) as tmp:
         try:
-            with open(source.path, "rb") as src, open(tmp, "wb") as dst:
-                dst.write(ftyp)
-                dst.write(header)
-                _copy_range(src, dst, source.start, source.size, progress)
-                dst.write(moov)
+            with open(source.path, "rb") as src, open(tmp, "wb", buffering=0) as dst:
+                _write_all(dst, ftyp + header)
+                _copy_range(src.fileno(), dst, source.start, source.size, progress)
+                _write_all(dst, moov)
                 return dst.tell()
         except OSError as exc:
             raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from None
 
 
+def _write_all(dst: BinaryIO, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        n = dst.write(view)
+        view = view[n:]
+
+
 def _copy_range(
-    src: BinaryIO, dst: BinaryIO, start: int, size: int, progress: Callable[[int, int], None] | None
+    src_fd: int, dst: BinaryIO, start: int, size: int, progress: Callable[[int, int], None] | None
 ) -> None:
-    src.seek(start)
+    """Copy ``size`` bytes from ``src_fd`` at ``start`` to the unbuffered ``dst``.
+
+    The kernel copies (copy_file_range: no trip through Python, reflinks on filesystems
+    that have them); where it cannot, blocks go through one reused buffer.
+    """
     done = 0
+    kernel = hasattr(os, "copy_file_range")
+    block = bytearray(0 if kernel else COPY_BLOCK)
     while done < size:
-        block = src.read(min(COPY_BLOCK, size - done))
-        if not block:
+        want = min(COPY_BLOCK, size - done)
+        if kernel:
+            try:
+                n = os.copy_file_range(src_fd, dst.fileno(), want, start + done)
+            except OSError:
+                kernel, block = False, bytearray(COPY_BLOCK)
+                continue
+        else:
+            n = os.preadv(src_fd, [memoryview(block)[:want]], start + done)
+            _write_all(dst, memoryview(block)[:n])
+        if n == 0:
             raise OSError(0, f"source ended {size - done} bytes early")
-        dst.write(block)
-        done += len(block)
+        done += n
         if progress is not None:
             progress(done, size)
 

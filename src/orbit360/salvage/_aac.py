@@ -80,9 +80,13 @@ class AacFramer:
         if not self._decodes(window):
             return "cut" if len(window) < self.max_frame and limit - pos == len(window) else None
         lo, hi = 1, len(window)
-        # frames of one stream are of similar size: probe around the last one first
-        if self.last and self.last < hi and not self._decodes(window[: self.last // 2]):
-            lo = self.last // 2 + 1
+        # frames of one stream are of similar size: bracket around the last one first
+        if self.last:
+            below, above = self.last * 3 // 4, self.last * 5 // 4
+            if below < hi and not self._decodes(window[:below]):
+                lo = below + 1
+                if above < hi and self._decodes(window[:above]):
+                    hi = above
         while lo < hi:
             mid = (lo + hi) // 2
             if self._decodes(window[:mid]):

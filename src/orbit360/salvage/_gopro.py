@@ -45,6 +45,7 @@ _ZERO_FILL, _FF_FILL = bytes(16), b"\xff" * 16
 # The configuration record holds a few parameter sets; a frame starts within this many bytes.
 _CONFIG_SEARCH = 4096
 _HEADER_MAX = 1 << 20
+_READ_WINDOW = 32 * 1024
 _HEADER_TRAILER = 100
 _H264_PARAMETER_SETS = frozenset({_h264.NAL_SPS, _h264.NAL_PPS, 13})
 _HEVC_PARAMETER_SETS = frozenset({_hevc.NAL_VPS, _hevc.NAL_SPS, _hevc.NAL_PPS})
@@ -150,6 +151,8 @@ class _Scanner:
         self.progress = progress
         self.scan = GoProScan()
         self.last_stream: int | None = None
+        self.window = b""
+        self.window_at = 0
 
     def drop_filled_last_sample(self, pos: int, fill: int) -> None:
         """Drop the sample just before a zero/0xFF page run if its last byte is that fill.
@@ -170,7 +173,15 @@ class _Scanner:
         self.scan.end = start
 
     def read(self, pos: int, n: int) -> bytes:
-        return os.pread(self.fd, max(0, min(n, self.limit - pos)), pos)
+        """Bytes ``pos:pos+n`` (fewer at the end of the payload), through a small window:
+        records between video frames sit close together, so one pread serves several."""
+        n = max(0, min(n, self.limit - pos))
+        at = pos - self.window_at
+        if 0 <= at and at + n <= len(self.window):
+            return self.window[at : at + n]
+        self.window = os.pread(self.fd, max(n, min(_READ_WINDOW, self.limit - pos)), pos)
+        self.window_at = pos
+        return self.window[:n]
 
     def next_is_record(self, pos: int) -> bool | None:
         """Whether a valid record starts at ``pos``; None when the file ends before it."""

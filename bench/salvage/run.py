@@ -1,0 +1,287 @@
+"""Salvage benchmark: orbit360 beside untrunc on the same broken files, same run.
+
+For each case a healthy recording is cut (moov dropped, payload cut mid-sample) so its
+own moov is the ground truth: per track, the samples lying wholly inside the kept bytes.
+Each tool's output is read back and compared sample by sample (BLAKE2 of the bytes):
+
+- exact: output sample i equals ground-truth sample i (same bytes, same order);
+- extras: output samples that are not exact (cut-off, doubled or foreign samples);
+- MB/s: input bytes / wall time of the tool's process; RSS: its peak resident memory.
+
+untrunc is built from its public source outside the repo (apt: libavformat-dev
+libavcodec-dev libavutil-dev) and given the healthy file of the same mode as reference;
+orbit360 needs none for GoPro files. The large case (>= 2 GB) repeats the HERO7 sample's
+SOS chain into a long recording under the work folder, deleted afterwards.
+
+    .venv/bin/python bench/salvage/run.py [--untrunc /tmp/untrunc-src/untrunc] [--large-gb 2.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import mmap
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO.parent / "shared" / "samples"
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "tests"))
+
+from orbit360.errors import Orbit360Error  # noqa: E402
+from orbit360.isobmff import Movie, Track, read_movie  # noqa: E402
+
+Expected = dict[bytes, list[list[bytes]]]  # codec -> one list of sample digests per track
+
+
+def digest(b: bytes | memoryview) -> bytes:
+    return hashlib.blake2b(b, digest_size=16).digest()
+
+
+def track_digests(data: bytes | mmap.mmap, t: Track, shift: int = 0, limit: int | None = None) -> list[bytes]:
+    out = []
+    view = memoryview(data)
+    for o, s in zip(t.offsets.tolist(), t.sizes.tolist()):
+        o += shift
+        if limit is not None and o + s > limit:
+            break
+        out.append(digest(view[o : o + s]))
+    view.release()
+    return out
+
+
+def expected_for_cut(healthy: Movie, data: bytes, cut: int) -> Expected:
+    exp: Expected = {}
+    for t in healthy.tracks:
+        exp.setdefault(t.codec, []).append(track_digests(data, t, limit=cut))
+    return exp
+
+
+@dataclass
+class Run:
+    tool: str
+    seconds: float
+    rss_mb: float
+    ok: bool
+    note: str = ""
+    scores: dict | None = None
+
+
+GNU_TIME = Path("/usr/bin/time")
+
+
+def run_tool(cmd: list[str]) -> tuple[float, float, int, str]:
+    """Run ``cmd``; return (wall seconds, peak RSS MB, exit code, output tail).
+
+    Peak RSS comes from GNU time (its child starts from a small process); a child of
+    this Python process would inherit its peak through fork/exec accounting.
+    """
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    log, rss_file = tmp / f"orbit360-bench-{os.getpid()}.log", tmp / f"orbit360-bench-{os.getpid()}.rss"
+    wrapped = [str(GNU_TIME), "-f", "%M", "-o", str(rss_file), *cmd] if GNU_TIME.is_file() else cmd
+    with open(log, "wb") as out:
+        start = time.perf_counter()
+        rc = subprocess.run(wrapped, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+        seconds = time.perf_counter() - start
+    text = log.read_text("utf-8", "replace")[-400:]
+    rss = float("nan")
+    if rss_file.is_file():
+        lines = rss_file.read_text().split()
+        rss = int(lines[-1]) / 1024 if lines and lines[-1].isdigit() else rss
+    log.unlink(missing_ok=True)
+    rss_file.unlink(missing_ok=True)
+    return seconds, rss, rc, text
+
+
+def score(out: Path, expected: Expected) -> dict:
+    """Per codec: (expected, exact, extras) summed over that codec's tracks, in order."""
+    movie = read_movie(out)
+    with open(out, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        got: dict[bytes, list[list[bytes]]] = {}
+        for t in movie.tracks:
+            got.setdefault(t.codec, []).append(track_digests(data, t))
+    result = {}
+    for codec, want_tracks in expected.items():
+        have_tracks = got.get(codec, [])
+        want_n = exact = extras = 0
+        for k, want in enumerate(want_tracks):
+            have = have_tracks[k] if k < len(have_tracks) else []
+            n = min(len(want), len(have))
+            same = int(np.sum([a == b for a, b in zip(want[:n], have[:n])])) if n else 0
+            want_n += len(want)
+            exact += same
+            extras += len(have) - same
+        for extra_track in have_tracks[len(want_tracks):]:
+            extras += len(extra_track)
+        result[codec.decode("latin-1")] = (want_n, exact, extras)
+    for codec, have_tracks in got.items():
+        if codec not in expected:
+            result[codec.decode("latin-1")] = (0, 0, sum(map(len, have_tracks)))
+    result["_tracks"] = [t.codec.decode("latin-1") for t in movie.tracks]
+    return result
+
+
+def bench_case(name: str, broken: Path, reference: Path, expected: Expected, untrunc: Path | None, orbit_ref: bool, work: Path) -> list[Run]:
+    runs = []
+    size_mb = broken.stat().st_size / 1e6
+    out = work / f"{name}.orbit360.mp4"
+    cmd = [sys.executable, "-m", "orbit360", "salvage", str(broken), "-o", str(out), "-q"]
+    if orbit_ref:
+        cmd += ["--reference", str(reference)]
+    secs, rss, rc, log = run_tool(cmd)
+    runs.append(Run("orbit360", secs, rss, rc == 0, log if rc else "", score(out, expected) if rc == 0 else None))
+    out.unlink(missing_ok=True)
+    # the same salvage in this process: the library's throughput without interpreter start-up
+    from orbit360.salvage import salvage
+
+    start = time.perf_counter()
+    salvage(broken, out, reference=reference if orbit_ref else None)
+    runs[0].in_process_s = time.perf_counter() - start  # type: ignore[attr-defined]
+    out.unlink(missing_ok=True)
+    if untrunc is not None:
+        dst = work / f"{name}.untrunc.mp4"
+        secs, rss, rc, log = run_tool([str(untrunc), "-n", "-q", "-dst", str(dst), str(reference), str(broken)])
+        ok = dst.exists()
+        sc = None
+        if ok:
+            try:
+                sc = score(dst, expected)
+            except Orbit360Error as exc:
+                ok, log = False, f"output unreadable: {exc}"
+        runs.append(Run("untrunc", secs, rss, ok, "" if ok else log.strip().splitlines()[-1:][0] if log.strip() else f"rc {rc}", sc))
+        dst.unlink(missing_ok=True)
+    for r in runs:
+        r.note = r.note or ""
+        r.mbps = size_mb / r.seconds  # type: ignore[attr-defined]
+    return runs
+
+
+def make_long_gopro(sample: Path, target: Path, gigabytes: float) -> tuple[Expected, int]:
+    """A long GoPro recording whose camera died, built from ``sample``'s own bytes.
+
+    The SOS chain from the first 16-byte record after frame 1 to the end of the mdat is
+    repeated until ``gigabytes``, without the timecode sample (a camera writes one per
+    recording), then cut inside the last repetition. The mdat header is a 64-bit one
+    claiming more than the file holds. Records chain by sizes only, so dropping the
+    timecode record and sample keeps the chain valid.
+    """
+    healthy = read_movie(sample)
+    data = sample.read_bytes()
+    fdsc = next(t for t in healthy.tracks if t.codec == b"fdsc")
+    tmcd = next(t for t in healthy.tracks if t.codec == b"tmcd")
+    chain_at = int(fdsc.offsets[2])
+    mdat = healthy.mdat
+    tc_record = int(tmcd.offsets[0]) - 16
+    tc_end = int(tmcd.offsets[0] + tmcd.sizes[0])
+    segment = data[chain_at:tc_record] + data[tc_end : mdat.end]
+    reps = max(1, int(gigabytes * 1e9 / len(segment)))
+    header = struct.pack(">I4sQ", 1, b"mdat", 1 << 40)
+    shift = len(header) - mdat.header_size  # the payload moves by 8 bytes
+    tail_cut = len(segment) // 3 + 7  # inside the last repetition
+    with open(target, "wb") as f:
+        f.write(data[: mdat.offset] + header + data[mdat.payload_offset : mdat.end])
+        for _ in range(reps):
+            f.write(segment)
+        f.write(segment[:tail_cut])
+    expected: Expected = {}
+    for t in healthy.tracks:
+        digests = track_digests(data, t)
+        spans = list(zip(digests, t.offsets.tolist(), t.sizes.tolist()))
+        repeated = []
+        for d, o, s in spans:  # position inside the segment, for the cut last repetition
+            if o < chain_at or tc_record <= o < tc_end:
+                continue
+            seg_end = (o + s - chain_at) if o < tc_record else (o + s - chain_at - (tc_end - tc_record))
+            repeated.append((d, seg_end))
+        whole = [d for d, _, _ in spans]
+        last = [d for d, end in repeated if end <= tail_cut]
+        expected.setdefault(t.codec, []).append(whole + [d for d, _ in repeated] * reps + last)
+    del shift
+    return expected, target.stat().st_size
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--untrunc", type=Path, default=Path("/tmp/untrunc-src/untrunc"))
+    ap.add_argument("--large-gb", type=float, default=2.1)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/orbit360-bench-salvage"))
+    args = ap.parse_args()
+    untrunc = args.untrunc if args.untrunc.is_file() else None
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for name in ("gopro_hero7", "gopro_max-heromode"):
+        src = SAMPLES / f"{name}.mp4"
+        if not src.is_file():
+            continue
+        healthy, data = read_movie(src), src.read_bytes()
+        for frac in (0.5, 0.999):
+            cut = healthy.mdat.offset + int(healthy.mdat.size * frac)
+            broken = work / f"{name}-cut{int(frac * 1000)}.mp4"
+            broken.write_bytes(data[:cut])
+            cases.append((f"{name} cut {frac:.1%}", broken, src, expected_for_cut(healthy, data, cut), False))
+    from test_salvage_reference import make_recording
+
+    ref = make_recording(work / "pyav-ref.mp4", seed=1, seconds=20)
+    rec = make_recording(work / "pyav-rec.mp4", seed=2, seconds=20)
+    healthy, data = read_movie(rec), rec.read_bytes()
+    cut = healthy.mdat.offset + int(healthy.mdat.size * 0.7)
+    broken = work / "pyav-h264-bframes-aac-cut.mp4"
+    broken.write_bytes(data[:cut])
+    cases.append(("x264 B-frames + AAC (reference)", broken, ref, expected_for_cut(healthy, data, cut), True))
+    large = None
+    if args.large_gb > 0 and (SAMPLES / "gopro_hero7.mp4").is_file():
+        large = work / "long-recording.mp4"
+        expected, total = make_long_gopro(SAMPLES / "gopro_hero7.mp4", large, args.large_gb)
+        cases.append((f"HERO7 chain x{total / 1e9:.2f} GB, 64-bit mdat, cut", large, SAMPLES / "gopro_hero7.mp4", expected, False))
+
+    rows = []
+    try:
+        for name, broken, reference, expected, orbit_ref in cases:
+            print(f"... {name}", file=sys.stderr, flush=True)
+            for r in bench_case(name.replace(" ", "_").replace("/", "_"), broken, reference, expected, untrunc, orbit_ref, work):
+                rows.append((name, broken.stat().st_size, r))
+    finally:
+        if large is not None:
+            large.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print("| case | tool | per track: exact / expected (+extras) | wall s | MB/s | in-process MB/s | peak RSS MB |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    by_case: dict[str, dict[str, Run]] = {}
+    for name, size, r in rows:
+        by_case.setdefault(name, {})[r.tool] = r
+        if r.scores is None:
+            cells = f"failed: {r.note}"
+        else:
+            cells = "; ".join(
+                f"{c} {v[1]}/{v[0]}" + (f" (+{v[2]})" if v[2] else "")
+                for c, v in r.scores.items() if c != "_tracks"
+            )
+            if r.tool == "untrunc" or len(set(r.scores["_tracks"])) != len(r.scores["_tracks"]):
+                cells += f"; tracks {','.join(r.scores['_tracks'])}"
+        lib = getattr(r, "in_process_s", None)
+        lib_cell = f"{size / 1e6 / lib:,.0f}" if lib else ""
+        print(f"| {name} ({size / 1e6:,.1f} MB) | {r.tool} | {cells} | {r.seconds:.2f} | {r.mbps:,.0f} | {lib_cell} | {r.rss_mb:,.0f} |")
+    print()
+    for name, tools in by_case.items():
+        if "untrunc" in tools and tools["untrunc"].ok:
+            o, u = tools["orbit360"], tools["untrunc"]
+            print(
+                f"- {name}: orbit360 / untrunc speed = {u.seconds / o.seconds:.2f}x as processes, "
+                f"{u.seconds / o.in_process_s:.2f}x in-process"  # type: ignore[attr-defined]
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
