@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._types import StrPath
 from ..errors import TelemetryError
 from ..geometry import Rotation
-from ..telemetry import GpmdSample, Telemetry, parse_samples, read_telemetry
+from ..telemetry import GpmdSample, GpmdTrack, Telemetry, parse_samples, read_telemetry
 from ._imu import OrientationTrack, cori_track, gyro_track, specific_force
 from ._quat import from_matrices, qconj, qmul, to_matrices
 from ._smooth import DEFAULT_SMOOTHING_S, local_linear_lowpass, smooth_quaternions
@@ -46,8 +46,8 @@ __all__ = [
     "gravity_level",
 ]
 
-TelemetrySource = StrPath | Telemetry | Sequence[GpmdSample]
-"""A recording's path, its parsed telemetry, or its gpmd samples."""
+TelemetrySource = StrPath | Telemetry | GpmdTrack | Sequence[GpmdSample]
+"""A recording's path, its parsed telemetry, its gpmd track (``read_gpmd``) or samples."""
 
 G = 9.80665
 GRAVITY_WINDOW_S = 2.0
@@ -67,6 +67,8 @@ def _telemetry(source: TelemetrySource) -> Telemetry:
         return source
     if isinstance(source, (str, os.PathLike)):
         return read_telemetry(source)
+    if isinstance(source, GpmdTrack):
+        return parse_samples(source.samples)
     return parse_samples(list(source))
 
 

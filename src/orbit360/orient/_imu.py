@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import TelemetryError
-from ..telemetry import Stream, Telemetry
+from ..telemetry import Stream, Telemetry, TimedStream
 from ._quat import cumulative_product, from_rotvec, interpolate, qmul, qnormalize
 
 __all__ = [
@@ -89,7 +89,7 @@ class OrientationTrack:
         return interpolate(self.t, self.q, np.atleast_1d(np.asarray(times, dtype=np.float64)))
 
 
-def _camera_blocks(tel: Telemetry, key: str) -> list:
+def _camera_blocks(tel: Telemetry, key: str) -> list[TimedStream]:
     """Blocks of ``key`` from the first device that writes it (a Bluetooth sensor's or a
     drone's IMU is another body and must not be mixed into the camera's)."""
     parts = [ts for ts in tel.of(key) if ts.stream.values is not None and ts.stream.values.shape[0]]
