@@ -74,11 +74,13 @@ def write_csv(telemetry: Telemetry, path: StrPath) -> None:
             for t, v in series.blocks:
                 if not t.size:
                     continue
-                # One format string per block: the key, t, the values, then empty cells.
-                fmt = ",".join([key.replace(",", "_"), "%.9f", *["%.12g"] * v.shape[1]]) + "," * (width - v.shape[1])
+                # One format string per block for the numbers, then the stream name put
+                # before every line (a FourCC may hold '%' or ',', which savetxt cannot).
+                fmt = ",".join(["%.9f", *["%.12g"] * v.shape[1]]) + "," * (width - v.shape[1])
                 buf = io.StringIO()
                 np.savetxt(buf, np.column_stack([t, v]), fmt=fmt)
-                out.write(buf.getvalue())
+                prefix = key.replace(",", "_").replace('"', "_") + ","
+                out.write(prefix + buf.getvalue()[:-1].replace("\n", "\n" + prefix) + "\n")
 
 
 @dataclass(frozen=True, eq=False)
