@@ -9,7 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from orbit360.errors import TelemetryError
 from orbit360.geometry import Rotation, dirs_to_equirect, equirect_grid_dirs
 from orbit360.orient import (
     GOPRO_TO_RIG,
@@ -249,7 +252,6 @@ def test_orientation_from_an_mp4_carrying_synthetic_gpmd(tmp_path: Path) -> None
 
 
 def test_no_orientation_stream_is_one_line_error() -> None:
-    from orbit360.errors import TelemetryError
     from orbit360.telemetry import encode_device, encode_stream
 
     payload = encode_device(1, "cam", [encode_stream("SHUT", np.full((24, 1), 0.01), type_char="f")])
@@ -308,3 +310,20 @@ def test_offset_found_on_cori_when_the_camera_writes_it() -> None:
     assert plan.source == "CORI" and abs(plan.time_offset - lag) < 0.005
     residual = [_angle_deg(motion(times[0] + lag).inverse @ motion(t + lag) @ m) for t, m in zip(times, plan.rotations)]
     assert _rms(residual) <= 0.2
+
+
+@settings(max_examples=60, deadline=None)
+@given(flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=8), n_frames=st.integers(0, 40))
+def test_corrupted_telemetry_gives_rotations_or_one_telemetry_error(flips: list[tuple[int, int]], n_frames: int) -> None:
+    samples = synthetic_gpmd(pan_motion(20.0), 2.0, cori_hz=10)
+    data = bytearray(samples[0].data)
+    for at, value in flips:
+        data[at % len(data)] = value
+    broken = [GpmdSample(bytes(data), 0.0, 1.0), samples[1]]
+    try:
+        rots = estimate_orientation(broken, np.arange(n_frames) / FPS, mode="smooth")
+    except TelemetryError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert len(rots) == n_frames
+    assert all(np.isfinite(r.matrix).all() for r in rots)

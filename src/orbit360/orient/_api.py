@@ -210,6 +210,8 @@ def plan_orientation(
     tel = _telemetry(source)
     times = np.atleast_1d(np.asarray(frame_times, dtype=np.float64))
     track = orientation_track(tel, prefer=prefer, imu_to_rig=imu_to_rig)
+    if times.size == 0:
+        return OrientationPlan([], [], track.source, time_offset or 0.0, None, "first frame")
     score = None
     if time_offset is None:
         time_offset = 0.0
