@@ -327,3 +327,13 @@ def test_corrupted_telemetry_gives_rotations_or_one_telemetry_error(flips: list[
         return
     assert len(rots) == n_frames
     assert all(np.isfinite(r.matrix).all() for r in rots)
+
+
+def test_user_horizon_is_the_reference_when_there_is_no_gravity() -> None:
+    horizon = Rotation.from_ypr(0.0, -7.0, 4.0)  # rig at the first frame, seen from the level world
+    times = np.arange(2 * FPS) / FPS
+    plan = plan_orientation(synthetic_gpmd(_tumble, 2.0), times, mode="lock", horizon=horizon, time_offset=0.0)
+    assert plan.levelled_by == "horizon"
+    for t, m in zip(times, plan.rotations):
+        # Output d shows rig M d, i.e. level-world direction horizon O(t) M d: must be d.
+        assert _angle_deg(horizon @ _tumble(0).inverse @ _tumble(t) @ m) < 0.05
