@@ -102,7 +102,7 @@ def test_no_video_track(tmp_path: Path, audio_only: Path) -> None:
 
 
 def test_not_side_by_side(tmp_path: Path, flat_video: Path) -> None:
-    assert_one_line_error(run_cli("stitch", str(flat_video), "-o", str(tmp_path / "o.mp4")), str(flat_video), "not a 2:1")
+    assert_one_line_error(run_cli("stitch", str(flat_video), "-o", str(tmp_path / "o.mp4")), str(flat_video), "not 360")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flat_16x9.mp4"]
 
 
