@@ -24,15 +24,19 @@ from orbit360.salvage._aac import audio_specific_config
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
 
-def make_recording(path: Path, *, seed: int, codec: str = "libx264", video_tracks: int = 1, seconds: float = 2.0) -> Path:
+def make_recording(
+    path: Path, *, seed: int, codec: str = "libx264", video_tracks: int = 1, seconds: float = 2.0,
+    size: tuple[int, int] = (160, 96),
+) -> Path:
     """A camera-like MP4: fixed I/P/B pattern (GOP 12, 2 B-frames), AAC 48 kHz stereo."""
     fps = 25
+    width, height = size
     rng = np.random.default_rng(seed)
     with av.open(str(path), "w") as c:
         streams = []
         for _ in range(video_tracks):
             s = c.add_stream(codec, rate=fps)
-            s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
+            s.width, s.height, s.pix_fmt = width, height, "yuv420p"
             if codec == "libx264":
                 s.options = {"bframes": "2", "b-pyramid": "none", "g": "12", "keyint_min": "12", "sc_threshold": "0", "b-adapt": "0"}
             else:
@@ -40,12 +44,13 @@ def make_recording(path: Path, *, seed: int, codec: str = "libx264", video_track
             streams.append(s)
         audio = c.add_stream("aac", rate=48000)
         audio.layout = "stereo"
-        x = np.linspace(0, 1, 160)
+        x = np.linspace(0, 1, width)
         for i in range(int(seconds * fps)):
-            base = (np.sin(x[None, :] * 10 + i * 0.3 + seed) * 100 + 120 + rng.normal(0, 20, (96, 160))).clip(0, 255)
+            noise = rng.normal(0, 20, (height, width))
+            base = (np.sin(x[None, :] * 10 + i * 0.3 + seed) * 100 + 120 + noise).clip(0, 255)
             img = np.stack([base, base[::-1], np.roll(base, i, 1)], -1).astype(np.uint8)
             for k, s in enumerate(streams):
-                frame = av.VideoFrame.from_ndarray(np.roll(img, 40 * k, 0), format="rgb24")
+                frame = av.VideoFrame.from_ndarray(np.roll(img, height // 2 * k, 0), format="rgb24")
                 frame.pts, frame.time_base = i, fractions.Fraction(1, fps)
                 for p in s.encode(frame):
                     c.mux(p)

@@ -209,6 +209,29 @@ def make_long_gopro(sample: Path, target: Path, gigabytes: float) -> tuple[Expec
     return expected, target.stat().st_size
 
 
+def make_long_repeat(sample: Path, target: Path, megabytes: float) -> tuple[Expected, int]:
+    """Repeat a whole recording's mdat payload (it opens with an IDR frame, so each
+    repetition is a valid continuation), then cut inside the last repetition."""
+    healthy = read_movie(sample)
+    data = sample.read_bytes()
+    mdat = healthy.mdat
+    segment = data[mdat.payload_offset : mdat.end]
+    reps = max(1, int(megabytes * 1e6 / len(segment)))
+    tail_cut = len(segment) // 2 + 5
+    with open(target, "wb") as f:
+        f.write(data[: mdat.offset] + struct.pack(">I4s", 0, b"mdat"))
+        for _ in range(reps):
+            f.write(segment)
+        f.write(segment[:tail_cut])
+    expected: Expected = {}
+    for t in healthy.tracks:
+        digests = track_digests(data, t)
+        ends = (t.offsets + t.sizes).astype(np.int64) - mdat.payload_offset
+        last = [d for d, e in zip(digests, ends.tolist()) if e <= tail_cut]
+        expected.setdefault(t.codec, []).append(digests * reps + last)
+    return expected, target.stat().st_size
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--untrunc", type=Path, default=Path("/tmp/untrunc-src/untrunc"))
@@ -231,13 +254,17 @@ def main() -> int:
             cases.append((f"{name} cut {frac:.1%}", broken, src, expected_for_cut(healthy, data, cut), False))
     from test_salvage_reference import make_recording
 
-    ref = make_recording(work / "pyav-ref.mp4", seed=1, seconds=20)
-    rec = make_recording(work / "pyav-rec.mp4", seed=2, seconds=20)
+    # camera-like bitrate: 640x360 noisy frames, ~7 Mbit/s of video beside 48 kHz AAC
+    ref = make_recording(work / "pyav-ref.mp4", seed=1, seconds=6, size=(640, 360))
+    rec = make_recording(work / "pyav-rec.mp4", seed=2, seconds=12, size=(640, 360))
     healthy, data = read_movie(rec), rec.read_bytes()
     cut = healthy.mdat.offset + int(healthy.mdat.size * 0.7)
     broken = work / "pyav-h264-bframes-aac-cut.mp4"
     broken.write_bytes(data[:cut])
     cases.append(("x264 B-frames + AAC (reference)", broken, ref, expected_for_cut(healthy, data, cut), True))
+    long_ref = work / "pyav-long.mp4"
+    expected, total = make_long_repeat(rec, long_ref, args.large_gb * 150)
+    cases.append((f"x264 + AAC x{total / 1e6:.0f} MB, mdat size 0, cut (reference)", long_ref, ref, expected, True))
     large = None
     if args.large_gb > 0 and (SAMPLES / "gopro_hero7.mp4").is_file():
         large = work / "long-recording.mp4"

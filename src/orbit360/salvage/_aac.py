@@ -5,12 +5,16 @@ parsing it to its END element, which takes the Huffman tables of the spectral da
 let FFmpeg (through PyAV) do that parse: decoding the first ``n`` bytes succeeds exactly
 when ``n`` covers the whole frame (shorter input runs out of bits before END), so the
 frame length is the smallest ``n`` that decodes, found by binary search (about 12
-decodes of one frame each, ~0.15 ms per frame on the machines measured).
+decodes of one frame each, ~0.15 ms per frame on the machines measured). Lengths whose
+last byte cannot end a frame (no END element there) are never tried, which with a
+bracket around the previous frame's size leaves about 8 decodes per frame.
 """
 
 from __future__ import annotations
 
 import os
+
+import numpy as np
 
 from ..errors import SalvageError
 from ..isobmff import Track
@@ -19,6 +23,28 @@ __all__ = ["AacFramer", "audio_specific_config"]
 
 # 6144 bits per channel per frame is the AAC buffer limit; 8 channels at most here.
 MAX_FRAME = 6144
+
+
+def _end_table() -> np.ndarray:
+    """_CAN_END[prev & 3, last]: can a frame whose last bytes are (prev, last) end there?
+
+    A raw_data_block ends with the END element (bits 111) and zero padding to the byte
+    boundary, so the last byte is 111 followed by zeros, or (END split across the two
+    bytes) 11000000 after a byte ending in 1, or 10000000 after one ending in 11.
+    """
+    last = np.arange(256)
+    lowest = last & -last
+    zeros = np.log2(np.maximum(lowest, 1)).astype(int)
+    inside = (last != 0) & (zeros <= 5) & (((last >> zeros) & 7) == 7)
+    table = np.zeros((4, 256), dtype=bool)
+    for prev_low in range(4):
+        table[prev_low] = inside
+        table[prev_low, 0xC0] |= bool(prev_low & 1)
+        table[prev_low, 0x80] |= prev_low == 3
+    return table
+
+
+_CAN_END = _end_table()
 
 
 def audio_specific_config(entry: bytes) -> bytes:
@@ -87,11 +113,19 @@ class AacFramer:
                 lo = below + 1
                 if above < hi and self._decodes(window[:above]):
                     hi = above
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self._decodes(window[:mid]):
-                hi = mid
+        # Only lengths whose last byte can hold the END element are worth a decode.
+        tail = np.frombuffer(window, np.uint8, hi - lo + 1, lo - 1)
+        before = np.frombuffer(window, np.uint8, hi - lo + 1, lo - 2) if lo >= 2 else np.concatenate(([0], tail[:-1]))
+        lengths = np.flatnonzero(_CAN_END[before & 3, tail]) + lo
+        if lengths.size == 0 or lengths[-1] != hi:
+            lengths = np.append(lengths, hi)  # hi decodes: keep it as the fallback answer
+        i, j = 0, lengths.size - 1
+        while i < j:
+            mid = (i + j) // 2
+            if self._decodes(window[: int(lengths[mid])]):
+                j = mid
             else:
-                lo = mid + 1
+                i = mid + 1
+        lo = int(lengths[i])
         self.last = lo
         return lo
