@@ -31,6 +31,7 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -45,6 +46,7 @@ from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
 __all__ = ["CalibrationResult", "calibrate_rig", "fit_image_circle", "srgb_lut", "read_calibration_frames", "load_prior"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_MAX_PAIRS = 120_000
 
 
 @dataclass(frozen=True)
@@ -316,16 +318,20 @@ def _fibonacci_dirs(n: int) -> NDArray[np.float64]:
     return np.stack([s * np.cos(phi), s * np.sin(phi), z], -1)
 
 
-def _frame_rotation(eq_a: NDArray[np.uint8], eq_b: NDArray[np.uint8]) -> tuple[NDArray[np.float64] | None, int]:
+def _sift(eq: NDArray[np.uint8]) -> tuple[Any, Any, tuple[int, int]]:
+    h, w = eq.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 8 : h - h // 8] = 255
+    k, d = cv2.SIFT_create(nfeatures=3000).detectAndCompute(cv2.cvtColor(eq, cv2.COLOR_RGB2GRAY), mask)
+    return k, d, (w, h)
+
+
+def _frame_rotation(fa: tuple[Any, Any, tuple[int, int]], fb: tuple[Any, Any, tuple[int, int]]) -> tuple[NDArray[np.float64] | None, int]:
     """Rotation M with ``dir_b = M dir_a`` between two equirect stitches (SIFT + RANSAC Kabsch)."""
     from ..geometry import equirect_to_dirs
 
-    h, w = eq_a.shape[:2]
-    sift = cv2.SIFT_create(nfeatures=3000)
-    mask = np.zeros((h, w), np.uint8)
-    mask[h // 8 : h - h // 8] = 255
-    ka, da = sift.detectAndCompute(cv2.cvtColor(eq_a, cv2.COLOR_RGB2GRAY), mask)
-    kb, db = sift.detectAndCompute(cv2.cvtColor(eq_b, cv2.COLOR_RGB2GRAY), mask)
+    ka, da, (w, h) = fa
+    kb, db, _ = fb
     if da is None or db is None or len(ka) < 10 or len(kb) < 10:
         return None, 0
     pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(da, db, k=2)
@@ -380,16 +386,16 @@ def _fit_photometry(
     n_dirs = 24000
     base = _fibonacci_dirs(n_dirs)
     # camera motion between frames (frame 0 as reference) from geometry-only stitches
-    eq_w = 1024
+    eq_w = 768
     plan = StitchPlan.build(rig.replace(lenses=tuple(l.replace(exposure=1.0, color_gain=(1.0, 1.0, 1.0), vignetting=(0.0, 0.0, 0.0)) for l in rig.lenses)), eq_w, compensate=False)
     step = max(1, len(frames) // 6)
     picked = frames[::step][:6]
-    eqs = [plan.apply(f) for f in picked]
+    feats = [_sift(plan.apply(f)) for f in picked]
     rots: list[NDArray[np.float64]] = [np.eye(3)]
     motion = 0.0
     used = [0]
     for j in range(1, len(picked)):
-        m, _n = _frame_rotation(eqs[0], eqs[j])
+        m, _n = _frame_rotation(feats[0], feats[j])
         if m is None:
             continue
         ang = math.degrees(Rotation(m).angle)
@@ -430,6 +436,9 @@ def _fit_photometry(
     ak, ai, ar = np.concatenate(pa_k), np.concatenate(pa_i), np.concatenate(pa_r)
     bk, bi, br = np.concatenate(pb_k), np.concatenate(pb_i), np.concatenate(pb_r)
     y = np.concatenate(lr)  # (N, 3)
+    if len(y) > _MAX_PAIRS:  # plenty for a dozen parameters; keeps the solve fast
+        pick = np.random.default_rng(0).choice(len(y), _MAX_PAIRS, replace=False)
+        ak, ai, ar, bk, bi, br, y = ak[pick], ai[pick], ar[pick], bk[pick], bi[pick], br[pick], y[pick]
     nk = len(used)
     observed = motion >= 3.0
     prior = np.asarray(nominal.lenses[0].vignetting, np.float64)
@@ -460,8 +469,9 @@ def _fit_photometry(
     def solve(a_mat: NDArray[np.float64], target: NDArray[np.float64], rounds: int = 6) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         wts = np.ones(len(target))
         for _ in range(rounds):  # iteratively reweighted least squares, Huber weights
-            sw = np.sqrt(wts)
-            x = np.linalg.lstsq(a_mat * sw[:, None], target * sw, rcond=None)[0]
+            aw = a_mat * wts[:, None]
+            lhs = aw.T @ a_mat + 1e-9 * np.eye(a_mat.shape[1])
+            x = np.linalg.solve(lhs, aw.T @ target)
             r = a_mat @ x - target
             wts = np.minimum(1.0, 0.02 / np.maximum(np.abs(r), 1e-9))
         return x, r

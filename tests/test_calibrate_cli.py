@@ -1,0 +1,65 @@
+"""`orbit360 calibrate`: from an encoded recording to a rig JSON, a Hugin project and a preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from orbit360.cli import main
+from orbit360.geometry import Rotation
+from orbit360.profile import RigProfile
+from orbit360.stitch.interop import read_pto
+from orbit360.synthetic import make_scene, misaligned_rig, pan_motion, write_rig_video
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RigProfile]:
+    path = tmp_path_factory.mktemp("cal") / "rig.mp4"
+    rig = misaligned_rig((1280, 640), seed=5151, misalign_deg=0.6, center_offset_px=3.0, fov_deg=196.0, exposure_stops=1.5)
+    write_rig_video(path, rig, make_scene(1024, seed=5152), frames=12, fps=12, motion=pan_motion(40.0, 6.0), crf=14)
+    return path, rig
+
+
+def test_calibrate_writes_profile_project_and_preview(tmp_path: Path, recording, capsys) -> None:  # type: ignore[no-untyped-def]
+    video, truth = recording
+    out, pto, png = tmp_path / "rig.json", tmp_path / "rig.pto", tmp_path / "preview.png"
+    rc = main(["calibrate", str(video), "-o", str(out), "--pto", str(pto), "--preview", str(png), "--frames", "6"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "ray residual" in text and "lens 1:" in text and f"wrote {out}" in text
+    rig = RigProfile.load(out)
+    # through H.264 the estimates stay within the targets
+    err = np.degrees(Rotation(rig.lenses[1].rotation().matrix.T @ truth.lenses[1].rotation().matrix).angle)
+    assert err < 0.05
+    assert max(float(np.hypot(*np.subtract(a.center, b.center))) for a, b in zip(rig.lenses, truth.lenses)) < 0.5
+    assert abs(rig.lenses[0].fov_deg - truth.lenses[0].fov_deg) < 0.2
+    assert rig.notes["calibration"]["matches"] > 100
+    back = read_pto(pto)
+    np.testing.assert_allclose(back.lenses[1].rotation().matrix, rig.lenses[1].rotation().matrix, atol=1e-6)
+    img = cv2.imread(str(png))
+    assert img is not None and img.shape == (640, 1280, 3)
+    # the seam is drawn in red (BGR 0, 0, 255) somewhere near longitude +-90 degrees
+    red = (img[..., 2] > 200) & (img[..., 1] < 40) & (img[..., 0] < 40)
+    assert red[:, 300:340].any() and red[:, 940:980].any()
+
+
+def test_calibrate_errors_are_one_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["calibrate", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such file" in err[0]
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 1000)
+    assert main(["calibrate", str(junk), "-o", str(tmp_path / "r.json")]) == 2
+    assert capsys.readouterr().err.startswith("orbit360: error:")
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_calibrate_rejects_a_prior_of_another_size(tmp_path: Path, recording, capsys) -> None:  # type: ignore[no-untyped-def]
+    video, _ = recording
+    prior = tmp_path / "prior.json"
+    RigProfile.nominal((1920, 960)).save(prior)
+    assert main(["calibrate", str(video), "-o", str(tmp_path / "r.json"), "--prior", str(prior), "--frames", "2"]) == 2
+    assert "1920x960" in capsys.readouterr().err
