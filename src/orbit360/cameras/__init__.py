@@ -128,6 +128,10 @@ def _describe_file(p: Path) -> Recording:
         return Recording("side-by-side", name, LAYOUT_SBS, (p,), (w, h), notes=tuple(notes), camera_id=cam, trailer=trailer)
     if len(videos) == 1 and h and abs(w / h - 1.0) < 0.25 and (fusion_role(p) or insta360_partner(p) is not None):
         return Recording("single-lens", name, "one lens of a pair", (p,), (w, h), camera_id=cam, trailer=trailer)
+    if len(videos) > 1:
+        shapes = ", ".join(f"{a}x{b}" for a, b in sizes)
+        problem = f"{len(videos)} video tracks ({shapes}) in no known 360 camera layout: nothing to stitch"
+        return Recording("unknown", name, "unknown", (p,), (w, h), problem=problem, camera_id=cam)
     problem = (
         f"{name + ' ' if cam.maker else ''}single-lens recording ({w}x{h}, {len(videos)} video track"
         f"{'s' if len(videos) != 1 else ''}): not 360 footage, nothing to stitch"
@@ -180,8 +184,9 @@ def describe_recording(path: StrPath) -> Recording:
     # chapters of one recording
     chapters = chapter_set(rec.paths[0])
     if len(chapters) > 1 and rec.problem is None:
+        paths = rec.paths if rec.kind == "pair" else tuple(chapters)
         rec = _replace(rec, layout=f"{rec.layout}, {len(chapters)} chapters ({chapters[0].name} ... {chapters[-1].name})",
-                       notes=rec.notes + (f"chapters: {', '.join(c.name for c in chapters)}",))
+                       paths=paths, notes=rec.notes + (f"chapters: {', '.join(c.name for c in chapters)}",))
     return rec
 
 

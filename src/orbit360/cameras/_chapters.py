@@ -111,17 +111,23 @@ def join_audio(sources: Sequence[Path], durations: Sequence[Fraction], output: P
                 streams = list(c.streams.audio)
                 if k == 0:
                     targets = [out.add_stream_from_template(s) for s in streams]
+                    last: list[Fraction | None] = [None] * len(targets)
                 if len(streams) != len(targets):
                     raise InputError(f"chapter has {len(streams)} audio streams, the first has {len(targets)}", path=src)
                 where = {s.index: i for i, s in enumerate(streams)}
                 for packet in c.demux(streams):
                     if packet.dts is None:
                         continue
+                    i = where[packet.stream.index]
                     tb = packet.time_base
                     delta = int(round(shift / tb))
+                    dts = packet.dts + delta
+                    if last[i] is not None and dts * tb <= last[i]:
+                        continue  # overlaps the previous chapter's last packets: keep time monotonic
                     packet.pts = (packet.pts if packet.pts is not None else packet.dts) + delta
-                    packet.dts += delta
-                    packet.stream = targets[where[packet.stream.index]]
+                    packet.dts = dts
+                    last[i] = dts * tb
+                    packet.stream = targets[i]
                     out.mux(packet)
             shift += Fraction(durations[k])
     finally:

@@ -103,8 +103,9 @@ def write_streams(
             s.width, s.height, s.pix_fmt = w, h, "yuv420p"
             s.time_base = Fraction(1) / fps
             opts = {"crf": str(crf), "preset": "veryfast"}
+            s.codec_context.max_b_frames = 0  # tiny clips: no reordering, exact timestamps
             if codec == "hevc":
-                opts["x265-params"] = "log-level=error"
+                opts["x265-params"] = "log-level=error:bframes=0"
                 s.codec_tag = "hvc1"
             s.options = opts
             if timecode and k == 0:

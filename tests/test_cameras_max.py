@@ -1,0 +1,131 @@
+"""GoPro MAX .360 (two HEVC tracks of EAC tiles) and GoPro chapters joined as one recording."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from orbit360.cameras import ChapterSource, MaxLayout, MaxSource, describe_recording, open_rig
+from orbit360.cameras.synthetic import Truth, write_max_recording
+from orbit360.errors import InputError
+from orbit360.metrics import band_rows, psnr
+from orbit360.profile import RigProfile
+from orbit360.synthetic import make_scene, pan_motion
+
+MOTION = pan_motion(25.0)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return make_scene(2048, seed=21)
+
+
+@pytest.fixture(scope="module")
+def max_file(tmp_path_factory, scene):
+    d = tmp_path_factory.mktemp("max")
+    path = d / "GS010077.360"
+    truth = write_max_recording(path, scene, track_size=(1024, 336), frames=6, motion=MOTION)
+    return path, truth
+
+
+@pytest.fixture(scope="module")
+def chapters(tmp_path_factory, scene):
+    d = tmp_path_factory.mktemp("chapters")
+    write_max_recording(d / "GS010042.360", scene, frames=5, motion=MOTION)
+    write_max_recording(d / "GS020042.360", scene, frames=4, motion=MOTION, first_frame=5)
+    write_max_recording(d / "GS040042.360", scene, frames=2, motion=MOTION)  # not part of the set: chapter 3 missing
+    return d, Truth(scene, 30, MOTION)
+
+
+def test_known_track_sizes():
+    five = MaxLayout.for_track_size(4096, 1344)
+    three = MaxLayout.for_track_size(2272, 736)
+    assert (five.side, five.overlap, five.face_scale) == (1376, 64, 1312)
+    assert (three.side, three.overlap, three.face_scale) == (768, 32, 736)
+    quarter = MaxLayout.for_track_size(1024, 336)
+    assert (quarter.side, quarter.overlap) == (344, 16)
+    assert MaxLayout.for_track_size(848, 480) is None
+    assert MaxLayout.for_track_size(2880, 2880) is None
+
+
+def test_overlap_strip_is_blended_across_the_stitch_line():
+    lay = MaxLayout.for_track_size(4096, 1344)
+    # directions around the middle of the left tile (the stitch line between the lenses)
+    ang = np.radians(np.linspace(-4, 4, 81))
+    d = np.stack([-np.cos(ang), np.zeros_like(ang), np.sin(ang)], -1)
+    xa, xb, w = lay.source_map(d)
+    assert w.max() > 0.9 and w.min() == 0.0
+    band = w > 0
+    # the two copies of one direction lie `overlap` pixels apart, either side of x = 688
+    assert np.all(xa[band, 0] <= 688) and np.all(xb[band, 0] >= 688)
+    assert np.allclose((xb - xa)[band & (w > 0.05) & (w < 0.95), 0], 64, atol=1.0)
+
+
+def test_max_stitches_to_ground_truth(max_file):
+    path, truth = max_file
+    src = open_rig(path)
+    assert isinstance(src, MaxSource)
+    assert (src.camera, src.frame_count, src.frame_size) == ("GoPro MAX", 6, (1024, 672))
+    assert src.nominal_rig() is None
+    plan = src.plan(1024, None)
+    scores = [psnr(plan.apply(f), truth.ground_truth(i, plan.size), rows=band_rows(plan.size[1])) for i, f in enumerate(src.frames())]
+    assert len(scores) == 6
+    assert min(scores) >= 27.0, scores
+
+
+def test_max_refuses_a_lens_profile(max_file):
+    src = open_rig(max_file[0])
+    with pytest.raises(InputError, match="does not apply"):
+        src.plan(512, RigProfile.nominal((1024, 672)))
+
+
+def test_max_described_by_maker_and_layout(max_file):
+    rec = describe_recording(max_file[0])
+    assert rec.kind == "gopro-max" and rec.camera == "GoPro MAX"
+    assert "EAC" in rec.layout and rec.problem is None
+    assert rec.camera_id.firmware.startswith("H19")
+
+
+def test_chapters_join_seamlessly(chapters):
+    d, truth = chapters
+    rec = describe_recording(d / "GS020042.360")
+    assert "2 chapters" in rec.layout
+    src = open_rig(d / "GS020042.360")  # any chapter opens the whole recording
+    try:
+        assert isinstance(src, ChapterSource)
+        assert src.paths == (d / "GS010042.360", d / "GS020042.360")
+        assert src.frame_count == 9 and src.chapter_starts == [0, 5]
+        plan = src.plan(768, None)
+        frames = list(src.frames())
+        assert len(frames) == 9
+        scores = [psnr(plan.apply(f), truth.ground_truth(i, plan.size), rows=band_rows(plan.size[1])) for i, f in enumerate(frames)]
+        assert min(scores) >= 27.0, scores
+        # a range across the join gives the same frames
+        part = list(src.frames(4, 7))
+        assert len(part) == 3 and all(np.array_equal(a, b) for a, b in zip(part, frames[4:7]))
+        # the joined audio lasts as long as both chapters' video (within an AAC frame or two)
+        audio = src.audio_path
+        assert audio is not None
+        with av.open(str(audio)) as c:
+            n = sum(f.samples for f in c.decode(c.streams.audio[0]))
+            assert c.streams.audio[0].codec_context.channels == 4
+        assert abs(n / 48000 - 9 / 30) < 0.05
+    finally:
+        src.close()
+    assert not Path(audio).exists()
+
+
+def test_stitch_cli_on_a_max_file(max_file, tmp_path):
+    from orbit360.cli import main
+    from orbit360.video import open_reader
+
+    path, truth = max_file
+    out = tmp_path / "max360.mp4"
+    assert main(["stitch", str(path), "-o", str(out), "--width", "1024", "--crf", "12", "--preset", "ultrafast", "--quiet"]) == 0
+    with open_reader(out) as r:
+        frames = list(r.frames())
+    assert len(frames) == 6
+    assert psnr(frames[3], truth.ground_truth(3, (1024, 512)), rows=band_rows(512)) >= 27.0

@@ -1,0 +1,79 @@
+"""`orbit360 inspect` names the camera maker and the layout of every input format."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from orbit360.cameras.synthetic import add_udta, write_fusion_pair, write_insv, write_max_recording
+from orbit360.cli import main
+from orbit360.inspect import inspect_file
+from orbit360.synthetic import make_scene, misaligned_rig, write_rig_video
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inspect")
+    scene = make_scene(1024, seed=5)
+    rig = misaligned_rig((640, 320), seed=5)
+    write_max_recording(d / "GS010011.360", scene, track_size=(512, 168), frames=2)
+    write_max_recording(d / "GS020011.360", scene, track_size=(512, 168), frames=2)
+    write_fusion_pair(d, scene, rig, number="0011", frames=3, offset=1)
+    write_insv(d / "VID_20260101_000000_00_011.insv", scene, rig, frames=2, camera_type="Insta360 ONE X2")
+    theta = d / "R0010011.MP4"
+    write_rig_video(theta, rig, scene, frames=2, crf=24)
+    add_udta(theta, {"\xa9mak": "RICOH", "\xa9mod": "RICOH THETA Z1"})
+    gear = d / "360_0011.MP4"
+    shutil.copy(theta.with_name("R0010011.MP4"), gear)
+    write_rig_video(gear, rig, scene, frames=2, crf=24)
+    add_udta(gear, {"\xa9mak": "SAMSUNG", "\xa9mod": "Gear 360 (SM-C200)"})
+    return d
+
+
+@pytest.mark.parametrize(
+    "name, camera, layout",
+    [
+        ("GS020011.360", "GoPro MAX", "EAC cube in two HEVC tracks (GoPro .360), 2 chapters"),
+        ("GPFR0011.MP4", "GoPro Fusion", "dual fisheye, front/back pair (GPFR0011.MP4 + GPBK0011.MP4)"),
+        ("GPBK0011.MP4", "GoPro Fusion", "dual fisheye, front/back pair"),
+        ("VID_20260101_000000_00_011.insv", "Insta360 ONE X2", "dual fisheye, side by side"),
+        ("R0010011.MP4", "RICOH THETA Z1", "dual fisheye, side by side"),
+        ("360_0011.MP4", "Samsung Gear 360 (SM-C200)", "dual fisheye, side by side"),
+    ],
+)
+def test_inspect_names_maker_and_layout(recordings, capsys, name, camera, layout):
+    p = recordings / name
+    info = inspect_file(p)
+    assert info.camera == camera and info.layout.startswith(layout)
+    assert info.stitchable and not info.problems
+    assert main(["inspect", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert f"camera: {camera}; layout: {layout}" in out
+
+
+def test_inspect_lists_the_files_and_audio(recordings, capsys):
+    assert main(["inspect", str(recordings / "GS010011.360")]) == 0
+    out = capsys.readouterr().out
+    assert "files: GS010011.360, GS020011.360" in out
+    assert "4 ch (ambisonic (order 1, 4 ch))" in out
+    assert main(["inspect", "--json", str(recordings / "GPBK0011.MP4")]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["camera"] == "GoPro Fusion" and [p.rsplit("/", 1)[-1] for p in d["files"]] == ["GPFR0011.MP4", "GPBK0011.MP4"]
+
+
+def test_inspect_insv_reads_past_the_trailer(recordings):
+    info = inspect_file(recordings / "VID_20260101_000000_00_011.insv")
+    assert info.container == "mp4/mov + Insta360 trailer"
+    assert [t.kind for t in info.tracks] == ["video", "audio"]
+    assert any("gyro samples" in n for n in info.notes)
+
+
+def test_inspect_single_lens_sample(samples_dir, capsys):
+    p = samples_dir / "gopro_hero7.mp4"
+    assert main(["inspect", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "camera: GoPro HERO7; layout: single lens (not 360)" in out
+    assert "problem: GoPro HERO7 single-lens recording (848x480, 1 video track): not 360 footage" in out
+    assert not inspect_file(p).stitchable
