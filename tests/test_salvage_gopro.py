@@ -187,3 +187,89 @@ def test_diagnose_previews_what_salvage_writes(tmp_path: Path) -> None:
     assert report.tracks == preview.tracks
     assert json.loads(json.dumps(report.to_dict()))["tracks"][0]["codec"] == "avc1"
     assert broken.read_bytes() == data[: len(data) // 2]  # input untouched
+
+
+# ---- GoPro-like recordings built from PyAV encodes: HEVC and H.264 through the SOS path ----
+
+from orbit360.salvage._video_stream import _avcc_sets, _config_box, _hvcc_sets  # noqa: E402
+
+_TYPES = {b"vide": 0, b"soun": 4}
+
+
+def _gopro_like(healthy_path: Path, out: Path) -> tuple[Movie, list[tuple[bytes, int, int]]]:
+    """Rewrite a healthy PyAV recording the way a GoPro lays out its mdat: GPRO record,
+    configuration record (parameter sets in 4-aligned slots) before the first frame, and
+    a 16-byte SOS record before every sample. Returns the healthy movie and, in file
+    order, (handler, offset in ``out``, size) of every sample."""
+    movie = read_movie(healthy_path)
+    data = healthy_path.read_bytes()
+    video, audio = movie.track("vide"), movie.track("soun")
+    if video.codec in (b"hvc1", b"hev1"):
+        _, sets = _hvcc_sets(_config_box(video.sample_entry, b"hvcC"))
+        params = sets[32] + sets[33] + sets[34]
+    else:
+        _, sps, pps = _avcc_sets(_config_box(video.sample_entry, b"avcC"))
+        params = sps + pps
+    trailer = struct.pack("<13I", 1, video.timescale, video.width, video.height, 1, video.width, video.height, 1,
+                          audio.timescale, 100, 16, 2, audio.timescale) + bytes(48)
+    gpro = b"GPRO" + struct.pack("<I", 8 + 200 + len(trailer)) + b"TEST.FW" + bytes(193) + trailer
+    samples = sorted(
+        (int(o), int(s), t.handler, int(d), i in set(t.sync_samples.tolist()))
+        for t in (video, audio)
+        for i, (o, s, d) in enumerate(zip(t.offsets, t.sizes, t.durations))
+    )
+    body = bytearray(gpro)
+    placed: list[tuple[bytes, int, int]] = []
+    header = data[:32] if data[4:8] == b"ftyp" else b""
+    ftyp = data[: int.from_bytes(data[:4], "big")]
+    base = len(ftyp) + 8
+    first_video = True
+    for o, s, handler, d, key in samples:
+        if handler == b"vide" and first_video:
+            slots = b"".join((struct.pack(">I", len(p)) + p).ljust((len(p) + 4 + 3) // 4 * 4 + 8, b"\0") for p in params)
+            body += b"GP\x03\x01" + struct.pack(">III", s, d, d) + slots
+            first_video = False
+        else:
+            flags = (1 if key else 3) if handler == b"vide" else 0
+            body += b"GP" + bytes([_TYPES[handler], flags]) + struct.pack(">III", s, d, d if handler == b"vide" else 0)
+        placed.append((handler, base + len(body), s))
+        body += data[o : o + s]
+    del header
+    out.write_bytes(ftyp + struct.pack(">I4s", 0, b"mdat") + bytes(body))
+    return movie, placed
+
+
+@pytest.mark.parametrize("codec", ["libx265", "libx264"])
+def test_gopro_like_sos_recording_without_reference(codec: str, tmp_path: Path) -> None:
+    from test_salvage_reference import make_recording
+
+    healthy = make_recording(tmp_path / "src.mp4", seed=11, codec=codec, seconds=1.0)
+    broken = tmp_path / "GX019999.MP4"
+    movie, placed = _gopro_like(healthy, broken)
+    data = broken.read_bytes()
+    cut = placed[-3][1] + placed[-3][2] // 2  # inside a late sample
+    broken.write_bytes(data[:cut])
+    report = salvage(broken, tmp_path / "fixed.mp4")
+    got = read_movie(tmp_path / "fixed.mp4")
+    out = (tmp_path / "fixed.mp4").read_bytes()
+    for handler in (b"vide", b"soun"):
+        want = [data[o : o + s] for h, o, s in placed if h == handler and o + s <= cut]
+        t = got.track(handler)
+        have = [out[int(o) : int(o + s)] for o, s in zip(t.offsets, t.sizes)]
+        assert have == want and len(want) > 10
+        healthy_track = movie.track(handler)
+        np.testing.assert_array_equal(t.durations, healthy_track.durations[: len(want)])
+        assert t.timescale == healthy_track.timescale
+    video = got.track("vide")
+    assert video.codec == (b"hvc1" if codec == "libx265" else b"avc1")
+    assert (video.width, video.height) == (160, 96)
+    np.testing.assert_array_equal(video.sync_samples, movie.track("vide").sync_samples[movie.track("vide").sync_samples < video.sample_count])
+    # B-frames: composition offsets rebuilt from the slice headers' picture order counts
+    want = movie.track("vide")
+    assert video.composition_offsets.any()
+    pts = video.decode_times + video.composition_offsets
+    np.testing.assert_array_equal(np.argsort(pts), np.argsort((want.decode_times + want.composition_offsets)[: video.sample_count]))
+    with av.open(str(tmp_path / "fixed.mp4")) as c:
+        frames = [f.pts for f in c.decode(video=0)]
+    assert len(frames) == video.sample_count and frames == sorted(frames)
+    assert report.method == "gopro-sos"

@@ -25,6 +25,7 @@ from ._gopro import scan_gopro
 from ._gopro_tracks import DEFAULT_VIDEO_TIMESCALE, gopro_tracks
 from ._layout import Layout, find_layout
 from ._report import SalvageReport, track_row
+from ._video_stream import with_composition_offsets
 
 __all__ = ["Recovery", "scan", "salvage", "diagnose", "salvage_folder", "default_output_path", "SalvagePreview"]
 
@@ -105,7 +106,10 @@ def scan(
                 raise SalvageError("nothing to salvage: the file has a valid moov")
         found = scan_gopro(f.fileno(), layout, progress)
         if found is not None:
-            tracks = gopro_tracks(found, ref_movie)
+            tracks = [
+                with_composition_offsets(f.fileno(), t) if t.handler == b"vide" else t
+                for t in gopro_tracks(found, ref_movie)
+            ]
             if not any(t.sample_count for t in tracks):
                 raise SalvageError(f"no complete sample: {found.stop_reason}", offset=found.stop_offset)
             video = next((t for t in tracks if t.handler == b"vide"), None)

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SalvageError
-from ..isobmff import Track
+from ..isobmff import Edit, Track
 from . import _h264, _hevc
 
-__all__ = ["VideoParser", "AccessUnit", "composition_offsets"]
+__all__ = ["VideoParser", "AccessUnit", "composition_offsets", "with_composition_offsets"]
 
 _HEADER_PEEK = 64
+_REORDER_PROBE = 120  # samples parsed to decide whether a stream has B-frames at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,3 +233,36 @@ def composition_offsets(units: list[AccessUnit], log2_max_lsb: int, frame_durati
         return np.zeros(n, np.int32), 0
     shift = int(max(0, -delay.min()))
     return ((delay + shift) * frame_duration).astype(np.int32), shift * frame_duration
+
+
+def with_composition_offsets(fd: int, track: Track) -> Track:
+    """``track`` with composition offsets rebuilt from its samples' slice headers.
+
+    For streams indexed without parsing (GoPro SOS records): when the pictures are
+    reordered (B-frames), each sample's POC gives its presentation time. Unchanged when
+    nothing is reordered or a sample does not parse.
+    """
+    from dataclasses import replace
+
+    if track.sample_count == 0:
+        return track
+    try:
+        parser = VideoParser(track)
+    except SalvageError:
+        return track
+    uniq, counts = np.unique(track.durations, return_counts=True)
+    duration = int(uniq[np.argmax(counts)])
+    units: list[AccessUnit] = []
+    # An encoder keeps its GOP structure for a whole recording: if the first few GOPs
+    # show no reordering, the rest has none either, and the scan stays nearly free.
+    for probe in (_REORDER_PROBE, track.sample_count):
+        for offset, size in zip(track.offsets[len(units) : probe].tolist(), track.sizes[len(units) : probe].tolist()):
+            unit = parser.access_unit(fd, offset, offset + size)
+            if not isinstance(unit, AccessUnit):
+                return track
+            units.append(unit)
+        comp, shift = composition_offsets(units, parser.log2_max_poc_lsb(), duration)
+        if not comp.any():
+            return track
+    edits = tuple(replace(e, media_time=shift) for e in track.edits[:1]) or (Edit(0, shift),)
+    return replace(track, composition_offsets=comp, edits=edits)
