@@ -273,3 +273,31 @@ def test_gopro_like_sos_recording_without_reference(codec: str, tmp_path: Path) 
         frames = [f.pts for f in c.decode(video=0)]
     assert len(frames) == video.sample_count and frames == sorted(frames)
     assert report.method == "gopro-sos"
+
+
+def test_memory_stays_bounded_on_a_long_recording(tmp_path: Path) -> None:
+    """A 40 MB recording (the HERO7 SOS chain repeated) salvages with a few MB of Python
+    memory: the payload is never read into memory, only the sample index grows."""
+    import tracemalloc
+
+    healthy, data = _healthy(GOPRO[0])
+    fdsc = [t for t in healthy.tracks if t.codec == b"fdsc"][0]
+    chain_at = int(fdsc.offsets[2])
+    segment = data[chain_at : healthy.mdat.end]
+    broken = tmp_path / "long.mp4"
+    reps = 10
+    with open(broken, "wb") as f:
+        f.write(data[: healthy.mdat.offset] + struct.pack(">I4s", 0, b"mdat") + data[healthy.mdat.payload_offset : healthy.mdat.end])
+        for _ in range(reps):
+            f.write(segment)
+    tracemalloc.start()
+    try:
+        report = salvage(broken, tmp_path / "long.fixed.mp4")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    video = healthy.tracks[0]
+    repeated = int((video.offsets >= chain_at).sum())
+    assert report.tracks[0]["samples"] == video.sample_count + reps * repeated
+    assert broken.stat().st_size > 40e6 and peak < 8e6, f"peak {peak / 1e6:.1f} MB"
+    print(f"peak traced memory {peak / 1e6:.1f} MB for {broken.stat().st_size / 1e6:.0f} MB")
