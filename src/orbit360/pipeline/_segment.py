@@ -107,7 +107,7 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
         plan = _plan(spec, source)
         plan_s = time.perf_counter() - t0
         with VideoWriter(final, size=plan.size, fps=spec.fps, options=spec.options) as writer:
-            timings = run_stages(source.frames(task.start, task.stop), plan.apply, writer.write, progress=progress)
+            timings = run_stages(source.frames(task.start, task.stop), plan.apply, writer.write, progress=progress, finish=writer.close)
             encoder = writer.encoder
     finally:
         source.close()

@@ -89,6 +89,7 @@ def run_stages(
     *,
     depth: int = 3,
     progress: Callable[[int], None] | None = None,
+    finish: Callable[[], None] | None = None,
 ) -> StageTimings:
     """Run ``write(apply(frame))`` for every frame, decode / stitch / encode overlapped.
 
@@ -99,6 +100,8 @@ def run_stages(
         when it returns.
     :param depth: frames each queue holds at most.
     :param progress: ``progress(frames_written)``, called from the calling thread.
+    :param finish: called in the encode thread after the last frame (the encoder's flush:
+        frames it still holds are encoded then), timed as encoding.
 
     An exception in any stage stops the others and is re-raised here.
     """
@@ -154,6 +157,10 @@ def run_stages(
             while True:
                 item = get(stitched)
                 if item is _END:
+                    if finish is not None and not stop.is_set():
+                        t0 = time.perf_counter()
+                        finish()
+                        timings.encode_s += time.perf_counter() - t0
                     break
                 t0 = time.perf_counter()
                 write(item)  # type: ignore[arg-type]

@@ -80,7 +80,7 @@ def stitch_video(
             other = _isobmff(source.audio_path) or _isobmff(source.telemetry_path)
             audio_from = None if other is not None else source.audio_path
             with VideoWriter(encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from) as writer:
-                timings = run_stages(source.frames(), plan.apply, writer.write, progress=report)
+                timings = run_stages(source.frames(), plan.apply, writer.write, progress=report, finish=writer.close)
                 encoder = writer.encoder
             done = timings.frames
             if done == 0:

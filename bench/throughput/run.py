@@ -1,0 +1,252 @@
+"""Throughput benchmark: orbit360 stitch beside an FFmpeg v360 transcode, same input, same run.
+
+For each output size (2880x1440, 5760x2880) a synthetic dual-fisheye recording of the same
+size is rendered once (a panning camera, misaligned lenses with exposure, colour and
+vignetting differences, so compensation and multi-band blending have work to do) and
+cached under --work. Then, each in its own process (peak memory is that process' max RSS):
+
+- orbit360: ``stitch_video`` (decode thread -> StitchPlan.apply -> encode thread), with the
+  rig given (no calibration); end-to-end fps including the plan build and the join, the
+  pipeline fps without them, and each stage's busy time per frame;
+- ffmpeg v360: a PyAV filter graph, decode -> v360 (dfisheye -> equirect, 195 deg, bilinear)
+  -> the same encoder, preset and CRF -> MP4;
+- stitch alone: ``plan.apply`` on frames already decoded into memory, beside one plain
+  ``cv2.remap`` (fixed-point maps, bilinear) of the same frames to the same output size,
+  plus the plan variants (feather blend, no compensation) to show what each part costs.
+
+    .venv/bin/python bench/throughput/run.py [--sizes 2880,5760] [--frames 48,24]
+        [--preset medium] [--crf 20] [--work /tmp/orbit360-bench] [--json out.json]
+
+Prints a markdown table (the one in bench/RESULTS.md, "Throughput").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "src"))
+
+UNIQUE_FRAMES = 12  # rendered frames; the recording plays them forth and back (smooth pan)
+
+
+# ---- input ------------------------------------------------------------------------------
+def make_input(work: Path, width: int, frames: int) -> tuple[Path, Path]:
+    """The cached recording ``in_W_N.mp4`` and its rig JSON."""
+    import numpy as np
+
+    from orbit360.synthetic import RigRenderer, make_scene, misaligned_rig, pan_motion
+    from orbit360.video import EncodeOptions, VideoWriter
+
+    path, rig_json = work / f"in_{width}_{frames}.mp4", work / f"rig_{width}.json"
+    if path.is_file() and rig_json.is_file():
+        return path, rig_json
+    scene_npy = work / "scene_2048.npy"
+    if scene_npy.is_file():
+        scene = np.load(scene_npy)
+    else:
+        scene = make_scene(2048, seed=5)
+        np.save(scene_npy, scene)
+    rig = misaligned_rig((width, width // 2), seed=5)
+    rig.save(rig_json)
+    renderer = RigRenderer(rig, scene)
+    motion = pan_motion(20.0, 3.0)
+    unique = [renderer.render(motion(i / 30.0)) for i in range(UNIQUE_FRAMES)]
+    order = list(range(UNIQUE_FRAMES)) + list(range(UNIQUE_FRAMES - 2, 0, -1))
+    # camera-like input: high bit rate, key frame every second
+    with VideoWriter(path, size=(width, width // 2), fps=30, options=EncodeOptions(crf=16, preset="veryfast", gop=30)) as w:
+        for i in range(frames):
+            w.write(unique[order[i % len(order)]])
+    return path, rig_json
+
+
+# ---- the measured runs (each in a child process) ------------------------------------------
+def run_orbit360(inp: str, rig_json: str, out: str, crf: int, preset: str) -> dict:
+    from orbit360.pipeline import stitch_video
+    from orbit360.profile import RigProfile
+    from orbit360.video import EncodeOptions
+
+    rig = RigProfile.load(rig_json)
+    t0 = time.perf_counter()
+    r = stitch_video(inp, out, rig=rig, options=EncodeOptions(crf=crf, preset=preset, encoder="libx264"))
+    wall = time.perf_counter() - t0
+    t = r.timings
+    return {
+        "frames": r.frames, "wall_s": wall, "fps": r.frames / wall, "pipeline_fps": t.fps,
+        "ms_per_frame": t.per_frame_ms(), "bottleneck": t.bottleneck, "pipeline_wall_s": t.wall_s,
+    }
+
+
+def run_v360(inp: str, out: str, crf: int, preset: str) -> dict:
+    import av
+
+    t0 = time.perf_counter()
+    n = 0
+    with av.open(inp) as src, av.open(out, "w", format="mp4") as dst:
+        vin = src.streams.video[0]
+        vin.thread_type = "AUTO"
+        w, h = vin.codec_context.width, vin.codec_context.height
+        fps = Fraction(vin.average_rate)
+        graph = av.filter.Graph()
+        buf = graph.add_buffer(template=vin)
+        v360 = graph.add("v360", f"input=dfisheye:output=e:ih_fov=195:iv_fov=195:interp=line:w={w}:h={h}")
+        sink = graph.add("buffersink")
+        buf.link_to(v360)
+        v360.link_to(sink)
+        graph.configure()
+        vout = dst.add_stream("libx264", rate=fps)
+        vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
+        vout.time_base = 1 / fps
+        vout.options = {"crf": str(crf), "preset": preset}
+
+        def drain() -> None:
+            nonlocal n
+            while True:
+                try:
+                    f = graph.vpull()
+                except (av.BlockingIOError, av.EOFError):
+                    return
+                f.pts, f.time_base = n, vout.time_base
+                n += 1
+                for p in vout.encode(f):
+                    dst.mux(p)
+
+        for frame in src.decode(vin):
+            graph.vpush(frame)
+            drain()
+        graph.vpush(None)
+        drain()
+        for p in vout.encode(None):
+            dst.mux(p)
+    wall = time.perf_counter() - t0
+    return {"frames": n, "wall_s": wall, "fps": n / wall}
+
+
+def run_stitch_alone(inp: str, rig_json: str, frames: int) -> dict:
+    import cv2
+    import numpy as np
+
+    from orbit360.geometry import dirs_to_fisheye, equirect_grid_dirs
+    from orbit360.profile import RigProfile
+    from orbit360.stitch import StitchPlan
+    from orbit360.video import open_reader
+
+    rig = RigProfile.load(rig_json)
+    w = rig.frame_size[0]
+    with open_reader(inp) as r:
+        data = [f for _, f in zip(range(frames), r.frames())]
+
+    def per_frame_ms(fn) -> float:  # type: ignore[no-untyped-def]
+        fn(data[0])
+        t0 = time.perf_counter()
+        for f in data:
+            fn(f)
+        return 1000 * (time.perf_counter() - t0) / len(data)
+
+    # plain remap: each output pixel from the lens facing it (what v360 does), fixed point
+    dirs = equirect_grid_dirs((w, w // 2))
+    mx = np.empty(dirs.shape[:2], np.float32)
+    my = np.empty(dirs.shape[:2], np.float32)
+    front = dirs[..., 2] >= 0
+    for i, lens in enumerate(rig.lenses):
+        xy, _ = dirs_to_fisheye(lens.rotation().inverse(dirs), lens.model(), lens.max_theta)
+        sel = front if i == 0 else ~front
+        mx[sel], my[sel] = xy[..., 0][sel] - 0.5, xy[..., 1][sel] - 0.5
+    m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)
+    del dirs, mx, my
+    out = np.empty((w // 2, w, 3), np.uint8)
+    res = {"frames": len(data), "remap_ms": per_frame_ms(lambda f: cv2.remap(f, m1, m2, cv2.INTER_LINEAR, dst=out))}
+    for name, kw in (("apply_ms", {}), ("feather_ms", {"blend": "feather"}), ("no_compensation_ms", {"compensate": False})):
+        t0 = time.perf_counter()
+        plan = StitchPlan.build(rig, w, **kw)
+        if name == "apply_ms":
+            res["plan_build_s"] = time.perf_counter() - t0
+            res["band_fraction"] = sum((b.y1 - b.y0) * (b.x1 - b.x0) for b in plan.bands) / (w * w // 2)
+        res[name] = per_frame_ms(lambda f: plan.apply(f, out=out))
+        del plan
+    res["ratio_to_remap"] = res["apply_ms"] / res["remap_ms"]
+    return res
+
+
+def child(argv: list[str]) -> None:
+    kind, args = argv[0], argv[1:]
+    if kind == "orbit360":
+        res = run_orbit360(args[0], args[1], args[2], int(args[3]), args[4])
+    elif kind == "v360":
+        res = run_v360(args[0], args[1], int(args[2]), args[3])
+    else:
+        res = run_stitch_alone(args[0], args[1], int(args[2]))
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(res))
+
+
+def measure(*args: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if proc.returncode or line is None:
+        raise SystemExit(f"{args[0]} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[7:])
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2:])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="2880,5760")
+    ap.add_argument("--frames", default="48,24", help="frames per size (comma list, matched to --sizes)")
+    ap.add_argument("--stitch-frames", type=int, default=8, help="frames held in memory for the stitch-alone timing")
+    ap.add_argument("--preset", default="medium")
+    ap.add_argument("--crf", type=int, default=20)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/orbit360-bench"))
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args()
+    a.work.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in a.sizes.split(",")]
+    counts = [int(s) for s in a.frames.split(",")]
+    counts += [counts[-1]] * (len(sizes) - len(counts))
+    rows = []
+    for w, n in zip(sizes, counts):
+        t0 = time.perf_counter()
+        inp, rig_json = make_input(a.work, w, n)
+        print(f"# {w}x{w // 2}: input {inp.name} ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+        ours = measure("orbit360", str(inp), str(rig_json), str(a.work / f"o360_{w}.mp4"), str(a.crf), a.preset)
+        peer = measure("v360", str(inp), str(a.work / f"v360_{w}.mp4"), str(a.crf), a.preset)
+        alone = measure("stitch", str(inp), str(rig_json), str(min(a.stitch_frames, n)))
+        rows.append({"width": w, "frames": n, "orbit360": ours, "v360": peer, "stitch": alone, "load": os.getloadavg()[0]})
+        print(f"# {w}: orbit360 {ours['fps']:.2f} fps, v360 {peer['fps']:.2f} fps", file=sys.stderr, flush=True)
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=2))
+    cpu = os.cpu_count()
+    print(f"\n{cpu} cores; libx264 preset {a.preset}, CRF {a.crf}, same input per size; fps = frames / wall time\n")
+    print("| output | frames | orbit360 fps | v360 fps | ratio | orbit360 pipeline fps | orbit360 peak MB | v360 peak MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        o, v = r["orbit360"], r["v360"]
+        print(f"| {r['width']}x{r['width'] // 2} | {r['frames']} | {o['fps']:.2f} | {v['fps']:.2f} | {o['fps'] / v['fps']:.2f} | "
+              f"{o['pipeline_fps']:.2f} | {o['peak_rss_mb']:.0f} | {v['peak_rss_mb']:.0f} |")
+    print("\nStage busy time per frame inside orbit360's pipeline (ms; the stages run in parallel threads):\n")
+    print("| output | decode + to RGB | stitch | to YUV + encode | bottleneck |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        m = r["orbit360"]["ms_per_frame"]
+        print(f"| {r['width']}x{r['width'] // 2} | {m['decode']:.0f} | {m['stitch']:.0f} | {m['encode']:.0f} | {r['orbit360']['bottleneck']} |")
+    print("\nStitch stage alone, frames in memory (ms per frame):\n")
+    print("| output | plain cv2.remap | plan.apply (multiband + compensation) | ratio | feather + comp. | multiband, no comp. | band area | plan build s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        s = r["stitch"]
+        print(f"| {r['width']}x{r['width'] // 2} | {s['remap_ms']:.0f} | {s['apply_ms']:.0f} | {s['ratio_to_remap']:.1f} | "
+              f"{s['feather_ms']:.0f} | {s['no_compensation_ms']:.0f} | {100 * s['band_fraction']:.0f}% | {s['plan_build_s']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
