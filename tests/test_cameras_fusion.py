@@ -95,3 +95,12 @@ def test_missing_partner_is_refused_naming_it(tmp_path, late_back):
     with pytest.raises(InputError) as err:
         open_rig(front)
     assert str(front) in str(err.value) and "GPBK0101.MP4" in str(err.value)
+
+
+def test_telemetry_alone(tmp_path, scene, rig):
+    """No timecode, no sound: the gyro streams of both cards line the files up."""
+    front, back, _ = write_fusion_pair(tmp_path, scene, rig, number="0104", frames=10, offset=4, motion=MOTION,
+                                       audio=False, timecode=False, gyro=True)
+    s = sync_pair(front, back, PairSource(front, back).fps)
+    assert (s.offset_frames, s.method) == (4, "telemetry")
+    assert s.estimates["telemetry"] == pytest.approx(4, abs=0.25)

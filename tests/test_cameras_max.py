@@ -129,3 +129,10 @@ def test_stitch_cli_on_a_max_file(max_file, tmp_path):
         frames = list(r.frames())
     assert len(frames) == 6
     assert psnr(frames[3], truth.ground_truth(3, (1024, 512)), rows=band_rows(512)) >= 27.0
+    # the camera's 4-channel ambisonic sound is kept; SA3D marks it for players
+    from orbit360.audio import audio_tracks, mark_spatial_audio
+
+    (track,) = audio_tracks(out)
+    assert track.channels == 4 and track.ambisonic
+    mark_spatial_audio(out, out)
+    assert audio_tracks(out)[0].sa3d is not None

@@ -213,6 +213,7 @@ def write_fusion_pair(
     motion: Motion | None = None,
     timecode: bool = True,
     audio: bool = True,
+    gyro: bool = False,
     firmware: str | None = "FS1.04.01.80.00",
 ) -> tuple[Path, Path, Truth]:
     """``GPFR<number>.MP4`` and ``GPBK<number>.MP4``: one lens each, the back file
@@ -249,10 +250,30 @@ def write_fusion_pair(
     back = folder / f"GPBK{number}.MP4"
     write_streams(front, [front_frames], fps=fps, audio=fa if audio else None, timecode=tc(base + f0) if timecode else None)
     write_streams(back, [back_frames], fps=fps, audio=ba if audio else None, timecode=tc(base + b0) if timecode else None)
+    if gyro:
+        # one shaky body: both cards' GYRO streams sample the same angular velocity
+        rate = 200.0
+        t = np.arange(0.0, total / float(fps) + 0.5, 1.0 / rate)
+        rng = np.random.default_rng(17)
+        w = np.stack([np.convolve(rng.standard_normal(t.size), np.hanning(9) / 4.5, mode="same") for _ in range(3)], -1)
+        for p, first in ((front, f0), (back, b0)):
+            _attach_gyro(p, t, w, first / float(fps), frames / float(fps))
     if firmware:
         add_udta(front, {"FIRM": firmware})
         add_udta(back, {"FIRM": firmware})
     return front, back, Truth(scene, fps, motion, first_frame=max(offset, 0) + f0)
+
+
+def _attach_gyro(path: Path, t: NDArray[np.float64], w: NDArray[np.float64], start: float, seconds: float) -> None:
+    """Add a gpmd track to ``path`` holding GYRO (rad/s) of ``w`` over [start, start + seconds)."""
+    from ..telemetry import GpmdSample, attach_gpmd, encode_device, encode_stream, gpmd_track_from_samples
+
+    keep = (t >= start) & (t < start + seconds)
+    values = w[keep]
+    payload = encode_device(1, "Fusion", [encode_stream("GYRO", values, type_char="s", scale=1000.0, units="rad/s")])
+    tmp = path.with_name(path.stem + ".gyro" + path.suffix)
+    attach_gpmd(path, gpmd_track_from_samples([GpmdSample(payload, 0.0, seconds, 0, int(round(seconds * 1000)))]), tmp)
+    tmp.replace(path)
 
 
 # ---- Insta360 ----------------------------------------------------------------------------
