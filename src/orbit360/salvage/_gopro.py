@@ -239,9 +239,10 @@ class _Scanner:
             stream = VIDEO if kind == VIDEO_CONFIG else kind
             self.last_stream = stream
             if stream in KNOWN_TYPES:
-                scan.streams.setdefault(stream, SampleList()).add(
-                    frame_at, size, duration, not flags & _NOT_KEY_FLAG
-                )
+                samples = scan.streams.get(stream)
+                if samples is None:
+                    samples = scan.streams[stream] = SampleList()
+                samples.add(frame_at, size, duration, not flags & _NOT_KEY_FLAG)
             else:
                 scan.unknown_type_bytes += size
             pos = scan.end = sample_end
