@@ -132,3 +132,20 @@ def test_seam_tracker_on_clean_moving_footage_stays_put(scene) -> None:  # type:
         assert psnr(out, renderer.ground_truth(SIZE, o), rows=ROWS) >= 42.0
     # the seam stays within a couple of ring rows of the geometric one
     assert np.abs(tracker.seam_rows - tracker._geo).max() <= 3.0
+
+
+def test_plan_with_tracked_seam_matches_a_separate_tracker(scene) -> None:  # type: ignore[no-untyped-def]
+    rig = misaligned_rig(SIZE, seed=7306, misalign_deg=0.4, exposure_stops=1.0)
+    renderer = RigRenderer(rig, scene)
+    tracked = StitchPlan.build(rig, SIZE[0], seam="tracked")
+    plain = StitchPlan.build(rig, SIZE[0])
+    tracker = SeamTracker(plain)
+    motion = pan_motion(25.0)
+    for i in range(3):
+        frame = renderer.render(motion(i / 30))
+        np.testing.assert_array_equal(tracked.apply(frame), plain.apply(frame, seam=tracker.update(frame)))
+    tracked.reset_seam()
+    with pytest.raises(ValueError, match="tracked"):
+        StitchPlan.build(rig, SIZE[0], blend="feather", seam="tracked")
+    with pytest.raises(ValueError, match="columns"):
+        plain.apply(frame, seam=np.zeros(7))

@@ -80,7 +80,7 @@ class SeamTracker:
         from .plan import lens_gain_index
 
         self.plan = plan
-        self.width = int(width or max(64, plan.size[0] // 4))
+        self.width = int(width or plan.seam_width)
         self.half = plan.seam_half_rad
         step = 2.0 * np.pi / self.width
         self.rows = max(5, int(round(2.0 * self.half / step)) | 1)

@@ -593,7 +593,12 @@ def calibrate_rig(
 
     phot_rms, motion, observed = float("nan"), 0.0, False
     if photometric:
-        rig, phot_rms, motion, observed = _fit_photometry(picked, rig, nominal)
+        try:
+            rig, phot_rms, motion, observed = _fit_photometry(picked, rig, nominal)
+        except (CalibrationError, np.linalg.LinAlgError) as exc:
+            # the geometry stands on its own: keep it, with the nominal photometry
+            msg = exc.message if isinstance(exc, CalibrationError) else "singular photometric system"
+            warnings.append(f"photometric calibration failed ({msg}); exposure and vignetting left at the nominal's")
         if not observed and any(v != 0 for v in rig.lenses[0].vignetting):
             warnings.append("camera did not move: vignetting depth extrapolated from the overlap slope")
     notes = dict(rig.notes)

@@ -157,6 +157,8 @@ class StitchPlan:
     compensate: bool = True
     seam_half_rad: float = 0.0
     seam_width: int = 0
+    seam: str = "geometric"
+    _tracker: object | None = field(default=None, repr=False)
 
     # ---- building ------------------------------------------------------------------------
     @classmethod
@@ -169,6 +171,7 @@ class StitchPlan:
         compensate: bool = True,
         blend: str = "multiband",
         seam_width: int | None = None,
+        seam: str = "geometric",
     ) -> "StitchPlan":
         """Plan the stitch of ``rig`` to an equirect ``width`` × ``width // 2``.
 
@@ -179,6 +182,10 @@ class StitchPlan:
         :param blend: "multiband" (Laplacian pyramid across a sharp seam) or "feather".
         :param seam_width: columns of the seam ring a per-frame seam is given in
             (``SeamTracker``); default width // 4.
+        :param seam: "geometric" (fixed: both lenses equally far off-axis; ``apply`` is
+            stateless) or "tracked" (multiband only: ``apply`` runs a ``SeamTracker``, so
+            the plan then holds state and frames must come in order; ``reset_seam()``
+            at a cut).
         """
         if width < 16 or width % 2:
             raise ValueError(f"output width must be even and >= 16, got {width}")
@@ -186,6 +193,8 @@ class StitchPlan:
             raise ValueError("a dual-fisheye rig has exactly two lenses")
         if blend not in BLENDS:
             raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
+        if seam not in ("geometric", "tracked") or (seam == "tracked" and blend != "multiband"):
+            raise ValueError(f"seam must be 'geometric', or 'tracked' with the multiband blend, got {seam!r} with {blend!r}")
         w, h = int(width), int(width) // 2
         overlap = min(l.fov_deg for l in rig.lenses) - 180.0
         if blend_width_deg is None:
@@ -240,10 +249,20 @@ class StitchPlan:
         block = 32
         ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side, lens_gain, ring_col, ring_eps)
         bands = [_band_rect(r, ctx, pad, blend == "multiband") for r in _band_rects(weight, block=block)]
-        return cls(
+        plan = cls(
             rig, (w, h), dominant, dominant_gain, bands, weight, float(blend_width_deg),
-            blend, levels, bool(compensate), float(half), seam_width,
+            blend, levels, bool(compensate), float(half), seam_width, seam,
         )
+        if seam == "tracked":
+            from .blend import SeamTracker
+
+            plan._tracker = SeamTracker(plan, width=seam_width)
+        return plan
+
+    def reset_seam(self) -> None:
+        """Forget the tracked seam's history (at a scene cut); no-op for a geometric seam."""
+        if self._tracker is not None:
+            self._tracker.reset()  # type: ignore[attr-defined]
 
     # ---- applying ------------------------------------------------------------------------
     def apply(
@@ -252,7 +271,8 @@ class StitchPlan:
         """Stitch one recorded frame to equirect (h, w, 3) uint8 RGB.
 
         :param seam: optional per-frame seam from ``SeamTracker.update`` (elevation in
-            radians per seam-ring column); default the geometric seam. Multiband only.
+            radians per seam-ring column); default the plan's own (geometric, or tracked
+            when built with ``seam="tracked"``). Multiband only.
         """
         fw, fh = self.rig.frame_size
         if frame.shape[0] != fh or frame.shape[1] != fw:
@@ -261,6 +281,8 @@ class StitchPlan:
         out = cv2.remap(frame, m1, m2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_CONSTANT)
         if self.dominant_gain is not None:
             apply_gain(out, self.dominant_gain, out=out)
+        if seam is None and self._tracker is not None:
+            seam = self._tracker.update(frame)  # type: ignore[attr-defined]
         seam_eps = None if seam is None else np.asarray(seam, np.float32)
         if seam_eps is not None and seam_eps.shape != (self.seam_width,):
             raise ValueError(f"seam must have {self.seam_width} columns, got shape {seam_eps.shape}")
