@@ -107,3 +107,25 @@ def test_mark_only_the_ambisonic_track(files, tmp_path):
     assert stereo_t.sa3d is None and ambi_t.sa3d == Sa3d.ambix(4)
     mark_spatial_audio(out, out)  # again: replaced, not duplicated
     assert out.read_bytes().count(b"SA3D") == 1
+
+
+def test_pcm_ambisonics_in_a_mov_is_marked_too(tmp_path):
+    """Cameras may store the four channels as 24-bit PCM ('in24'), which the box editor
+    keeps opaque: the SA3D box still lands in its sample entry, and it still decodes."""
+    src = tmp_path / "pcm.mov"
+    with av.open(str(src), "w", format="mov") as out:
+        a = out.add_stream("pcm_s24le", rate=48000, layout="4.0")
+        for k in range(0, 4800, 1024):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 4 * 1024), np.int32), format="s32", layout="4.0")
+            af.sample_rate, af.pts = 48000, k
+            for p in a.encode(af):
+                out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    (t,) = audio_tracks(src)
+    assert (t.codec, t.channels, t.ambisonic) == ("in24", 4, True)
+    out = tmp_path / "pcm_marked.mov"
+    mark_spatial_audio(src, out)
+    assert audio_tracks(out)[0].sa3d == Sa3d.ambix(4)
+    with av.open(str(out)) as c:
+        assert sum(f.samples for f in c.decode(c.streams.audio[0])) >= 4800

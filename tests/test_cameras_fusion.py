@@ -104,3 +104,22 @@ def test_telemetry_alone(tmp_path, scene, rig):
     s = sync_pair(front, back, PairSource(front, back).fps)
     assert (s.offset_frames, s.method) == (4, "telemetry")
     assert s.estimates["telemetry"] == pytest.approx(4, abs=0.25)
+
+
+def test_fusion_chapters_join_without_losing_sync(tmp_path, scene, rig):
+    front, back, truth = write_fusion_pair(tmp_path, scene, rig, number="0105", frames=12, offset=2, motion=MOTION, chapters=2)
+    rec = describe_recording(tmp_path / "GB010105.MP4")  # a later chapter of the back card
+    assert rec.kind == "pair" and rec.paths == (front, back) and "2 chapters" in rec.layout
+    src = open_rig(tmp_path / "GB010105.MP4")
+    try:
+        assert src.front_chapters == (front, tmp_path / "GF010105.MP4")
+        assert src.back_chapters == (back, tmp_path / "GB010105.MP4")
+        assert src.sync.offset_frames == 2 and src.frame_count == 10
+        plan = src.plan(FRAME[0], rig)
+        scores = [psnr(plan.apply(f), truth.ground_truth(i, plan.size), rows=band_rows(plan.size[1])) for i, f in enumerate(src.frames())]
+        assert len(scores) == 10 and min(scores) >= 27.0, scores
+        audio = src.audio_path  # the back's chapters (its frame 0 is output frame 0), joined
+        assert audio is not None and audio.suffix == ".mp4" and audio.parent.name.startswith("orbit360-pair-")
+    finally:
+        src.close()
+    assert not audio.exists()

@@ -44,6 +44,10 @@ __all__ = [
 ]
 
 
+# PCM sample entries (QuickTime and ISO 23003-5) a camera may write its ambisonics in
+_PCM_ENTRIES = frozenset({b"lpcm", b"sowt", b"twos", b"in24", b"in32", b"fl32", b"fl64", b"ipcm", b"fpcm", b"raw "})
+
+
 def ambisonic_order(channels: int) -> int | None:
     """n when ``channels`` is (n + 1)² for n >= 1 (4, 9, 16, ...), else None."""
     if channels < 4:
@@ -212,7 +216,15 @@ def mark_spatial_audio(src: StrPath, dst: StrPath) -> list[AudioTrackInfo]:
             for name in (b"mdia", b"minf", b"stbl", b"stsd"):
                 node = node.find(name) if node is not None else None
             for entry in (node.children or []) if node is not None else []:
-                if entry.type in AUDIO_SAMPLE_ENTRIES and entry.children is not None:
+                if entry.children is None and entry.type in _PCM_ENTRIES and len(entry.prefix) >= 28:
+                    # QuickTime PCM entries the box editor keeps opaque: split off the fixed fields
+                    version = struct.unpack_from(">H", entry.prefix, 8)[0]
+                    pre = {0: 28, 1: 44, 2: 64}.get(version)
+                    if pre is None or pre > len(entry.prefix):
+                        continue
+                    entry.children = parse_boxes(entry.prefix[pre:])
+                    entry.prefix = entry.prefix[:pre]
+                if (entry.type in AUDIO_SAMPLE_ENTRIES or entry.type in _PCM_ENTRIES) and entry.children is not None:
                     entry.children = [c for c in entry.children if c.type != Sa3d.TYPE]
                     entry.children += parse_boxes(wanted[track_id].to_bytes())
 

@@ -173,6 +173,7 @@ def describe_recording(path: StrPath) -> Recording:
         if pair is None:
             return _replace(rec, kind="single-lens", camera=_fusion_name(rec), layout=LAYOUT_PAIR,
                             problem=f"GoPro Fusion {role} file without its partner {fusion_partner_name(p)} (one lens is not 360 footage)")
+        pair = (chapter_set(pair[0])[0], chapter_set(pair[1])[0])  # the recording starts at the first chapters
         rec = _replace(rec, kind="pair", camera=_fusion_name(rec), layout=f"{LAYOUT_PAIR} ({pair[0].name} + {pair[1].name})", paths=pair, problem=None)
     elif rec.kind == "single-lens" and insta360_partner(p) is not None:
         pair = insta360_partner(p)
@@ -212,6 +213,13 @@ def _trailer_rig(trailer: InsvTrailer | None, frame_size: tuple[int, int], camer
     sx = frame_size[0] / dims[0] if dims and dims[0] else 1.0
     sy = frame_size[1] / dims[1] if dims and dims[1] else 1.0
     base = RigProfile.nominal(frame_size, camera=camera)
+    half_w = frame_size[0] / 2.0
+    for i, (cx, cy, r) in enumerate(circles[:2]):
+        # our reading of the offset string is unverified on real files: use it only when the
+        # circles are plausible (each centre in its own half, radius 0.3 to 1.6 half-heights)
+        x0 = i * half_w
+        if not (x0 <= cx * sx < x0 + half_w and 0 <= cy * sy < frame_size[1] and 0.3 <= r * sx / (frame_size[1] / 2.0) <= 1.6):
+            return None
     lenses = tuple(
         LensProfile(center=(cx * sx, cy * sy), radius=r * sx, fov_deg=base.lenses[i].fov_deg, rotation_ypr=base.lenses[i].rotation_ypr)
         for i, (cx, cy, r) in enumerate(circles[:2])
@@ -251,15 +259,12 @@ def open_rig(path: StrPath) -> RigSource:
         is_fusion = fusion_role(front) is not None
         probe = PairSource(front, back, camera=rec.camera)
         sync = sync_pair(front, back, probe.fps) if is_fusion else PairSync(0, "same clock")
-        parts = [
-            PairSource(f, b, camera=rec.camera, layout=rec.layout, sync=sync)
-            for f, b in zip(fronts, backs)
-        ]
+        n = min(len(fronts), len(backs))
+        pair = PairSource(front, back, camera=rec.camera, layout=rec.layout, sync=sync,
+                          front_chapters=tuple(fronts[:n]), back_chapters=tuple(backs[:n]))
         if rec.trailer is not None:
-            hint = _trailer_rig(rec.trailer, parts[0].frame_size, rec.camera)
-            for part in parts:
-                part.rig_hint = hint
-        return parts[0] if len(parts) == 1 else ChapterSource(parts)
+            pair.rig_hint = _trailer_rig(rec.trailer, pair.frame_size, rec.camera)
+        return pair
     chapters = chapter_set(rec.paths[0])
     if len(chapters) == 1:
         return _open_one(rec, chapters[0])

@@ -62,29 +62,61 @@ class PairSource:
     sync: PairSync = field(default_factory=lambda: PairSync(0, "none"))
     fov_deg: float = 195.0
     rig_hint: RigProfile | None = None
+    front_chapters: tuple[Path, ...] = ()
+    """Every chapter of the front lens, ``front`` first (empty: ``front`` alone)."""
+    back_chapters: tuple[Path, ...] = ()
     paths: tuple[Path, ...] = field(init=False)
     fps: Fraction = field(init=False)
     frame_count: int = field(init=False)
     frame_size: tuple[int, int] = field(init=False)
-    audio_path: Path | None = field(init=False)
     telemetry_path: Path | None = field(init=False)
 
     def __post_init__(self) -> None:
         from ..video import open_reader
 
-        self.paths = (self.front,) if self.front == self.back else (self.front, self.back)
-        with open_reader(self.front, stream_index=self.front_stream) as rf, open_reader(self.back, stream_index=self.back_stream) as rb:
-            if rf.size != rb.size:
-                raise InputError(f"front is {rf.size[0]}x{rf.size[1]}, back {rb.size[0]}x{rb.size[1]}: not one camera's lens pair", path=self.back)
-            self.fps = rf.fps
-            nf, nb = rf.frame_count, rb.frame_count
-            w, h = rf.size
+        self.front_chapters = tuple(self.front_chapters) or (self.front,)
+        self.back_chapters = tuple(self.back_chapters) or (self.back,)
+        if self.front == self.back:
+            self.paths = self.front_chapters
+        else:
+            self.paths = self.front_chapters + self.back_chapters
+        self._counts: dict[str, list[int]] = {"front": [], "back": []}
+        size = None
+        for side, files, stream in (("front", self.front_chapters, self.front_stream), ("back", self.back_chapters, self.back_stream)):
+            for f in files:
+                with open_reader(f, stream_index=stream) as r:
+                    if size is None:
+                        size, self.fps = r.size, r.fps
+                    elif r.size != size:
+                        raise InputError(f"{side} is {r.size[0]}x{r.size[1]}, front {size[0]}x{size[1]}: not one camera's lens pair", path=f)
+                    self._counts[side].append(r.frame_count)
+        assert size is not None
+        nf, nb = sum(self._counts["front"]), sum(self._counts["back"])
         d = self.sync.offset_frames
         self.frame_count = max(0, min(nf - max(d, 0), nb - max(-d, 0)))
-        self.frame_size = (2 * w, h)
-        # the audio of the file whose first frame is output frame 0 lines up with the output
-        self.audio_path = self.back if d > 0 else self.front
+        self.frame_size = (2 * size[0], size[1])
         self.telemetry_path = self.front
+        self._audio: Path | None = None
+        self._audio_done = False
+        self._tmp: Path | None = None
+
+    @property
+    def audio_path(self) -> Path | None:
+        """The audio of the lens whose first frame is output frame 0 (it lines up with the
+        output); chapters' audio joined into one file (built on first use)."""
+        side = self.back_chapters if self.sync.offset_frames > 0 else self.front_chapters
+        if len(side) == 1:
+            return side[0]
+        if not self._audio_done:
+            import tempfile
+
+            from ._chapters import join_audio
+
+            self._audio_done = True
+            counts = self._counts["back" if side is self.back_chapters else "front"]
+            self._tmp = Path(tempfile.mkdtemp(prefix="orbit360-pair-"))
+            self._audio = join_audio(side, [Fraction(n) / self.fps for n in counts], self._tmp / "audio.mp4")
+        return self._audio
 
     @property
     def skips(self) -> tuple[int, int]:
@@ -92,15 +124,27 @@ class PairSource:
         d = self.sync.offset_frames
         return max(d, 0), max(-d, 0)
 
-    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+    def _lens_frames(self, side: str, start: int, stop: int) -> Iterator[tuple[int, NDArray[np.uint8]]]:
+        """(index, frame) of one lens over its chapters, index counted across them."""
         from ..video import open_reader
 
+        files = self.front_chapters if side == "front" else self.back_chapters
+        stream = self.front_stream if side == "front" else self.back_stream
+        first = 0
+        for f, n in zip(files, self._counts[side]):
+            lo, hi = max(start, first), min(stop, first + n)
+            if lo < hi:
+                with open_reader(f, stream_index=stream) as r:
+                    for i, frame in r.indexed_frames(lo - first, hi - first):
+                        yield first + i, frame
+            first += n
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
         stop = self.frame_count if stop is None else min(stop, self.frame_count)
         sf, sb = self.skips
-        with open_reader(self.front, stream_index=self.front_stream) as rf, open_reader(self.back, stream_index=self.back_stream) as rb:
-            a = ((i - sf, f) for i, f in rf.indexed_frames(start + sf, stop + sf))
-            b = ((i - sb, f) for i, f in rb.indexed_frames(start + sb, stop + sb))
-            yield from _zip_stack(a, b, axis=1)
+        a = ((i - sf, f) for i, f in self._lens_frames("front", start + sf, stop + sf))
+        b = ((i - sb, f) for i, f in self._lens_frames("back", start + sb, stop + sb))
+        yield from _zip_stack(a, b, axis=1)
 
     def nominal_rig(self) -> RigProfile:
         if self.rig_hint is not None:
@@ -120,7 +164,11 @@ class PairSource:
         return StitchPlan.build(rig, width)
 
     def close(self) -> None:
-        pass
+        if self._tmp is not None:
+            import shutil
+
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
 
 # ---- synchronisation ------------------------------------------------------------------

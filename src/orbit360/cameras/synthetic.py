@@ -214,10 +214,12 @@ def write_fusion_pair(
     timecode: bool = True,
     audio: bool = True,
     gyro: bool = False,
+    chapters: int = 1,
     firmware: str | None = "FS1.04.01.80.00",
 ) -> tuple[Path, Path, Truth]:
     """``GPFR<number>.MP4`` and ``GPBK<number>.MP4``: one lens each, the back file
-    starting ``offset`` frames after the front one (both ``frames`` long).
+    starting ``offset`` frames after the front one (both ``frames`` long), split into
+    ``chapters`` files per lens (``GF01<number>.MP4``, ... after the first).
 
     Returns (front, back, truth) where truth's frame i is the instant of front frame
     ``i + offset`` (output frame i of the synchronised pair when offset >= 0).
@@ -246,10 +248,18 @@ def write_fusion_pair(
         s, ff = divmod(frame, n)
         return f"00:{s // 60:02d}:{s % 60:02d}:{ff:02d}"
 
+    from ._naming import ChapterName
+
+    cuts = [round(k * frames / chapters) for k in range(chapters + 1)]
+    for k in range(chapters):
+        lo, hi = cuts[k], cuts[k + 1]
+        a0, a1 = int(round(lo * per_frame)), int(round(hi * per_frame))
+        for series, seq, sound_k, first in (("GF", front_frames, fa, f0), ("GB", back_frames, ba, b0)):
+            name = folder / ChapterName(series, k + 1, number).filename(".MP4")
+            write_streams(name, [seq[lo:hi]], fps=fps, audio=sound_k[:, a0:a1] if audio else None,
+                          timecode=tc(base + first + lo) if timecode else None)
     front = folder / f"GPFR{number}.MP4"
     back = folder / f"GPBK{number}.MP4"
-    write_streams(front, [front_frames], fps=fps, audio=fa if audio else None, timecode=tc(base + f0) if timecode else None)
-    write_streams(back, [back_frames], fps=fps, audio=ba if audio else None, timecode=tc(base + b0) if timecode else None)
     if gyro:
         # one shaky body: both cards' GYRO streams sample the same angular velocity
         rate = 200.0
