@@ -165,6 +165,22 @@ def test_h264_bframes_aac_every_cut(h264_pair: tuple[Path, Path], tmp_path: Path
     assert total > 500
 
 
+@pytest.mark.parametrize("fill", [b"\0", b"\xff"], ids=["zero-pages", "ff-pages"])
+def test_cut_followed_by_fill_pages(h264_pair: tuple[Path, Path], tmp_path: Path, fill: bytes) -> None:
+    """A camera that dies pads to a page: the torn last sample must not pass for whole."""
+    ref, rec = h264_pair
+    healthy, data = read_movie(rec), rec.read_bytes()
+    broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
+    video = healthy.tracks[0]
+    checked = 0
+    for k in (10, 20, 30):  # cut inside video samples
+        cut = int(video.offsets[k]) + int(video.sizes[k]) // 2
+        broken.write_bytes(data[:cut] + fill * (4096 - cut % 4096 + 4096))
+        salvage(broken, out, reference=ref)
+        checked += compare(healthy, data, out, cut)
+    assert checked > 50
+
+
 def test_h264_salvaged_file_decodes_every_frame(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
     ref, rec = h264_pair
     data = rec.read_bytes()

@@ -7,6 +7,7 @@ record and the picture order count of each picture.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._bits import BitReader, unescape_rbsp
@@ -107,7 +108,7 @@ def slice_header(nal: bytes, sps_by_id: dict[int, HevcSps], pps_by_id: dict[int,
     return True, r.u(sps.log2_max_poc_lsb)
 
 
-def hvcc_payload(vps: list[bytes], sps: list[bytes], pps: list[bytes], sei: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+def hvcc_payload(vps: Sequence[bytes], sps: Sequence[bytes], pps: Sequence[bytes], sei: Sequence[bytes] = ()) -> bytes:
     """An ``hvcC`` payload (HEVCDecoderConfigurationRecord) with 4-byte NAL lengths."""
     info = parse_sps(sps[0])
     out = bytes([1]) + info.profile_tier_level

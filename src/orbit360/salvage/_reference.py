@@ -24,7 +24,7 @@ import struct
 from array import array
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -33,9 +33,13 @@ from ..isobmff import Edit, Movie, Track
 from ._layout import Layout
 from ._video_stream import AccessUnit, VideoParser, composition_offsets
 
+if TYPE_CHECKING:
+    from ._salvage import Recovery
+
 __all__ = ["scan_with_reference"]
 
 _DEVC = b"DEVC"
+_ZERO_PAGE, _FF_PAGE = bytes(16), b"\xff" * 16
 
 
 def _usual(values: np.ndarray, default: int) -> int:
@@ -84,6 +88,10 @@ class _Columns:
     def __len__(self) -> int:
         return len(self.offsets)
 
+    def pop(self) -> None:
+        for column in (self.offsets, self.sizes, self.keys):
+            column.pop()
+
 
 def scan_with_reference(
     src: Path,
@@ -92,8 +100,10 @@ def scan_with_reference(
     reference: Movie,
     reference_path: Path | None,
     progress: Callable[[int, int], None] | None = None,
-):
-    from ._salvage import Recovery  # circular at import time only
+) -> Recovery:
+    """Walk the payload of the open broken file ``f``, recognising each sample (see the
+    module docstring); returns what was found. Raises SalvageError if nothing matches."""
+    from ._salvage import Recovery  # at run time: _salvage imports this module lazily
 
     fd = f.fileno()
     video_tracks = [t for t in reference.tracks if t.handler == b"vide"]
@@ -113,6 +123,7 @@ def scan_with_reference(
     units: list[list[AccessUnit]] = [[] for _ in parsers]
     pos, limit = layout.payload_start, layout.payload_end
     video_count = 0
+    last_track: int | None = None
     reason = "the recording ends"
     next_report = pos + (64 << 20)
     while pos < limit:
@@ -128,7 +139,8 @@ def scan_with_reference(
                     kind = "stop"
                     break
                 if au is not None:
-                    found[video_tracks[i].track_id].add(pos, au.size, au.key)
+                    last_track = video_tracks[i].track_id
+                    found[last_track].add(pos, au.size, au.key)
                     units[i].append(au)
                     video_count += 1
                     pos += au.size
@@ -136,13 +148,21 @@ def scan_with_reference(
                     break
         if kind == "stop":
             break
+        if kind is None:
+            # Zero or 0xFF pages: where the camera stopped writing (no sample starts so).
+            head = os.pread(fd, 16, pos)
+            if len(head) == 16 and head in (_ZERO_PAGE, _FF_PAGE):
+                reason = f"{'zero' if head[0] == 0 else '0xFF'} fill where a sample was due"
+                pos = _drop_filled_last_sample(fd, pos, head[0], found, last_track, units, video_tracks)
+                break
         if kind is None and gpmd is not None:
             size = _gpmf_size(fd, pos, limit)
             if size == "cut":
                 reason = "the file ends inside a telemetry sample"
                 break
             if size:
-                found[gpmd.track_id].add(pos, size)
+                last_track = gpmd.track_id
+                found[last_track].add(pos, size)
                 pos += size
                 kind = "gpmd"
         if kind is None and framer is not None:
@@ -151,20 +171,17 @@ def scan_with_reference(
                 reason = "the file ends inside an audio sample"
                 break
             if size:
-                found[audio.track_id].add(pos, size)
+                last_track = audio.track_id
+                found[last_track].add(pos, size)
                 pos += size
                 kind = "audio"
         if kind is None and tmcd_size and not len(found[tmcd.track_id]) and pos + tmcd_size <= limit:
-            found[tmcd.track_id].add(pos, tmcd_size)
+            last_track = tmcd.track_id
+            found[last_track].add(pos, tmcd_size)
             pos += tmcd_size
             kind = "tmcd"
         if kind is None:
-            head = os.pread(fd, 16, pos)
-            reason = (
-                "zero fill where a sample was due" if head == bytes(len(head)) else
-                "0xFF fill where a sample was due" if head == b"\xff" * len(head) else
-                "no sample of any reference track starts here: the recording ends"
-            )
+            reason = "no sample of any reference track starts here: the recording ends"
             break
         if progress is not None and pos >= next_report:
             progress(pos - layout.payload_start, limit - layout.payload_start)
@@ -174,6 +191,24 @@ def scan_with_reference(
     if not any(t.sample_count for t in tracks):
         raise SalvageError(f"no complete sample matches the reference: {reason}", offset=pos)
     return Recovery(src, layout, "reference", tracks, pos, reason, reference.timescale, reference_path)
+
+
+def _drop_filled_last_sample(
+    fd: int, pos: int, fill: int, found: dict[int, _Columns], last_track: int | None,
+    units: list[list[AccessUnit]], video_tracks: list[Track],
+) -> int:
+    """Drop the sample just before zero/0xFF pages if its last byte is the fill byte (a
+    cut sample padded to a page boundary looks whole; H.264, HEVC and AAC samples never
+    end in a zero byte). Returns where the recording then ends."""
+    if last_track is None or os.pread(fd, 1, pos - 1) != bytes([fill]):
+        return pos
+    columns = found[last_track]
+    start = columns.offsets[-1]
+    columns.pop()
+    for i, t in enumerate(video_tracks):
+        if t.track_id == last_track:
+            units[i].pop()
+    return start
 
 
 def _build_tracks(
