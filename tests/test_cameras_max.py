@@ -136,3 +136,64 @@ def test_stitch_cli_on_a_max_file(max_file, tmp_path):
     assert track.channels == 4 and track.ambisonic
     mark_spatial_audio(out, out)
     assert audio_tracks(out)[0].sa3d is not None
+
+
+def _max2sphere_position(d):
+    """Where max2sphere (P. Bourke, trek-view) reads direction d in a 5.6K .360 frame pair,
+    restated from its FindFaceUV/GetColour: its frame is x right, y forward, z up, images
+    bottom-up; (track, x, y_from_top) continuous, or None inside a blend band."""
+    x, y, z = d  # ours: +x right, +y up, +z forward
+    a = lambda t: np.arctan(t) * 4 / np.pi  # noqa: E731
+    ax, ay, az = abs(x), abs(y), abs(z)
+    if ax >= ay and ax >= az:
+        face = "left" if x < 0 else "right"
+        if x < 0:
+            u, v = (a(z / ax) + 1) / 2, (a(y / ax) + 1) / 2
+        else:
+            u, v = (1 - a(z / x)) / 2, (a(y / x) + 1) / 2
+    elif az >= ay:
+        face = "front" if z > 0 else "back"
+        if z > 0:
+            u, v = (a(x / z) + 1) / 2, (a(y / z) + 1) / 2
+        else:
+            u, v = (1 - a(x / az)) / 2, (a(y / az) + 1) / 2
+    else:
+        face = "top" if y > 0 else "down"
+        if y > 0:
+            u, v = (1 - a(x / y)) / 2, (a(z / y) + 1) / 2
+        else:
+            u, v = (1 - a(x / ay)) / 2, (1 - a(z / ay)) / 2
+    if face in ("down", "back", "top"):
+        u, v = v, 1 - u
+    track = 0 if face in ("left", "front", "right") else 1
+    if face in ("front", "back"):
+        ix = 1376 + u * 1344
+    else:
+        w, duv = 1376, 32 / 1376
+        left, right = 2 * (0.5 - duv) * u, 2 * (0.5 - duv) * (u - 0.5) + 0.5 + duv
+        if left <= 0.5 - 2 * duv:
+            ix = left * w
+        elif right >= 0.5 + 2 * duv:
+            ix = right * w
+        else:
+            return None
+        ix += 0 if face in ("left", "down") else 1376 + 1344
+    return track, ix, 1344 - v * 1344
+
+
+def test_layout_agrees_with_max2sphere():
+    lay = MaxLayout.for_track_size(4096, 1344)
+    rng = np.random.default_rng(7)
+    d = rng.standard_normal((3000, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    xa, _, w = lay.source_map(d)
+    checked = 0
+    for k in range(len(d)):
+        theirs = _max2sphere_position(d[k])
+        if theirs is None or w[k] > 0:
+            continue
+        track, ix, iy = theirs
+        assert xa[k, 0] == pytest.approx(ix, abs=0.51)
+        assert xa[k, 1] == pytest.approx(track * 1344 + iy, abs=0.51)
+        checked += 1
+    assert checked > 2500

@@ -61,6 +61,9 @@ def test_inspect_lists_the_files_and_audio(recordings, capsys):
     assert main(["inspect", "--json", str(recordings / "GPBK0011.MP4")]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["camera"] == "GoPro Fusion" and [p.rsplit("/", 1)[-1] for p in d["files"]] == ["GPFR0011.MP4", "GPBK0011.MP4"]
+    assert d["sync"]["offset_frames"] == 1 and d["sync"]["estimates"]["timecode"] == 1.0
+    assert main(["inspect", str(recordings / "GPFR0011.MP4")]) == 0
+    assert "note: sync: back is +1 frames from front (by timecode; timecode +1.00)" in capsys.readouterr().out  # 0.1 s: too short to hear
 
 
 def test_inspect_insv_reads_past_the_trailer(recordings):

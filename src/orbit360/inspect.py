@@ -52,6 +52,8 @@ class FileInfo:
     """Every file of the recording (a lens pair's partner, the chapters)."""
     notes: list[str] = field(default_factory=list)
     stitchable: bool = False
+    sync: dict[str, Any] | None = None
+    """For a front/back pair: back's offset in frames, the method that decided, each estimate."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +97,7 @@ def inspect_file(path: StrPath) -> FileInfo:
     import os
 
     from .cameras import describe_recording, read_insv_trailer
+    from .cameras._naming import fusion_role
     from .isobmff._sample_table import read_movie_from
     from .video import probe_container
 
@@ -134,6 +137,14 @@ def inspect_file(path: StrPath) -> FileInfo:
     info.files = [str(x) for x in rec.paths]
     info.notes = list(rec.notes)
     info.stitchable = rec.problem is None
+    if rec.kind == "pair" and fusion_role(rec.paths[0]) is not None:
+        # two cards started apart: say by how many frames (timecode, audio, telemetry)
+        from .cameras import PairSource, sync_pair
+
+        pair = PairSource(*rec.paths)
+        s = sync_pair(rec.paths[0], rec.paths[1], pair.fps)
+        info.sync = {"offset_frames": s.offset_frames, "method": s.method, "estimates": s.estimates}
+        info.notes.append(f"sync: {s.describe()}")
     if rec.problem is not None and rec.kind != "equirect":
         info.problems.append(rec.problem)
     return info
