@@ -9,7 +9,6 @@ names and the Insta360 trailer; nothing is decoded), so ``inspect`` names exactl
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
