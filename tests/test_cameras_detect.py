@@ -139,3 +139,29 @@ def test_two_unequal_video_tracks_are_not_a_rig(tmp_path):
     assert rec.problem is not None
     with pytest.raises(InputError, match=str(p)):
         open_rig(p)
+
+
+def test_side_by_side_chapters_join(tmp_path):
+    """GH01/GH02 chapters of a side-by-side recording: one source, continuous frames, one audio."""
+    from orbit360.cameras import ChapterSource
+    from orbit360.cameras.synthetic import Truth
+    from orbit360.metrics import band_rows, psnr
+    from orbit360.synthetic import pan_motion
+
+    scene = make_scene(1024, seed=2)
+    rig = misaligned_rig((640, 320), seed=2)
+    motion = pan_motion(30.0)
+    write_rig_video(tmp_path / "GH010099.MP4", rig, scene, frames=4, crf=14, motion=motion, audio=True)
+    write_rig_video(tmp_path / "GH020099.MP4", rig, scene, frames=3, crf=14, motion=lambda t: motion(t + 4 / 30), audio=True)
+    rec = describe_recording(tmp_path / "GH010099.MP4")
+    assert rec.paths == (tmp_path / "GH010099.MP4", tmp_path / "GH020099.MP4") and "2 chapters" in rec.layout
+    src = open_rig(tmp_path / "GH010099.MP4")
+    try:
+        assert isinstance(src, ChapterSource) and src.frame_count == 7
+        plan = src.plan(640, rig)
+        truth = Truth(scene, 30, motion)
+        scores = [psnr(plan.apply(f), truth.ground_truth(i, plan.size), rows=band_rows(plan.size[1])) for i, f in enumerate(src.frames())]
+        assert len(scores) == 7 and min(scores) >= 27.0, scores
+        assert src.audio_path is not None
+    finally:
+        src.close()
