@@ -216,7 +216,7 @@ def _track_overlap(frames: list[NDArray[np.uint8]], rig: RigProfile, max_corners
     return np.concatenate(front_pts), np.concatenate(back_pts)
 
 
-def _search_fov(frames: list[NDArray[np.uint8]], rig: RigProfile, lo: float = 186.0, hi: float = 212.0) -> float:
+def _search_fov(frames: list[NDArray[np.uint8]], rig: RigProfile, lo: float = 186.0, hi: float = 232.0) -> float:
     """Coarse FOV (shared) at which the two lenses' views of the overlap agree best (NCC)."""
     fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
     cands = np.arange(lo, hi + 0.01, 1.0)
