@@ -147,3 +147,11 @@ def test_bad_inputs(scene) -> None:  # type: ignore[no-untyped-def]
     rig = misaligned_rig(SIZE, seed=9111)
     with pytest.raises(CalibrationError, match="texture"):
         calibrate_rig([RigRenderer(rig, flat).render()], SIZE)
+
+
+def test_fixed_fov_is_kept(scene) -> None:  # type: ignore[no-untyped-def]
+    rig = misaligned_rig(SIZE, seed=9112, misalign_deg=0.6, center_offset_px=2.0, fov_deg=193.0, exposure_stops=1.0, vignetting=False)
+    frames = _frames(RigRenderer(rig, scene), False, n=2)
+    result = calibrate_rig(frames, SIZE, nominal=RigProfile.nominal(SIZE, fov_deg=193.0), fit_fov=False)
+    assert all(lens.fov_deg == 193.0 for lens in result.rig.lenses)
+    assert _errors(result.rig, rig)[0] < 0.05

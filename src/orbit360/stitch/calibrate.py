@@ -265,7 +265,11 @@ def _fit_geometry(
     fov0 = 0.5 * (front.fov_deg + back.fov_deg)
     dfov = (front.fov_deg - fov0, back.fov_deg - fov0)
 
-    def rays(x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    # parameters: the back lens' rotation vector (radians, applied in its own frame) and,
+    # when fitted, the shared field of view (degrees)
+    def rays(
+        x: NDArray[np.float64], pf: NDArray[np.float64], pb: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         fov = x[3] if fit_fov else fov0
         ff = front.radius / float(distort_theta(math.radians(fov + dfov[0]) / 2.0, kf))
         fb = back.radius / float(distort_theta(math.radians(fov + dfov[1]) / 2.0, kb))
@@ -273,33 +277,22 @@ def _fit_geometry(
         b = lens_unproject(pb, back.center, fb, kb) @ (rb0 @ _rotvec_matrix(x[:3])).T  # type: ignore[arg-type]
         return a, b
 
-    def resid(x: NDArray[np.float64]) -> NDArray[np.float64]:
-        a, b = rays(x)
+    def resid(x: NDArray[np.float64], pf: NDArray[np.float64], pb: NDArray[np.float64]) -> NDArray[np.float64]:
+        a, b = rays(x, pf, pb)
         return (a - b).ravel()
 
-    x0 = np.array([0.0, 0.0, 0.0, fov0])
-    scale = 0.3 / front.focal  # about 0.3 px in radians
-    sol = least_squares(resid, x0 if fit_fov else x0, loss="soft_l1", f_scale=scale, x_scale=[1e-3, 1e-3, 1e-3, 0.1])
-    x = sol.x
-    a, b = rays(x)
+    x0 = np.array([0.0, 0.0, 0.0, fov0] if fit_fov else [0.0, 0.0, 0.0])
+    x_scale = [1e-3, 1e-3, 1e-3, 0.1][: len(x0)]
+    scale = 0.3 / front.focal  # about 0.3 px, in radians
+    x = least_squares(resid, x0, args=(pf, pb), loss="soft_l1", f_scale=scale, x_scale=x_scale).x
+    a, b = rays(x, pf, pb)
     err = np.linalg.norm(a - b, axis=1)
     inl = err < max(4.0 * scale, 3.0 * float(np.median(err)))
-    # refit on inliers with a plain (Gauss) loss: unbiased once outliers are gone
+    # refit on the inliers with a plain (Gaussian) loss: unbiased once outliers are gone
     if inl.sum() >= 20:
-        pf2, pb2 = pf[inl], pb[inl]
-
-        def resid2(x: NDArray[np.float64]) -> NDArray[np.float64]:
-            nonlocal pf, pb
-            pf_s, pb_s = pf, pb
-            pf, pb = pf2, pb2
-            try:
-                return resid(x)
-            finally:
-                pf, pb = pf_s, pb_s
-
-        x = least_squares(resid2, x, x_scale=[1e-3, 1e-3, 1e-3, 0.1]).x
-        pf, pb = pf2, pb2
-        a, b = rays(x)
+        pf, pb = pf[inl], pb[inl]
+        x = least_squares(resid, x, args=(pf, pb), x_scale=x_scale).x
+        a, b = rays(x, pf, pb)
         err = np.linalg.norm(a - b, axis=1)
     fov = float(x[3]) if fit_fov else fov0
     rb = Rotation(rb0 @ _rotvec_matrix(x[:3]))
