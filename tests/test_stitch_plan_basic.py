@@ -13,7 +13,7 @@ from orbit360.synthetic import RigRenderer, make_scene, misaligned_rig, pan_moti
 
 @pytest.fixture(scope="module")
 def scene() -> np.ndarray:
-    return make_scene(2048, seed=21)
+    return make_scene(1024, seed=21)
 
 
 @pytest.mark.parametrize("seed,exposure_stops", [(101, 0.0), (202, 1.0)])
