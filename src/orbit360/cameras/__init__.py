@@ -132,6 +132,10 @@ def _describe_file(p: Path) -> Recording:
         shapes = ", ".join(f"{a}x{b}" for a, b in sizes)
         problem = f"{len(videos)} video tracks ({shapes}) in no known 360 camera layout: nothing to stitch"
         return Recording("unknown", name, "unknown", (p,), (w, h), problem=problem, camera_id=cam)
+    if cam.model == "Fusion":
+        problem = (f"one lens of a GoPro Fusion ({w}x{h}); its partner is found by the camera's names "
+                   "(GPFRnnnn.MP4 front, GPBKnnnn.MP4 back, in one folder)")
+        return Recording("single-lens", name, LAYOUT_PAIR, (p,), (w, h), problem=problem, camera_id=cam)
     problem = (
         f"{name + ' ' if cam.maker else ''}single-lens recording ({w}x{h}, {len(videos)} video track"
         f"{'s' if len(videos) != 1 else ''}): not 360 footage, nothing to stitch"
