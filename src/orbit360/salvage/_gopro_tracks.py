@@ -109,11 +109,10 @@ def gopro_tracks(scan: GoProScan, reference: Movie | None = None) -> list[Track]
                 stsd = stsd_payload(visual_entry(fourcc, width, height, config, compressor=compressor))
             video_timescale = timescale
             video_duration = int(cols["durations"].sum(dtype=np.int64))
-            movie_duration = video_duration  # rescaled by the writer when the timescales differ
             tracks.append(Track(
                 track_id=tid, handler=b"vide", codec=fourcc, stsd=stsd, timescale=timescale,
                 width=width, height=height, handler_name=ref.handler_name if ref else _NAMES[scan.video_codec or "h264"],
-                references=refs, edits=(Edit(movie_duration, 0),), has_stss=True,
+                references=refs, edits=(Edit(0, 0),), has_stss=True,  # one edit; the writer sets its span
                 tkhd_matrix=ref.tkhd_matrix if ref else b"", language=ref.language if ref else 0x55C4, **cols,
             ))
         elif name == "audio":
