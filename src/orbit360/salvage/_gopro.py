@@ -46,6 +46,7 @@ _ZERO_FILL, _FF_FILL = bytes(16), b"\xff" * 16
 _CONFIG_SEARCH = 4096
 _HEADER_MAX = 1 << 20
 _READ_WINDOW = 32 * 1024
+_SOS = struct.Struct(">2sBBIII")  # 'GP', stream type, flags, sample size, duration, spare
 _HEADER_TRAILER = 100
 _H264_PARAMETER_SETS = frozenset({_h264.NAL_SPS, _h264.NAL_PPS, 13})
 _HEVC_PARAMETER_SETS = frozenset({_hevc.NAL_VPS, _hevc.NAL_SPS, _hevc.NAL_PPS})
@@ -210,44 +211,76 @@ class _Scanner:
             scan.records.add(pos, length, 0)
             pos += length
             scan.end = pos
+        return self.follow_chain(pos)
+
+    def follow_chain(self, pos: int) -> GoProScan:
+        """The hot loop: one 16-byte record per sample, read from the window in place.
+
+        Written with local names and bound ``append`` methods (a recording of a few
+        hours has millions of records); the rare records (configuration, a broken
+        chain) go through the general methods.
+        """
+        scan, limit, fd = self.scan, self.limit, self.fd
+        unpack = _SOS.unpack_from
+        rec_offsets, rec_sizes = scan.records.offsets.append, scan.records.sizes.append
+        rec_durations, rec_keys = scan.records.durations.append, scan.records.keys.append
+        appenders: dict[int, tuple] = {}
+        window, window_at = self.window, self.window_at
         next_report = pos + (64 << 20)
         while True:
-            if pos + SOS_SIZE > self.limit:
-                why = "the recording ends" if pos >= self.limit else "the file ends inside an SOS record"
-                return self.stop(pos, why)
-            record = self.read(pos, SOS_SIZE)
-            if record[:2] != b"GP":
+            at = pos - window_at
+            if at < 0 or at + SOS_SIZE > len(window):
+                if pos + SOS_SIZE > limit:
+                    why = "the recording ends" if pos >= limit else "the file ends inside an SOS record"
+                    return self.stop(pos, why)
+                window = self.window = os.pread(fd, min(_READ_WINDOW, limit - pos), pos)
+                window_at = self.window_at = pos
+                at = 0
+            magic, kind, flags, size, duration, _ = unpack(window, at)
+            if magic != b"GP":
+                record = window[at : at + SOS_SIZE]
                 if record in (_ZERO_FILL, _FF_FILL):
                     self.drop_filled_last_sample(pos, record[0])
                     return self.stop(pos, f"{'zero' if record[0] == 0 else '0xFF'} fill where an SOS record was due")
                 return self.stop(pos, "no SOS record where one was due: the recording ends here")
-            kind, flags = record[2], record[3]
-            size, duration, _ = struct.unpack_from(">III", record, 4)
             if kind == VIDEO_CONFIG:
                 found = self.config_record(pos, size)
                 if found is None:
-                    return self.scan
+                    return scan
+                window, window_at = self.window, self.window_at
                 frame_at = found
+                kind = VIDEO
             else:
-                scan.records.add(pos, SOS_SIZE, 0)
-                scan.end = pos + SOS_SIZE
+                rec_offsets(pos)
+                rec_sizes(SOS_SIZE)
+                rec_durations(0)
+                rec_keys(1)
                 frame_at = pos + SOS_SIZE
+                scan.end = frame_at
             sample_end = frame_at + size
-            if sample_end > self.limit:
+            if sample_end > limit:
                 what = _STREAM_NAMES.get(kind, f"stream type {kind}")
                 return self.stop(frame_at, f"the file ends inside a {what} sample")
-            stream = VIDEO if kind == VIDEO_CONFIG else kind
-            self.last_stream = stream
-            if stream in KNOWN_TYPES:
-                samples = scan.streams.get(stream)
-                if samples is None:
-                    samples = scan.streams[stream] = SampleList()
-                samples.add(frame_at, size, duration, not flags & _NOT_KEY_FLAG)
+            self.last_stream = kind
+            columns = appenders.get(kind)
+            if columns is None:
+                if kind in KNOWN_TYPES:
+                    samples = scan.streams.setdefault(kind, SampleList())
+                    columns = appenders[kind] = (
+                        samples.offsets.append, samples.sizes.append, samples.durations.append, samples.keys.append
+                    )
+                else:
+                    columns = appenders[kind] = ()
+            if columns:
+                columns[0](frame_at)
+                columns[1](size)
+                columns[2](duration)
+                columns[3](not flags & _NOT_KEY_FLAG)
             else:
                 scan.unknown_type_bytes += size
             pos = scan.end = sample_end
-            if self.progress is not None and pos >= next_report:
-                self.progress(pos - self.start, self.limit - self.start)
+            if pos >= next_report and self.progress is not None:
+                self.progress(pos - self.start, limit - self.start)
                 next_report = pos + (64 << 20)
 
     def config_record(self, pos: int, frame_size: int) -> int | None:
