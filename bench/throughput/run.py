@@ -10,6 +10,8 @@ cached under --work. Then, each in its own process (peak memory is that process'
   pipeline fps without them, and each stage's busy time per frame;
 - ffmpeg v360: a PyAV filter graph, decode -> v360 (dfisheye -> equirect, 195 deg, bilinear)
   -> the same encoder, preset and CRF -> MP4;
+- without the encoder: decode -> stitch -> discard, orbit360 (decode thread + apply)
+  beside FFmpeg (decode + v360 filter graph);
 - stitch alone: ``plan.apply`` on frames already decoded into memory, beside one plain
   ``cv2.remap`` (fixed-point maps, bilinear) of the same frames to the same output size,
   plus the plan variants (feather blend, no compensation) to show what each part costs.
@@ -104,7 +106,7 @@ def run_v360(inp: str, out: str, crf: int, preset: str) -> dict:
         graph.configure()
         vout = dst.add_stream("libx264", rate=fps)
         vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
-        vout.time_base = 1 / fps
+        tb = vout.time_base = 1 / fps  # (the muxer changes the stream's time base later)
         vout.options = {"crf": str(crf), "preset": preset}
 
         def drain() -> None:
@@ -114,7 +116,9 @@ def run_v360(inp: str, out: str, crf: int, preset: str) -> dict:
                     f = graph.vpull()
                 except (av.BlockingIOError, av.EOFError):
                     return
-                f.pts, f.time_base = n, vout.time_base
+                # a fresh picture for the encoder: no timing or frame type from the decoder
+                f.pts, f.time_base = n, tb
+                f.pict_type = av.video.frame.PictureType.NONE
                 n += 1
                 for p in vout.encode(f):
                     dst.mux(p)
@@ -128,6 +132,47 @@ def run_v360(inp: str, out: str, crf: int, preset: str) -> dict:
             dst.mux(p)
     wall = time.perf_counter() - t0
     return {"frames": n, "wall_s": wall, "fps": n / wall}
+
+
+def run_v360_only(inp: str) -> dict:
+    """Decode -> v360 -> discard: FFmpeg's stitch without the encoder."""
+    import av
+
+    t0 = time.perf_counter()
+    n = 0
+    with av.open(inp) as src:
+        vin = src.streams.video[0]
+        vin.thread_type = "AUTO"
+        w, h = vin.codec_context.width, vin.codec_context.height
+        graph = av.filter.Graph()
+        buf = graph.add_buffer(template=vin)
+        v360 = graph.add("v360", f"input=dfisheye:output=e:ih_fov=195:iv_fov=195:interp=line:w={w}:h={h}")
+        sink = graph.add("buffersink")
+        buf.link_to(v360)
+        v360.link_to(sink)
+        graph.configure()
+        for frame in list(src.decode(vin)) + [None]:
+            graph.vpush(frame)
+            while True:
+                try:
+                    graph.vpull()
+                    n += 1
+                except (av.BlockingIOError, av.EOFError):
+                    break
+    wall = time.perf_counter() - t0
+    return {"frames": n, "wall_s": wall, "fps": n / wall}
+
+
+def run_orbit360_only(inp: str, rig_json: str) -> dict:
+    """Decode thread -> plan.apply -> discard: orbit360's stitch without the encoder."""
+    from orbit360.cameras import open_rig
+    from orbit360.pipeline import run_stages
+    from orbit360.profile import RigProfile
+
+    source = open_rig(inp)
+    plan = source.plan(source.frame_size[0], RigProfile.load(rig_json))
+    t = run_stages(source.frames(), plan.apply, lambda f: None)
+    return {"frames": t.frames, "wall_s": t.wall_s, "fps": t.fps}
 
 
 def run_stitch_alone(inp: str, rig_json: str, frames: int) -> dict:
@@ -182,6 +227,10 @@ def child(argv: list[str]) -> None:
         res = run_orbit360(args[0], args[1], args[2], int(args[3]), args[4])
     elif kind == "v360":
         res = run_v360(args[0], args[1], int(args[2]), args[3])
+    elif kind == "v360-only":
+        res = run_v360_only(args[0])
+    elif kind == "orbit360-only":
+        res = run_orbit360_only(args[0], args[1])
     else:
         res = run_stitch_alone(args[0], args[1], int(args[2]))
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -221,7 +270,10 @@ def main() -> None:
         ours = measure("orbit360", str(inp), str(rig_json), str(a.work / f"o360_{w}.mp4"), str(a.crf), a.preset)
         peer = measure("v360", str(inp), str(a.work / f"v360_{w}.mp4"), str(a.crf), a.preset)
         alone = measure("stitch", str(inp), str(rig_json), str(min(a.stitch_frames, n)))
-        rows.append({"width": w, "frames": n, "orbit360": ours, "v360": peer, "stitch": alone, "load": os.getloadavg()[0]})
+        ours_only = measure("orbit360-only", str(inp), str(rig_json))
+        peer_only = measure("v360-only", str(inp))
+        rows.append({"width": w, "frames": n, "orbit360": ours, "v360": peer, "stitch": alone, "load": os.getloadavg()[0],
+                     "orbit360_only": ours_only, "v360_only": peer_only})
         print(f"# {w}: orbit360 {ours['fps']:.2f} fps, v360 {peer['fps']:.2f} fps", file=sys.stderr, flush=True)
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))
@@ -239,6 +291,12 @@ def main() -> None:
     for r in rows:
         m = r["orbit360"]["ms_per_frame"]
         print(f"| {r['width']}x{r['width'] // 2} | {m['decode']:.0f} | {m['stitch']:.0f} | {m['encode']:.0f} | {r['orbit360']['bottleneck']} |")
+    print("\nWithout the encoder: decode -> stitch -> discard (fps):\n")
+    print("| output | orbit360 (decode thread + plan.apply) | FFmpeg decode + v360 | ratio |")
+    print("|---|---|---|---|")
+    for r in rows:
+        o, v = r["orbit360_only"], r["v360_only"]
+        print(f"| {r['width']}x{r['width'] // 2} | {o['fps']:.2f} | {v['fps']:.2f} | {o['fps'] / v['fps']:.2f} |")
     print("\nStitch stage alone, frames in memory (ms per frame):\n")
     print("| output | plain cv2.remap | plan.apply (multiband + compensation) | ratio | feather + comp. | multiband, no comp. | band area | plan build s |")
     print("|---|---|---|---|---|---|---|---|")

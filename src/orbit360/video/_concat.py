@@ -39,6 +39,7 @@ _NOT_COPIED = frozenset({b"fdsc"})
 """Source tracks that describe the source's own byte layout (GoPro SOS recovery records,
 one per sample of every track): meaningless beside re-encoded video, so not copied."""
 _INTERLEAVE_S = 1.0
+_OPEN_FILES = 16
 
 
 @dataclass(frozen=True)
@@ -339,10 +340,9 @@ def _copy_runs(
             fid = int(fids[a])
             fh = handles.get(fid)
             if fh is None:
-                for h in handles.values():
-                    h.close()  # type: ignore[attr-defined]
-                handles = {fid: open(files[fid], "rb")}
-                fh = handles[fid]
+                if len(handles) >= _OPEN_FILES:  # interleaving alternates between a few files
+                    handles.pop(next(iter(handles))).close()  # type: ignore[attr-defined]
+                fh = handles[fid] = open(files[fid], "rb")
             fh.seek(int(src_off[a]))  # type: ignore[attr-defined]
             left = int(ends[b] - ends[a])
             while left > 0:
