@@ -246,7 +246,7 @@ class StitchPlan:
         dominant_gain = None
         if lens_gain is not None:
             dominant_gain = gain_index(np.where(front[..., None], lens_gain[0], lens_gain[1]))
-        block = 32
+        block = max(32, 4 * pad)  # padding costs less on taller rectangles
         ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side, lens_gain, ring_col, ring_eps)
         bands = [_band_rect(r, ctx, pad, blend == "multiband") for r in _band_rects(weight, block=block)]
         plan = cls(
