@@ -31,6 +31,7 @@ from scipy.interpolate import PchipInterpolator
 from ._files import check_input_file
 from ._types import SizeLike, StrPath
 from .errors import InputError
+from .geometry.quaternions import qconj, qexp, qlog, qmul
 from .geometry.rectilinear import rectilinear_grid_rays
 from .geometry.rotation import Rotation, matrix_to_quaternion, quaternion_to_matrix
 from .geometry.stereographic import stereographic_grid_rays
@@ -111,42 +112,6 @@ class Keyframe:
         return Rotation.from_ypr(self.yaw, self.pitch, self.roll)
 
 
-# ---- quaternion helpers over rows (N, 4), (w, x, y, z) ---------------------------------
-def _qmul(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-    aw, ax, ay, az = np.moveaxis(a, -1, 0)
-    bw, bx, by, bz = np.moveaxis(b, -1, 0)
-    return np.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        axis=-1,
-    )
-
-
-def _qconj(q: NDArray[np.float64]) -> NDArray[np.float64]:
-    return q * np.array([1.0, -1.0, -1.0, -1.0])
-
-
-def _qlog(q: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Log of unit quaternions: (0, axis * half_angle)."""
-    v = q[..., 1:]
-    norm_v = np.linalg.norm(v, axis=-1, keepdims=True)
-    half_angle = np.arctan2(norm_v, q[..., :1])
-    scale = np.where(norm_v > 1e-12, half_angle / np.maximum(norm_v, 1e-12), 1.0)
-    return np.concatenate([np.zeros_like(half_angle), v * scale], axis=-1)
-
-
-def _qexp(q: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Exp of pure quaternions (0, v)."""
-    v = q[..., 1:]
-    angle = np.linalg.norm(v, axis=-1, keepdims=True)
-    scale = np.where(angle > 1e-12, np.sin(angle) / np.maximum(angle, 1e-12), 1.0)
-    return np.concatenate([np.cos(angle), v * scale], axis=-1)
-
-
 def _slerp_rows(a: NDArray[np.float64], b: NDArray[np.float64], t: NDArray[np.float64]) -> NDArray[np.float64]:
     """Slerp row by row from ``a`` to ``b`` (N, 4) at fractions ``t`` (N,), no hemisphere flip.
 
@@ -191,9 +156,9 @@ class ViewPath:
         controls = quats.copy()
         if len(quats) > 2:
             inner = quats[1:-1]
-            inv = _qconj(inner)
-            tangent = _qlog(_qmul(inv, quats[2:])) + _qlog(_qmul(inv, quats[:-2]))
-            controls[1:-1] = _qmul(inner, _qexp(-tangent / 4.0))
+            inv = qconj(inner)
+            tangent = qlog(qmul(inv, quats[2:])) + qlog(qmul(inv, quats[:-2]))
+            controls[1:-1] = qmul(inner, qexp(-tangent / 4.0))
         self.controls = controls
         fovs = np.array([k.fov for k in keyframes], dtype=np.float64)
         self._fov: Callable[[NDArray[np.float64]], NDArray[np.float64]] = (

@@ -31,7 +31,7 @@ from ..errors import TelemetryError
 from ..geometry import Rotation
 from ..telemetry import GpmdSample, GpmdTrack, Telemetry, parse_samples, read_telemetry
 from ._imu import OrientationTrack, cori_track, gyro_track, specific_force
-from ._quat import from_matrices, qconj, qmul, to_matrices
+from ..geometry.quaternions import from_matrices, qconj, qmul, to_matrices
 from ._smooth import DEFAULT_SMOOTHING_S, local_linear_lowpass, smooth_quaternions
 from ._video import VideoMotion, estimate_axes, estimate_gyro_bias, estimate_time_offset
 

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import TelemetryError
 from ..telemetry import Stream, Telemetry, TimedStream
-from ._quat import cumulative_product, from_rotvec, interpolate, qmul, qnormalize
+from ..geometry.quaternions import cumulative_product, from_rotvec, interpolate, qmul, qnormalize
 
 __all__ = [
     "GOPRO_TO_RIG",

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.ndimage import gaussian_filter1d
 
-from ._quat import continuous, from_rotvec, qconj, qmul, qnormalize, to_rotvec
+from ..geometry.quaternions import continuous, from_rotvec, qconj, qmul, qnormalize, to_rotvec
 
 __all__ = ["smooth_quaternions", "local_linear_lowpass", "DEFAULT_SMOOTHING_S"]
 

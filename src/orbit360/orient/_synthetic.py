@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from ..geometry import Rotation
 from ..telemetry import GpmdSample, encode_device, encode_klv, encode_stream
 from ._imu import CORI_AXES, GOPRO_TO_RIG, axes_matrix
-from ._quat import from_matrices, qconj, qmul, to_rotvec
+from ..geometry.quaternions import from_matrices, qconj, qmul, to_rotvec
 
 __all__ = ["body_rates", "synthetic_gpmd"]
 

@@ -28,7 +28,7 @@ from ..geometry import equirect_to_dirs
 if TYPE_CHECKING:
     from ..profile import RigProfile
 from ._imu import OrientationTrack
-from ._quat import angle_between, qconj, qmul, to_rotvec
+from ..geometry.quaternions import angle_between, qconj, qmul, to_rotvec
 
 __all__ = [
     "VideoMotion",
@@ -138,7 +138,7 @@ def measure_video_motion(frames: Iterable[NDArray[np.uint8]], times: ArrayLike) 
 
 
 def _matrix_rotvec(m: NDArray[np.float64]) -> NDArray[np.float64]:
-    from ._quat import from_matrices
+    from ..geometry.quaternions import from_matrices
 
     return to_rotvec(from_matrices(m))
 

@@ -1,4 +1,4 @@
-"""Unit quaternions (w, x, y, z) over arrays: the per-sample maths of orientation tracks.
+"""Unit quaternions (w, x, y, z) over arrays: orientation tracks and view paths.
 
 ``geometry.Rotation`` is one rotation; a gyro track is thousands, so these work on
 (..., 4) arrays. Same convention as ``geometry.rotation``: ``q`` rotates rig directions
@@ -22,6 +22,8 @@ __all__ = [
     "to_matrices",
     "from_matrices",
     "angle_between",
+    "qlog",
+    "qexp",
 ]
 
 Quats = NDArray[np.float64]
@@ -152,3 +154,23 @@ def angle_between(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
     """Angle in radians of the rotation taking ``a`` to ``b``, row by row."""
     d = np.abs(np.sum(qnormalize(a) * qnormalize(b), axis=-1))
     return 2.0 * np.arccos(np.clip(d, 0.0, 1.0))
+
+
+def qlog(q: ArrayLike) -> Quats:
+    """Log of unit quaternions, (0, axis * half_angle), keeping the arc as given (no
+    hemisphere flip: squad's control points may lie on the far side)."""
+    q = np.asarray(q, dtype=np.float64)
+    v = q[..., 1:]
+    norm_v = np.linalg.norm(v, axis=-1, keepdims=True)
+    half_angle = np.arctan2(norm_v, q[..., :1])
+    scale = np.where(norm_v > 1e-12, half_angle / np.maximum(norm_v, 1e-12), 1.0)
+    return np.concatenate([np.zeros_like(half_angle), v * scale], axis=-1)
+
+
+def qexp(q: ArrayLike) -> Quats:
+    """Exp of pure quaternions (0, v): the inverse of ``qlog``."""
+    q = np.asarray(q, dtype=np.float64)
+    v = q[..., 1:]
+    angle = np.linalg.norm(v, axis=-1, keepdims=True)
+    scale = np.where(angle > 1e-12, np.sin(angle) / np.maximum(angle, 1e-12), 1.0)
+    return np.concatenate([np.cos(angle), v * scale], axis=-1)
