@@ -281,7 +281,14 @@ def main() -> int:
     cases.append(("x264 B-frames + AAC (reference)", broken, ref, expected_for_cut(healthy, data, cut), True))
     long_ref = work / "pyav-long.mp4"
     expected, total = make_long_repeat(rec, long_ref, args.large_gb * 150)
-    cases.append((f"x264 + AAC x{total / 1e6:.0f} MB, mdat size 0, cut (reference)", long_ref, ref, expected, True))
+    cases.append((f"x264 + AAC ~7 Mbit/s x{total / 1e6:.0f} MB, mdat size 0, cut (reference)", long_ref, ref, expected, True))
+    if args.large_gb > 0:
+        # a camera's bitrate (~38 Mbit/s of 720p video beside AAC): audio is a small share
+        hd_ref = make_recording(work / "pyav-hd-ref.mp4", seed=3, seconds=2, size=(1280, 720))
+        hd_rec = make_recording(work / "pyav-hd-rec.mp4", seed=4, seconds=4, size=(1280, 720))
+        hd_long = work / "pyav-hd-long.mp4"
+        expected, total = make_long_repeat(hd_rec, hd_long, args.large_gb * 250)
+        cases.append((f"x264 + AAC ~38 Mbit/s x{total / 1e6:.0f} MB, mdat size 0, cut (reference)", hd_long, hd_ref, expected, True))
     large = None
     if args.large_gb > 0 and (SAMPLES / "gopro_hero7.mp4").is_file():
         large = work / "long-recording.mp4"
