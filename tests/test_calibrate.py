@@ -155,3 +155,11 @@ def test_fixed_fov_is_kept(scene) -> None:  # type: ignore[no-untyped-def]
     result = calibrate_rig(frames, SIZE, nominal=RigProfile.nominal(SIZE, fov_deg=193.0), fit_fov=False)
     assert all(lens.fov_deg == 193.0 for lens in result.rig.lenses)
     assert _errors(result.rig, rig)[0] < 0.05
+
+
+@pytest.mark.parametrize("seed,fov", [(9113, 188.0), (9114, 220.0)])
+def test_fov_outside_the_usual_range(scene, seed, fov) -> None:  # type: ignore[no-untyped-def]
+    rig = misaligned_rig(SIZE, seed=seed, misalign_deg=0.8, center_offset_px=4.0, fov_deg=fov, exposure_stops=1.0, vignetting=False)
+    result = calibrate_rig(_frames(RigRenderer(rig, scene), False, n=2), SIZE)
+    rot, centre, dfov = _errors(result.rig, rig)
+    assert rot < 0.05 and centre < 0.5 and dfov < 0.2, result.summary()

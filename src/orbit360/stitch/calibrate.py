@@ -216,8 +216,9 @@ def _track_overlap(frames: list[NDArray[np.uint8]], rig: RigProfile, max_corners
     return np.concatenate(front_pts), np.concatenate(back_pts)
 
 
-def _search_fov(frames: list[NDArray[np.uint8]], rig: RigProfile, lo: float = 186.0, hi: float = 232.0) -> float:
-    """Coarse FOV (shared) at which the two lenses' views of the overlap agree best (NCC)."""
+def _search_fov(frames: list[NDArray[np.uint8]], rig: RigProfile, lo: float = 186.0, hi: float = 232.0) -> list[float]:
+    """Coarse FOVs (shared) at which the two lenses' views of the overlap agree best (NCC),
+    best first: the best refined by a parabola, then the next local maxima."""
     fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
     cands = np.arange(lo, hi + 0.01, 1.0)
     scores = []
@@ -233,18 +234,23 @@ def _search_fov(frames: list[NDArray[np.uint8]], rig: RigProfile, lo: float = 18
             views.append([_normalise(a, 3.0).astype(np.float32) - 128.0 for a in acc])
             valids.append(valid)
         m = valids[0] & valids[1]
-        if m.sum() < 0.5 * width:
+        if m.sum() < 3 * width:  # a sliver of overlap correlates by chance
             scores.append(-1.0)
             continue
         num = sum(float(np.sum(a[m] * b[m])) for a, b in zip(*views))
         den = math.sqrt(sum(float(np.sum(a[m] ** 2)) for a in views[0]) * sum(float(np.sum(b[m] ** 2)) for b in views[1]))
         scores.append(num / den if den > 0 else -1.0)
-    k = int(np.argmax(scores))
-    if 0 < k < len(cands) - 1:
-        a, b, c = scores[k - 1], scores[k], scores[k + 1]
-        d = a - 2 * b + c
-        return float(cands[k] + (0.5 * (a - c) / d if d < 0 else 0.0))
-    return float(cands[k])
+    sc = np.asarray(scores)
+    peaks = [k for k in range(len(sc)) if sc[k] > -1.0 and (k == 0 or sc[k] >= sc[k - 1]) and (k == len(sc) - 1 or sc[k] >= sc[k + 1])]
+    peaks.sort(key=lambda k: -sc[k])
+    out = []
+    for k in peaks[:3]:
+        fov = float(cands[k])
+        if 0 < k < len(cands) - 1:
+            d = sc[k - 1] - 2 * sc[k] + sc[k + 1]
+            fov += 0.5 * (sc[k - 1] - sc[k + 1]) / d if d < 0 else 0.0
+        out.append(fov)
+    return out
 
 
 def _rotvec_matrix(w: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -567,19 +573,35 @@ def calibrate_rig(
     # stage 2: rotation and FOV from overlap tracks, re-tracked from each new estimate
     residual, n = float("nan"), 0
     geo_frames = picked[:: max(1, len(picked) // 6)][:6]
-    if fit_fov:
-        fov = _search_fov(geo_frames[:3], rig)
-        fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
-        rig = rig.replace(lenses=tuple(l.replace(fov_deg=l.fov_deg - fov0 + fov) for l in rig.lenses))
-    for it in range(iterations):
+    fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
+    starts = [rig]
+    if fit_fov:  # the best coarse FOVs first, the nominal's last
+        starts = [rig.replace(lenses=tuple(l.replace(fov_deg=l.fov_deg - fov0 + f) for l in rig.lenses)) for f in _search_fov(geo_frames[:3], rig)]
+        starts.append(rig)
+    chosen: tuple[RigProfile, float, int] | None = None
+    most = 0
+    for start in starts:  # first start whose tracks fit well; else the best fitting one
+        pf, pb = _track_overlap(geo_frames, start)
+        most = max(most, len(pf))
+        if len(pf) < 30:
+            continue
+        fitted = _fit_geometry(start, pf, pb, fit_fov=fit_fov)
+        if chosen is None or fitted[1] < chosen[1]:
+            chosen = fitted
+        if fitted[1] < 0.25:
+            break
+    if chosen is None:
+        raise CalibrationError(f"only {most} feature tracks across the lens overlap: too little texture to calibrate")
+    rig, residual, n = chosen
+    for _ in range(1, iterations):
         pf, pb = _track_overlap(geo_frames, rig)
         if len(pf) < 30:
-            raise CalibrationError(f"only {len(pf)} feature tracks across the lens overlap: too little texture to calibrate")
+            break  # keep the estimate the previous round reached
         new, residual, n = _fit_geometry(rig, pf, pb, fit_fov=fit_fov)
         change = Rotation(new.lenses[1].rotation().matrix @ rig.lenses[1].rotation().matrix.T).angle
         dfov = abs(new.lenses[0].fov_deg - rig.lenses[0].fov_deg)
         rig = new
-        if it >= 1 and math.degrees(change) < 0.005 and dfov < 0.01:
+        if math.degrees(change) < 0.005 and dfov < 0.01:
             break
     if residual > 0.25:
         warnings.append(f"large ray residual {residual:.3f} deg: parallax, rolling shutter or a distortion the model lacks")
