@@ -115,3 +115,25 @@ def test_gyroflow_rejects_non_fisheye(tmp_path: Path) -> None:
     p.write_text("{nope")
     with pytest.raises(InputError, match="invalid JSON"):
         load_prior(p, (1280, 640))
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    yaw=st.floats(-179.0, 179.0), pitch=st.floats(-30.0, 30.0), roll=st.floats(-30.0, 30.0),
+    fov=st.floats(185.0, 230.0), dx=st.floats(-20.0, 20.0), dy=st.floats(-20.0, 20.0),
+    k1=st.floats(-0.05, 0.05), exposure=st.floats(0.1, 4.0), red=st.floats(0.7, 1.3), vig=st.floats(-0.5, 0.0),
+)
+def test_pto_round_trip_any_lens(tmp_path: Path, yaw, pitch, roll, fov, dx, dy, k1, exposure, red, vig) -> None:  # type: ignore[no-untyped-def]
+    base = RigProfile.nominal((1920, 960), fill=0.97)
+    back = base.lenses[1].replace(
+        center=(base.lenses[1].center[0] + dx, base.lenses[1].center[1] + dy), fov_deg=fov, distortion=(k1, 0.0, 0.0, 0.0),
+        rotation_ypr=(yaw, pitch, roll), exposure=exposure, color_gain=(red, 1.0, 1.0 / red), vignetting=(vig, vig / 3, 0.0),
+    )
+    rig = base.with_lens(1, back).with_lens(0, base.lenses[0].replace(fov_deg=fov, distortion=(k1, 0.0, 0.0, 0.0)))
+    path = tmp_path / "h.pto"
+    write_pto(rig, path)
+    _assert_rigs_close(read_pto(path), rig)
