@@ -40,7 +40,7 @@ from scipy.optimize import least_squares
 
 from ..errors import CalibrationError, InputError
 from ..geometry import Rotation, distort_theta
-from ..profile import LAYOUT_DUAL_FISHEYE_SBS, LensProfile, RigProfile
+from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
 from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
 
 __all__ = ["CalibrationResult", "calibrate_rig", "fit_image_circle", "srgb_lut", "read_calibration_frames", "load_prior"]
@@ -367,10 +367,10 @@ def _vig_log(r: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float
     return np.log(np.maximum(1.0 + r2 * (v[0] + r2 * (v[1] + r2 * v[2])), 1e-3))
 
 
-def _log_poly_to_vignetting(coef: NDArray[np.float64] | None, logv=None) -> NDArray[np.float64]:  # type: ignore[no-untyped-def]
-    """(v1, v2, v3) of ``1 + v1 r^2 + v2 r^4 + v3 r^6`` closest to exp(log V) over r in [0, 1]."""
+def _log_poly_to_vignetting(coef: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(v1, v2, v3) of ``1 + v1 r^2 + v2 r^4 + v3 r^6`` closest to exp(sum coef_j r^2j) over r in [0, 1]."""
     r = np.linspace(0.0, 1.0, 101)
-    lv = logv(r) if logv is not None else sum(c * r ** (2 * (j + 1)) for j, c in enumerate(coef))  # type: ignore[union-attr]
+    lv = sum(c * r ** (2 * (j + 1)) for j, c in enumerate(coef))
     basis = np.stack([r**2, r**4, r**6], -1)
     return np.linalg.lstsq(basis, np.exp(lv) - 1.0, rcond=None)[0]
 
