@@ -93,7 +93,9 @@ def codec_config(t) -> bytes:
         if at > 0:
             size = int.from_bytes(entry[at - 4 : at], "big")
             return entry[at - 4 : at - 4 + size]
-    raise AssertionError(f"no codec configuration in {t.codec!r}")
+    if t.handler in (b"vide", b"soun"):
+        raise AssertionError(f"no codec configuration in {t.codec!r}")
+    return t.stsd  # timecode, telemetry: the whole entry
 
 
 def presentation(t) -> np.ndarray:
@@ -122,7 +124,8 @@ def compare(healthy: Movie, data: bytes, out: Path, cut: int) -> int:
             assert got_data[go : go + gs] == data[o : o + s], f"track {want.track_id} sample {i}"
         last = want.sample_count - 1  # the encoder's flush may shorten the very last audio frame
         m = min(n, last)
-        np.testing.assert_array_equal(t.durations[:m], want.durations[:m])
+        if want.codec != b"tmcd":  # one timecode sample spans the recovered recording
+            np.testing.assert_array_equal(t.durations[:m], want.durations[:m])
         np.testing.assert_array_equal(t.sync_samples, want.sync_samples[want.sync_samples < n])
         if want.handler == b"vide":
             pts = presentation(t)
@@ -259,3 +262,72 @@ def test_cli_salvage_report_and_errors(h264_pair: tuple[Path, Path], tmp_path: P
     assert main(["salvage", str(broken), "-q", "-o", str(tmp_path / "x.mp4")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("orbit360: error: ") and "--reference" in err[0]
+
+
+def _gopro_without_sos(folder: Path, telemetry: bytes | None = None) -> Path:
+    """The HERO7 sample rewritten without its SOS records and fdsc track: a camera that
+    interleaves video, AAC, a timecode sample and GPMF telemetry with no index of its own
+    (two telemetry samples sit back to back near the start). ``telemetry`` replaces
+    every gpmd sample's payload (e.g. one with two devices)."""
+    import dataclasses
+
+    from orbit360.isobmff import MdatSource, write_movie
+
+    src = SAMPLES / "gopro_hero7.mp4"
+    if not src.is_file():
+        pytest.skip("shared/samples not present")
+    movie, data = read_movie(src), src.read_bytes()
+    tracks = [t for t in movie.tracks if t.codec != b"fdsc"]
+    spans = sorted((int(o), int(s), k, i) for k, t in enumerate(tracks) for i, (o, s) in enumerate(zip(t.offsets, t.sizes)))
+    payload, moved, sizes = bytearray(), {}, {}
+    for o, s, k, i in spans:
+        sample = telemetry if telemetry is not None and tracks[k].codec == b"gpmd" else data[o : o + s]
+        moved[(k, i)], sizes[(k, i)] = len(payload), len(sample)
+        payload += sample
+    raw = folder / "payload.bin"
+    raw.write_bytes(bytes(payload))
+    rebuilt = [
+        dataclasses.replace(
+            t,
+            offsets=np.array([moved[(k, i)] for i in range(t.sample_count)], np.uint64),
+            sizes=np.array([sizes[(k, i)] for i in range(t.sample_count)], np.uint32),
+        )
+        for k, t in enumerate(tracks)
+    ]
+    out = folder / "GH010001.MP4"
+    write_movie(out, ftyp=data[:20], source=MdatSource(raw, 0, len(payload)), tracks=rebuilt, movie_timescale=movie.timescale)
+    return out
+
+
+@pytest.fixture(scope="module")
+def gopro_without_sos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _gopro_without_sos(tmp_path_factory.mktemp("nosos"))
+
+
+@pytest.fixture(scope="module")
+def two_devices_without_sos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    two = SAMPLES / "gpmf" / "hero6+ble.raw"  # HERO6 plus a Bluetooth sensor: two DEVCs
+    if not two.is_file():
+        pytest.skip("shared/samples not present")
+    return _gopro_without_sos(tmp_path_factory.mktemp("nosos2"), two.read_bytes())
+
+
+@pytest.mark.parametrize("layout", ["gopro_without_sos", "two_devices_without_sos"])
+def test_camera_layout_with_telemetry_and_timecode(layout: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    gopro_without_sos = request.getfixturevalue(layout)
+    healthy, data = read_movie(gopro_without_sos), gopro_without_sos.read_bytes()
+    assert [t.codec for t in healthy.tracks] == [b"avc1", b"mp4a", b"tmcd", b"gpmd"]
+    gpmd = healthy.tracks[3]
+    assert gpmd.offsets[1] == gpmd.offsets[0] + gpmd.sizes[0], "back-to-back telemetry samples"
+    broken, out = tmp_path / "GH020001.MP4", tmp_path / "fixed.mp4"
+    total = 0
+    for cut in _cuts(healthy, len(data), 8):
+        broken.write_bytes(data[:cut])
+        try:
+            report = salvage(broken, out, reference=gopro_without_sos)
+        except SalvageError:
+            assert all(((t.offsets + t.sizes) <= cut).sum() == 0 for t in healthy.tracks), cut
+            continue
+        assert report.method == "reference"
+        total += compare(healthy, data, out, cut)
+    assert total > 1500

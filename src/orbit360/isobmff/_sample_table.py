@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 import numpy as np
@@ -133,6 +133,8 @@ class Movie:
     mdat: BoxHeader | None
     udta: bytes = b""
     """The movie-level ``udta`` box as written (GoPro keeps FIRM, CAME, GPMF... here)."""
+    path: str | None = None
+    """The file it was read from (``read_movie``), for reading samples later."""
 
     def track(self, handler: bytes | str) -> Track | None:
         """The first track with this handler type ("vide", "soun", ...), or None."""
@@ -156,7 +158,8 @@ def read_movie(path: StrPath) -> Movie:
     finalised: see ``orbit360.salvage``) and CorruptBoxError when a table is impossible.
     """
     with file_context(path), open(path, "rb") as f:
-        return read_movie_from(f, os.fstat(f.fileno()).st_size)
+        movie = read_movie_from(f, os.fstat(f.fileno()).st_size)
+    return replace(movie, path=os.fspath(path))
 
 
 def read_movie_from(f: BinaryIO, file_size: int) -> Movie:

@@ -62,10 +62,39 @@ def _video_period(video_tracks: list[Track]) -> list[int]:
     return list(range(len(video_tracks)))
 
 
-def _gpmf_size(fd: int, pos: int, limit: int) -> int | None | str:
-    """Bytes of the consecutive top-level DEVC KLVs at ``pos`` (one gpmd sample)."""
+def _devc_count(head: bytes) -> int:
+    """How many top-level DEVC KLVs the GPMF payload ``head`` starts with."""
+    count, p = 0, 0
+    while p + 8 <= len(head) and head[p : p + 4] == _DEVC and head[p + 4] == 0:
+        size, repeat = head[p + 5], struct.unpack_from(">H", head, p + 6)[0]
+        p += 8 + ((size * repeat + 3) & ~3)
+        count += 1
+    return count
+
+
+def _devices_per_sample(reference: Movie, track: Track) -> int:
+    """DEVC KLVs per gpmd sample in the reference (one per telemetry device; 1 if unknown).
+
+    Samples can sit back to back in the file, so a run of DEVCs is split into samples
+    of this many devices."""
+    if reference.path is None:
+        return 1
+    counts = []
+    with open(reference.path, "rb") as f:
+        for offset, size in zip(track.offsets[:8].tolist(), track.sizes[:8].tolist()):
+            f.seek(offset)
+            counts.append(_devc_count(f.read(min(size, 1 << 20))))
+    counts = [c for c in counts if c]
+    return max(set(counts), key=counts.count) if counts else 1
+
+
+def _gpmf_size(fd: int, pos: int, limit: int, devices: int) -> int | None | str:
+    """Bytes of the ``devices`` DEVC KLVs at ``pos`` (one gpmd sample), or fewer if
+    something else follows them."""
     p = pos
-    while p + 8 <= limit:
+    for _ in range(devices):
+        if p + 8 > limit:
+            break
         head = os.pread(fd, 8, p)
         if head[:4] != _DEVC or head[4] != 0:
             break
@@ -116,8 +145,17 @@ def scan_with_reference(
 
         framer = AacFramer(audio)
     gpmd = next((t for t in reference.tracks if t.codec == b"gpmd"), None)
+    devices = _devices_per_sample(reference, gpmd) if gpmd is not None else 1
     tmcd = next((t for t in reference.tracks if t.codec == b"tmcd"), None)
     tmcd_size = int(tmcd.sizes[0]) if tmcd is not None and tmcd.sample_count else 0
+    # Where the camera puts its timecode sample: after how many video and audio samples.
+    tmcd_slot = None
+    if tmcd_size:
+        at = int(tmcd.offsets[0])
+        tmcd_slot = (
+            sum(int((t.offsets < at).sum()) for t in video_tracks),
+            int((audio.offsets < at).sum()) if audio is not None else 0,
+        )
 
     found: dict[int, _Columns] = {t.track_id: _Columns() for t in reference.tracks}
     units: list[list[AccessUnit]] = [[] for _ in parsers]
@@ -156,7 +194,7 @@ def scan_with_reference(
                 pos = _drop_filled_last_sample(fd, pos, head[0], found, last_track, units, video_tracks)
                 break
         if kind is None and gpmd is not None:
-            size = _gpmf_size(fd, pos, limit)
+            size = _gpmf_size(fd, pos, limit, devices)
             if size == "cut":
                 reason = "the file ends inside a telemetry sample"
                 break
@@ -165,21 +203,37 @@ def scan_with_reference(
                 found[last_track].add(pos, size)
                 pos += size
                 kind = "gpmd"
+        if (
+            kind is None and tmcd_slot is not None and not len(found[tmcd.track_id]) and pos + tmcd_size <= limit
+            and tmcd_slot == (video_count, len(found[audio.track_id]) if audio is not None else 0)
+        ):
+            last_track = tmcd.track_id  # the reference's slot for it: take it before trying audio
+            found[last_track].add(pos, tmcd_size)
+            pos += tmcd_size
+            kind = "tmcd"
+        audio_cut = False
         if kind is None and framer is not None:
             size = framer.frame_size(fd, pos, limit)
-            if size == "cut":
-                reason = "the file ends inside an audio sample"
-                break
-            if size:
+            audio_cut = size == "cut"
+            if size and not audio_cut:
                 last_track = audio.track_id
                 found[last_track].add(pos, size)
                 pos += size
                 kind = "audio"
+        # The one timecode sample: a few bytes no other track claims, followed by a sample
+        # of another track (or the end of the bytes).
         if kind is None and tmcd_size and not len(found[tmcd.track_id]) and pos + tmcd_size <= limit:
-            last_track = tmcd.track_id
-            found[last_track].add(pos, tmcd_size)
-            pos += tmcd_size
-            kind = "tmcd"
+            after = pos + tmcd_size
+            if after == limit or any(isinstance(v.access_unit(fd, after, limit), AccessUnit) for v in parsers) or (
+                gpmd is not None and _gpmf_size(fd, after, limit, devices) not in (None, "cut")
+            ):
+                last_track = tmcd.track_id
+                found[last_track].add(pos, tmcd_size)
+                pos = after
+                kind = "tmcd"
+        if kind is None and audio_cut:
+            reason = "the file ends inside an audio sample"
+            break
         if kind is None:
             reason = "no sample of any reference track starts here: the recording ends"
             break

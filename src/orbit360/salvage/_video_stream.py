@@ -26,6 +26,24 @@ __all__ = ["VideoParser", "AccessUnit", "composition_offsets", "with_composition
 
 _HEADER_PEEK = 64
 _REORDER_PROBE = 120  # samples parsed to decide whether a stream has B-frames at all
+# (codec, NAL type) -> (min, max) length in bytes, header included, for the NAL types
+# whose headers alone cannot be told from other bytes.
+_MAX_LENGTH = {
+    ("h264", _h264.NAL_AUD): (2, 2),
+    ("h264", _h264.NAL_SEI): (2, 1 << 20),
+    ("h264", _h264.NAL_SPS): (4, 4096),
+    ("h264", _h264.NAL_PPS): (2, 4096),
+    ("h264", 10): (1, 1),
+    ("h264", 11): (1, 1),
+    ("hevc", _hevc.NAL_AUD): (3, 3),
+    ("hevc", _hevc.NAL_VPS): (4, 4096),
+    ("hevc", _hevc.NAL_SPS): (4, 4096),
+    ("hevc", _hevc.NAL_PPS): (3, 4096),
+    ("hevc", _hevc.NAL_PREFIX_SEI): (3, 1 << 20),
+    ("hevc", _hevc.NAL_SUFFIX_SEI): (3, 1 << 20),
+    ("hevc", 36): (2, 2),
+    ("hevc", 37): (2, 2),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +130,20 @@ class VideoParser:
 
     # ---- one NAL unit ---------------------------------------------------------------
 
-    def _classify(self, nal: bytes) -> tuple[str, int, int, bool] | None:
-        """(role, poc_lsb, first_mb_or_flag, ref) of a NAL header, or None if implausible.
+    def _classify(self, nal: bytes, length: int) -> tuple[str, int, int, bool] | None:
+        """(role, poc_lsb, nal_type, ref) of a NAL unit of ``length`` bytes from its first
+        bytes, or None if implausible.
 
         role: "start" (AUD/parameter set/SEI: may open an AU), "slice_first",
-        "slice_more", "other" (belongs to the current AU).
+        "slice_more", "other" (belongs to the current AU). Slices are checked by parsing
+        their header against the parameter sets; the other types, whose headers say
+        little, by the lengths they can have (an AUD is 2 bytes, an end of sequence 1),
+        so that audio bytes do not pass for them.
         """
         if not nal or nal[0] & 0x80:
+            return None
+        limit = _MAX_LENGTH.get((self.codec, nal[0] & 0x1F if self.codec == "h264" else (nal[0] >> 1) & 0x3F))
+        if limit is not None and not limit[0] <= length <= limit[1]:
             return None
         try:
             if self.codec == "h264":
@@ -135,7 +160,7 @@ class VideoParser:
                 if t in (_h264.NAL_SEI, _h264.NAL_AUD):
                     return ("start", 0, t, False) if ref_idc == 0 else None
                 if t in (10, 11, 12):  # end of sequence / stream, filler
-                    return ("other", 0, t, False)
+                    return ("other", 0, t, False) if ref_idc == 0 else None
                 return None
             t = (nal[0] >> 1) & 0x3F
             if len(nal) < 2 or (nal[0] & 1) or (nal[1] >> 3) or not (nal[1] & 7):
@@ -173,7 +198,7 @@ class VideoParser:
             length = int.from_bytes(head[:ls], "big")
             if length == 0:
                 break
-            info = self._classify(head[ls:])
+            info = self._classify(head[ls:], length)
             if info is None:
                 break
             role = info[0]
