@@ -117,7 +117,8 @@ class BandRect:
     of lens i, ``weight`` the front lens' feather weight, ``seam_mask`` 1 where the front
     lens wins at the geometric seam, ``valid[i]`` where lens i sees the pixel, ``gains[i]``
     lens i's linear-light gains as ``gain_index`` offsets (h×w×3) or None when neutral, ``ring_col``/``ring_eps``
-    each pixel's seam-ring column and elevation (for a per-frame seam).
+    each pixel's seam-ring column and elevation (for a per-frame seam), ``full[i]`` whether
+    lens i sees the whole padded rectangle.
     """
 
     x0: int
@@ -135,6 +136,7 @@ class BandRect:
     valid: tuple[NDArray[np.bool_], ...] = ()
     ring_col: NDArray[np.int32] | None = None
     ring_eps: NDArray[np.float32] | None = None
+    full: tuple[bool, ...] = (False, False)
 
 
 @dataclass
@@ -312,8 +314,9 @@ class StitchPlan:
                 mask = band.seam_mask  # type: ignore[assignment]
             # where a lens sees nothing, lend it the other's pixels: the coarse levels of
             # the pyramid then never pull in black from outside an image circle
-            a = np.where(band.valid[0][..., None], layers[0], layers[1])
-            b = np.where(band.valid[1][..., None], layers[1], layers[0])
+            full = band.full
+            a = layers[0] if full[0] else np.where(band.valid[0][..., None], layers[0], layers[1])
+            b = layers[1] if full[1] else np.where(band.valid[1][..., None], layers[1], layers[0])
             blended = laplacian_blend(a, b, mask, self.levels)
         return np.clip(blended[iy0:iy1, ix0:ix1] + 0.5, 0, 255).astype(np.uint8)
 
@@ -376,4 +379,5 @@ def _band_rect(r: tuple[int, int, int, int], ctx: _PlanArrays, pad: int, multiba
         px0, py0, px1, py1, seam_mask,
         tuple(np.ascontiguousarray(v[sl]) for v in ctx.lens_valid),
         np.ascontiguousarray(ctx.ring_col[sl]), np.ascontiguousarray(ctx.ring_eps[sl]),
+        tuple(bool(v[sl].all()) for v in ctx.lens_valid),
     )
