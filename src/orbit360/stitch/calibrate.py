@@ -11,10 +11,12 @@ Three stages, each on physics the footage constrains:
    normalised (so exposure and vignetting do not matter), and corners tracked from one
    view into the other with pyramidal Lucas-Kanade, checked forwards and backwards. Each
    track is a pair of fisheye pixels that see the same direction. A robust least-squares
-   fit (``scipy.optimize.least_squares``, soft-L1) over all frames gives the back lens'
-   rotation relative to the front lens and the field of view (shared by both lenses:
-   the same optics); the track-and-fit loop runs again from the new estimate until the
-   update is negligible.
+   fit (``scipy.optimize.least_squares``, soft-L1, then plain least squares on the
+   inliers) over all frames gives the back lens' rotation relative to the front lens and
+   the field of view (shared by both lenses: the same optics); the track-and-fit loop
+   runs again from the new estimate until the update is negligible. The FOV starts from a
+   coarse search (normalised correlation of the two views, 186° to 232°), trying its
+   best few candidates until one's tracks fit.
 3. **Photometry.** In linear light, a scene point recorded by lens i at normalised radius
    r has value ``L = scene * gain_i[c] * V(r)``. Log ratios of two observations of one
    direction (both lenses in one frame, and, when the camera moves, either lens in two
