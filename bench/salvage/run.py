@@ -279,6 +279,18 @@ def main() -> int:
     broken = work / "pyav-h264-bframes-aac-cut.mp4"
     broken.write_bytes(data[:cut])
     cases.append(("x264 B-frames + AAC (reference)", broken, ref, expected_for_cut(healthy, data, cut), True))
+    if (SAMPLES / "gopro_hero7.mp4").is_file():
+        # real camera streams (HERO7 H.264, AAC, timecode, GPMF) laid out without SOS records
+        from test_salvage_reference import _gopro_without_sos
+
+        nosos_dir = work / "nosos"
+        nosos_dir.mkdir(exist_ok=True)
+        nosos = _gopro_without_sos(nosos_dir)
+        healthy, data = read_movie(nosos), nosos.read_bytes()
+        cut = healthy.mdat.offset + int(healthy.mdat.size * 0.7)
+        broken = work / "hero7-without-sos-cut.mp4"
+        broken.write_bytes(data[:cut])
+        cases.append(("HERO7 streams without SOS records, cut 70% (reference)", broken, nosos, expected_for_cut(healthy, data, cut), True))
     long_ref = work / "pyav-long.mp4"
     expected, total = make_long_repeat(rec, long_ref, args.large_gb * 150)
     cases.append((f"x264 + AAC ~7 Mbit/s x{total / 1e6:.0f} MB, mdat size 0, cut (reference)", long_ref, ref, expected, True))
