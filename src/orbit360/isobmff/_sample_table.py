@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
@@ -186,7 +187,7 @@ def read_movie_from(f: BinaryIO, file_size: int) -> Movie:
     return Movie(timescale, duration, tracks, moov, mdat, udta)
 
 
-def iter_sample_bytes(f: BinaryIO, track: Track, start: int = 0, stop: int | None = None):
+def iter_sample_bytes(f: BinaryIO, track: Track, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
     """Yield the bytes of samples ``start:stop`` of ``track`` from the open file ``f``."""
     stop = track.sample_count if stop is None else min(stop, track.sample_count)
     for i in range(start, stop):
