@@ -26,9 +26,10 @@ SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
 def make_recording(
     path: Path, *, seed: int, codec: str = "libx264", video_tracks: int = 1, seconds: float = 2.0,
-    size: tuple[int, int] = (160, 96),
+    size: tuple[int, int] = (160, 96), audio_layout: str = "stereo",
 ) -> Path:
-    """A camera-like MP4: fixed I/P/B pattern (GOP 12, 2 B-frames), AAC 48 kHz stereo."""
+    """A camera-like MP4: fixed I/P/B pattern (GOP 12, 2 B-frames), AAC 48 kHz (stereo,
+    or "quad": 4 channels, as a 360 camera's spatial audio)."""
     fps = 25
     width, height = size
     rng = np.random.default_rng(seed)
@@ -43,7 +44,8 @@ def make_recording(
                 s.options = {"x265-params": "bframes=2:keyint=12:min-keyint=12:scenecut=0:b-adapt=0:log-level=none"}
             streams.append(s)
         audio = c.add_stream("aac", rate=48000)
-        audio.layout = "stereo"
+        audio.layout = audio_layout
+        channels = audio.layout.nb_channels
         x = np.linspace(0, 1, width)
         for i in range(int(seconds * fps)):
             noise = rng.normal(0, 20, (height, width))
@@ -60,7 +62,8 @@ def make_recording(
         n = int(seconds * 48000)
         wave = (np.sin(np.arange(n) / 48000 * 2 * np.pi * (440 + 50 * seed)) * 0.3 + rng.normal(0, 0.05, n)).astype(np.float32)
         for k in range(0, n - 1023, 1024):
-            frame = av.AudioFrame.from_ndarray(np.stack([wave[k : k + 1024]] * 2), format="fltp", layout="stereo")
+            tracks = [np.roll(wave, 100 * c)[k : k + 1024] for c in range(channels)]
+            frame = av.AudioFrame.from_ndarray(np.stack(tracks), format="fltp", layout=audio_layout)
             frame.sample_rate, frame.pts = 48000, k
             for p in audio.encode(frame):
                 c.mux(p)
@@ -331,3 +334,21 @@ def test_camera_layout_with_telemetry_and_timecode(layout: str, request: pytest.
         assert report.method == "reference"
         total += compare(healthy, data, out, cut)
     assert total > 1500
+
+
+def test_four_channel_aac(tmp_path: Path) -> None:
+    ref = make_recording(tmp_path / "ref.mp4", seed=5, seconds=1.0, audio_layout="quad")
+    rec = make_recording(tmp_path / "rec.mp4", seed=6, seconds=1.5, audio_layout="quad")
+    healthy, data = read_movie(rec), rec.read_bytes()
+    with av.open(str(rec)) as c:
+        assert c.streams.audio[0].channels == 4
+    broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
+    total = 0
+    for cut in _cuts(healthy, len(data), 6):
+        broken.write_bytes(data[:cut])
+        try:
+            salvage(broken, out, reference=ref)
+        except SalvageError:
+            continue
+        total += compare(healthy, data, out, cut)
+    assert total > 300

@@ -205,7 +205,9 @@ class VideoParser:
             if first is not None and role in ("start", "slice_first"):
                 break  # the next picture starts here
             if first is None and role == "slice_more":
-                return None if p == pos else "cut"
+                return None  # a picture's later slice cannot open an access unit
+            if first is not None and role == "slice_more" and not self._same_picture(first, info):
+                break  # not a slice of this picture: another track's bytes follow
             if p + ls + length > limit:
                 return "cut"
             if first is None and role == "slice_first":
@@ -215,6 +217,12 @@ class VideoParser:
             return None
         _, lsb, t, ref = first
         return AccessUnit(p - pos, self._key(t), lsb, ref, self._resets(t))
+
+    def _same_picture(self, first: tuple[str, int, int, bool], other: tuple[str, int, int, bool]) -> bool:
+        """Whether a later slice belongs with the first: every slice of a picture has its
+        NAL unit type, reference flag and (H.264) picture order count."""
+        same_kind = other[2] == first[2] and other[3] == first[3]
+        return same_kind and (self.codec == "hevc" or other[1] == first[1])
 
     def log2_max_poc_lsb(self) -> int:
         s = next(iter(self.sps.values()))
