@@ -170,8 +170,9 @@ def test_lossy_join_with_b_frames_has_no_gap_or_repeat(rec, tmp_path: Path) -> N
 
 
 # ---- segments on a Dask cluster ------------------------------------------------------------
-def test_dask_local_cluster_runs_the_segments(rec, unsegmented, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dask_local_cluster_runs_the_segments(rec, unsegmented, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     distributed = pytest.importorskip("distributed")
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # a nanny may have left it here
     import logging
 
     import dask

@@ -45,6 +45,8 @@ def run_job(inp: Path, rig_json: Path, out: Path, *, segment_frames: int, preset
     from orbit360.video import EncodeOptions
 
     cfg = {} if trim else {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    if not trim:  # a nanny started earlier in this process may have left it in our environment
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     with dask.config.set(cfg):
         with distributed.LocalCluster(
             n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR,
@@ -85,9 +87,9 @@ def main() -> None:
     trim = None
     if a.trim_compare:
         one, _ = make_input(a.work, a.width, a.segment_frames)
-        trim = run_job(one, rig_json, a.work / "scale_trim.mp4", segment_frames=a.segment_frames, preset=a.preset, crf=a.crf, trim=True)
         ref = run_job(one, rig_json, a.work / "scale_notrim.mp4", segment_frames=a.segment_frames, preset=a.preset, crf=a.crf, trim=False)
-        trim = {"with_trim": trim, "without": ref}
+        with_trim = run_job(one, rig_json, a.work / "scale_trim.mp4", segment_frames=a.segment_frames, preset=a.preset, crf=a.crf, trim=True)
+        trim = {"with_trim": with_trim, "without": ref}
     if a.json:
         a.json.write_text(json.dumps({"job": res, "trim": trim}, indent=2, default=str))
 
@@ -123,8 +125,9 @@ def main() -> None:
     print(f"network per worker: {per_worker_mbit:.1f} Mbit/s; all workers: {per_worker_mbit * workers:.0f} Mbit/s")
     if trim:
         a_, b_ = trim["with_trim"]["records"][0], trim["without"]["records"][0]
+        envs = trim["with_trim"]["malloc_trim_env"], trim["without"]["malloc_trim_env"]
         print(f"\nMALLOC_TRIM_THRESHOLD_=65536 (Dask default): {a_['seconds']:.1f} s per segment; unset: {b_['seconds']:.1f} s "
-              f"(x{a_['seconds'] / b_['seconds']:.2f})")
+              f"(x{a_['seconds'] / b_['seconds']:.2f}; worker environments {envs[0]} / {envs[1]})")
 
 
 if __name__ == "__main__":
