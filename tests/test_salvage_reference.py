@@ -352,3 +352,23 @@ def test_four_channel_aac(tmp_path: Path) -> None:
             continue
         total += compare(healthy, data, out, cut)
     assert total > 300
+
+
+def test_mono_aac_over_thousands_of_frames(tmp_path: Path) -> None:
+    """Mono AAC frames start with small bytes that read as plausible NAL lengths: over
+    thousands of them, none may pass for a video sample (or swallow the ones after it)."""
+    ref = make_recording(tmp_path / "ref.mp4", seed=8, seconds=1.0, audio_layout="mono")
+    rec = make_recording(tmp_path / "rec.mp4", seed=9, seconds=3.0, audio_layout="mono")
+    healthy, data = read_movie(rec), rec.read_bytes()
+    segment = data[healthy.mdat.payload_offset : healthy.mdat.end]  # opens with an IDR frame
+    reps = 25
+    broken = tmp_path / "long.mp4"
+    broken.write_bytes(data[: healthy.mdat.offset] + b"\0\0\0\0mdat" + segment * reps)
+    report = salvage(broken, tmp_path / "fixed.mp4", reference=ref)
+    got = read_movie(tmp_path / "fixed.mp4")
+    out = (tmp_path / "fixed.mp4").read_bytes()
+    for want, t in zip(healthy.tracks, got.tracks):
+        assert t.sample_count == reps * want.sample_count
+        rebased = [data[int(o) : int(o + s)] for o, s in zip(want.offsets, want.sizes)] * reps
+        assert [out[int(o) : int(o + s)] for o, s in zip(t.offsets, t.sizes)] == rebased
+    assert report.tracks[1]["samples"] > 3000

@@ -97,6 +97,12 @@ class AacFramer:
         except (self._av.error.FFmpegError, ValueError):
             return False
 
+    def starts_here(self, fd: int, pos: int, limit: int) -> bool:
+        """Whether an AAC frame may start at ``pos``: one decodes from there, or the bytes
+        end too soon to tell (one decode of the longest window)."""
+        window = os.pread(fd, min(self.max_frame, limit - pos), pos)
+        return len(window) < self.max_frame or self._decodes(window)
+
     def frame_size(self, fd: int, pos: int, limit: int) -> int | None | str:
         """Length of the AAC frame at ``pos``; None if no frame decodes there; "cut" if
         the bytes end before one could."""

@@ -105,6 +105,21 @@ def _gpmf_size(fd: int, pos: int, limit: int, devices: int) -> int | None | str:
     return (p - pos) or None
 
 
+def _followed_by_a_sample(fd: int, pos: int, limit: int, parsers: list[VideoParser], telemetry: bool, framer) -> bool:
+    """Whether something a sample can start with follows ``pos``: the end of the bytes,
+    fill pages, a video NAL unit that opens a picture, a GPMF DEVC, or an AAC frame."""
+    if pos >= limit:
+        return True
+    head = os.pread(fd, 16, pos)
+    if len(head) < 16 or head in (_ZERO_PAGE, _FF_PAGE):
+        return True
+    if any(v.starts_here(fd, pos, limit) for v in parsers):
+        return True
+    if telemetry and head[:4] == _DEVC:
+        return True
+    return framer is not None and framer.starts_here(fd, pos, limit)
+
+
 class _Columns:
     def __init__(self) -> None:
         self.offsets, self.sizes, self.keys = array("Q"), array("I"), array("B")
@@ -176,6 +191,10 @@ def scan_with_reference(
                     reason = "the file ends inside a video sample"
                     kind = "stop"
                     break
+                if au is not None and not au.delimited and not _followed_by_a_sample(
+                    fd, pos + au.size, limit, parsers, gpmd is not None, framer
+                ):
+                    au = None  # a slice header read from another track's bytes
                 if au is not None:
                     last_track = video_tracks[i].track_id
                     found[last_track].add(pos, au.size, au.key)

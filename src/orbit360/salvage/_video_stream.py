@@ -55,6 +55,8 @@ class AccessUnit:
     """H.264: nal_ref_idc != 0; HEVC: TemporalId 0 and a reference picture."""
     resets: bool
     """An IDR (or IRAP that starts a new coded video sequence): POC counting restarts."""
+    delimited: bool = False
+    """Opens with an access unit delimiter (a strong sign that this is video)."""
 
 
 def _config_box(entry: bytes, fourcc: bytes) -> bytes | None:
@@ -127,6 +129,10 @@ class VideoParser:
             raise SalvageError("reference video codec configuration is malformed") from None
         if not self.sps or not self.pps:
             raise SalvageError("reference video codec configuration has no SPS/PPS")
+        # No NAL unit is larger than this: a length read from another track's bytes can
+        # be hundreds of MB, and must not swallow them.
+        largest = int(track.sizes.max()) if track.sample_count else 0
+        self.max_nal = max(8 * largest, 4 << 20)
 
     # ---- one NAL unit ---------------------------------------------------------------
 
@@ -193,10 +199,11 @@ class VideoParser:
         ls = self.length_size
         p = pos
         first: tuple[str, int, int, bool] | None = None
+        delimited = False
         while p + ls < limit:
             head = os.pread(fd, ls + _HEADER_PEEK, p)
             length = int.from_bytes(head[:ls], "big")
-            if length == 0:
+            if length == 0 or length > self.max_nal:
                 break
             info = self._classify(head[ls:], length)
             if info is None:
@@ -212,11 +219,25 @@ class VideoParser:
                 return "cut"
             if first is None and role == "slice_first":
                 first = info
+            if p == pos:
+                delimited = info[2] == (_h264.NAL_AUD if self.codec == "h264" else _hevc.NAL_AUD)
             p += ls + length
         if first is None:
             return None
         _, lsb, t, ref = first
-        return AccessUnit(p - pos, self._key(t), lsb, ref, self._resets(t))
+        return AccessUnit(p - pos, self._key(t), lsb, ref, self._resets(t), delimited)
+
+    def starts_here(self, fd: int, pos: int, limit: int) -> bool:
+        """Whether the first NAL unit at ``pos`` could open an access unit (cheap check)."""
+        ls = self.length_size
+        if pos + ls >= limit:
+            return False
+        head = os.pread(fd, ls + _HEADER_PEEK, pos)
+        length = int.from_bytes(head[:ls], "big")
+        if length == 0 or length > self.max_nal:
+            return False
+        info = self._classify(head[ls:], length)
+        return info is not None and info[0] in ("start", "slice_first")
 
     def _same_picture(self, first: tuple[str, int, int, bool], other: tuple[str, int, int, bool]) -> bool:
         """Whether a later slice belongs with the first: every slice of a picture has its
