@@ -301,3 +301,22 @@ def test_memory_stays_bounded_on_a_long_recording(tmp_path: Path) -> None:
     assert report.tracks[0]["samples"] == video.sample_count + reps * repeated
     assert broken.stat().st_size > 40e6 and peak < 8e6, f"peak {peak / 1e6:.1f} MB"
     print(f"peak traced memory {peak / 1e6:.1f} MB for {broken.stat().st_size / 1e6:.0f} MB")
+
+
+def test_reference_of_another_mode_is_ignored_and_same_mode_is_used(tmp_path: Path) -> None:
+    from test_salvage_reference import make_recording
+
+    hero7 = SAMPLES / "gopro_hero7.mp4"
+    data = hero7.read_bytes()
+    healthy = read_movie(hero7)
+    broken = tmp_path / "GX010002.MP4"
+    broken.write_bytes(data[: len(data) // 2])
+    # Another camera mode (another SPS, another audio entry): its entries must not be used.
+    other = make_recording(tmp_path / "other.mp4", seed=1, seconds=0.5)
+    assert read_movie(other).tracks[1].stsd != healthy.tracks[1].stsd
+    salvage(broken, tmp_path / "a.mp4", reference=other)
+    assert [t.stsd for t in read_movie(tmp_path / "a.mp4").tracks] == [t.stsd for t in healthy.tracks]
+    # A same-mode reference is used (its entries are the camera's own bytes).
+    report = salvage(broken, tmp_path / "b.mp4", reference=hero7)
+    assert report.reference == str(hero7)
+    assert [t.stsd for t in read_movie(tmp_path / "b.mp4").tracks] == [t.stsd for t in healthy.tracks]

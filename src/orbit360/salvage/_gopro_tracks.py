@@ -75,8 +75,16 @@ def _entry_matches(reference: Track, parameter_sets: list[bytes]) -> bool:
 
 
 def gopro_tracks(scan: GoProScan, reference: Movie | None = None) -> list[Track]:
-    """Tracks for everything the scan found, in GoPro's track order."""
+    """Tracks for everything the scan found, in GoPro's track order.
+
+    The reference is used only when it is of the same camera mode: its video sample
+    entry carries this recording's parameter sets (a folder may hold other modes).
+    """
     hints = scan.hints
+    if reference is not None:
+        ref_video = next((t for t in reference.tracks if t.handler == b"vide"), None)
+        if ref_video is None or not scan.parameter_sets or not _entry_matches(ref_video, scan.parameter_sets):
+            reference = None
     plan: list[tuple[str, SampleList]] = []
     video = scan.streams.get(VIDEO)
     if video is not None and len(video) and scan.parameter_sets:
