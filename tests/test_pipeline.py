@@ -312,7 +312,7 @@ def test_join_copies_audio_timecode_and_telemetry_of_a_gopro_file_once(tmp_path:
         pytest.skip("shared GoPro sample not found")
     segs = [_segment(tmp_path / "a.mp4", 7), _segment(tmp_path / "b.mp4", 6)]
     out = tmp_path / "j.mp4"
-    concat_segments(segs, out, other_tracks_from=src)
+    concat_segments(segs, out, audio_from=src, telemetry_from=src)
     source, joined = read_movie(src), read_movie(out)
     assert [t.codec for t in joined.tracks] == [b"avc1", b"mp4a", b"tmcd", b"gpmd"]  # no fdsc: it described the old bytes
     assert joined.tracks[0].sample_count == 13 and joined.udta == source.udta
@@ -328,6 +328,17 @@ def test_join_copies_audio_timecode_and_telemetry_of_a_gopro_file_once(tmp_path:
     assert read_telemetry(out).series("GYRO").values.shape[0] == read_telemetry(src).series("GYRO").values.shape[0] > 0
     with av.open(str(out)) as c:  # FFmpeg demuxes every track
         assert sum(1 for p in c.demux() if p.size) >= 13 + 550
+    # audio and telemetry from different files (a chapter set's joined audio)
+    tone = tmp_path / "tone.mp4"
+    with VideoWriter(tone, size=(64, 32), fps=30, options=EncodeOptions(preset="ultrafast"), synth_audio=True) as w:
+        for _ in range(13):
+            w.write(np.zeros((32, 64, 3), np.uint8))
+    both = tmp_path / "both.mp4"
+    concat_segments(segs, both, audio_from=tone, telemetry_from=src)
+    tracks = read_movie(both).tracks
+    assert [t.codec for t in tracks] == [b"avc1", b"mp4a", b"tmcd", b"gpmd"]
+    assert tracks[1].sample_count == read_movie(tone).track("soun").sample_count
+    assert [t.track_id for t in tracks] == [1, 2, 3, 4]
 
 
 def test_dask_missing_is_one_line_job_error(rec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

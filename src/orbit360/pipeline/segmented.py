@@ -185,11 +185,9 @@ def stitch_segmented(
                 joined = work.path / "joined.mp4"
                 from ..video._concat import concat_segments
 
-                if source.audio_path is None and source.telemetry_path is None:
-                    other = None
-                else:
-                    other = source.audio_path or source.telemetry_path
-                concat_segments([work.path / t.name for t in tasks], joined, other_tracks_from=other)
+                concat_segments(
+                    [work.path / t.name for t in tasks], joined, audio_from=source.audio_path, telemetry_from=source.telemetry_path
+                )
                 os.replace(joined, out)
                 join_s = time.monotonic() - t0
                 ordered = [records[t.index] for t in tasks]

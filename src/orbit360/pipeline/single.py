@@ -75,20 +75,21 @@ def stitch_video(
         os.close(fd)
         try:
             report = (lambda n: progress(n, total)) if progress is not None else None
-            # an MP4/MOV source gives its audio and telemetry tracks to the join (bytes
-            # copied once, as for segments); any other container: FFmpeg copies its audio
-            other = _isobmff(source.audio_path) or _isobmff(source.telemetry_path)
-            audio_from = None if other is not None else source.audio_path
+            # audio and telemetry tracks of MP4/MOV sources go to the join (bytes copied
+            # once, as for segments); audio in any other container: FFmpeg copies it
+            audio, telemetry = source.audio_path, source.telemetry_path
+            join = audio is None or _isobmff(audio) is not None
+            audio_from = None if join else audio
             with VideoWriter(encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from) as writer:
                 timings = run_stages(source.frames(), plan.apply, writer.write, progress=report, finish=writer.close)
                 encoder = writer.encoder
             done = timings.frames
             if done == 0:
                 raise InputError("no video frame could be decoded", path=input)
-            if other is not None:
+            if join:
                 from ..video._concat import concat_segments
 
-                concat_segments([encoded], output, other_tracks_from=other)
+                concat_segments([encoded], output, audio_from=audio, telemetry_from=telemetry)
             else:
                 inject_spherical(encoded, output)
         finally:

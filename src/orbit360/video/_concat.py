@@ -12,7 +12,8 @@ delay, carried by its edit list). The join presents every segment with the large
 ``i * d`` for ``i`` in ``0..N-1``: strictly increasing, evenly spaced, no gap or repeat at
 a join.
 
-The other tracks (audio, telemetry, timecode) come from the source recording once,
+The other tracks (audio, telemetry, timecode) come from the source recording once
+(audio and telemetry may come from different files: a chapter set's joined audio),
 sample bytes copied unchanged. The mdat is interleaved in one-second chunks, the moov goes
 last and carries the spherical metadata (V1 + V2), so the media bytes are written once.
 """
@@ -113,15 +114,18 @@ def concat_segments(
     segments: Sequence[StrPath],
     output: StrPath,
     *,
-    other_tracks_from: StrPath | None = None,
+    audio_from: StrPath | None = None,
+    telemetry_from: StrPath | None = None,
     spherical: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> ConcatResult:
     """Join the video of ``segments`` (in order) into one MP4 at ``output``, no re-encoding.
 
-    :param other_tracks_from: an MP4 whose non-video tracks (audio, telemetry, timecode)
-        are copied into the output unchanged, once (not GoPro's ``fdsc`` recovery
-        records); None copies none.
+    :param audio_from: an MP4/MOV whose audio tracks are copied into the output unchanged,
+        once; None (or a file without a moov) copies none.
+    :param telemetry_from: an MP4/MOV whose other non-video tracks (telemetry such as
+        gpmd, timecode) are copied the same way, and whose movie ``udta`` is kept; not
+        GoPro's ``fdsc`` recovery records, which describe the source's own bytes.
     :param spherical: write spherical metadata (V1 + V2, equirectangular, mono).
     :param progress: ``progress(bytes_done, bytes_total)`` while the media is copied.
 
@@ -139,23 +143,21 @@ def concat_segments(
     file_of: list[np.ndarray] = [np.repeat(np.arange(len(files), dtype=np.int32), counts)]
     movie_timescale = 1000
     udta = b""
-    src_index = len(files)
-    if other_tracks_from is not None:
-        src = check_input_file(other_tracks_from)
-        try:
-            movie = read_movie(src)
-        except InputError:
-            movie = None  # not an ISO-BMFF file: nothing to copy (the caller was told)
-        if movie is not None:
-            movie_timescale = movie.timescale or 1000
-            udta = movie.udta
-            others = [t for t in movie.tracks if t.handler != b"vide" and t.codec not in _NOT_COPIED and t.sample_count]
-            ids = {t.track_id: 2 + i for i, t in enumerate(others)}
-            for t in others:
-                refs = {k: tuple(ids[r] for r in v if r in ids) for k, v in t.references.items()}
-                tracks.append(replace(t, track_id=ids[t.track_id], references={k: v for k, v in refs.items() if v}))
-                file_of.append(np.full(t.sample_count, src_index, np.int32))
-            files.append(src)
+    next_id = 2
+    for src_path, wanted in ((audio_from, _is_audio), (telemetry_from, _is_telemetry)):
+        movie = _movie_or_none(src_path)
+        if movie is None:
+            continue
+        if wanted is _is_telemetry or not udta:
+            movie_timescale, udta = movie.timescale or movie_timescale, movie.udta or udta
+        picked = [t for t in movie.tracks if wanted(t) and t.sample_count]
+        ids = {t.track_id: next_id + i for i, t in enumerate(picked)}
+        next_id += len(picked)
+        for t in picked:  # references to tracks not copied (the old video) are dropped
+            refs = {k: tuple(ids[r] for r in v if r in ids) for k, v in t.references.items()}
+            tracks.append(replace(t, track_id=ids[t.track_id], references={k: v for k, v in refs.items() if v}))
+            file_of.append(np.full(t.sample_count, len(files), np.int32))
+        files.append(Path(src_path))  # type: ignore[arg-type]
 
     # ---- layout: interleave the tracks in one-second chunks of decode time ----------------
     times = [t.decode_times / float(t.timescale or 1) for t in tracks]
@@ -191,6 +193,27 @@ def concat_segments(
         except OSError as exc:
             raise JobError(f"cannot write the joined video: {exc.strerror or exc}", path=out) from None
     return ConcatResult(out, video.sample_count, len(tracks), total)
+
+
+def _is_audio(t) -> bool:  # type: ignore[no-untyped-def]
+    return t.handler == b"soun"
+
+
+def _is_telemetry(t) -> bool:  # type: ignore[no-untyped-def]
+    return t.handler not in (b"vide", b"soun") and t.codec not in _NOT_COPIED
+
+
+def _movie_or_none(path: StrPath | None):  # type: ignore[no-untyped-def]
+    """The parsed moov of ``path``; None when there is no path or it is not ISO-BMFF."""
+    from ..isobmff import read_movie
+
+    if path is None:
+        return None
+    check_input_file(path)
+    try:
+        return read_movie(path)
+    except InputError:
+        return None
 
 
 def _joined_video(files: Sequence[Path]):  # type: ignore[no-untyped-def]
