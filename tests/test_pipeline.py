@@ -106,6 +106,19 @@ def test_stages_keep_order_reuse_buffers_and_reraise() -> None:
     assert seen == list(range(1, 51)) and t.frames == 50
     assert len(ids) <= 2 * 2 + 2  # a small pool of reused output buffers
 
+    # several stitch threads finishing out of order: still written in input order
+    import random
+
+    rng = random.Random(7)
+
+    def slow_apply(frame, out=None):  # type: ignore[no-untyped-def]
+        time.sleep(rng.random() * 0.01)
+        return apply(frame, out=out)
+
+    seen.clear()
+    t = run_stages(iter(src), slow_apply, lambda f: seen.append(int(f[0, 0, 0])), depth=2, stitchers=3)
+    assert seen == list(range(1, 51)) and t.frames == 50
+
     def bad_decode():  # type: ignore[no-untyped-def]
         yield src[0]
         raise ValueError("decoder broke")
@@ -118,6 +131,16 @@ def test_stages_keep_order_reuse_buffers_and_reraise() -> None:
 
     with pytest.raises(OSError, match="disk full"):
         run_stages(iter(src), lambda f: f, bad_write)
+    with pytest.raises(OSError, match="disk full"):
+        run_stages(iter(src), lambda f: f, bad_write, stitchers=3)
+
+    def bad_apply(f):  # type: ignore[no-untyped-def]
+        if int(f[0, 0, 0]) == 17:
+            raise RuntimeError("stitch broke")
+        return f
+
+    with pytest.raises(RuntimeError, match="stitch broke"):
+        run_stages(iter(src), bad_apply, lambda f: None, stitchers=3)
 
 
 # ---- segments on the local process pool --------------------------------------------------

@@ -43,6 +43,8 @@ class JobSpec:
     """With a concrete encoder name (resolved once per job)."""
     fps: Fraction
     verify_decode: bool = True
+    stitchers: int = 0
+    """Stitch threads per segment; 0: chosen on the worker from its cores."""
 
 
 _PLANS: dict[str, Any] = {}
@@ -87,7 +89,7 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
     from ..cameras import open_rig
     from ..video import VideoWriter
     from ..video._concat import check_segment
-    from ._stages import run_stages
+    from ._stages import default_stitchers, run_stages
 
     started = time.time()
     work = Path(spec.work)
@@ -107,7 +109,10 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
         plan = _plan(spec, source)
         plan_s = time.perf_counter() - t0
         with VideoWriter(final, size=plan.size, fps=spec.fps, options=spec.options) as writer:
-            timings = run_stages(source.frames(task.start, task.stop), plan.apply, writer.write, progress=progress, finish=writer.close)
+            timings = run_stages(
+                source.frames(task.start, task.stop), plan.apply, writer.write,
+                stitchers=spec.stitchers or default_stitchers(), progress=progress, finish=writer.close,
+            )
             encoder = writer.encoder
     finally:
         source.close()

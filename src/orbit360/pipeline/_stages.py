@@ -1,7 +1,8 @@
 """The staged single-machine pipeline: decode thread → stitch → encode thread.
 
 Three stages joined by bounded queues, so they overlap: while frame i is encoded, frame
-i+1 is stitched and frame i+2 decoded. FFmpeg (decoding, pixel-format conversion,
+i+1 is stitched and frame i+2 decoded. On machines with many cores the stitch stage runs
+in several threads (frames are written back in input order). FFmpeg (decoding, pixel-format conversion,
 encoding) and OpenCV (remap) release the GIL, so the threads use separate cores. The
 queues hold at most ``depth`` frames each, which bounds memory whatever the length of the
 input. Stitched frames are written into a small pool of reused buffers (no per-frame
@@ -14,6 +15,7 @@ sets the throughput, which ``StageTimings.bottleneck`` names.
 from __future__ import annotations
 
 import inspect
+import os
 import queue
 import threading
 import time
@@ -23,7 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["StageTimings", "run_stages"]
+__all__ = ["StageTimings", "run_stages", "default_stitchers"]
 
 _END = object()
 _POLL_S = 0.1
@@ -82,37 +84,57 @@ def _accepts_out(apply: Callable[..., object]) -> bool:
         return False
 
 
+def default_stitchers(cpus: int | None = None) -> int:
+    """Stitch threads for a machine of ``cpus`` cores (default: this one): one on small
+    machines, where the encoder needs every core; a quarter of the cores (at most 4) on
+    bigger ones, where a single stitch thread would be the bottleneck."""
+    n = cpus if cpus is not None else (os.cpu_count() or 1)
+    return 1 if n <= 4 else min(4, n // 4)
+
+
 def run_stages(
     frames: Iterable[NDArray[np.uint8]],
     apply: Callable[..., NDArray[np.uint8]],
     write: Callable[[NDArray[np.uint8]], None],
     *,
     depth: int = 3,
+    stitchers: int = 1,
     progress: Callable[[int], None] | None = None,
     finish: Callable[[], None] | None = None,
 ) -> StageTimings:
     """Run ``write(apply(frame))`` for every frame, decode / stitch / encode overlapped.
 
     :param frames: recorded frames; iterated in a decode thread.
-    :param apply: the stitch (runs in the calling thread); given ``out=`` a reused
-        buffer when it accepts one.
-    :param write: the encoder (runs in an encode thread); must be done with its argument
-        when it returns.
+    :param apply: the stitch (runs in the calling thread, and in ``stitchers - 1`` more
+        threads); given ``out=`` a reused buffer when it accepts one. It must not keep
+        state from frame to frame when ``stitchers > 1``.
+    :param write: the encoder (runs in an encode thread, frames in input order); must be
+        done with its argument when it returns.
     :param depth: frames each queue holds at most.
+    :param stitchers: stitch threads (OpenCV and numpy release the GIL).
     :param progress: ``progress(frames_written)``, called from the calling thread.
     :param finish: called in the encode thread after the last frame (the encoder's flush:
         frames it still holds are encoded then), timed as encoding.
 
-    An exception in any stage stops the others and is re-raised here.
+    ``StageTimings.stitch_s`` sums the busy time of all stitch threads. At most
+    ``2 * depth + stitchers`` frames are between decoding and encoding at any time. An
+    exception in any stage stops the others and is re-raised here.
     """
+    n_st = max(1, int(stitchers))
     timings = StageTimings()
     decoded: queue.Queue[object] = queue.Queue(depth)
     stitched: queue.Queue[object] = queue.Queue(depth)
     free: queue.Queue[NDArray[np.uint8]] = queue.Queue()
+    inflight = threading.Semaphore(2 * depth + n_st)
     stop = threading.Event()
+    lock = threading.Lock()
     errors: list[BaseException] = []
     written = [0]
     use_out = _accepts_out(apply)
+
+    def fail(exc: BaseException) -> None:
+        errors.append(exc)
+        stop.set()
 
     def put(q: queue.Queue[object], item: object) -> bool:
         while not stop.is_set():
@@ -133,77 +155,99 @@ def run_stages(
 
     def decode() -> None:
         it = iter(frames)
+        seq = 0
         try:
             while not stop.is_set():
+                while not inflight.acquire(timeout=_POLL_S):
+                    if stop.is_set():
+                        return
                 t0 = time.perf_counter()
                 try:
                     f = next(it)
                 except StopIteration:
                     break
                 timings.decode_s += time.perf_counter() - t0
-                if not put(decoded, f):
+                if not put(decoded, (seq, f)):
                     break
+                seq += 1
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-            errors.append(exc)
-            stop.set()
+            fail(exc)
         finally:
             close = getattr(it, "close", None)
             if close is not None:
                 close()
-            put(decoded, _END)
+            for _ in range(n_st):
+                put(decoded, _END)
+
+    def stitch(report: bool) -> None:
+        try:
+            while True:
+                item = get(decoded)
+                if item is _END:
+                    break
+                seq, frame = item  # type: ignore[misc]
+                t0 = time.perf_counter()
+                if use_out:
+                    try:
+                        buf = free.get_nowait()
+                    except queue.Empty:
+                        buf = None  # a new buffer (no more than the frames in flight)
+                    out = apply(frame, out=buf)
+                else:
+                    out = apply(frame)
+                dt = time.perf_counter() - t0
+                with lock:
+                    timings.stitch_s += dt
+                if not put(stitched, (seq, out)):
+                    break
+                if report and progress is not None:
+                    progress(written[0])
+        except BaseException as exc:  # noqa: BLE001
+            fail(exc)
+        finally:
+            put(stitched, _END)
 
     def encode() -> None:
+        ends, nxt = 0, 0
+        pending: dict[int, NDArray[np.uint8]] = {}
         try:
             while True:
                 item = get(stitched)
                 if item is _END:
-                    if finish is not None and not stop.is_set():
+                    if stop.is_set():
+                        break
+                    ends += 1
+                    if ends < n_st:
+                        continue
+                    if finish is not None:
                         t0 = time.perf_counter()
                         finish()
                         timings.encode_s += time.perf_counter() - t0
                     break
-                t0 = time.perf_counter()
-                write(item)  # type: ignore[arg-type]
-                timings.encode_s += time.perf_counter() - t0
-                written[0] += 1
-                if use_out:
-                    free.put(item)  # type: ignore[arg-type]
+                seq, out = item  # type: ignore[misc]
+                pending[seq] = out
+                while nxt in pending:  # stitch threads finish out of order; write in order
+                    f = pending.pop(nxt)
+                    t0 = time.perf_counter()
+                    write(f)
+                    timings.encode_s += time.perf_counter() - t0
+                    written[0] += 1
+                    nxt += 1
+                    inflight.release()
+                    if use_out:
+                        free.put(f)
         except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-            stop.set()
+            fail(exc)
 
     start = time.perf_counter()
     threads = [threading.Thread(target=decode, name="orbit360-decode", daemon=True),
                threading.Thread(target=encode, name="orbit360-encode", daemon=True)]
+    threads += [threading.Thread(target=stitch, args=(False,), name=f"orbit360-stitch-{i}", daemon=True) for i in range(1, n_st)]
     for t in threads:
         t.start()
     try:
-        while True:
-            item = get(decoded)
-            if item is _END:
-                break
-            t0 = time.perf_counter()
-            if use_out:
-                try:
-                    buf = free.get_nowait()
-                except queue.Empty:
-                    buf = None  # a new buffer (at most 2 * depth + 2 of them ever exist)
-                out = apply(item, out=buf)
-            else:
-                out = apply(item)
-            timings.stitch_s += time.perf_counter() - t0
-            if not put(stitched, out):
-                break
-            if progress is not None:
-                progress(written[0])
-    except BaseException as exc:
-        errors.append(exc)
-        stop.set()
+        stitch(True)
     finally:
-        if not stop.is_set():
-            put(stitched, _END)
-        else:
-            stop.set()
         for t in threads:
             t.join()
     timings.wall_s = time.perf_counter() - start

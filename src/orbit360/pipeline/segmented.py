@@ -178,7 +178,7 @@ def stitch_segmented(
 
                 spec = JobSpec(
                     str(inp), str(work.path.resolve()), key, job_rig.to_dict() if job_rig is not None else None,
-                    width, opts, source.fps, verify_decode,
+                    width, opts, source.fps, verify_decode, runner.stitchers,
                 )
                 todo = [t for t in tasks if t.index not in records]
                 timings = StageTimings()
@@ -310,6 +310,9 @@ def _even(n: int) -> int:
 
 # ---- runners ----------------------------------------------------------------------------
 class _Runner:
+    stitchers = 0
+    """Stitch threads per segment (0: the worker decides from its cores)."""
+
     def resolve_encoder(self, options: EncodeOptions) -> str:
         raise NotImplementedError
 
@@ -328,6 +331,8 @@ class _Runner:
 
 class _PoolRunner(_Runner):
     """A local ``ProcessPoolExecutor`` (spawned processes: no fork of a threaded driver)."""
+
+    stitchers = 1  # one process per core already: one stitch thread each
 
     def __init__(self, workers: int | None) -> None:
         self.workers = max(1, int(workers or os.cpu_count() or 1))

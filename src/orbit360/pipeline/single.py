@@ -20,7 +20,7 @@ from .._types import StrPath
 from ..errors import InputError
 from ..profile import RigProfile
 from ..video import EncodeOptions, VideoWriter
-from ._stages import StageTimings, run_stages
+from ._stages import StageTimings, default_stitchers, run_stages
 
 __all__ = ["StitchResult", "stitch_video", "ProgressCallback"]
 
@@ -81,7 +81,9 @@ def stitch_video(
             join = audio is None or _isobmff(audio) is not None
             audio_from = None if join else audio
             with VideoWriter(encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from) as writer:
-                timings = run_stages(source.frames(), plan.apply, writer.write, progress=report, finish=writer.close)
+                timings = run_stages(
+                    source.frames(), plan.apply, writer.write, stitchers=default_stitchers(), progress=report, finish=writer.close
+                )
                 encoder = writer.encoder
             done = timings.frames
             if done == 0:
