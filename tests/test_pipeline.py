@@ -208,12 +208,16 @@ def test_dask_local_cluster_runs_the_segments(rec, unsegmented, tmp_path: Path, 
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
         ) as cluster, distributed.Client(cluster) as client:
             worker_pids = client.run(os.getpid)  # {worker address: pid}
+            seen: list[tuple[int, int]] = []
             job = stitch_segmented(
                 rec["path"], out, rig=rec["rig"], options=LOSSLESS, segment_frames=9, scheduler=cluster.scheduler_address,
-                log=logs.append,
+                log=logs.append, progress=lambda d, n: seen.append((d, n)),
             )
             ran = client.run(lambda dask_worker: sorted({str(e[0]) for e in dask_worker.state.log if "orbit360-segment" in str(e[0])}))
     assert "reused 0/5 segments" in logs and job.segments == 5
+    # one progress total for the job, from the workers' progress files
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and seen[-1] == (FRAMES, FRAMES)
     # every segment ran in a worker of that cluster (its address and pid), none in this process
     for r in job.records:
         assert r["worker"] in worker_pids and r["pid"] == worker_pids[r["worker"]] != os.getpid()

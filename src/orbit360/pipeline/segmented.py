@@ -16,6 +16,10 @@ run. A different key (changed input or settings) discards the old segments.
 Progress: each worker writes its frame count to a small file in the work folder; the
 driver polls them and reports one total for the whole job (a shared filesystem is already
 required on a cluster, so this works there too).
+
+On a cluster, start the workers without glibc's ``MALLOC_TRIM_THRESHOLD_`` that Dask sets
+by default (Dask config ``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_:
+null``): a 5.2K segment ran 1.5x faster without it (bench/scale).
 """
 
 from __future__ import annotations
