@@ -10,7 +10,7 @@ from ._reader import (
     read_payload,
 )
 from ._sample_table import Edit, Movie, Track, iter_sample_bytes, read_movie, read_tracks
-from ._moov import MdatSource, build_moov, mdat_header, write_movie
+from ._moov import BackgroundMovieWriter, MdatSource, build_moov, mdat_header, write_movie
 from ._writer import box, container, full_box
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
     "write_movie",
     "MdatSource",
     "mdat_header",
+    "BackgroundMovieWriter",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -25,7 +26,7 @@ from ..errors import OutputError
 from ._sample_table import Edit, Track
 from ._writer import box, container, full_box
 
-__all__ = ["build_moov", "write_movie", "MdatSource", "IDENTITY_MATRIX", "mdat_header"]
+__all__ = ["build_moov", "write_movie", "MdatSource", "IDENTITY_MATRIX", "mdat_header", "BackgroundMovieWriter"]
 
 IDENTITY_MATRIX = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 _U32 = 0xFFFFFFFF
@@ -45,9 +46,10 @@ class MdatSource:
         return self.end - self.start
 
 
-def mdat_header(payload_size: int) -> bytes:
-    """An ``mdat`` header for ``payload_size`` bytes: 64-bit ``largesize`` when needed."""
-    if payload_size + 8 > _U32:
+def mdat_header(payload_size: int, *, large: bool = False) -> bytes:
+    """An ``mdat`` header for ``payload_size`` bytes: 64-bit ``largesize`` when needed
+    (or when ``large``: the header's length must be fixed before the size is known)."""
+    if large or payload_size + 8 > _U32:
         return struct.pack(">I4sQ", 1, b"mdat", payload_size + 16)
     return struct.pack(">I4s", payload_size + 8, b"mdat")
 
@@ -117,6 +119,84 @@ def _copy_range(
         done += n
         if progress is not None:
             progress(done, size)
+
+
+class BackgroundMovieWriter:
+    """Write a movie whose mdat is a byte range of another file, copying that range in a
+    background thread while the caller is still working out the sample index.
+
+    The copy runs toward ``limit`` (the most the mdat can hold); ``finish(end, ...)`` stops
+    it at ``end``, writes the mdat header for that size and appends the moov. The kernel
+    copy releases the GIL, so a Python scan and the copy overlap. Writes into ``path`` in
+    place: give it the temporary file of ``atomic_output``.
+    """
+
+    def __init__(self, path: StrPath, *, ftyp: bytes, source_path: StrPath, start: int, limit: int) -> None:
+        self.path = path
+        self.ftyp = ftyp
+        self.source_path = source_path
+        self.start = start
+        self.large = (limit - start) + 8 > _U32
+        self.payload_at = len(ftyp) + len(mdat_header(0, large=self.large))
+        self._needed = limit - start
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> BackgroundMovieWriter:
+        with open(self.path, "wb") as dst:
+            dst.write(self.ftyp + mdat_header(0, large=self.large))
+        self._thread = threading.Thread(target=self._copy, name="orbit360-mdat-copy", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_copy(0)
+
+    def _stop_copy(self, needed: int) -> None:
+        self._needed = min(self._needed, needed)
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _copy(self) -> None:
+        try:
+            with open(self.source_path, "rb") as src, open(self.path, "r+b", buffering=0) as dst:
+                done, kernel = 0, hasattr(os, "copy_file_range")
+                while done < self._needed:
+                    want = min(COPY_BLOCK, self._needed - done)
+                    if kernel:
+                        try:
+                            n = os.copy_file_range(src.fileno(), dst.fileno(), want, self.start + done, self.payload_at + done)
+                        except OSError:
+                            kernel = False
+                            continue
+                    else:
+                        block = os.pread(src.fileno(), want, self.start + done)
+                        n = os.pwrite(dst.fileno(), block, self.payload_at + done) if block else 0
+                    if n == 0:
+                        raise OSError(0, f"source ended {self._needed - done} bytes early")
+                    done += n
+        except BaseException as exc:  # handed to the caller's thread by finish()
+            self._error = exc
+
+    def finish(self, end: int, tracks: Sequence[Track], *, movie_timescale: int, udta: bytes = b"") -> int:
+        """Cut the mdat at source offset ``end``, append the moov; return the file size."""
+        size = end - self.start
+        self._stop_copy(size)
+        if self._error is not None:
+            exc = self._error
+            raise OutputError(f"cannot write: {getattr(exc, 'strerror', None) or exc}", path=self.path) from None
+        delta = self.payload_at - self.start
+        moov = build_moov(tracks, movie_timescale=movie_timescale, offset_delta=delta, udta=udta)
+        try:
+            with open(self.path, "r+b", buffering=0) as dst:
+                dst.truncate(self.payload_at + size)
+                os.pwrite(dst.fileno(), mdat_header(size, large=self.large), len(self.ftyp))
+                dst.seek(self.payload_at + size)
+                _write_all(dst, moov)
+                return dst.tell()
+        except OSError as exc:
+            raise OutputError(f"cannot write: {exc.strerror or exc}", path=self.path) from None
 
 
 def build_moov(

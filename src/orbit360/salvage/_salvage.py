@@ -13,13 +13,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from .._files import check_input_file
+from .._files import atomic_output, check_input_file
 from .._types import StrPath
 from ..errors import InputError, Orbit360Error, SalvageError, file_context
-from ..isobmff import MdatSource, Movie, Track, read_movie, write_movie
+from ..isobmff import BackgroundMovieWriter, Movie, Track, read_movie
 from ..isobmff._sample_table import read_movie_from
 from ._gopro import scan_gopro
 from ._gopro_tracks import DEFAULT_VIDEO_TIMESCALE, gopro_tracks
@@ -95,32 +96,44 @@ def scan(
     src = check_input_file(path)
     ref_movie, ref_path = _load_reference(reference)
     with file_context(src), open(src, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        layout = find_layout(f, size)
-        if layout.is_finalised:
-            try:
-                read_movie_from(f, size)
-            except Orbit360Error:
-                layout.damage.append("the moov is damaged; ignoring it")
-            else:
-                raise SalvageError("nothing to salvage: the file has a valid moov")
-        found = scan_gopro(f.fileno(), layout, progress)
-        if found is not None:
-            tracks = [
-                with_composition_offsets(f.fileno(), t) if t.handler == b"vide" else t
-                for t in gopro_tracks(found, ref_movie)
-            ]
-            if not any(t.sample_count for t in tracks):
-                raise SalvageError(f"no complete sample: {found.stop_reason}", offset=found.stop_offset)
-            video = next((t for t in tracks if t.handler == b"vide"), None)
-            timescale = ref_movie.timescale if ref_movie else (video.timescale if video else DEFAULT_VIDEO_TIMESCALE)
-            notes = [f"{found.unknown_type_bytes} bytes of samples of unknown stream types"] if found.unknown_type_bytes else []
-            return Recovery(src, layout, "gopro-sos", tracks, found.end, found.stop_reason, timescale, ref_path, notes)
-        if ref_movie is None:
-            raise SalvageError("not a GoPro recording: give a healthy file of the same camera mode as --reference")
-        from ._reference import scan_with_reference
+        layout = _broken_layout(f)
+        return _recover(src, f, layout, ref_movie, ref_path, progress)
 
-        return scan_with_reference(src, f, layout, ref_movie, ref_path, progress)
+
+def _broken_layout(f: BinaryIO) -> Layout:
+    """The top-level layout of an open recording; SalvageError if it is healthy."""
+    size = os.fstat(f.fileno()).st_size
+    layout = find_layout(f, size)
+    if layout.is_finalised:
+        try:
+            read_movie_from(f, size)
+        except Orbit360Error:
+            layout.damage.append("the moov is damaged; ignoring it")
+        else:
+            raise SalvageError("nothing to salvage: the file has a valid moov")
+    return layout
+
+
+def _recover(
+    src: Path, f: BinaryIO, layout: Layout, ref_movie: Movie | None, ref_path: Path | None, progress: Progress | None
+) -> Recovery:
+    found = scan_gopro(f.fileno(), layout, progress)
+    if found is not None:
+        tracks = [
+            with_composition_offsets(f.fileno(), t) if t.handler == b"vide" else t
+            for t in gopro_tracks(found, ref_movie)
+        ]
+        if not any(t.sample_count for t in tracks):
+            raise SalvageError(f"no complete sample: {found.stop_reason}", offset=found.stop_offset)
+        video = next((t for t in tracks if t.handler == b"vide"), None)
+        timescale = ref_movie.timescale if ref_movie else (video.timescale if video else DEFAULT_VIDEO_TIMESCALE)
+        notes = [f"{found.unknown_type_bytes} bytes of samples of unknown stream types"] if found.unknown_type_bytes else []
+        return Recovery(src, layout, "gopro-sos", tracks, found.end, found.stop_reason, timescale, ref_path, notes)
+    if ref_movie is None:
+        raise SalvageError("not a GoPro recording: give a healthy file of the same camera mode as --reference")
+    from ._reference import scan_with_reference
+
+    return scan_with_reference(src, f, layout, ref_movie, ref_path, progress)
 
 
 def default_output_path(path: StrPath) -> Path:
@@ -138,22 +151,28 @@ def salvage(
 ) -> SalvageReport:
     """Rebuild the broken recording at ``path`` as a playable MP4 at ``output``.
 
-    The input is opened read-only; the output appears only when complete.
-    ``progress(done, total)`` is called during the scan and the copy (bytes).
+    The input is opened read-only; the output appears only when complete. The payload
+    is copied (by the kernel, in a background thread) while the scan runs.
+    ``progress(done, total)`` is called during the scan (bytes of payload).
     """
-    recovery = scan(path, reference=reference, progress=progress)
-    out = Path(output) if output is not None else default_output_path(recovery.path)
-    if out.resolve() == recovery.path.resolve():
+    src = check_input_file(path)
+    out = Path(output) if output is not None else default_output_path(src)
+    if out.resolve() == src.resolve():
         raise InputError("output would overwrite the input", path=out)
-    ftyp = recovery.layout.ftyp or _DEFAULT_FTYP
-    written = write_movie(
-        out,
-        ftyp=ftyp,
-        source=MdatSource(recovery.path, recovery.layout.payload_start, recovery.end),
-        tracks=[t for t in recovery.tracks if t.sample_count],
-        movie_timescale=recovery.movie_timescale,
-        progress=progress,
-    )
+    ref_movie, ref_path = _load_reference(reference)
+    with file_context(src), open(src, "rb") as f:
+        layout = _broken_layout(f)
+        with atomic_output(out) as tmp:
+            copy = BackgroundMovieWriter(
+                tmp, ftyp=layout.ftyp or _DEFAULT_FTYP, source_path=src,
+                start=layout.payload_start, limit=layout.payload_end,
+            )
+            with copy:
+                recovery = _recover(src, f, layout, ref_movie, ref_path, progress)
+                tracks = [t for t in recovery.tracks if t.sample_count]
+                written = copy.finish(recovery.end, tracks, movie_timescale=recovery.movie_timescale)
+    if progress is not None:
+        progress(layout.payload_end - layout.payload_start, layout.payload_end - layout.payload_start)
     return recovery.report(str(out), written)
 
 
