@@ -159,3 +159,29 @@ def test_moov_round_trip_property(n: int, seed: int, constant_size: bool, far: b
     for name in FIELDS:
         np.testing.assert_array_equal(getattr(back, name), getattr(t, name), err_msg=name)
     assert back.has_stss == (stss or sync.size != n)
+
+
+def test_background_writer_cuts_at_the_end_and_aborts_cleanly(tmp_path: Path) -> None:
+    from orbit360._files import atomic_output
+    from orbit360.isobmff import BackgroundMovieWriter
+
+    payload = np.random.default_rng(1).integers(0, 256, 3_000_000, dtype=np.uint8).tobytes()
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"H" * 100 + payload)
+    ftyp = box(b"ftyp", b"isom\0\0\0\0")
+    t = _track(3, 100)
+    out = tmp_path / "out.mp4"
+    with atomic_output(out) as tmp, BackgroundMovieWriter(tmp, ftyp=ftyp, source_path=src, start=100, limit=100 + len(payload)) as w:
+        size = w.finish(100 + 2532, [t], movie_timescale=90000)  # the recording ends early
+    data = out.read_bytes()
+    assert len(data) == size and data[: len(ftyp)] == ftyp
+    assert data[len(ftyp) : len(ftyp) + 8] == struct.pack(">I4s", 2532 + 8, b"mdat")
+    assert data[len(ftyp) + 8 : len(ftyp) + 8 + 2532] == payload[:2532]
+    (back,) = read_movie(out).tracks
+    assert data[int(back.offsets[1]) : int(back.offsets[1]) + 1000] == payload[1016:2016]
+
+    aborted = tmp_path / "aborted.mp4"
+    with pytest.raises(RuntimeError):
+        with atomic_output(aborted) as tmp, BackgroundMovieWriter(tmp, ftyp=ftyp, source_path=src, start=100, limit=100 + len(payload)):
+            raise RuntimeError("the scan failed")
+    assert not aborted.exists() and not list(tmp_path.glob(".aborted*"))
