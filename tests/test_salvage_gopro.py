@@ -142,6 +142,7 @@ def test_real_damage_of_the_mdat_header(path: Path, tmp_path: Path) -> None:
         "size-zero": (ftyp + struct.pack(">I4s", 0, b"mdat") + payload, 0),
         "too-big": (ftyp + struct.pack(">I4s", 0xFFFFFF00, b"mdat") + payload, 0),
         "largesize": (ftyp + struct.pack(">I4sQ", 1, b"mdat", 6 << 30) + payload, 8),
+        "size-short": (ftyp + struct.pack(">I4s", 8 + len(payload) // 3, b"mdat") + payload, 0),
         "zero-pages": (data[:cut] + bytes(3 * 4096), 0),
         "ff-pages": (data[:cut] + b"\xff" * 8192, 0),
     }

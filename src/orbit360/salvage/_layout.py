@@ -43,6 +43,24 @@ def _plausible_type(btype: bytes) -> bool:
     return all(32 <= c < 127 for c in btype)
 
 
+# What may follow an mdat at the top level of a camera file.
+_TOP_LEVEL = frozenset(
+    {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"uuid", b"meta", b"udta", b"pdin", b"moof", b"mfra", b"styp", b"sidx"}
+)
+
+
+def _extend_short_mdat(
+    mdat: BoxHeader, moov: BoxHeader | None, pos: int, file_size: int, payload_end: int, damage: list[str]
+) -> int:
+    """What follows the mdat is no box: a camera that updated the mdat size now and then
+    kept writing samples after the last update. The payload runs to the end of the file."""
+    if moov is None and pos == mdat.end:
+        damage.append(f"mdat size stops {file_size - pos} bytes short of the data written after it")
+        return file_size
+    damage.append(f"{file_size - pos} bytes of unknown data after the mdat")
+    return payload_end
+
+
 def find_layout(f: BinaryIO, file_size: int) -> Layout:
     """Locate ftyp, mdat (possibly damaged) and moov in the open file ``f``.
 
@@ -61,12 +79,12 @@ def find_layout(f: BinaryIO, file_size: int) -> Layout:
         except BoxError as exc:
             if mdat is None:
                 raise SalvageError(f"no mdat payload: the file ends inside a box header ({exc.message})", offset=pos) from None
-            damage.append(f"{file_size - pos} stray bytes after the mdat")
+            payload_end = _extend_short_mdat(mdat, moov, pos, file_size, payload_end, damage)
             break
-        if not _plausible_type(hdr.type):
+        if not _plausible_type(hdr.type) or (mdat is not None and moov is None and hdr.type not in _TOP_LEVEL):
             if mdat is None:
                 raise SalvageError(f"not an MP4 recording: no mdat box (found '{hdr.type!r}' at the top level)", offset=pos)
-            damage.append(f"{file_size - pos} bytes of unknown data after the mdat")
+            payload_end = _extend_short_mdat(mdat, moov, pos, file_size, payload_end, damage)
             break
         if hdr.type == b"ftyp" and not ftyp and hdr.size <= 4096 and hdr.end <= file_size:
             f.seek(pos)
