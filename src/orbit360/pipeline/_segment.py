@@ -111,7 +111,7 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
         with VideoWriter(final, size=plan.size, fps=spec.fps, options=spec.options) as writer:
             timings = run_stages(
                 source.frames(task.start, task.stop), plan.apply, writer.write,
-                stitchers=spec.stitchers or default_stitchers(), progress=progress, finish=writer.close,
+                stitchers=default_stitchers(plan) if getattr(plan, "seam", None) == "tracked" or not spec.stitchers else spec.stitchers, progress=progress, finish=writer.close,
             )
             encoder = writer.encoder
     finally:

@@ -82,7 +82,7 @@ def stitch_video(
             audio_from = None if join else audio
             with VideoWriter(encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from) as writer:
                 timings = run_stages(
-                    source.frames(), plan.apply, writer.write, stitchers=default_stitchers(), progress=report, finish=writer.close
+                    source.frames(), plan.apply, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close
                 )
                 encoder = writer.encoder
             done = timings.frames
