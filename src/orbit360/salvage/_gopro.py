@@ -19,7 +19,10 @@ tests against the healthy files' moov):
   GPRO record, the configuration record, then every 16-byte record, duration 0.
 
 Records chain (each says where the next one is), so the scan reads 16 bytes per sample
-and seeks: it never reads sample payloads, and memory grows only with the sample index.
+(through a 32 KB window: records between video frames sit close together) and skips
+the payloads; memory grows only with the sample index. The chain is followed, never
+searched for: where it breaks the recording ends (stale data from an older recording on
+the card may hold valid-looking records, so no resynchronisation is attempted).
 """
 
 from __future__ import annotations
