@@ -321,3 +321,21 @@ def test_reference_of_another_mode_is_ignored_and_same_mode_is_used(tmp_path: Pa
     report = salvage(broken, tmp_path / "b.mp4", reference=hero7)
     assert report.reference == str(hero7)
     assert [t.stsd for t in read_movie(tmp_path / "b.mp4").tracks] == [t.stsd for t in healthy.tracks]
+
+
+def test_cli_salvage_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from orbit360.cli import main
+
+    folder = tmp_path / "100GOPRO"
+    folder.mkdir()
+    data = GOPRO[0].read_bytes()
+    (folder / "GX010007.MP4").write_bytes(data)  # healthy: left alone
+    (folder / "GX020007.MP4").write_bytes(data[: len(data) * 2 // 3])
+    report = tmp_path / "r.json"
+    assert main(["salvage", str(folder), "--report", str(report), "-q"]) == 0
+    rows = json.loads(report.read_text())
+    assert [Path(r["input"]).name for r in rows] == ["GX020007.MP4"]
+    assert rows[0]["output"] == str(folder / "GX020007.salvaged.mp4") and (folder / "GX020007.salvaged.mp4").exists()
+    assert "GX020007.MP4 ->" in capsys.readouterr().out
+    assert main(["salvage", str(folder / "GX010007.MP4"), "-q"]) == 2  # healthy: nothing to salvage
+    assert "nothing to salvage" in capsys.readouterr().err
