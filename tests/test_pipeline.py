@@ -172,8 +172,9 @@ def test_segmented_equals_unsegmented_frame_for_frame(rec, unsegmented, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.mp4"]
 
 
-def test_lossy_join_with_b_frames_has_no_gap_or_repeat(rec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    opts = EncodeOptions(crf=18, preset="fast")
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_lossy_join_with_b_frames_has_no_gap_or_repeat(rec, tmp_path: Path, codec: str) -> None:  # type: ignore[no-untyped-def]
+    opts = EncodeOptions(codec=codec, crf=18, preset="fast")
     single = tmp_path / "single.mp4"
     stitch_video(rec["path"], single, rig=rec["rig"], options=opts)
     out = tmp_path / "seg.mp4"
