@@ -91,8 +91,16 @@ def default_stitchers(plan: object = None, cpus: int | None = None) -> int:
     bigger ones, where a single stitch thread would be the bottleneck."""
     if getattr(plan, "seam", None) == "tracked":
         return 1
-    n = cpus if cpus is not None else (os.cpu_count() or 1)
+    n = cpus if cpus is not None else usable_cpus()
     return 1 if n <= 4 else min(4, n // 4)
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on (a container's or taskset's limit, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def run_stages(

@@ -38,7 +38,7 @@ from ..profile import RigProfile
 from ..video import EncodeOptions, resolve_encoder
 from ._rig import calibrate_source
 from ._segment import JobSpec, run_segment
-from ._stages import StageTimings
+from ._stages import StageTimings, usable_cpus
 from ._work import (
     MANIFEST_VERSION,
     SegmentTask,
@@ -339,7 +339,7 @@ class _PoolRunner(_Runner):
     stitchers = 1  # one process per core already: one stitch thread each
 
     def __init__(self, workers: int | None) -> None:
-        self.workers = max(1, int(workers or os.cpu_count() or 1))
+        self.workers = max(1, int(workers or usable_cpus()))
         self._pool: Any = None
 
     def resolve_encoder(self, options: EncodeOptions) -> str:
