@@ -23,7 +23,13 @@ from ._ring import dirs_to_ring, lens_project, ring_dirs
 if TYPE_CHECKING:
     from .plan import StitchPlan
 
-__all__ = ["laplacian_blend", "SeamTracker"]
+__all__ = ["laplacian_blend", "laplacian_blend_u8", "mask_pyramid", "SeamTracker"]
+
+DIFF_BITS = 4
+"""``laplacian_blend_u8`` carries the difference of the two layers in int16 with this many
+fractional bits (1/16 of a code value): within one code value of the float blend."""
+WEIGHT_BITS = 12
+"""Fixed-point weights of ``mask_pyramid``: 1.0 is ``1 << WEIGHT_BITS``."""
 
 
 def laplacian_blend(
@@ -51,6 +57,56 @@ def laplacian_blend(
         w = gw[lvl][..., None]
         out = cv2.pyrUp(out, dstsize=(wd, h)) + lb + (la - lb) * w
     return out
+
+
+def mask_pyramid(weight_a: NDArray[np.floating], levels: int) -> list[NDArray[np.int16]]:
+    """Gaussian pyramid of ``a``'s weight (h, w) as fixed-point (h_k, w_k, 3) int16 layers
+    (``1 << WEIGHT_BITS`` = 1.0), the form ``laplacian_blend_u8`` takes; level 0 first.
+    Stops, as ``laplacian_blend`` does, before a level under 4 pixels."""
+    gw = [np.asarray(weight_a, np.float32)]
+    for _ in range(levels):
+        if min(gw[-1].shape[:2]) < 4:
+            break
+        gw.append(cv2.pyrDown(gw[-1]))
+    one = float(1 << WEIGHT_BITS)
+    return [cv2.merge([np.round(g * one).astype(np.int16)] * 3) for g in gw]
+
+
+def laplacian_blend_u8(
+    a: NDArray[np.uint8],
+    b: NDArray[np.uint8],
+    weights: list[NDArray[np.int16]],
+    *,
+    inner: tuple[slice, slice] | None = None,
+    out: NDArray[np.uint8] | None = None,
+) -> NDArray[np.uint8]:
+    """Multi-band blend of uint8 layers ``a`` and ``b`` (h, w, 3); ``weights`` from ``mask_pyramid``.
+
+    The same blend as ``laplacian_blend``, computed on one pyramid instead of two: the
+    Laplacian pyramid is linear, so blending the pyramids of ``a`` and ``b`` is ``b`` plus
+    the collapsed pyramid of ``a - b`` weighted level by level. That difference is carried
+    in int16 with ``DIFF_BITS`` fractional bits; where a weight is 0 or 1 over a level's
+    support the result is exact, elsewhere within one code value of the float blend.
+
+    :param inner: the part (rows, columns) of the layers to return (the rest is context
+        for the pyramid); default all of it.
+    :param out: where to write the result (shape of ``inner``); allocated when None.
+    """
+    scale = float(1 << DIFF_BITS)
+    d = cv2.addWeighted(a, scale, b, -scale, 0.0, dtype=cv2.CV_16S)
+    gauss = [d]
+    for _ in range(len(weights) - 1):
+        gauss.append(cv2.pyrDown(gauss[-1]))
+    wscale = 1.0 / (1 << WEIGHT_BITS)
+    acc = cv2.multiply(gauss[-1], weights[-1], scale=wscale)
+    for lvl in range(len(gauss) - 2, -1, -1):
+        h, w = gauss[lvl].shape[:2]
+        lap = cv2.subtract(gauss[lvl], cv2.pyrUp(gauss[lvl + 1], dstsize=(w, h)))
+        cv2.multiply(lap, weights[lvl], dst=lap, scale=wscale)
+        acc = cv2.add(cv2.pyrUp(acc, dstsize=(w, h)), lap)
+    if inner is not None:
+        acc, b = acc[inner], b[inner]
+    return cv2.addWeighted(acc, 1.0 / scale, b, 1.0, 0.0, dst=out, dtype=cv2.CV_8U)
 
 
 class SeamTracker:

@@ -16,22 +16,30 @@ Principle of operation (after FFmpeg's v360):
    (the overlap band); per frame only those are remapped from both lenses and blended.
 
 Photometric compensation (exposure, colour gain, vignetting) is a per-pixel linear-light
-gain of each lens, exact under the sRGB transfer: the plan stores, per pixel and channel,
-the row of a (gain level × code value) table, 4096 log-spaced gains from 1/16 to 16 (0.14%
-apart); per frame that is one integer add and one table gather.
+gain of each lens under the sRGB transfer, applied to the recorded frame before any remap
+(``SourceGain``: the gain depends only on where a pixel lies in its lens' image circle, so
+one pass over the frame serves the dominant map and both band layers). It works in the
+power-law domain u = lin ** (1/2.4), where a linear gain g is a multiplication by
+g ** (1/2.4): per frame, a table from code value to u (uint16), one fixed-point multiply
+by the plan's per-pixel gain, and a table back to sRGB; within one code value of the exact
+sRGB maths (``apply_gain`` keeps the exact table, 4096 log-spaced gains from 1/16 to 16).
 
 Blending over the band: ``blend="multiband"`` (default) blends each frequency band over a
-width matching its wavelength (``blend.laplacian_blend``) across a sharp seam: the
-geometric one (both lenses equally far off-axis), or the per-frame seam of least
-difference that ``blend.SeamTracker`` finds and passes as ``apply(frame, seam=...)``.
-``blend="feather"`` is a linear ramp across the band. Band rectangles are padded so the
-pyramids see context; only their inner part is written.
+width matching its wavelength (``blend.laplacian_blend_u8``: one int16 pyramid of the
+difference of the two layers) across a sharp seam: the geometric one (both lenses
+equally far off-axis; its weight pyramids are built with the plan), or the per-frame seam
+of least difference that ``blend.SeamTracker`` finds and passes as ``apply(frame,
+seam=...)``. ``blend="feather"`` is a linear ramp across the band. Band rectangles are
+padded so the pyramids see context; only their inner part is written. Where a lens sees
+nothing, its band map already points at the other lens' pixel (lent at build time), so
+the coarse levels of the pyramid never pull in black from outside an image circle.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -39,9 +47,9 @@ from numpy.typing import NDArray
 
 from ..geometry import dirs_to_fisheye, lonlat_to_dirs
 from ..profile import LensProfile, RigProfile
-from .blend import laplacian_blend, ring_coords
+from .blend import laplacian_blend_u8, mask_pyramid, ring_coords
 
-__all__ = ["StitchPlan", "BandRect", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
+__all__ = ["StitchPlan", "BandRect", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
 
 ENCODED_GAMMA = 2.2
 """Power-law approximation of the transfer (kept for callers; compensation uses sRGB)."""
@@ -90,6 +98,79 @@ def apply_gain(
     return np.take(_TABLE_U8, idx, out=out, mode="clip") if out is not None else np.take(_TABLE_U8, idx)
 
 
+# ---- compensation of the recorded frame -------------------------------------------------
+# u = lin ** (1/2.4) in [0, 1]; a linear gain g multiplies u by g ** (1/2.4).
+_U_MAX = 65373.0  # u as uint16: u * _U_MAX (243 * 255 * 1.055)
+_A_BITS = 12  # per-pixel multiplier g ** (1/2.4) in uint16 with 12 fractional bits
+_W_SCALE = 256.0  # the product holds u * 255 with 8 fractional bits (saturating at u = 1)
+_STRIP = 64  # rows per compensation strip (keeps the uint16 scratch in cache)
+# geometric-seam band rectangles, in units of the pyramid padding 2**levels: pixels within
+# _SEAM_REACH of the seam (measured: a wider reach changes no pixel by more than one code
+# value), padded by _SEAM_PAD_Y above and below only, in blocks of _SEAM_BLOCK rows
+_SEAM_REACH = 2.0
+_SEAM_PAD_X = 0.0
+_SEAM_PAD_Y = 0.5
+_SEAM_BLOCK = 4.0
+
+
+def _make_source_luts() -> tuple[NDArray[np.uint16], NDArray[np.uint8]]:
+    to_u = np.round(_U_MAX * np.power(DECODE_LUT.astype(np.float64), 1 / 2.4)).astype(np.uint16)
+    lin = np.power(np.arange(256, dtype=np.float64) / 255.0, 2.4)
+    enc = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055) * 255.0
+    return to_u, np.clip(np.round(enc), 0, 255).astype(np.uint8)
+
+
+_TO_U16, _U8_TO_SRGB = _make_source_luts()
+
+
+@dataclass(frozen=True)
+class SourceGain:
+    """Per-pixel photometric compensation of recorded frames (exposure, colour, vignetting).
+
+    ``multiplier`` (fh, fw, 3) uint16 holds, per frame pixel and channel, g ** (1/2.4)
+    with ``_A_BITS`` fractional bits, g the linear-light gain of the lens whose image
+    circle the pixel belongs to (the nearer centre, in radii), clipped to [1/16, 16].
+    """
+
+    multiplier: NDArray[np.uint16] = field(repr=False)
+
+    @classmethod
+    def build(cls, rig: RigProfile) -> "SourceGain":
+        fw, fh = rig.frame_size
+        mult = np.empty((fh, fw, 3), np.uint16)
+        xs = np.arange(fw, dtype=np.float64) + 0.5
+        for y0 in range(0, fh, _ROW_CHUNK):
+            ys = np.arange(y0, min(fh, y0 + _ROW_CHUNK), dtype=np.float64) + 0.5
+            xy = np.stack(np.broadcast_arrays(xs[None, :], ys[:, None]), axis=-1)
+            rn = [np.hypot(xy[..., 0] - l.center[0], xy[..., 1] - l.center[1]) / l.radius for l in rig.lenses]
+            owner = np.argmin(np.stack(rn), axis=0)
+            gain = np.empty(xy.shape[:2] + (3,), np.float64)
+            for i, lens in enumerate(rig.lenses):
+                sel = owner == i
+                gain[sel] = _lens_linear_gain(lens, xy[sel])
+            gain = np.clip(gain, 2.0**-_GAIN_LOG2, 2.0**_GAIN_LOG2)
+            mult[y0 : y0 + ys.size] = np.round(np.power(gain, 1 / 2.4) * (1 << _A_BITS)).astype(np.uint16)
+        return cls(mult)
+
+    def apply(self, frame: NDArray[np.uint8], out: NDArray[np.uint8], scratch: NDArray[np.uint16] | None = None) -> NDArray[np.uint8]:
+        """Compensated copy of ``frame`` written to ``out`` (same shape); ``scratch`` is an
+        optional (rows, fw, 3) uint16 buffer of at least one row."""
+        h = frame.shape[0]
+        if scratch is None:
+            scratch = np.empty((min(h, _STRIP),) + frame.shape[1:], np.uint16)
+        step = scratch.shape[0]
+        scale = 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS))
+        for y0 in range(0, h, step):
+            y1 = min(h, y0 + step)
+            u = scratch[: y1 - y0]
+            o = out[y0:y1]
+            cv2.LUT(frame[y0:y1], _TO_U16, dst=u)
+            cv2.multiply(u, self.multiplier[y0:y1], dst=u, scale=scale)
+            cv2.convertScaleAbs(u, dst=o, alpha=1.0 / _W_SCALE)
+            cv2.LUT(o, _U8_TO_SRGB, dst=o)
+        return out
+
+
 def _lens_linear_gain(lens: LensProfile, xy: NDArray[np.float64]) -> NDArray[np.float32]:
     """Linear-light gain (..., 3) undoing ``lens``' exposure, colour and vignetting at frame positions."""
     r_norm = np.hypot(xy[..., 0] - lens.center[0], xy[..., 1] - lens.center[1]) / lens.radius
@@ -114,11 +195,13 @@ class BandRect:
     The rectangle [x0, x1) × [y0, y1) holds band pixels; it is computed over the padded
     rectangle [px0, px1) × [py0, py1) (context for the pyramids) and only the inner part
     is written. Arrays cover the padded rectangle: ``maps[i]`` the fixed-point remap maps
-    of lens i, ``weight`` the front lens' feather weight, ``seam_mask`` 1 where the front
-    lens wins at the geometric seam, ``valid[i]`` where lens i sees the pixel, ``gains[i]``
-    lens i's linear-light gains as ``gain_index`` offsets (h×w×3) or None when neutral, ``ring_col``/``ring_eps``
-    each pixel's seam-ring column and elevation (for a per-frame seam), ``full[i]`` whether
-    lens i sees the whole padded rectangle.
+    of lens i (pointing at the other lens' pixel where lens i sees nothing), ``weight``
+    the front lens' feather weight, ``seam_mask`` 1 where the front lens wins at the
+    geometric seam, ``valid[i]`` where lens i sees the pixel, ``ring_col``/``ring_eps``
+    each pixel's seam-ring column and elevation (for a per-frame seam), ``full[i]``
+    whether lens i sees the whole padded rectangle. ``seam_weights`` is the geometric
+    seam's weight pyramid (``blend.mask_pyramid``, multiband) and ``feather`` the
+    weights (front, back) of the feather blend over the inner part.
     """
 
     x0: int
@@ -127,7 +210,6 @@ class BandRect:
     y1: int
     maps: tuple[tuple[NDArray[np.int16], NDArray[np.uint16]], ...]
     weight: NDArray[np.float32]
-    gains: tuple[NDArray[np.int32] | None, ...]
     px0: int = 0
     py0: int = 0
     px1: int = 0
@@ -137,6 +219,13 @@ class BandRect:
     ring_col: NDArray[np.int32] | None = None
     ring_eps: NDArray[np.float32] | None = None
     full: tuple[bool, ...] = (False, False)
+    seam_weights: list[NDArray[np.int16]] = field(default_factory=list, repr=False)
+    feather: tuple[NDArray[np.float32], NDArray[np.float32]] | None = field(default=None, repr=False)
+
+    @property
+    def inner(self) -> tuple[slice, slice]:
+        """The written part, as (rows, columns) of the padded arrays."""
+        return slice(self.y0 - self.py0, self.y1 - self.py0), slice(self.x0 - self.px0, self.x1 - self.px0)
 
 
 @dataclass
@@ -144,13 +233,15 @@ class StitchPlan:
     """Precomputed maps and weights for stitching one rig to one equirect size.
 
     Build with ``StitchPlan.build(rig, width)``; then ``plan.apply(frame)`` per frame.
-    ``frame`` is the recorded side-by-side frame (h, w, 3) uint8 RGB.
+    ``frame`` is the recorded side-by-side frame (h, w, 3) uint8 RGB. ``apply`` may run
+    in several threads at once (each keeps its own scratch buffers) unless the plan
+    tracks its seam.
     """
 
     rig: RigProfile
     size: tuple[int, int]
     dominant_maps: tuple[NDArray[np.int16], NDArray[np.uint16]]
-    dominant_gain: NDArray[np.int32] | None
+    source_gain: SourceGain | None
     bands: list[BandRect]
     weight: NDArray[np.float32] = field(repr=False)
     blend_width_deg: float = 0.0
@@ -160,7 +251,9 @@ class StitchPlan:
     seam_half_rad: float = 0.0
     seam_width: int = 0
     seam: str = "geometric"
+    seam_bands: list[BandRect] = field(default_factory=list, repr=False)
     _tracker: object | None = field(default=None, repr=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     # ---- building ------------------------------------------------------------------------
     @classmethod
@@ -215,8 +308,6 @@ class StitchPlan:
         front_side = np.empty((h, w), bool)
         lens_maps = [(np.empty((h, w), np.float32), np.empty((h, w), np.float32)) for _ in rig.lenses]
         lens_valid = [np.empty((h, w), bool) for _ in rig.lenses]
-        need_gain = compensate and any(_has_photometry(l) for l in rig.lenses)
-        lens_gain = [np.empty((h, w, 3), np.float32) for _ in rig.lenses] if need_gain else None
         ring_col = np.empty((h, w), np.int32)
         ring_eps = np.empty((h, w), np.float32)
 
@@ -233,8 +324,6 @@ class StitchPlan:
                 lens_valid[i][y0:y1] = valid
                 thetas.append(theta)
                 valids.append(valid)
-                if lens_gain is not None:
-                    lens_gain[i][y0:y1] = _lens_linear_gain(lens, xy)
             # front weight: ramp across the seam where both lenses are equally far off-axis
             wf = np.clip(0.5 + (thetas[1] - thetas[0]) / (2.0 * half), 0.0, 1.0)
             wf = np.where(~valids[0], 0.0, np.where(~valids[1], 1.0, wf))
@@ -245,15 +334,21 @@ class StitchPlan:
         mapx[:] = np.where(front, lens_maps[0][0], lens_maps[1][0])
         mapy[:] = np.where(front, lens_maps[0][1], lens_maps[1][1])
         dominant = cv2.convertMaps(mapx, mapy, cv2.CV_16SC2)
-        dominant_gain = None
-        if lens_gain is not None:
-            dominant_gain = gain_index(np.where(front[..., None], lens_gain[0], lens_gain[1]))
+        del mapx, mapy, front
+        source_gain = SourceGain.build(rig) if compensate and any(_has_photometry(l) for l in rig.lenses) else None
         block = max(32, 4 * pad)  # padding costs less on taller rectangles
-        ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side, lens_gain, ring_col, ring_eps)
-        bands = [_band_rect(r, ctx, pad, blend == "multiband") for r in _band_rects(weight, block=block)]
+        ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side, ring_col, ring_eps)
+        mixed = (weight > 0.0) & (weight < 1.0)
+        bands = [_band_rect(r, ctx, pad, pad, levels, pyramids=False) for r in _band_rects(mixed, block=block)]
+        seam_bands = []
+        if blend == "multiband":
+            # the geometric seam's blend differs from the dominant copy only near the seam
+            zone = _near(front_side, int(_SEAM_REACH * pad))
+            sb = max(32, int(_SEAM_BLOCK * pad))
+            seam_bands = [_band_rect(r, ctx, int(_SEAM_PAD_X * pad), int(_SEAM_PAD_Y * pad), levels, pyramids=True) for r in _band_rects(zone, block=sb)]
         plan = cls(
-            rig, (w, h), dominant, dominant_gain, bands, weight, float(blend_width_deg),
-            blend, levels, bool(compensate), float(half), seam_width, seam,
+            rig, (w, h), dominant, source_gain, bands, weight, float(blend_width_deg),
+            blend, levels, bool(compensate), float(half), seam_width, seam, seam_bands,
         )
         if seam == "tracked":
             from .blend import SeamTracker
@@ -272,6 +367,8 @@ class StitchPlan:
     ) -> NDArray[np.uint8]:
         """Stitch one recorded frame to equirect (h, w, 3) uint8 RGB.
 
+        :param out: where to write the picture ((h, w, 3) uint8, C-contiguous); allocated
+            when None.
         :param seam: optional per-frame seam from ``SeamTracker.update`` (elevation in
             radians per seam-ring column); default the plan's own (geometric, or tracked
             when built with ``seam="tracked"``). Multiband only.
@@ -279,46 +376,58 @@ class StitchPlan:
         fw, fh = self.rig.frame_size
         if frame.shape[0] != fh or frame.shape[1] != fw:
             raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, plan expects {fw}x{fh}")
-        m1, m2 = self.dominant_maps
-        out = cv2.remap(frame, m1, m2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_CONSTANT)
-        if self.dominant_gain is not None:
-            apply_gain(out, self.dominant_gain, out=out)
         if seam is None and self._tracker is not None:
             seam = self._tracker.update(frame)  # type: ignore[attr-defined]
         seam_eps = None if seam is None else np.asarray(seam, np.float32)
         if seam_eps is not None and seam_eps.shape != (self.seam_width,):
             raise ValueError(f"seam must have {self.seam_width} columns, got shape {seam_eps.shape}")
-        for b in self.bands:
-            out[b.y0 : b.y1, b.x0 : b.x1] = self.blend_band(frame, b, seam=seam_eps)
+        src = self._compensated(frame)
+        m1, m2 = self.dominant_maps
+        out = cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_CONSTANT)
+        for b in self.seam_bands if seam_eps is None and self.seam_bands else self.bands:
+            self._blend(src, b, seam_eps, out[b.y0 : b.y1, b.x0 : b.x1])
         return out
 
+    def compensated(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """The recorded frame with the lenses' photometry undone (a new array; ``frame``
+        itself when the plan compensates nothing)."""
+        if self.source_gain is None:
+            return frame
+        return self.source_gain.apply(np.ascontiguousarray(frame), np.empty_like(frame))
+
+    def _compensated(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """``compensated`` into this thread's scratch frame (valid until its next call)."""
+        if self.source_gain is None:
+            return frame
+        buf = getattr(self._local, "frame", None)
+        if buf is None or buf.shape != frame.shape:
+            buf = self._local.frame = np.empty(frame.shape, np.uint8)
+            self._local.strip = np.empty((min(frame.shape[0], _STRIP),) + frame.shape[1:], np.uint16)
+        return self.source_gain.apply(np.ascontiguousarray(frame), buf, self._local.strip)
+
     def blend_band(self, frame: NDArray[np.uint8], band: BandRect, *, seam: NDArray[np.float32] | None = None) -> NDArray[np.uint8]:
-        """Blend both lenses over one band rectangle; returns its inner part, uint8."""
-        layers = []
-        for (m1, m2), gain in zip(band.maps, band.gains):
-            px = cv2.remap(frame, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            if gain is not None:
-                layers.append(apply_gain(px, gain, as_float=True))  # type: ignore[arg-type]
-            else:
-                layers.append(px.astype(np.float32))
-        iy0, iy1 = band.y0 - band.py0, band.y1 - band.py0
-        ix0, ix1 = band.x0 - band.px0, band.x1 - band.px0
+        """Blend both lenses over one band rectangle of a recorded frame; returns its inner
+        part, uint8. (``apply`` compensates the frame once for all bands.)"""
+        out = np.empty((band.y1 - band.y0, band.x1 - band.x0, 3), np.uint8)
+        self._blend(self.compensated(frame), band, None if seam is None else np.asarray(seam, np.float32), out)
+        return out
+
+    def _blend(self, src: NDArray[np.uint8], band: BandRect, seam: NDArray[np.float32] | None, out: NDArray[np.uint8]) -> None:
+        """Blend both lenses of the compensated frame ``src`` over ``band`` into ``out`` (its inner part)."""
+        (a1, a2), (b1, b2) = band.maps
+        a = cv2.remap(src, a1, a2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        b = cv2.remap(src, b1, b2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         if self.blend == "feather":
-            wf = band.weight[..., None]
-            blended = layers[1] + (layers[0] - layers[1]) * wf
-        else:
-            if seam is not None and band.ring_col is not None and band.ring_eps is not None:
-                mask = (band.ring_eps > seam[band.ring_col]).astype(np.float32)
-                mask = np.where(band.valid[0], np.where(band.valid[1], mask, 1.0), 0.0).astype(np.float32)
-            else:
-                mask = band.seam_mask  # type: ignore[assignment]
-            # where a lens sees nothing, lend it the other's pixels: the coarse levels of
-            # the pyramid then never pull in black from outside an image circle
-            full = band.full
-            a = layers[0] if full[0] else np.where(band.valid[0][..., None], layers[0], layers[1])
-            b = layers[1] if full[1] else np.where(band.valid[1][..., None], layers[1], layers[0])
-            blended = laplacian_blend(a, b, mask, self.levels)
-        return np.clip(blended[iy0:iy1, ix0:ix1] + 0.5, 0, 255).astype(np.uint8)
+            assert band.feather is not None
+            inner = band.inner
+            cv2.blendLinear(a[inner], b[inner], band.feather[0], band.feather[1], dst=out)
+            return
+        weights = band.seam_weights
+        if seam is not None and band.ring_col is not None and band.ring_eps is not None:
+            mask = (band.ring_eps > seam[band.ring_col]).astype(np.float32)
+            mask = np.where(band.valid[0], np.where(band.valid[1], mask, 1.0), 0.0).astype(np.float32)
+            weights = mask_pyramid(mask, self.levels)
+        laplacian_blend_u8(a, b, weights, inner=band.inner, out=out)
 
 
 @dataclass
@@ -327,7 +436,6 @@ class _PlanArrays:
     lens_valid: list[NDArray[np.bool_]]
     weight: NDArray[np.float32]
     front_side: NDArray[np.bool_]
-    lens_gain: list[NDArray[np.float32]] | None
     ring_col: NDArray[np.int32]
     ring_eps: NDArray[np.float32]
 
@@ -343,14 +451,26 @@ def _rows_dirs(w: int, h: int, y0: int, y1: int) -> NDArray[np.float64]:
     return lonlat_to_dirs(lon[None, :], lat[:, None])
 
 
-def _band_rects(weight: NDArray[np.float32], block: int = 32, gap: int = 16) -> list[tuple[int, int, int, int]]:
-    """Rectangles (x0, y0, x1, y1) covering every pixel with 0 < weight < 1.
+def _near(side: NDArray[np.bool_], reach: int) -> NDArray[np.bool_]:
+    """Pixels within ``reach`` pixels (Chebyshev) of a change of ``side``."""
+    edge = np.zeros(side.shape, np.uint8)
+    dx = side[:, 1:] != side[:, :-1]
+    dy = side[1:] != side[:-1]
+    edge[:, 1:] |= dx
+    edge[:, :-1] |= dx
+    edge[1:] |= dy
+    edge[:-1] |= dy
+    k = 2 * reach + 1
+    return cv2.dilate(edge, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))).astype(bool)
+
+
+def _band_rects(mixed: NDArray[np.bool_], block: int = 32, gap: int = 16) -> list[tuple[int, int, int, int]]:
+    """Rectangles (x0, y0, x1, y1) covering every pixel where ``mixed`` is set.
 
     Rows are grouped in blocks; in each block the columns holding band pixels are split
     into runs (separated by more than ``gap`` band-free columns), one rectangle per run.
     """
-    h, w = weight.shape
-    mixed = (weight > 0.0) & (weight < 1.0)
+    h, w = mixed.shape
     rects: list[tuple[int, int, int, int]] = []
     for y0 in range(0, h, block):
         y1 = min(h, y0 + block)
@@ -364,20 +484,29 @@ def _band_rects(weight: NDArray[np.float32], block: int = 32, gap: int = 16) -> 
     return rects
 
 
-def _band_rect(r: tuple[int, int, int, int], ctx: _PlanArrays, pad: int, multiband: bool) -> BandRect:
+def _band_rect(r: tuple[int, int, int, int], ctx: _PlanArrays, pad_x: int, pad_y: int, levels: int, *, pyramids: bool) -> BandRect:
     x0, y0, x1, y1 = r
     h, w = ctx.weight.shape
-    px0, py0, px1, py1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
+    px0, py0, px1, py1 = max(0, x0 - pad_x), max(0, y0 - pad_y), min(w, x1 + pad_x), min(h, y1 + pad_y)
     sl = (slice(py0, py1), slice(px0, px1))
-    maps = tuple(
-        cv2.convertMaps(np.ascontiguousarray(mx[sl]), np.ascontiguousarray(my[sl]), cv2.CV_16SC2) for mx, my in ctx.lens_maps
+    valid = tuple(np.ascontiguousarray(v[sl]) for v in ctx.lens_valid)
+    # where a lens sees nothing, lend it the other lens' pixel (the pyramid's coarse levels
+    # then never pull in black from outside an image circle)
+    (ax, ay), (bx, by) = ((mx[sl], my[sl]) for mx, my in ctx.lens_maps)
+    lent = (
+        (np.where(valid[0], ax, bx), np.where(valid[0], ay, by)),
+        (np.where(valid[1], bx, ax), np.where(valid[1], by, ay)),
     )
-    gains = tuple(gain_index(g[sl]) for g in ctx.lens_gain) if ctx.lens_gain is not None else (None, None)
-    seam_mask = ctx.front_side[sl].astype(np.float32) if multiband else None
-    return BandRect(
-        x0, y0, x1, y1, maps, np.ascontiguousarray(ctx.weight[sl]), gains,  # type: ignore[arg-type]
-        px0, py0, px1, py1, seam_mask,
-        tuple(np.ascontiguousarray(v[sl]) for v in ctx.lens_valid),
+    maps = tuple(cv2.convertMaps(mx.astype(np.float32), my.astype(np.float32), cv2.CV_16SC2) for mx, my in lent)
+    weight = np.ascontiguousarray(ctx.weight[sl])
+    rect = BandRect(
+        x0, y0, x1, y1, maps, weight,  # type: ignore[arg-type]
+        px0, py0, px1, py1, None, valid,
         np.ascontiguousarray(ctx.ring_col[sl]), np.ascontiguousarray(ctx.ring_eps[sl]),
-        tuple(bool(v[sl].all()) for v in ctx.lens_valid),
+        tuple(bool(v.all()) for v in valid),
     )
+    if levels:
+        seam_mask = ctx.front_side[sl].astype(np.float32)
+        return replace(rect, seam_mask=seam_mask, seam_weights=mask_pyramid(seam_mask, levels) if pyramids else [])
+    wf = np.ascontiguousarray(weight[rect.inner])
+    return replace(rect, feather=(wf, np.ascontiguousarray(1.0 - wf)))
