@@ -22,6 +22,16 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert m and float(m.group(1)) >= 30.0, proc.stdout
     video = out_dir / "stitched_360.mp4"
     assert str(video) in proc.stdout and (out_dir / "preview.png").stat().st_size > 10_000
+    # the story: the broken recording has no moov, the salvaged one plays, the web rendition exists
+    assert b"moov" not in (out_dir / "dual_fisheye_broken.mp4").read_bytes()
+    salvaged = out_dir / "dual_fisheye_broken.salvaged.mp4"
+    recovered = re.search(r"vide avc1: (\d+) samples", proc.stdout)
+    assert recovered is not None
+    with open_reader(salvaged) as r:
+        assert sum(1 for _ in r.frames()) == int(recovered.group(1))
+    assert "self-calibrated" in proc.stdout
+    with open_reader(out_dir / "stitched_360.web.mp4") as r:
+        assert r.size == (1280, 640)
     with open_reader(video) as r:
         assert r.size == (1280, 640)
         assert sum(1 for _ in r.frames()) >= 150

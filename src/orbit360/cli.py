@@ -224,18 +224,23 @@ def publish(src: Path, output: Path | None, max_width: int, crf: int, preset: st
 
 @cli.command()
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default="orbit360-demo", show_default=True, help="Folder for the demo's files.")
-@click.option("--frames", type=click.IntRange(10, 3000), default=150, show_default=True, help="Frames to render (30 fps).")
+@click.option("--frames", type=click.IntRange(30, 3000), default=200, show_default=True, help="Frames the camera records (30 fps) before it dies.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def demo(out_dir: str, frames: int, quiet: bool) -> None:
-    """Render a synthetic dual-lens recording, stitch it, publish a 360 MP4 and check it."""
+    """Record a synthetic dual-lens clip, kill the camera mid-write, salvage, calibrate, stitch, publish."""
     from ._console import progress_bar
     from .demo import run_demo
 
     with progress_bar("stitching", quiet=quiet) as update:
         r = run_demo(out_dir, frames=frames, progress=update)
-    click.echo(f"recording:   {r.recording}")
-    click.echo(f"rig profile: {r.rig_profile}")
+    click.echo(f"recorded:    {r.recording} ({r.frames_recorded} frames)")
+    click.echo(f"power lost:  {r.broken} (no moov, cut mid-sample)")
+    click.echo(f"salvaged:    {r.salvaged}")
+    for line in r.salvage_summary:
+        click.echo(f"               {line}")
+    click.echo(f"calibration: {r.calibration} (true profile: {r.rig_profile})")
     click.echo(f"360 video:   {r.output} ({r.frames} frames, spherical metadata V1+V2)")
+    click.echo(f"web:         {r.web}")
     click.echo(f"preview:     {r.preview}")
     click.echo(f"PSNR vs ground truth: {r.psnr_db:.2f} dB")
 

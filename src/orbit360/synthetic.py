@@ -35,6 +35,7 @@ __all__ = [
     "srgb_to_linear",
     "linear_to_srgb",
     "misaligned_rig",
+    "simulate_power_loss",
 ]
 
 CameraMotion = Callable[[float], Rotation]
@@ -264,3 +265,43 @@ def write_rig_video(
         for frame in rec.iter_frames():
             writer.write(frame)
     return rec
+
+
+def simulate_power_loss(src: StrPath, dst: StrPath, *, keep_fraction: float = 0.8, mdat_size: str = "as-written") -> int:
+    """Copy ``src`` as a camera that lost power would have left it; return the bytes kept.
+
+    The ``moov`` is dropped and the media data cut after ``keep_fraction`` of its
+    payload (mid-sample, as a flash page boundary falls). ``mdat_size`` is "as-written"
+    (the header claims more than the file holds) or "zero" (never updated). Streams in
+    blocks; the source is only read.
+    """
+    import struct
+    from pathlib import Path
+
+    from .isobmff import iter_boxes
+
+    size = Path(src).stat().st_size
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        boxes = [b for b in iter_boxes(f, 0, size) if b.type != b"moov"]
+        mdat = next(b for b in boxes if b.type == b"mdat")
+        for b in boxes:
+            if b.offset > mdat.offset:
+                break
+            f.seek(b.offset)
+            if b is mdat:
+                header = bytearray(f.read(b.header_size))
+                if mdat_size == "zero":
+                    header[0:4] = struct.pack(">I", 0) if b.header_size == 8 else struct.pack(">I", 1)
+                    if b.header_size == 16:
+                        header[8:16] = struct.pack(">Q", 0)
+                out.write(header)
+                remaining = int(b.payload_size * keep_fraction)
+            else:
+                remaining = b.size
+            while remaining > 0:
+                chunk = f.read(min(remaining, 16 << 20))
+                if not chunk:
+                    break
+                out.write(chunk)
+                remaining -= len(chunk)
+        return out.tell()
