@@ -6,6 +6,7 @@ whatever salvage writes is a well-formed MP4 whose samples lie inside its mdat.
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from pathlib import Path
@@ -20,7 +21,12 @@ from orbit360.salvage import salvage
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 HERO7 = SAMPLES / "gopro_hero7.mp4"
-FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# 40 examples per test keeps the suite quick; ORBIT360_FUZZ_EXAMPLES=600 for a deeper run.
+FUZZ = settings(
+    max_examples=int(os.environ.get("ORBIT360_FUZZ_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 TIME_LIMIT_S = 10.0
 
 
