@@ -339,3 +339,12 @@ def test_cli_salvage_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "GX020007.MP4 ->" in capsys.readouterr().out
     assert main(["salvage", str(folder / "GX010007.MP4"), "-q"]) == 2  # healthy: nothing to salvage
     assert "nothing to salvage" in capsys.readouterr().err
+
+
+def test_report_summary_is_one_line(tmp_path: Path) -> None:
+    data = GOPRO[0].read_bytes()
+    broken = tmp_path / "GX010009.MP4"
+    broken.write_bytes(data[: len(data) // 4])
+    line = diagnose(broken).summary()
+    assert "\n" not in line and line.startswith("gopro-sos: avc1 ") and "fdsc" in line
+    assert diagnose(GOPRO[0]).summary() == "healthy: the file has a valid moov"

@@ -80,6 +80,13 @@ class SalvageReport:
             "output_bytes": self.output_bytes,
         }
 
+    def summary(self) -> str:
+        """One line: what was (or would be) recovered, for ``inspect`` and logs."""
+        if not self.tracks:
+            return f"{self.method}: {self.stop_reason}"
+        parts = ", ".join(f"{r['codec']} {r['samples']} samples ({r['seconds']:.1f} s)" for r in self.tracks)
+        return f"{self.method}: {parts}; the recording ends at byte {self.recording_end:,} ({self.stop_reason})"
+
     def format_table(self) -> str:
         """A plain-text table of the recovered tracks and where the recording ends."""
         head = f"{'track':>5}  {'handler':<7} {'codec':<5} {'samples':>8} {'keys':>6} {'seconds':>9} {'bytes':>12}"
