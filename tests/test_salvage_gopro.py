@@ -347,4 +347,4 @@ def test_report_summary_is_one_line(tmp_path: Path) -> None:
     broken.write_bytes(data[: len(data) // 4])
     line = diagnose(broken).summary()
     assert "\n" not in line and line.startswith("gopro-sos: avc1 ") and "fdsc" in line
-    assert diagnose(GOPRO[0]).summary() == "healthy: the file has a valid moov"
+    assert diagnose(GOPRO[0]).summary() == "healthy: nothing to salvage: the file has a valid moov"
