@@ -6,6 +6,7 @@ need no reference (their "SOS" records index every sample); other cameras need a
 file of the same mode (``reference=``).
 """
 
+from ._auto import needs_salvage, salvaged_if_broken
 from ._report import SalvageReport, TrackRow
 from ._salvage import Recovery, SalvagePreview, default_output_path, diagnose, salvage, salvage_folder, scan
 
@@ -19,4 +20,6 @@ __all__ = [
     "SalvageReport",
     "SalvagePreview",
     "TrackRow",
+    "needs_salvage",
+    "salvaged_if_broken",
 ]

@@ -1,0 +1,70 @@
+"""Salvage on the way in: commands that read a recording salvage a broken one first."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .._files import check_input_file
+from .._types import StrPath
+from ..errors import SalvageError
+
+__all__ = ["needs_salvage", "salvaged_if_broken"]
+
+
+def needs_salvage(path: StrPath) -> bool:
+    """True when ``path`` is an ISO-BMFF recording without a usable moov."""
+    from ..isobmff import iter_boxes
+    from ..errors import BoxError
+
+    p = check_input_file(path)
+    with open(p, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8 or head[4:8] not in (b"ftyp", b"mdat", b"free", b"wide", b"skip"):
+            return False  # not an MP4 at all: let the reader say what it is
+        try:
+            return not any(b.type == b"moov" for b in iter_boxes(f, 0, p.stat().st_size))
+        except BoxError:
+            # a box runs past the end of the file: an unfinished recording
+            return True
+
+
+@contextmanager
+def salvaged_if_broken(
+    path: StrPath,
+    *,
+    beside: StrPath,
+    reference: StrPath | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Iterator[Path]:
+    """Yield ``path`` itself, or, when its moov is missing, a salvaged copy of it.
+
+    The copy lives in a temporary folder next to ``beside`` (the command's output, so
+    it is on a disk with room for it) and is removed afterwards. ``log`` hears one line
+    saying what was done.
+    """
+    from ._salvage import salvage
+
+    src = Path(path)
+    if not needs_salvage(src):
+        yield src
+        return
+    work = Path(tempfile.mkdtemp(prefix=".orbit360-salvage-", dir=Path(beside).parent or "."))
+    try:
+        out = work / f"{src.stem}.salvaged.mp4"
+        try:
+            report = salvage(src, out, reference=reference)
+        except SalvageError as exc:
+            if exc.path is None:
+                exc.path = str(src)
+            raise
+        if log is not None:
+            video = [t for t in report.tracks if t["handler"] == "vide"]
+            frames = sum(t["samples"] for t in video)
+            log(f"{src}: no moov (unfinished recording): salvaged {frames} video frames, {report.seconds:.2f} s, to a temporary file first")
+        yield out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
