@@ -152,9 +152,9 @@ def test_segmented_equals_unsegmented_frame_for_frame(rec, unsegmented, tmp_path
         rec["path"], out, rig=rec["rig"], options=LOSSLESS, segment_frames=9, workers=2,
         log=logs.append, progress=lambda d, n: seen.append((d, n)),
     )
-    assert "reused 0/5 segments" in logs
-    assert job.segments == 5 and job.reused == 0 and job.frames == FRAMES
-    assert [r["frames"] for r in job.records] == [9, 9, 9, 9, 4]
+    assert "reused 0/4 segments" in logs
+    assert job.segments == 4 and job.reused == 0 and job.frames == FRAMES
+    assert [r["frames"] for r in job.records] == [9, 9, 9, 13]  # a 4-frame tail joins the last segment
     assert len({r["pid"] for r in job.records} - {os.getpid()}) >= 1  # stitched in pool processes
     assert os.getpid() not in {r["pid"] for r in job.records}
     assert_same_frames(out, unsegmented["frames"])
@@ -215,7 +215,7 @@ def test_dask_local_cluster_runs_the_segments(rec, unsegmented, tmp_path: Path, 
                 log=logs.append, progress=lambda d, n: seen.append((d, n)),
             )
             ran = client.run(lambda dask_worker: sorted({str(e[0]) for e in dask_worker.state.log if "orbit360-segment" in str(e[0])}))
-    assert "reused 0/5 segments" in logs and job.segments == 5
+    assert "reused 0/4 segments" in logs and job.segments == 4
     # one progress total for the job, from the workers' progress files
     done = [d for d, _ in seen]
     assert done == sorted(done) and seen[-1] == (FRAMES, FRAMES)
@@ -224,7 +224,7 @@ def test_dask_local_cluster_runs_the_segments(rec, unsegmented, tmp_path: Path, 
         assert r["worker"] in worker_pids and r["pid"] == worker_pids[r["worker"]] != os.getpid()
     # and the workers' own task logs hold one task per segment
     keys = sorted(k for ks in ran.values() for k in ks)
-    assert len(keys) == 5 and [k[-5:] for k in keys] == [f"{i:05d}" for i in range(5)]
+    assert len(keys) == 4 and [k[-5:] for k in keys] == [f"{i:05d}" for i in range(4)]
     assert_same_frames(out, unsegmented["frames"])
 
 
@@ -332,6 +332,33 @@ def test_check_segment_and_concat_refuse_bad_segments(tmp_path: Path) -> None:
     with pytest.raises(JobError, match="segment 1 was encoded with other codec parameters"):
         concat_segments([a, other], tmp_path / "j.mp4")
     assert not (tmp_path / "j.mp4").exists()
+
+
+def test_join_of_segments_with_different_reorder_delays(tmp_path: Path) -> None:
+    """A one-frame segment has no B-frame delay, a long one has: the join presents both
+    with the larger delay, so the times still run on evenly."""
+    import cv2
+
+    def moving(path: Path, frames: int, first: int) -> Path:
+        with VideoWriter(path, size=(128, 64), fps=30, options=EncodeOptions(crf=20, preset="fast", bframes=3)) as w:
+            for i in range(first, first + frames):
+                img = np.zeros((64, 128, 3), np.uint8)
+                cv2.circle(img, (10 + 3 * i, 32), 12, (255, 200, 0), -1)
+                w.write(img)
+        return path
+
+    a, b = moving(tmp_path / "a.mp4", 12, 0), moving(tmp_path / "b.mp4", 1, 12)
+    delays = [read_movie(p).track("vide").edits[0].media_time for p in (a, b)]  # type: ignore[union-attr]
+    assert delays[0] > delays[1], delays
+    out = tmp_path / "j.mp4"
+    concat_segments([a, b], out)
+    frames, pts, tb = decode(out)
+    assert len(frames) == 13
+    steps = np.diff(pts)
+    assert pts[0] == 0 and np.all(steps == steps[0]) and steps[0] * tb == Fraction(1, 30)
+    # the last frame is the one-frame segment's picture, after all of the first one's
+    ref, _, _ = decode(b)
+    assert np.array_equal(frames[-1], ref[0])
 
 
 def test_join_copies_audio_timecode_and_telemetry_of_a_gopro_file_once(tmp_path: Path) -> None:

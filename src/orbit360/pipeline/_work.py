@@ -102,9 +102,16 @@ class SegmentTask:
 
 
 def segment_ranges(frame_count: int, segment_frames: int) -> list[SegmentTask]:
+    """Frames [0, frame_count) cut every ``segment_frames``; a last piece shorter than half
+    a segment joins the one before (a one- or two-frame x265 encode can come out with a
+    presentation time before its decode time, which MP4 cannot hold; tiny segments are
+    also the least efficient)."""
     if segment_frames < 1:
         raise ValueError(f"segment length must be >= 1 frame, got {segment_frames}")
-    return [SegmentTask(i, a, min(a + segment_frames, frame_count)) for i, a in enumerate(range(0, frame_count, segment_frames))]
+    starts = list(range(0, frame_count, segment_frames))
+    if len(starts) > 1 and frame_count - starts[-1] < segment_frames / 2:
+        starts.pop()
+    return [SegmentTask(i, a, starts[i + 1] if i + 1 < len(starts) else frame_count) for i, a in enumerate(starts)]
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
