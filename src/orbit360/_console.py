@@ -25,8 +25,11 @@ def warn(message: str) -> None:
 
 
 @contextmanager
-def progress_bar(label: str, *, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
-    """Yield ``update(done, total)``: a bar with frames, fps and ETA on a terminal's stderr."""
+def progress_bar(label: str, *, quiet: bool = False, unit: str = "frames") -> Iterator[Callable[[int, int], None]]:
+    """Yield ``update(done, total)``: a bar with items done, rate and ETA on a terminal's stderr.
+
+    ``unit`` names what is counted: "frames" (shown with fps) or "bytes" (shown in MB/s).
+    """
     if quiet or not sys.stderr.isatty():
         yield lambda done, total: None
         return
@@ -35,7 +38,9 @@ def progress_bar(label: str, *, quiet: bool = False) -> Iterator[Callable[[int, 
 
     def show(_: object) -> str:
         elapsed = max(time.monotonic() - start, 1e-6)
-        return f"{state['done']} frames, {state['done'] / elapsed:.1f} fps"
+        if unit == "bytes":
+            return f"{state['done'] / 1e6:.0f} MB, {state['done'] / 1e6 / elapsed:.0f} MB/s"
+        return f"{state['done']} {unit}, {state['done'] / elapsed:.1f} fps"
 
     def update(done: int, total: int) -> None:
         if state["bar"] is None:
