@@ -91,7 +91,7 @@ def salvage(broken: Path, output: Path | None, reference: Path | None, report_pa
     from ._console import info, progress_bar
     from .salvage import salvage as salvage_file, salvage_folder
 
-    with progress_bar("salvaging", quiet=quiet) as update:
+    with progress_bar("salvaging", quiet=quiet, unit="bytes") as update:
         if broken.is_dir():
             reports = salvage_folder(broken, output, progress=update)
         else:
