@@ -246,7 +246,7 @@ def demo(out_dir: str, frames: int, quiet: bool) -> None:
 
 
 @cli.command()
-@click.argument("input", type=click.Path(dir_okay=False))
+@click.argument("input", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The 360 MP4 to write.")
 @click.option("--lens", type=click.Path(dir_okay=False), help="Rig profile JSON (from `orbit360 calibrate`).")
 @click.option("--width", type=click.IntRange(64, 16384), help="Output width (height = width / 2); default: input width.")
@@ -257,10 +257,17 @@ def demo(out_dir: str, frames: int, quiet: bool) -> None:
 @click.option("--segment-frames", type=click.IntRange(1, None), help="Stitch in segments of N frames (resumable; joined without re-encoding)  [default with --workers/--scheduler: 600]")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Local worker processes for the segments  [default: one per core]")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the segments on this Dask cluster (workers must share INPUT's and OUTPUT's filesystem; needs orbit360[dask]).")
+@click.option("--orient", type=click.Choice(["off", "lock", "smooth"]), default="off", show_default=True, help="lock: hold horizon and heading; smooth: remove shake, keep turns (from the camera's gyro/orientation telemetry).")
+@click.option("--web", is_flag=True, help="Also write the H.264 web rendition (<= 4096 wide, faststart) beside OUTPUT.")
+@click.option("--reference", type=click.Path(dir_okay=False), help="Healthy clip of the same camera mode, used if INPUT must be salvaged first.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def stitch(input: str, output: str, lens: str | None, width: int | None, codec: str | None, crf: int, preset: str, encoder: str,
-           segment_frames: int | None, workers: int | None, scheduler: str | None, quiet: bool) -> None:
-    """Stitch side-by-side dual-fisheye INPUT to an equirectangular 360 MP4.
+           segment_frames: int | None, workers: int | None, scheduler: str | None, orient: str, web: bool, reference: str | None,
+           quiet: bool) -> None:
+    """Stitch dual-lens INPUT (a file, a GoPro Fusion/Insta360 pair or chapter set) to an
+    equirectangular 360 MP4 with spherical metadata.
+
+    A recording whose moov is missing (the camera lost power) is salvaged first.
 
     Without --lens the rig is self-calibrated once from the footage. With --segment-frames,
     --workers or --scheduler the job runs in segments; after a crash, the same command
@@ -275,26 +282,32 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
         raise click.BadParameter(f"--encoder {encoder} writes {implied}, not {codec}", param_hint="--codec")
     options = EncodeOptions(codec=codec or implied or "h264", crf=crf, preset=preset, encoder=encoder)
     rig = RigProfile.load(lens) if lens else None
-    if segment_frames is None and workers is None and scheduler is None:
-        from .pipeline import stitch_video
+    from .salvage import salvaged_if_broken
 
-        with progress_bar("stitching", quiet=quiet) as update:
-            r = stitch_video(input, output, rig=rig, width=width, options=options, progress=update, calibrate=rig is None, log=warn)
-        if not quiet:
-            click.echo(f"wrote {r.output}: {r.frames} frames, {r.size[0]}x{r.size[1]}, {r.encoder}, spherical metadata V1+V2")
-        return
-    from .pipeline import DEFAULT_SEGMENT_FRAMES, stitch_segmented
+    with salvaged_if_broken(input, beside=output, reference=reference, log=warn) as playable:
+        if segment_frames is None and workers is None and scheduler is None:
+            from .pipeline import stitch_video
 
-    with progress_bar("stitching", quiet=quiet) as update:
-        j = stitch_segmented(
-            input, output, rig=rig, width=width, options=options, segment_frames=segment_frames or DEFAULT_SEGMENT_FRAMES,
-            workers=workers, scheduler=scheduler, progress=update, log=click.echo, calibrate=rig is None,
-        )
+            with progress_bar("stitching", quiet=quiet) as update:
+                r = stitch_video(playable, output, rig=rig, width=width, options=options, progress=update, calibrate=rig is None, log=warn, orient=orient)
+            summary = f"wrote {r.output}: {r.frames} frames, {r.size[0]}x{r.size[1]}, {r.encoder}, spherical metadata V1+V2"
+        else:
+            from .pipeline import DEFAULT_SEGMENT_FRAMES, stitch_segmented
+
+            with progress_bar("stitching", quiet=quiet) as update:
+                j = stitch_segmented(
+                    playable, output, rig=rig, width=width, options=options, segment_frames=segment_frames or DEFAULT_SEGMENT_FRAMES,
+                    workers=workers, scheduler=scheduler, progress=update, log=click.echo, calibrate=rig is None, orient=orient,
+                )
+            summary = (
+                f"wrote {j.output}: {j.frames} frames in {j.segments} segments ({j.reused} reused), {j.size[0]}x{j.size[1]}, "
+                f"{j.encoder}, spherical metadata V1+V2"
+            )
+    from .publish import finish_publication
+
+    lines = [summary, *finish_publication(output, web=web)]
     if not quiet:
-        click.echo(
-            f"wrote {j.output}: {j.frames} frames in {j.segments} segments ({j.reused} reused), {j.size[0]}x{j.size[1]}, "
-            f"{j.encoder}, spherical metadata V1+V2"
-        )
+        click.echo("\n".join(lines))
 
 
 @cli.command()

@@ -22,7 +22,7 @@ from ._files import check_input_file, check_output_dir
 from ._types import SizeLike, StrPath
 from .errors import InputError
 
-__all__ = ["WEB_MAX_WIDTH", "WEB_SUFFIX", "web_rendition_path", "web_size", "publish_web", "pick_viewable"]
+__all__ = ["WEB_MAX_WIDTH", "WEB_SUFFIX", "web_rendition_path", "web_size", "publish_web", "pick_viewable", "finish_publication"]
 
 WEB_MAX_WIDTH = 4096
 WEB_SUFFIX = ".web.mp4"
@@ -122,3 +122,17 @@ def pick_viewable(src: StrPath) -> tuple[Path, str | None]:
             f"run `orbit360 publish {source.name}` for an H.264 web rendition"
         )
     return source, None
+
+
+def finish_publication(path: StrPath, *, web: bool = False) -> list[str]:
+    """The last steps after a 360 MP4 is written: mark ambisonic audio with SA3D (ambiX)
+    and, with ``web``, write the web rendition. Returns one line per thing done."""
+    from .audio import audio_tracks, mark_spatial_audio
+
+    done: list[str] = []
+    if any(t.ambisonic for t in audio_tracks(path)):
+        marked = mark_spatial_audio(path, path)
+        done.append(f"spatial audio: SA3D (ambiX) on {len(marked)} ambisonic track(s)")
+    if web:
+        done.append(f"web rendition: {publish_web(path)}")
+    return done

@@ -45,6 +45,8 @@ class JobSpec:
     verify_decode: bool = True
     stitchers: int = 0
     """Stitch threads per segment; 0: chosen on the worker from its cores."""
+    rotations: str | None = None
+    """Path of the job's (frames, 3, 3) orientation rotations (.npy), or None."""
 
 
 _PLANS: dict[str, Any] = {}
@@ -108,9 +110,18 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
         t0 = time.perf_counter()
         plan = _plan(spec, source)
         plan_s = time.perf_counter() - t0
+        frames: Any = source.frames(task.start, task.stop)
+        stitch: Any = plan.apply
+        if spec.rotations is not None:
+            import numpy as np
+
+            from ._orient import OrientedStitch
+
+            stitch = OrientedStitch(plan, np.load(spec.rotations, mmap_mode="r"))
+            frames = OrientedStitch.number(frames, task.start)
         with VideoWriter(final, size=plan.size, fps=spec.fps, options=spec.options) as writer:
             timings = run_stages(
-                source.frames(task.start, task.stop), plan.apply, writer.write,
+                frames, stitch, writer.write,
                 stitchers=default_stitchers(plan) if getattr(plan, "seam", None) == "tracked" or not spec.stitchers else spec.stitchers, progress=progress, finish=writer.close,
             )
             encoder = writer.encoder

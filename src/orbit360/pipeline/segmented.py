@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .._files import check_input_file, check_output_dir
 from .._types import StrPath
 from ..errors import InputError, JobError, OutputError
@@ -97,6 +99,7 @@ def stitch_segmented(
     calibrate: bool = False,
     keep_work: bool = False,
     verify_decode: bool = True,
+    orient: str = "off",
 ) -> JobResult:
     """Stitch ``input`` to ``output`` in segments, resumably; see the module docstring.
 
@@ -112,6 +115,8 @@ def stitch_segmented(
     :param log: receives one-line messages (``"reused K/N segments"``, ...).
     :param keep_work: keep the work folder after success (its segments and manifest).
     :param verify_decode: each worker decodes its segment once to check the frame count.
+    :param orient: "off", "lock" or "smooth": per-frame rotations from the camera's
+        telemetry, computed once per job and kept in the work folder for the workers.
     """
     from ..cameras import open_rig
 
@@ -152,6 +157,7 @@ def stitch_segmented(
                 "bframes": opts.bframes,
                 "segment_frames": segment_frames,
                 "frames": source.frame_count,
+                "orient": orient,
             }
             key = job_key(identity, settings)
             tasks = segment_ranges(source.frame_count, segment_frames)
@@ -168,6 +174,14 @@ def stitch_segmented(
                     runner=runner.describe(),
                 )
                 work.write_manifest(manifest)
+                rotations_file = None
+                if orient != "off":
+                    rotations_file = work.path / "rotations.npy"
+                    if not rotations_file.exists():
+                        from ._orient import job_rotations
+
+                        np.save(rotations_file.with_suffix(".part.npy"), job_rotations(source, job_rig, orient, log=say))
+                        os.replace(rotations_file.with_suffix(".part.npy"), rotations_file)
 
                 records: dict[int, dict[str, Any]] = {}
                 for t in tasks:
@@ -183,6 +197,7 @@ def stitch_segmented(
                 spec = JobSpec(
                     str(inp), str(work.path.resolve()), key, job_rig.to_dict() if job_rig is not None else None,
                     width, opts, source.fps, verify_decode, runner.stitchers,
+                    str(rotations_file.resolve()) if rotations_file is not None else None,
                 )
                 todo = [t for t in tasks if t.index not in records]
                 timings = StageTimings()

@@ -14,12 +14,14 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .._files import check_output_dir
 from .._types import StrPath
 from ..errors import InputError
 from ..profile import RigProfile
 from ..video import EncodeOptions, VideoWriter
+from ._orient import OrientedStitch, job_rotations
 from ._stages import StageTimings, default_stitchers, run_stages
 
 __all__ = ["StitchResult", "stitch_video", "ProgressCallback"]
@@ -49,6 +51,7 @@ def stitch_video(
     progress: ProgressCallback | None = None,
     calibrate: bool = False,
     log: Callable[[str], None] | None = None,
+    orient: str = "off",
 ) -> StitchResult:
     """Stitch ``input`` (side-by-side dual fisheye) to an equirect MP4 at ``output``.
 
@@ -56,6 +59,8 @@ def stitch_video(
         else the source's nominal rig.
     :param log: receives one-line warnings (a failed calibration).
     :param width: output width (height = width / 2); None keeps the input width.
+    :param orient: "off", "lock" (horizon and heading held) or "smooth" (shake removed,
+        turns kept), from the camera's motion telemetry.
     """
     from ..cameras import open_rig
     from ..isobmff.spherical import inject_spherical
@@ -68,6 +73,11 @@ def stitch_video(
 
             rig, _ = calibrate_source(source, warn=log)
         plan = source.plan(_even(width or source.frame_size[0]), rig)
+        rotations = job_rotations(source, getattr(plan, "rig", rig), orient, log=log)
+        frames: Any = source.frames()
+        stitch: Any = plan.apply
+        if rotations is not None:
+            frames, stitch = OrientedStitch.number(frames), OrientedStitch(plan, rotations)
         total = source.frame_count
         # encode to a hidden file beside the output, then add metadata into the final name
         out = Path(output)
@@ -82,7 +92,7 @@ def stitch_video(
             audio_from = None if join else audio
             with VideoWriter(encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from) as writer:
                 timings = run_stages(
-                    source.frames(), plan.apply, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close
+                    frames, stitch, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close
                 )
                 encoder = writer.encoder
             done = timings.frames

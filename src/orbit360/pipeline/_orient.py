@@ -1,0 +1,82 @@
+"""Orientation for a stitch job: per-frame sphere rotations from the camera's telemetry.
+
+``job_rotations`` runs once per job (like calibration): it reads the source's gpmd
+telemetry, measures the camera's own motion from the video (to estimate the telemetry
+clock's offset and the gyro's bias), and returns one rotation matrix per output frame
+for ``--orient lock|smooth``. ``OrientedStitch`` applies plan + rotation per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import InputError, TelemetryError
+from ..geometry import Rotation
+from ..profile import RigProfile
+
+__all__ = ["ORIENT_MODES", "job_rotations", "OrientedStitch", "MOTION_FRAMES"]
+
+ORIENT_MODES = ("off", "lock", "smooth")
+MOTION_FRAMES = 240
+"""Frames from the start of the recording whose motion is measured from the video."""
+
+
+def job_rotations(
+    source: Any, rig: RigProfile | None, mode: str, *, log: Callable[[str], None] | None = None
+) -> NDArray[np.float64] | None:
+    """(frame_count, 3, 3) rotations M (output direction d shows the stitched sphere at
+    M d), or None for ``mode == "off"``. Raises InputError when the source has no
+    usable motion telemetry."""
+    if mode not in ORIENT_MODES:
+        raise ValueError(f"orient mode must be one of {ORIENT_MODES}, got {mode!r}")
+    if mode == "off":
+        return None
+    from ..orient import measure_rig_motion, plan_orientation
+    from ..telemetry import read_gpmd
+
+    path = source.telemetry_path
+    if path is None:
+        raise InputError(f"--orient {mode} needs the camera's motion telemetry (GoPro gpmd); this recording has none", path=source.paths[0])
+    try:
+        track = read_gpmd(path)
+    except (InputError, TelemetryError) as exc:
+        raise InputError(f"--orient {mode}: cannot read motion telemetry ({exc.message})", path=path) from None
+    if track is None:
+        raise InputError(f"--orient {mode} needs the camera's motion telemetry (GoPro gpmd); this recording has none", path=path)
+    n = int(source.frame_count)
+    times = np.arange(n, dtype=np.float64) / float(source.fps)
+    motion = None
+    if rig is not None and tuple(rig.frame_size) == tuple(source.frame_size):
+        m = min(n, MOTION_FRAMES)
+        motion = measure_rig_motion(source.frames(0, m), times[:m], rig)
+    try:
+        plan = plan_orientation(track, times, mode=mode, video_motion=motion)
+    except TelemetryError as exc:
+        raise InputError(f"--orient {mode}: {exc.message}", path=path) from None
+    if log is not None:
+        log(f"orientation: {mode} from {plan.source}, telemetry offset {plan.time_offset * 1000:+.1f} ms")
+    return np.stack([r.matrix for r in plan.rotations])
+
+
+class OrientedStitch:
+    """``plan.apply`` followed by the frame's rotation; feed it (index, frame) pairs."""
+
+    def __init__(self, plan: Any, rotations: NDArray[np.float64]) -> None:
+        from ..orient._apply import SphereRotator
+
+        self.plan = plan
+        self.rotations = rotations
+        self.rotator = SphereRotator(plan.size)
+
+    def __call__(self, item: tuple[int, NDArray[np.uint8]]) -> NDArray[np.uint8]:
+        index, frame = item
+        m = self.rotations[min(index, len(self.rotations) - 1)]
+        return self.rotator.apply(self.plan.apply(frame), Rotation(m))
+
+    @staticmethod
+    def number(frames: Iterable[NDArray[np.uint8]], start: int = 0) -> Iterator[tuple[int, NDArray[np.uint8]]]:
+        return enumerate(frames, start)
