@@ -23,7 +23,7 @@ from ._ring import dirs_to_ring, lens_project, ring_dirs
 if TYPE_CHECKING:
     from .plan import StitchPlan
 
-__all__ = ["laplacian_blend", "laplacian_blend_u8", "mask_pyramid", "SeamTracker"]
+__all__ = ["laplacian_blend", "laplacian_blend_u8", "blend_difference", "mask_pyramid", "SeamTracker"]
 
 DIFF_BITS = 4
 """``laplacian_blend_u8`` carries the difference of the two layers in int16 with this many
@@ -92,8 +92,22 @@ def laplacian_blend_u8(
         for the pyramid); default all of it.
     :param out: where to write the result (shape of ``inner``); allocated when None.
     """
-    scale = float(1 << DIFF_BITS)
-    d = cv2.addWeighted(a, scale, b, -scale, 0.0, dtype=cv2.CV_16S)
+    d = cv2.subtract(a, b, dtype=cv2.CV_16S)
+    return blend_difference(d, b, weights, inner=inner, out=out)
+
+
+def blend_difference(
+    diff: NDArray[np.int16],
+    b: NDArray[np.uint8],
+    weights: list[NDArray[np.int16]],
+    *,
+    inner: tuple[slice, slice] | None = None,
+    out: NDArray[np.uint8] | None = None,
+) -> NDArray[np.uint8]:
+    """``laplacian_blend_u8`` given ``diff`` = a - b (int16, in code values; overwritten)
+    instead of ``a``; ``b`` may already be cut to ``inner``."""
+    d = diff
+    np.left_shift(d, DIFF_BITS, out=d)
     gauss = [d]
     for _ in range(len(weights) - 1):
         gauss.append(cv2.pyrDown(gauss[-1]))
@@ -105,8 +119,12 @@ def laplacian_blend_u8(
         cv2.multiply(lap, weights[lvl], dst=lap, scale=wscale)
         acc = cv2.add(cv2.pyrUp(acc, dstsize=(w, h)), lap)
     if inner is not None:
-        acc, b = acc[inner], b[inner]
-    return cv2.addWeighted(acc, 1.0 / scale, b, 1.0, 0.0, dst=out, dtype=cv2.CV_8U)
+        acc = acc[inner]
+        if b.shape[:2] != acc.shape[:2]:
+            b = b[inner]
+    np.add(acc, 1 << (DIFF_BITS - 1), out=acc)
+    np.right_shift(acc, DIFF_BITS, out=acc)  # rounded (half up) to code values
+    return cv2.add(b, acc, dst=out, dtype=cv2.CV_8U)
 
 
 class SeamTracker:

@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 
 from ..geometry import dirs_to_fisheye, lonlat_to_dirs
 from ..profile import LensProfile, RigProfile
-from .blend import laplacian_blend_u8, mask_pyramid, ring_coords
+from .blend import blend_difference, laplacian_blend_u8, mask_pyramid, ring_coords
 
 __all__ = ["StitchPlan", "BandRect", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
 
@@ -130,9 +130,35 @@ class SourceGain:
     ``multiplier`` (fh, fw, 3) uint16 holds, per frame pixel and channel, g ** (1/2.4)
     with ``_A_BITS`` fractional bits, g the linear-light gain of the lens whose image
     circle the pixel belongs to (the nearer centre, in radii), clipped to [1/16, 16].
+    ``spans``, when given, lists per strip of ``_STRIP`` rows the column ranges [x0, x1)
+    that the plan's maps read; ``apply(..., only_read=True)`` compensates only those.
     """
 
     multiplier: NDArray[np.uint16] = field(repr=False)
+    spans: tuple[tuple[tuple[int, int], ...], ...] | None = field(default=None, repr=False)
+
+    def with_reads(self, maps: list[NDArray[np.int16]]) -> "SourceGain":
+        """This gain, restricted to the frame pixels that fixed-point ``maps`` (CV_16SC2,
+        bilinear: each entry reads its pixel and the ones right of and below it) read."""
+        fh, fw = self.multiplier.shape[:2]
+        read = np.zeros((fh, fw), bool)
+        for m in maps:
+            x, y = m[..., 0].ravel(), m[..., 1].ravel()
+            ok = (x >= 0) & (x < fw) & (y >= 0) & (y < fh)
+            read[y[ok], x[ok]] = True
+        read[1:] |= read[:-1].copy()
+        read[:, 1:] |= read[:, :-1].copy()
+        spans = []
+        for y0 in range(0, fh, _STRIP):
+            cols = np.flatnonzero(read[y0 : y0 + _STRIP].any(axis=0))
+            if cols.size == 0:
+                spans.append(())
+                continue
+            breaks = np.flatnonzero(np.diff(cols) > 64)
+            starts = np.concatenate([[cols[0]], cols[breaks + 1]])
+            ends = np.concatenate([cols[breaks], [cols[-1]]]) + 1
+            spans.append(tuple((int(a), int(b)) for a, b in zip(starts, ends)))
+        return replace(self, spans=tuple(spans))
 
     @classmethod
     def build(cls, rig: RigProfile) -> "SourceGain":
@@ -152,22 +178,31 @@ class SourceGain:
             mult[y0 : y0 + ys.size] = np.round(np.power(gain, 1 / 2.4) * (1 << _A_BITS)).astype(np.uint16)
         return cls(mult)
 
-    def apply(self, frame: NDArray[np.uint8], out: NDArray[np.uint8], scratch: NDArray[np.uint16] | None = None) -> NDArray[np.uint8]:
+    def apply(
+        self,
+        frame: NDArray[np.uint8],
+        out: NDArray[np.uint8],
+        scratch: NDArray[np.uint16] | None = None,
+        *,
+        only_read: bool = False,
+    ) -> NDArray[np.uint8]:
         """Compensated copy of ``frame`` written to ``out`` (same shape); ``scratch`` is an
-        optional (rows, fw, 3) uint16 buffer of at least one row."""
-        h = frame.shape[0]
+        optional (``_STRIP``, fw, 3) uint16 buffer. ``only_read``: only the ``spans`` (the
+        rest of ``out`` is left as it was)."""
+        h, w = frame.shape[:2]
         if scratch is None:
-            scratch = np.empty((min(h, _STRIP),) + frame.shape[1:], np.uint16)
-        step = scratch.shape[0]
+            scratch = np.empty((min(h, _STRIP), w, 3), np.uint16)
         scale = 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS))
-        for y0 in range(0, h, step):
-            y1 = min(h, y0 + step)
-            u = scratch[: y1 - y0]
-            o = out[y0:y1]
-            cv2.LUT(frame[y0:y1], _TO_U16, dst=u)
-            cv2.multiply(u, self.multiplier[y0:y1], dst=u, scale=scale)
-            cv2.convertScaleAbs(u, dst=o, alpha=1.0 / _W_SCALE)
-            cv2.LUT(o, _U8_TO_SRGB, dst=o)
+        spans = self.spans if only_read and self.spans is not None else None
+        for k, y0 in enumerate(range(0, h, _STRIP)):
+            y1 = min(h, y0 + _STRIP)
+            for x0, x1 in ((0, w),) if spans is None else spans[k]:
+                u = scratch[: y1 - y0, : x1 - x0]
+                o = out[y0:y1, x0:x1]
+                cv2.LUT(frame[y0:y1, x0:x1], _TO_U16, dst=u)
+                cv2.multiply(u, self.multiplier[y0:y1, x0:x1], dst=u, scale=scale)
+                cv2.convertScaleAbs(u, dst=o, alpha=1.0 / _W_SCALE)
+                cv2.LUT(o, _U8_TO_SRGB, dst=o)
         return out
 
 
@@ -201,7 +236,10 @@ class BandRect:
     each pixel's seam-ring column and elevation (for a per-frame seam), ``full[i]``
     whether lens i sees the whole padded rectangle. ``seam_weights`` is the geometric
     seam's weight pyramid (``blend.mask_pyramid``, multiband) and ``feather`` the
-    weights (front, back) of the feather blend over the inner part.
+    weights (front, back) of the feather blend over the inner part. ``other_maps`` map
+    the lens the dominant map does not take (lent as ``maps``) and ``front_mask`` (uint8,
+    255) is where the dominant map takes the front lens: with the dominant picture, one
+    remap gives both layers.
     """
 
     x0: int
@@ -221,6 +259,8 @@ class BandRect:
     full: tuple[bool, ...] = (False, False)
     seam_weights: list[NDArray[np.int16]] = field(default_factory=list, repr=False)
     feather: tuple[NDArray[np.float32], NDArray[np.float32]] | None = field(default=None, repr=False)
+    other_maps: tuple[NDArray[np.int16], NDArray[np.uint16]] | None = field(default=None, repr=False)
+    front_mask: NDArray[np.uint8] | None = field(default=None, repr=False)
 
     @property
     def inner(self) -> tuple[slice, slice]:
@@ -335,7 +375,6 @@ class StitchPlan:
         mapy[:] = np.where(front, lens_maps[0][1], lens_maps[1][1])
         dominant = cv2.convertMaps(mapx, mapy, cv2.CV_16SC2)
         del mapx, mapy, front
-        source_gain = SourceGain.build(rig) if compensate and any(_has_photometry(l) for l in rig.lenses) else None
         block = max(32, 4 * pad)  # padding costs less on taller rectangles
         ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side, ring_col, ring_eps)
         mixed = (weight > 0.0) & (weight < 1.0)
@@ -346,6 +385,10 @@ class StitchPlan:
             zone = _near(front_side, int(_SEAM_REACH * pad))
             sb = max(32, int(_SEAM_BLOCK * pad))
             seam_bands = [_band_rect(r, ctx, int(_SEAM_PAD_X * pad), int(_SEAM_PAD_Y * pad), levels, pyramids=True) for r in _band_rects(zone, block=sb)]
+        source_gain = None
+        if compensate and any(_has_photometry(l) for l in rig.lenses):
+            band_maps = [m[0] for b in bands + seam_bands for m in b.maps]
+            source_gain = SourceGain.build(rig).with_reads([dominant[0], *band_maps])
         plan = cls(
             rig, (w, h), dominant, source_gain, bands, weight, float(blend_width_deg),
             blend, levels, bool(compensate), float(half), seam_width, seam, seam_bands,
@@ -384,8 +427,11 @@ class StitchPlan:
         src = self._compensated(frame)
         m1, m2 = self.dominant_maps
         out = cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_CONSTANT)
-        for b in self.seam_bands if seam_eps is None and self.seam_bands else self.bands:
-            self._blend(src, b, seam_eps, out[b.y0 : b.y1, b.x0 : b.x1])
+        bands = self.seam_bands if seam_eps is None and self.seam_bands else self.bands
+        # every band reads the dominant picture around it before any band is written
+        blended = [self._blend(src, b, seam_eps, dominant=out[b.py0 : b.py1, b.px0 : b.px1]) for b in bands]
+        for b, px in zip(bands, blended):
+            out[b.y0 : b.y1, b.x0 : b.x1] = px
         return out
 
     def compensated(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -401,33 +447,46 @@ class StitchPlan:
             return frame
         buf = getattr(self._local, "frame", None)
         if buf is None or buf.shape != frame.shape:
-            buf = self._local.frame = np.empty(frame.shape, np.uint8)
+            buf = self._local.frame = np.zeros(frame.shape, np.uint8)
             self._local.strip = np.empty((min(frame.shape[0], _STRIP),) + frame.shape[1:], np.uint16)
-        return self.source_gain.apply(np.ascontiguousarray(frame), buf, self._local.strip)
+        return self.source_gain.apply(np.ascontiguousarray(frame), buf, self._local.strip, only_read=True)
 
     def blend_band(self, frame: NDArray[np.uint8], band: BandRect, *, seam: NDArray[np.float32] | None = None) -> NDArray[np.uint8]:
         """Blend both lenses over one band rectangle of a recorded frame; returns its inner
         part, uint8. (``apply`` compensates the frame once for all bands.)"""
-        out = np.empty((band.y1 - band.y0, band.x1 - band.x0, 3), np.uint8)
-        self._blend(self.compensated(frame), band, None if seam is None else np.asarray(seam, np.float32), out)
-        return out
+        return self._blend(self.compensated(frame), band, None if seam is None else np.asarray(seam, np.float32))
 
-    def _blend(self, src: NDArray[np.uint8], band: BandRect, seam: NDArray[np.float32] | None, out: NDArray[np.uint8]) -> None:
-        """Blend both lenses of the compensated frame ``src`` over ``band`` into ``out`` (its inner part)."""
-        (a1, a2), (b1, b2) = band.maps
-        a = cv2.remap(src, a1, a2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        b = cv2.remap(src, b1, b2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    def _blend(
+        self, src: NDArray[np.uint8], band: BandRect, seam: NDArray[np.float32] | None, *, dominant: NDArray[np.uint8] | None = None
+    ) -> NDArray[np.uint8]:
+        """Both lenses of the compensated frame ``src`` blended over ``band``: its inner
+        part. ``dominant``: the dominant remap over the padded rectangle (then one remap,
+        of the other lens, gives both layers)."""
+        inner = band.inner
+        if dominant is not None and band.other_maps is not None and band.front_mask is not None:
+            other = cv2.remap(src, *band.other_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            fm = band.front_mask
+            d = np.empty(other.shape, np.int16)  # front minus back
+            cv2.subtract(dominant, other, dst=d, mask=fm, dtype=cv2.CV_16S)
+            cv2.subtract(other, dominant, dst=d, mask=cv2.bitwise_not(fm), dtype=cv2.CV_16S)
+            back = np.ascontiguousarray(dominant[inner])
+            cv2.copyTo(other[inner], fm[inner], back)
+        else:
+            (a1, a2), (b1, b2) = band.maps
+            a = cv2.remap(src, a1, a2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            full_back = cv2.remap(src, b1, b2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            d = cv2.subtract(a, full_back, dtype=cv2.CV_16S)
+            back = full_back[inner]
         if self.blend == "feather":
             assert band.feather is not None
-            inner = band.inner
-            cv2.blendLinear(a[inner], b[inner], band.feather[0], band.feather[1], dst=out)
-            return
+            front = cv2.add(back, d[inner], dtype=cv2.CV_8U)
+            return cv2.blendLinear(front, back, band.feather[0], band.feather[1])
         weights = band.seam_weights
         if seam is not None and band.ring_col is not None and band.ring_eps is not None:
             mask = (band.ring_eps > seam[band.ring_col]).astype(np.float32)
             mask = np.where(band.valid[0], np.where(band.valid[1], mask, 1.0), 0.0).astype(np.float32)
             weights = mask_pyramid(mask, self.levels)
-        laplacian_blend_u8(a, b, weights, inner=band.inner, out=out)
+        return blend_difference(d, back, weights, inner=inner)
 
 
 @dataclass
@@ -499,12 +558,16 @@ def _band_rect(r: tuple[int, int, int, int], ctx: _PlanArrays, pad_x: int, pad_y
     )
     maps = tuple(cv2.convertMaps(mx.astype(np.float32), my.astype(np.float32), cv2.CV_16SC2) for mx, my in lent)
     weight = np.ascontiguousarray(ctx.weight[sl])
+    front = weight >= 0.5  # as the dominant map chooses
+    other = (np.where(front, lent[1][0], lent[0][0]), np.where(front, lent[1][1], lent[0][1]))
+    other_maps = cv2.convertMaps(other[0].astype(np.float32), other[1].astype(np.float32), cv2.CV_16SC2)
     rect = BandRect(
         x0, y0, x1, y1, maps, weight,  # type: ignore[arg-type]
         px0, py0, px1, py1, None, valid,
         np.ascontiguousarray(ctx.ring_col[sl]), np.ascontiguousarray(ctx.ring_eps[sl]),
         tuple(bool(v.all()) for v in valid),
     )
+    rect = replace(rect, other_maps=other_maps, front_mask=np.where(front, 255, 0).astype(np.uint8))
     if levels:
         seam_mask = ctx.front_side[sl].astype(np.float32)
         return replace(rect, seam_mask=seam_mask, seam_weights=mask_pyramid(seam_mask, levels) if pyramids else [])
