@@ -49,3 +49,22 @@ def test_broken_input_is_salvaged_first_and_web_rendition_written(tmp_path: Path
     assert order.index(b"moov") < order.index(b"mdat")  # faststart
     # nothing left behind next to the input either (the salvaged copy was temporary)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.mp4", "full.mp4", "healthy.mp4", "out", "rig.json"]
+
+
+def test_inspect_on_a_broken_recording_shows_what_salvage_would_recover(tmp_path: Path, samples_dir: Path) -> None:
+    from orbit360.isobmff import read_movie
+
+    healthy = samples_dir / "gopro_hero7.mp4"
+    data = healthy.read_bytes()
+    movie = read_movie(healthy)
+    cut = movie.mdat.offset + movie.mdat.size // 2  # type: ignore[union-attr]
+    broken = tmp_path / "GH010001.MP4"
+    broken.write_bytes(data[:cut])  # moov (at the end) gone, payload cut mid-way
+    video = movie.track("vide")
+    assert video is not None
+    complete = int(((video.offsets + video.sizes) <= cut).sum())
+    proc = subprocess.run([sys.executable, "-m", "orbit360", "inspect", str(broken)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "no moov" in proc.stdout and "orbit360 salvage" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if " avc1 " in line)
+    assert int(row.split()[3]) == complete

@@ -346,8 +346,10 @@ def inspect(file: str, as_json: bool) -> None:
         click.echo("  spherical: none")
     for problem in info.problems:
         click.echo(f"  problem: {problem}")
-    if info.salvage:
-        click.echo(f"  salvage would recover: {info.salvage}")
+    if info.salvage_table:
+        click.echo("  salvage would recover:")
+        for line in info.salvage_table.splitlines():
+            click.echo(f"    {line}")
 
 
 @cli.command()

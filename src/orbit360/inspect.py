@@ -47,6 +47,7 @@ class FileInfo:
     spherical: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
     salvage: dict[str, Any] | None = None
+    salvage_table: str | None = None
     files: list[str] = field(default_factory=list)
     """Every file of the recording (a lens pair's partner, the chapters)."""
     notes: list[str] = field(default_factory=list)
@@ -86,12 +87,11 @@ def inspect_file(path: StrPath) -> FileInfo:
     info.has_moov = b"moov" in types
     if not info.has_moov:
         info.problems.append("no moov box: the recording was not finalised (camera lost power?); run `orbit360 salvage` on it")
-        try:
-            from .salvage import diagnose  # type: ignore[attr-defined]
+        from .salvage import diagnose
 
-            info.salvage = diagnose(p).to_dict()
-        except (ImportError, AttributeError):
-            pass
+        preview = diagnose(p)
+        info.salvage = preview.to_dict()
+        info.salvage_table = preview.format_table() if preview.tracks else preview.summary()
         return info
     import os
 
