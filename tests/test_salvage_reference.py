@@ -372,3 +372,45 @@ def test_mono_aac_over_thousands_of_frames(tmp_path: Path) -> None:
         rebased = [data[int(o) : int(o + s)] for o, s in zip(want.offsets, want.sizes)] * reps
         assert [out[int(o) : int(o + s)] for o, s in zip(t.offsets, t.sizes)] == rebased
     assert report.tracks[1]["samples"] > 3000
+
+
+def test_tiny_video_frames_between_aac_frames(tmp_path: Path) -> None:
+    """A nearly static scene: P/B frames of 20-40 bytes, each next to an AAC frame. Fed
+    an AAC frame plus the start of such a sample, FFmpeg decodes the frame, then the
+    sample's bytes as one more AAC frame, which fails with an error other than "invalid
+    data": a length past the frame's end must still count as long enough."""
+    from orbit360.profile import RigProfile
+    from orbit360.salvage._aac import AacFramer
+    from orbit360.synthetic import make_scene, write_rig_video
+
+    rig = RigProfile.nominal((256, 128))
+    camera = dict(fps=30, crf=24, preset="ultrafast", gop=10, bframes=2, audio=True)
+    ref, rec = tmp_path / "ref.mp4", tmp_path / "rec.mp4"
+    write_rig_video(ref, rig, make_scene(512, seed=6), frames=10, **camera)
+    write_rig_video(rec, rig, make_scene(512, seed=5), frames=40, **camera)
+    healthy, data = read_movie(rec), rec.read_bytes()
+    video, audio = healthy.tracks
+    tiny = video.sizes < 40
+    assert tiny.sum() > 25, "the test input must have tiny video frames"
+    ends = audio.offsets + audio.sizes
+    assert np.isin(ends, video.offsets[tiny]).sum() > 10, "AAC frames followed by tiny video frames"
+
+    framer = AacFramer(audio)  # every frame measured on its own, from the file's bytes
+    with rec.open("rb") as f:
+        measured = [framer.frame_size(f.fileno(), int(o), healthy.mdat.end) for o in audio.offsets]
+    assert measured == audio.sizes.tolist()
+
+    cuts = set(_cuts(healthy, len(data), 40))
+    for o, s in zip(video.offsets[tiny].tolist(), video.sizes[tiny].tolist()):
+        cuts |= {o, o + 3, o + s - 1, o + s}  # around each tiny sample and the AAC frame before it
+    broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
+    total = 0
+    for cut in sorted(c for c in cuts if healthy.mdat.payload_offset < c <= healthy.mdat.end):
+        broken.write_bytes(data[:cut])
+        try:
+            salvage(broken, out, reference=ref)
+        except SalvageError:
+            assert all(((t.offsets + t.sizes) <= cut).sum() == 0 for t in healthy.tracks), cut
+            continue
+        total += compare(healthy, data, out, cut)
+    assert total > 5000

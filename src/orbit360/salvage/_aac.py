@@ -2,12 +2,24 @@
 
 Raw AAC in MP4 has no sync word and no length field: a frame's length is known only by
 parsing it to its END element, which takes the Huffman tables of the spectral data. We
-let FFmpeg (through PyAV) do that parse: decoding the first ``n`` bytes succeeds exactly
-when ``n`` covers the whole frame (shorter input runs out of bits before END), so the
-frame length is the smallest ``n`` that decodes, found by a search (a plain bisection takes about 12
-decodes of one frame each). Lengths whose last byte cannot end a frame (no END element
-there) are never tried, and the search gallops out from the previous frame's length, so
-a frame costs about 4-5 decodes.
+let FFmpeg (through PyAV) do that parse, on the first ``n`` bytes at the position:
+
+- ``n`` shorter than the frame: the decoder runs out of bits before END and no frame
+  comes out (an error, almost always "invalid data");
+- ``n`` exactly the frame: one frame and no error;
+- ``n`` longer than the frame: the frame comes out, and then FFmpeg decodes the bytes
+  after END (unless they are all zero) as one more frame of the same packet. Those are
+  the next sample's bytes, often not AAC at all: that second decode may fail with any
+  error. PyAV drops an "invalid data" error once a frame came out, but raises any other
+  (a small video sample that follows reads as an AAC element FFmpeg rejects with EPERM).
+
+So an "invalid data" error proves ``n`` too short, a clean decode proves ``n`` long
+enough, and any other error proves nothing. The frame length is the smallest ``n`` that
+decodes cleanly: a search treats an unclear ``n`` as long enough (it usually is), and a
+length it settles on that did not decode cleanly becomes the new lower bound. A plain
+bisection takes about 12 decodes of one frame each; lengths whose last byte cannot end a
+frame (no END element there) are never tried, and the search gallops out from the
+previous frame's length, so a frame costs about 4-5 decodes.
 """
 
 from __future__ import annotations
@@ -23,6 +35,11 @@ __all__ = ["AacFramer", "audio_specific_config"]
 
 # 6144 bits per channel per frame is the AAC buffer limit; 8 channels at most here.
 MAX_FRAME = 6144
+
+# What decoding the first n bytes at a position says about the frame there.
+_WHOLE = 0  # a frame and no error: the frame ends within the n bytes
+_SHORT = 1  # "invalid data" before any frame: the frame is longer than n (or none is there)
+_UNCLEAR = 2  # another error (from the frame, or from the bytes after its end), or no frame
 
 
 def _end_table() -> np.ndarray:
@@ -91,17 +108,25 @@ class AacFramer:
         self.max_frame = MAX_FRAME
         self.last = 0
 
-    def _decodes(self, data: bytes) -> bool:
+    def _outcome(self, data: bytes) -> int:
+        """_WHOLE, _SHORT or _UNCLEAR for the bytes ``data`` (see the module docstring)."""
+        av = self._av
         try:
-            return bool(self.ctx.decode(self._av.Packet(data)))
-        except (self._av.error.FFmpegError, ValueError):
-            return False
+            frames = self.ctx.decode(av.Packet(data))
+        except av.error.InvalidDataError:
+            return _SHORT  # PyAV raises it only when no frame came out before it
+        except (av.error.FFmpegError, ValueError):
+            return _UNCLEAR
+        return _WHOLE if frames else _UNCLEAR
 
     def starts_here(self, fd: int, pos: int, limit: int) -> bool:
         """Whether an AAC frame may start at ``pos``: one decodes from there, or the bytes
-        end too soon to tell (one decode of the longest window)."""
+        end too soon to tell (one decode of the longest window, a search if unclear)."""
         window = os.pread(fd, min(self.max_frame, limit - pos), pos)
-        return len(window) < self.max_frame or self._decodes(window)
+        if len(window) < self.max_frame:
+            return True
+        outcome = self._outcome(window)
+        return outcome == _WHOLE or (outcome == _UNCLEAR and self._measure(window) is not None)
 
     def frame_size(self, fd: int, pos: int, limit: int) -> int | None | str:
         """Length of the AAC frame at ``pos``; None if no frame decodes there; "cut" if
@@ -109,42 +134,69 @@ class AacFramer:
         window = os.pread(fd, min(self.max_frame, limit - pos), pos)
         if not window:
             return None
+        size = self._measure(window)
+        if size is None:
+            # not even the whole window decodes: no frame here, or one the file cuts short
+            return "cut" if len(window) < self.max_frame and limit - pos == len(window) else None
+        self.last = size
+        return size
+
+    def _measure(self, window: bytes) -> int | None:
+        """Length of the AAC frame that opens ``window``: the shortest prefix that decodes
+        cleanly; None if none does."""
         # Only lengths whose last byte can hold the END element are worth a decode.
         data = np.frombuffer(window, np.uint8)
         before = np.concatenate(([0], data[:-1]))
         lengths = np.flatnonzero(_CAN_END[before & 3, data]) + 1
         if lengths.size == 0 or lengths[-1] != len(window):
             lengths = np.append(lengths, len(window))  # the whole window decodes: the fallback
-        # Gallop from the previous frame's length (consecutive frames differ by a few
-        # bytes), then bisect: the answer is the first length that decodes.
+        outcomes: dict[int, int] = {}
+
+        def outcome(i: int) -> int:
+            if i not in outcomes:
+                outcomes[i] = self._outcome(window[: int(lengths[i])])
+            return outcomes[i]
+
+        def long_enough(i: int) -> bool:  # _UNCLEAR too: checked once the search settles
+            return outcome(i) != _SHORT
+
+        # Invariant: lengths[bad] is too short (-1: none known), and the frame ends at
+        # lengths[good] or before unless lengths[good] is unclear. Gallop from the previous
+        # frame's length (consecutive frames differ by a few bytes), then bisect.
+        top = lengths.size - 1
         start = int(np.searchsorted(lengths, self.last)) if self.last else lengths.size // 8
-        start = min(start, lengths.size - 1)
+        start = min(start, top)
         step = 1
-        if self._decodes(window[: int(lengths[start])]):
-            bad, good = -1, start
+        if long_enough(start):
+            good = start
             probe = start - step
-            while probe >= 0 and self._decodes(window[: int(lengths[probe])]):
+            while probe >= 0 and long_enough(probe):
                 good, step = probe, step * 2
                 probe = good - step
             bad = max(probe, -1)
         else:
-            bad, good = start, lengths.size - 1
+            bad, good = start, top
             probe = start + step
             while probe < good:
-                if self._decodes(window[: int(lengths[probe])]):
+                if long_enough(probe):
                     good = probe
                     break
                 bad, step = probe, step * 2
                 probe = bad + step
-        while good - bad > 1:
-            mid = (bad + good) // 2
-            if self._decodes(window[: int(lengths[mid])]):
-                good = mid
-            else:
-                bad = mid
-        if good == lengths.size - 1 and not self._decodes(window):
-            # not even the whole window decodes: no frame here, or one the file cuts short
-            return "cut" if len(window) < self.max_frame and limit - pos == len(window) else None
-        lo = int(lengths[good])
-        self.last = lo
-        return lo
+        while True:
+            while good - bad > 1:
+                mid = (bad + good) // 2
+                if long_enough(mid):
+                    good = mid
+                else:
+                    bad = mid
+            # Every length before lengths[good] is too short, so the frame ends there or
+            # later, and there exactly if that length decodes cleanly.
+            if outcome(good) == _WHOLE:
+                return int(lengths[good])
+            if good == top:
+                return None
+            # Unclear: a frame cut short by an error other than "invalid data". Search on
+            # above it, up to the nearest length already known to be long enough.
+            bad = good
+            good = min((i for i, o in outcomes.items() if i > bad and o != _SHORT), default=top)
