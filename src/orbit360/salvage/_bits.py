@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from ..errors import SalvageError
 
-__all__ = ["BitReader", "unescape_rbsp"]
+__all__ = ["BitReader", "unescape_rbsp", "picture_size"]
+
+# The largest picture side an MP4 sample entry can state (16-bit fields); no codec level
+# comes near it.
+MAX_PICTURE_SIDE = 0xFFFF
+
+
+def picture_size(width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` from an SPS, checked: a corrupt one can crop the picture to
+    nothing or state sides no sample entry can hold. Raises SalvageError."""
+    if not (0 < width <= MAX_PICTURE_SIDE and 0 < height <= MAX_PICTURE_SIDE):
+        raise SalvageError(f"malformed SPS: picture size {width}x{height}")
+    return width, height
 
 
 def unescape_rbsp(nal: bytes) -> bytes:

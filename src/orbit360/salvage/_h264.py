@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ._bits import BitReader, unescape_rbsp
+from ._bits import BitReader, picture_size, unescape_rbsp
 
 __all__ = ["H264Sps", "H264Pps", "parse_sps", "parse_pps", "slice_poc_lsb", "avcc_payload", "nal_type"]
 
@@ -108,6 +108,7 @@ def parse_sps(nal: bytes) -> H264Sps:
     frame_h_mul = 2 - int(frame_mbs_only)
     width = width_mbs * 16 - sub_w * (crop[0] + crop[1])
     height = height_units * 16 * frame_h_mul - sub_h * frame_h_mul * (crop[2] + crop[3])
+    width, height = picture_size(width, height)
     units = scale = 0
     if r.bits_left > 0 and r.flag():  # vui_parameters_present
         if r.flag():  # aspect_ratio_info_present

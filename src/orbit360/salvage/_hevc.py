@@ -10,7 +10,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._bits import BitReader, unescape_rbsp
+from ._bits import BitReader, picture_size, unescape_rbsp
 
 __all__ = ["HevcSps", "HevcPps", "parse_sps", "parse_pps", "slice_header", "hvcc_payload", "nal_type"]
 
@@ -69,6 +69,7 @@ def parse_sps(nal: bytes) -> HevcSps:
         sub_h = 2 if chroma == 1 else 1
         width -= sub_w * (left + right)
         height -= sub_h * (top + bottom)
+    width, height = picture_size(width, height)
     depth_l, depth_c = r.ue() + 8, r.ue() + 8
     log2_max_poc_lsb = r.ue() + 4
     return HevcSps(
