@@ -144,8 +144,8 @@ class SourceGain:
         read = np.zeros((fh, fw), bool)
         for m in maps:
             x, y = m[..., 0].ravel(), m[..., 1].ravel()
-            ok = (x >= 0) & (x < fw) & (y >= 0) & (y < fh)
-            read[y[ok], x[ok]] = True
+            ok = (x >= -1) & (x < fw) & (y >= -1) & (y < fh)  # -1: its right/lower neighbour is read
+            read[np.maximum(y[ok], 0), np.maximum(x[ok], 0)] = True
         read[1:] |= read[:-1].copy()
         read[:, 1:] |= read[:, :-1].copy()
         spans = []
@@ -164,18 +164,24 @@ class SourceGain:
     def build(cls, rig: RigProfile) -> "SourceGain":
         fw, fh = rig.frame_size
         mult = np.empty((fh, fw, 3), np.uint16)
-        xs = np.arange(fw, dtype=np.float64) + 0.5
+        xs = np.arange(fw, dtype=np.float32) + 0.5
+        lo, hi = 2.0 ** (-_GAIN_LOG2 / 2.4), 2.0 ** (_GAIN_LOG2 / 2.4)
+        one = float(1 << _A_BITS)
         for y0 in range(0, fh, _ROW_CHUNK):
-            ys = np.arange(y0, min(fh, y0 + _ROW_CHUNK), dtype=np.float64) + 0.5
-            xy = np.stack(np.broadcast_arrays(xs[None, :], ys[:, None]), axis=-1)
-            rn = [np.hypot(xy[..., 0] - l.center[0], xy[..., 1] - l.center[1]) / l.radius for l in rig.lenses]
-            owner = np.argmin(np.stack(rn), axis=0)
-            gain = np.empty(xy.shape[:2] + (3,), np.float64)
-            for i, lens in enumerate(rig.lenses):
-                sel = owner == i
-                gain[sel] = _lens_linear_gain(lens, xy[sel])
-            gain = np.clip(gain, 2.0**-_GAIN_LOG2, 2.0**_GAIN_LOG2)
-            mult[y0 : y0 + ys.size] = np.round(np.power(gain, 1 / 2.4) * (1 << _A_BITS)).astype(np.uint16)
+            ys = np.arange(y0, min(fh, y0 + _ROW_CHUNK), dtype=np.float32) + 0.5
+            r2 = [
+                ((xs[None, :] - np.float32(l.center[0])) ** 2 + (ys[:, None] - np.float32(l.center[1])) ** 2) / np.float32(l.radius**2)
+                for l in rig.lenses
+            ]
+            owner0 = r2[0] <= r2[1]  # the nearer image centre, in radii
+            for c in range(3):
+                # g ** (1/2.4) with g = 1 / (exposure * vignetting(r) * colour gain), as _lens_linear_gain
+                a = [
+                    np.power(np.maximum(np.float32(l.exposure * l.color_gain[c]) * _vignetting_f32(l, np.minimum(q, 1.0)), np.float32(1e-3)), np.float32(-1 / 2.4))
+                    for l, q in zip(rig.lenses, r2)
+                ]
+                sel = np.clip(np.where(owner0, a[0], a[1]), lo, hi)
+                mult[y0 : y0 + ys.size, :, c] = np.round(sel * one).astype(np.uint16)
         return cls(mult)
 
     def apply(
@@ -204,6 +210,12 @@ class SourceGain:
                 cv2.convertScaleAbs(u, dst=o, alpha=1.0 / _W_SCALE)
                 cv2.LUT(o, _U8_TO_SRGB, dst=o)
         return out
+
+
+def _vignetting_f32(lens: LensProfile, r2: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``lens.vignetting_gain`` of squared normalised radii, float32."""
+    v1, v2, v3 = (np.float32(v) for v in lens.vignetting)
+    return np.float32(1.0) + r2 * (v1 + r2 * (v2 + r2 * v3))
 
 
 def _lens_linear_gain(lens: LensProfile, xy: NDArray[np.float64]) -> NDArray[np.float32]:
@@ -348,8 +360,6 @@ class StitchPlan:
         front_side = np.empty((h, w), bool)
         lens_maps = [(np.empty((h, w), np.float32), np.empty((h, w), np.float32)) for _ in rig.lenses]
         lens_valid = [np.empty((h, w), bool) for _ in rig.lenses]
-        ring_col = np.empty((h, w), np.int32)
-        ring_eps = np.empty((h, w), np.float32)
 
         for y0 in range(0, h, _ROW_CHUNK):
             y1 = min(h, y0 + _ROW_CHUNK)
@@ -369,14 +379,13 @@ class StitchPlan:
             wf = np.where(~valids[0], 0.0, np.where(~valids[1], 1.0, wf))
             weight[y0:y1] = wf
             front_side[y0:y1] = np.where(~valids[0], False, np.where(~valids[1], True, thetas[0] <= thetas[1]))
-            ring_col[y0:y1], ring_eps[y0:y1] = ring_coords(dirs, seam_width, half)
         front = weight >= 0.5
         mapx[:] = np.where(front, lens_maps[0][0], lens_maps[1][0])
         mapy[:] = np.where(front, lens_maps[0][1], lens_maps[1][1])
         dominant = cv2.convertMaps(mapx, mapy, cv2.CV_16SC2)
         del mapx, mapy, front
         block = max(32, 4 * pad)  # padding costs less on taller rectangles
-        ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side, ring_col, ring_eps)
+        ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side, seam_width, float(half))
         mixed = (weight > 0.0) & (weight < 1.0)
         bands = [_band_rect(r, ctx, pad, pad, levels, pyramids=False) for r in _band_rects(mixed, block=block)]
         seam_bands = []
@@ -495,17 +504,17 @@ class _PlanArrays:
     lens_valid: list[NDArray[np.bool_]]
     weight: NDArray[np.float32]
     front_side: NDArray[np.bool_]
-    ring_col: NDArray[np.int32]
-    ring_eps: NDArray[np.float32]
+    seam_width: int
+    seam_half: float
 
 
 def _has_photometry(lens: LensProfile) -> bool:
     return lens.exposure != 1.0 or any(g != 1.0 for g in lens.color_gain) or any(v != 0.0 for v in lens.vignetting)
 
 
-def _rows_dirs(w: int, h: int, y0: int, y1: int) -> NDArray[np.float64]:
-    """Directions of the pixel centres of output rows [y0, y1)."""
-    lon = ((np.arange(w) + 0.5) / w - 0.5) * 2.0 * np.pi
+def _rows_dirs(w: int, h: int, y0: int, y1: int, x0: int = 0, x1: int | None = None) -> NDArray[np.float64]:
+    """Directions of the pixel centres of output rows [y0, y1) (columns [x0, x1))."""
+    lon = ((np.arange(x0, w if x1 is None else x1) + 0.5) / w - 0.5) * 2.0 * np.pi
     lat = (0.5 - (np.arange(y0, y1) + 0.5) / h) * np.pi
     return lonlat_to_dirs(lon[None, :], lat[:, None])
 
@@ -558,13 +567,16 @@ def _band_rect(r: tuple[int, int, int, int], ctx: _PlanArrays, pad_x: int, pad_y
     )
     maps = tuple(cv2.convertMaps(mx.astype(np.float32), my.astype(np.float32), cv2.CV_16SC2) for mx, my in lent)
     weight = np.ascontiguousarray(ctx.weight[sl])
+    ring_col, ring_eps = None, None  # (only for a per-frame seam, which geometric-seam bands never get)
+    if not pyramids:
+        ring_col, ring_eps = ring_coords(_rows_dirs(w, h, py0, py1, px0, px1), ctx.seam_width, ctx.seam_half)
     front = weight >= 0.5  # as the dominant map chooses
     other = (np.where(front, lent[1][0], lent[0][0]), np.where(front, lent[1][1], lent[0][1]))
     other_maps = cv2.convertMaps(other[0].astype(np.float32), other[1].astype(np.float32), cv2.CV_16SC2)
     rect = BandRect(
         x0, y0, x1, y1, maps, weight,  # type: ignore[arg-type]
         px0, py0, px1, py1, None, valid,
-        np.ascontiguousarray(ctx.ring_col[sl]), np.ascontiguousarray(ctx.ring_eps[sl]),
+        ring_col, ring_eps,
         tuple(bool(v.all()) for v in valid),
     )
     rect = replace(rect, other_maps=other_maps, front_mask=np.where(front, 255, 0).astype(np.uint8))
