@@ -1,7 +1,7 @@
 """Scale benchmark: the cost of one segment at 5.2K on a Dask worker, and the plan for eight
 hours of footage.
 
-A synthetic 5.2K side-by-side recording (5228x2614, panning, misaligned lenses) is rendered
+A synthetic 5.2K side-by-side recording (5248x2624, panning, misaligned lenses) is rendered
 once and cached under --work. A ``dask.distributed.LocalCluster`` with ONE worker process
 (the whole machine: one task at a time, the segment's own threads and x264's use the cores)
 stitches it in segments through ``stitch_segmented(scheduler=...)``, exactly as a cluster
@@ -13,7 +13,7 @@ check, and the join's throughput; then the number of such workers that finish ei
 ``--trim-compare`` also runs one segment on a worker started with Dask's default
 ``MALLOC_TRIM_THRESHOLD_=65536`` (DESIGN.md says unsetting it is 1.8x faster per segment).
 
-    .venv/bin/python bench/scale/run.py [--width 5228] [--segment-frames 24] [--segments 2]
+    .venv/bin/python bench/scale/run.py [--width 5248] [--segment-frames 24] [--segments 2]
         [--preset medium] [--crf 20] [--work /tmp/orbit360-bench] [--trim-compare]
 """
 
@@ -69,7 +69,7 @@ def main() -> None:
     from run import make_input  # bench/throughput/run.py: the cached synthetic recording
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--width", type=int, default=5228)
+    ap.add_argument("--width", type=int, default=5248)
     ap.add_argument("--segment-frames", type=int, default=24)
     ap.add_argument("--segments", type=int, default=2)
     ap.add_argument("--preset", default="medium")
