@@ -54,3 +54,25 @@ def test_stitch_copies_audio_unchanged(tmp_path: Path) -> None:
     stitch_video(src, out, options=EncodeOptions(crf=30, preset="ultrafast"))
     a, b = audio_packets(src), audio_packets(out)
     assert len(a) > 10 and a == b
+
+
+@pytest.mark.parametrize("size", [(644, 322), (252, 126), (640, 320)])
+def test_yuv420p_conversion_any_even_height(tmp_path: Path, size: tuple[int, int]) -> None:
+    """Heights of 2 mod 4 (e.g. 5228x2614) leave chroma planes that do not fill whole rows
+    of the packed array: the conversion must still match swscale and encode."""
+    import cv2
+
+    from orbit360.video._convert import rgb_to_yuv420p
+
+    w, h = size
+    img = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 2)
+    ours = rgb_to_yuv420p(img)
+    ref = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    assert ours.shape == ref.shape and np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
+    path = tmp_path / "odd_chroma_rows.mp4"
+    with VideoWriter(path, size=size, fps=25, options=EncodeOptions(crf=10, preset="ultrafast")) as writer:
+        writer.write(img)
+        writer.write(img)
+    with open_reader(path) as r:
+        frames = list(r.frames())
+    assert len(frames) == 2 and np.abs(frames[0].astype(int) - img.astype(int)).mean() < 3

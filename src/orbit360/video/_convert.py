@@ -55,9 +55,12 @@ def rgb_to_yuv420p(rgb: NDArray[np.uint8], out: NDArray[np.uint8] | None = None)
     m = _CHROMA.copy()
     m[:, :3] /= 8.0
     uv = cv2.convertScaleAbs(cv2.transform(acc, m))
-    q = h // 4
-    cv2.extractChannel(uv, 0, dst=out[h : h + q].reshape(h // 2, w // 2))
-    cv2.extractChannel(uv, 1, dst=out[h + q :].reshape(h // 2, w // 2))
+    # the chroma planes follow the luma back to back (FFmpeg's layout): address them in the
+    # flat buffer, since with h / 2 odd a plane does not fill whole rows of width w
+    flat = out.reshape(-1)
+    luma, plane = h * w, (h // 2) * (w // 2)
+    cv2.extractChannel(uv, 0, dst=flat[luma : luma + plane].reshape(h // 2, w // 2))
+    cv2.extractChannel(uv, 1, dst=flat[luma + plane :].reshape(h // 2, w // 2))
     return out
 
 
