@@ -84,6 +84,11 @@ def test_apply_in_threads_and_band_by_band(scene: np.ndarray) -> None:
         got = plan.blend_band(frames[0], b) if blend == "feather" else None
         if got is not None:
             np.testing.assert_array_equal(got, serial[0][b.y0 : b.y1, b.x0 : b.x1])
+    # a plan travels by pickle (thread-local scratch rebuilt on the other side)
+    import pickle
+
+    again = pickle.loads(pickle.dumps(plan))
+    np.testing.assert_array_equal(again.apply(frames[0]), serial[0])
     # a plan without photometry compensates nothing
     neutral = StitchPlan.build(misaligned_rig(SIZE, seed=4043, exposure_stops=0.0).replace(
         lenses=tuple(l.replace(vignetting=(0.0, 0.0, 0.0), color_gain=(1.0, 1.0, 1.0), exposure=1.0) for l in rig.lenses)), SIZE[0])

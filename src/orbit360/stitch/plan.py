@@ -376,6 +376,15 @@ class StitchPlan:
             plan._tracker = SeamTracker(plan, width=seam_width)
         return plan
 
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state.pop("_local", None)  # per-thread scratch: not picklable, rebuilt on use
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     def reset_seam(self) -> None:
         """Forget the tracked seam's history (at a scene cut); no-op for a geometric seam."""
         if self._tracker is not None:
