@@ -150,9 +150,9 @@ class AacFramer:
         data = np.frombuffer(window, np.uint8)
         index = data.astype(np.intp)
         index[1:] |= (data[:-1] & 3).astype(np.intp) << 8
-        lengths = np.flatnonzero(_CAN_END_FLAT.take(index)) + 1
-        if lengths.size == 0 or lengths[-1] != len(window):
-            lengths = np.append(lengths, len(window))  # the whole window decodes: the fallback
+        ends = _CAN_END_FLAT.take(index)
+        ends[-1] = True  # the whole window: the fallback
+        lengths = ends.nonzero()[0] + 1
         outcomes: dict[int, int] = {}
 
         def outcome(i: int) -> int:
