@@ -128,3 +128,18 @@ def test_impossible_tables_raise_corrupt_box(tmp_path: Path, bad: bytes) -> None
     p.write_bytes(_movie_with_stbl([bad, stco, stsc, stts]))
     with pytest.raises(CorruptBoxError):
         read_tracks(p)
+
+
+def test_time_to_sample_table_covering_too_few_samples_repeats_its_last_value() -> None:
+    """A run table shorter than the sample count (a damaged or truncated stts) repeats its
+    last value, as FFmpeg does, instead of indexing past the table."""
+    from orbit360.isobmff._reader import BoxHeader
+    from orbit360.isobmff._sample_table import _expand_runs
+
+    h = BoxHeader(b"stts", 0, 24, 8, 24)
+    out = _expand_runs(np.array([0]), np.array([512]), 20, np.uint32, "stts", h)
+    assert out.tolist() == [512] * 20
+    out = _expand_runs(np.array([3, 2]), np.array([10, 20]), 8, np.uint32, "stts", h)
+    assert out.tolist() == [10, 10, 10, 20, 20, 20, 20, 20]
+    out = _expand_runs(np.array([2**32 - 1, 5]), np.array([7, 9]), 4, np.uint32, "stts", h)
+    assert out.tolist() == [7, 7, 7, 7]

@@ -448,7 +448,8 @@ def _expand_runs(counts: np.ndarray, values: np.ndarray, n: int, dtype, name: st
     if counts.size == 0:
         raise CorruptBoxError(f"{name} is empty but the track has {n} samples", offset=h.offset)
     covered = np.cumsum(np.minimum(counts, n))
-    keep = int(np.searchsorted(covered, n, side="left")) + 1
+    # runs needed to reach n samples; all of them when the table covers fewer than n
+    keep = min(int(np.searchsorted(covered, n, side="left")) + 1, counts.size)
     clipped = np.minimum(counts[:keep], n)
     out = np.repeat(values[:keep], clipped)[:n]
     if out.shape[0] < n:
