@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ..geometry import lonlat_to_dirs
+from ..geometry import equirect_grid_dirs
 
 __all__ = ["RemapPlan", "SourceMap"]
 
@@ -50,7 +50,7 @@ class RemapPlan:
         idx_parts, bx_parts, by_parts, bw_parts = [], [], [], []
         for y0 in range(0, h, _ROWS):
             y1 = min(h, y0 + _ROWS)
-            dirs = _rows_dirs(w, h, y0, y1)
+            dirs = equirect_grid_dirs((w, h), rows=(y0, y1))
             flat = dirs.reshape(-1, 3)
             xy, xy_b, wb = source_map(flat)
             mapx[y0:y1] = (xy[:, 0] - 0.5).reshape(y1 - y0, w)
@@ -90,7 +90,3 @@ def _block(values: NDArray[np.float32], cols: int = 1024) -> NDArray[np.float32]
     return out.reshape(-1, cols)
 
 
-def _rows_dirs(w: int, h: int, y0: int, y1: int) -> NDArray[np.float64]:
-    lon = ((np.arange(w) + 0.5) / w - 0.5) * 2.0 * np.pi
-    lat = (0.5 - (np.arange(y0, y1) + 0.5) / h) * np.pi
-    return lonlat_to_dirs(lon[None, :], lat[:, None])

@@ -53,13 +53,25 @@ def dirs_to_equirect(dirs: ArrayLike, size: SizeLike) -> NDArray[np.float64]:
     return np.stack([x, y], axis=-1)
 
 
-def equirect_grid_dirs(size: SizeLike, dtype: type = np.float64) -> NDArray[np.floating]:
-    """Directions (height, width, 3) of every pixel centre of an equirect image."""
+def equirect_grid_dirs(
+    size: SizeLike,
+    dtype: type = np.float64,
+    *,
+    rows: tuple[int, int] | None = None,
+    cols: tuple[int, int] | None = None,
+) -> NDArray[np.floating]:
+    """Directions (rows, cols, 3) of the pixel centres of an equirect image of ``size``.
+
+    ``rows`` = (y0, y1) and ``cols`` = (x0, x1) restrict it to a window (default: all),
+    so a large output can be planned a strip at a time.
+    """
     w, h = size
-    lon = ((np.arange(w, dtype=np.float64) + 0.5) / w - 0.5) * 2.0 * np.pi
-    lat = (0.5 - (np.arange(h, dtype=np.float64) + 0.5) / h) * np.pi
+    y0, y1 = rows if rows is not None else (0, h)
+    x0, x1 = cols if cols is not None else (0, w)
+    lon = ((np.arange(x0, x1, dtype=np.float64) + 0.5) / w - 0.5) * 2.0 * np.pi
+    lat = (0.5 - (np.arange(y0, y1, dtype=np.float64) + 0.5) / h) * np.pi
     clat = np.cos(lat)[:, None]
-    out = np.empty((h, w, 3), dtype=dtype)
+    out = np.empty((y1 - y0, x1 - x0, 3), dtype=dtype)
     out[..., 0] = clat * np.sin(lon)[None, :]
     out[..., 1] = np.sin(lat)[:, None]
     out[..., 2] = clat * np.cos(lon)[None, :]

@@ -40,6 +40,7 @@ from ..profile import RigProfile
 from ..video import EncodeOptions, resolve_encoder
 from ._rig import calibrate_source
 from ._segment import JobSpec, run_segment
+from .single import _even
 from ._stages import StageTimings, usable_cpus
 from ._work import (
     MANIFEST_VERSION,
@@ -321,10 +322,6 @@ def _version() -> str:
         return version("orbit360")
     except Exception:  # noqa: BLE001 - not installed: a source checkout
         return "0+unknown"
-
-
-def _even(n: int) -> int:
-    return int(n) - int(n) % 2
 
 
 # ---- runners ----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ..geometry import dirs_to_fisheye, lonlat_to_dirs
+from ..geometry import dirs_to_fisheye, equirect_grid_dirs
 from ..profile import LensProfile, RigProfile
 from .blend import blend_difference, laplacian_blend_u8, mask_pyramid, ring_coords
 
@@ -334,7 +334,7 @@ class StitchPlan:
 
         for y0 in range(0, h, _ROW_CHUNK):
             y1 = min(h, y0 + _ROW_CHUNK)
-            dirs = _rows_dirs(w, h, y0, y1)
+            dirs = equirect_grid_dirs((w, h), rows=(y0, y1))
             thetas, valids = [], []
             for i, lens in enumerate(rig.lenses):
                 local = lens.rotation().inverse(dirs)
@@ -489,13 +489,6 @@ def _has_photometry(lens: LensProfile) -> bool:
     return lens.exposure != 1.0 or any(g != 1.0 for g in lens.color_gain) or any(v != 0.0 for v in lens.vignetting)
 
 
-def _rows_dirs(w: int, h: int, y0: int, y1: int, x0: int = 0, x1: int | None = None) -> NDArray[np.float64]:
-    """Directions of the pixel centres of output rows [y0, y1) (columns [x0, x1))."""
-    lon = ((np.arange(x0, w if x1 is None else x1) + 0.5) / w - 0.5) * 2.0 * np.pi
-    lat = (0.5 - (np.arange(y0, y1) + 0.5) / h) * np.pi
-    return lonlat_to_dirs(lon[None, :], lat[:, None])
-
-
 def _near(side: NDArray[np.bool_], reach: int) -> NDArray[np.bool_]:
     """Pixels within ``reach`` pixels (Chebyshev) of a change of ``side``."""
     edge = np.zeros(side.shape, np.uint8)
@@ -546,7 +539,7 @@ def _band_rect(r: tuple[int, int, int, int], ctx: _PlanArrays, pad_x: int, pad_y
     weight = np.ascontiguousarray(ctx.weight[sl])
     ring_col, ring_eps = None, None  # (only for a per-frame seam, which geometric-seam bands never get)
     if not pyramids:
-        ring_col, ring_eps = ring_coords(_rows_dirs(w, h, py0, py1, px0, px1), ctx.seam_width, ctx.seam_half)
+        ring_col, ring_eps = ring_coords(equirect_grid_dirs((w, h), rows=(py0, py1), cols=(px0, px1)), ctx.seam_width, ctx.seam_half)
     front = weight >= 0.5  # as the dominant map chooses
     other = (np.where(front, lent[1][0], lent[0][0]), np.where(front, lent[1][1], lent[0][1]))
     other_maps = cv2.convertMaps(other[0].astype(np.float32), other[1].astype(np.float32), cv2.CV_16SC2)
