@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +21,9 @@ from numpy.typing import NDArray
 from .._types import StrPath
 from ..errors import InputError
 from ..profile import RigProfile
+
+if TYPE_CHECKING:
+    from ..video import YuvFormat
 
 __all__ = ["RigSource", "FramePlan", "SideBySideSource", "open_side_by_side"]
 
@@ -84,6 +87,9 @@ class SideBySideSource:
     frame_size: tuple[int, int] = field(init=False)
     audio_path: Path | None = field(init=False)
     telemetry_path: Path | None = field(init=False)
+    yuv_format: "YuvFormat | None" = field(init=False)
+    """How the recorded yuv420p frames are coded when ``yuv420_frames`` can give them as
+    decoded (8-bit 4:2:0, BT.601/BT.709), else None."""
 
     def __post_init__(self) -> None:
         from ..video import open_reader
@@ -97,6 +103,7 @@ class SideBySideSource:
                     path=self.path,
                 )
             self.fps, self.frame_count, self.frame_size = r.fps, r.frame_count, r.size
+            self.yuv_format = r.yuv_format
         self.audio_path = self.path
         self.telemetry_path = self.path
 
@@ -105,6 +112,13 @@ class SideBySideSource:
 
         with open_reader(self.path) as r:
             yield from r.frames(start, stop)
+
+    def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+        """Recorded frames as decoded yuv420p planes ((h * 3 // 2, w) uint8), no conversion."""
+        from ..video import open_reader
+
+        with open_reader(self.path) as r:
+            yield from r.frames(start, stop, yuv420=True)
 
     def nominal_rig(self) -> RigProfile:
         if self.rig_hint is not None:

@@ -18,7 +18,7 @@ from ..errors import InputError, TelemetryError
 from ..geometry import Rotation
 from ..profile import RigProfile
 
-__all__ = ["ORIENT_MODES", "job_rotations", "OrientedStitch", "MOTION_FRAMES"]
+__all__ = ["ORIENT_MODES", "job_rotations", "OrientedStitch", "OrientedYuvStitch", "MOTION_FRAMES"]
 
 ORIENT_MODES = ("off", "lock", "smooth")
 MOTION_FRAMES = 240
@@ -80,3 +80,30 @@ class OrientedStitch:
     @staticmethod
     def number(frames: Iterable[NDArray[np.uint8]], start: int = 0) -> Iterator[tuple[int, NDArray[np.uint8]]]:
         return enumerate(frames, start)
+
+
+class OrientedYuvStitch:
+    """``OrientedStitch`` for yuv420p frames: ``YuvStitch.apply`` then the frame's
+    rotation, luma at full and chroma at half size; feed it (index, planes) pairs."""
+
+    def __init__(self, stitch: Any, rotations: NDArray[np.float64]) -> None:
+        from ..orient._apply import SphereRotator
+
+        w, h = stitch.size
+        self.stitch = stitch
+        self.rotations = rotations
+        self.luma = SphereRotator((w, h))
+        self.chroma = SphereRotator((w // 2, h // 2))
+
+    def __call__(self, item: tuple[int, NDArray[np.uint8]]) -> NDArray[np.uint8]:
+        from ..stitch._yuv import yuv420p_planes
+
+        index, frame = item
+        rotation = Rotation(self.rotations[min(index, len(self.rotations) - 1)])
+        out = self.stitch.apply(frame)
+        if rotation.angle < 1e-9:
+            return out
+        rotated = np.empty_like(out)
+        for rotator, src, dst in zip((self.luma, self.chroma, self.chroma), yuv420p_planes(out), yuv420p_planes(rotated)):
+            dst[:] = rotator.apply(src, rotation)
+        return rotated

@@ -47,6 +47,8 @@ class JobSpec:
     """Stitch threads per segment; 0: chosen on the worker from its cores."""
     rotations: str | None = None
     """Path of the job's (frames, 3, 3) orientation rotations (.npy), or None."""
+    yuv: bool = True
+    """Stitch yuv420p planes as decoded where possible (``_frames``)."""
 
 
 _PLANS: dict[str, Any] = {}
@@ -91,6 +93,7 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
     from ..cameras import open_rig
     from ..video import VideoWriter
     from ..video._concat import check_segment
+    from ._frames import frame_work
     from ._stages import default_stitchers, run_stages
 
     started = time.time()
@@ -110,18 +113,15 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
         t0 = time.perf_counter()
         plan = _plan(spec, source)
         plan_s = time.perf_counter() - t0
-        frames: Any = source.frames(task.start, task.stop)
-        stitch: Any = plan.apply
+        rotations = None
         if spec.rotations is not None:
             import numpy as np
 
-            from ._orient import OrientedStitch
-
-            stitch = OrientedStitch(plan, np.load(spec.rotations, mmap_mode="r"))
-            frames = OrientedStitch.number(frames, task.start)
-        with VideoWriter(final, size=plan.size, fps=spec.fps, options=spec.options) as writer:
+            rotations = np.load(spec.rotations, mmap_mode="r")
+        job = frame_work(source, plan, rotations, start=task.start, stop=task.stop, yuv=spec.yuv)
+        with VideoWriter(final, size=plan.size, fps=spec.fps, options=spec.options, yuv_matrix=job.yuv_matrix) as writer:
             timings = run_stages(
-                frames, stitch, writer.write,
+                job.frames, job.stitch, writer.write,
                 stitchers=default_stitchers(plan) if getattr(plan, "seam", None) == "tracked" or not spec.stitchers else spec.stitchers, progress=progress, finish=writer.close,
             )
             encoder = writer.encoder

@@ -101,6 +101,7 @@ def stitch_segmented(
     keep_work: bool = False,
     verify_decode: bool = True,
     orient: str = "off",
+    yuv: bool = True,
 ) -> JobResult:
     """Stitch ``input`` to ``output`` in segments, resumably; see the module docstring.
 
@@ -118,6 +119,8 @@ def stitch_segmented(
     :param verify_decode: each worker decodes its segment once to check the frame count.
     :param orient: "off", "lock" or "smooth": per-frame rotations from the camera's
         telemetry, computed once per job and kept in the work folder for the workers.
+    :param yuv: stitch yuv420p planes as decoded where the source and plan allow (as
+        ``stitch_video``); False: through RGB.
     """
     from ..cameras import open_rig
 
@@ -159,6 +162,7 @@ def stitch_segmented(
                 "segment_frames": segment_frames,
                 "frames": source.frame_count,
                 "orient": orient,
+                "yuv": bool(yuv),
             }
             key = job_key(identity, settings)
             tasks = segment_ranges(source.frame_count, segment_frames)
@@ -198,7 +202,7 @@ def stitch_segmented(
                 spec = JobSpec(
                     str(inp), str(work.path.resolve()), key, job_rig.to_dict() if job_rig is not None else None,
                     width, opts, source.fps, verify_decode, runner.stitchers,
-                    str(rotations_file.resolve()) if rotations_file is not None else None,
+                    str(rotations_file.resolve()) if rotations_file is not None else None, bool(yuv),
                 )
                 todo = [t for t in tasks if t.index not in records]
                 timings = StageTimings()

@@ -14,14 +14,14 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .._files import check_output_dir
 from .._types import StrPath
 from ..errors import InputError
 from ..profile import RigProfile
 from ..video import EncodeOptions, VideoWriter
-from ._orient import OrientedStitch, job_rotations
+from ._frames import frame_work
+from ._orient import job_rotations
 from ._stages import StageTimings, default_stitchers, run_stages
 
 __all__ = ["StitchResult", "stitch_video", "ProgressCallback"]
@@ -52,6 +52,7 @@ def stitch_video(
     calibrate: bool = False,
     log: Callable[[str], None] | None = None,
     orient: str = "off",
+    yuv: bool = True,
 ) -> StitchResult:
     """Stitch ``input`` (side-by-side dual fisheye) to an equirect MP4 at ``output``.
 
@@ -61,6 +62,8 @@ def stitch_video(
     :param width: output width (height = width / 2); None keeps the input width.
     :param orient: "off", "lock" (horizon and heading held) or "smooth" (shake removed,
         turns kept), from the camera's motion telemetry.
+    :param yuv: stitch the decoded yuv420p planes without colour conversion where the
+        source and plan allow (``_frames``); False: always through RGB.
     """
     from ..cameras import open_rig
     from ..isobmff.spherical import inject_spherical
@@ -74,10 +77,7 @@ def stitch_video(
             rig, _ = calibrate_source(source, warn=log)
         plan = source.plan(_even(width or source.frame_size[0]), rig)
         rotations = job_rotations(source, getattr(plan, "rig", rig), orient, log=log)
-        frames: Any = source.frames()
-        stitch: Any = plan.apply
-        if rotations is not None:
-            frames, stitch = OrientedStitch.number(frames), OrientedStitch(plan, rotations)
+        work = frame_work(source, plan, rotations, yuv=yuv)
         total = source.frame_count
         # encode to a hidden file beside the output, then add metadata into the final name
         out = Path(output)
@@ -90,9 +90,11 @@ def stitch_video(
             audio, telemetry = source.audio_path, source.telemetry_path
             join = audio is None or _isobmff(audio) is not None
             audio_from = None if join else audio
-            with VideoWriter(encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from) as writer:
+            with VideoWriter(
+                encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from, yuv_matrix=work.yuv_matrix
+            ) as writer:
                 timings = run_stages(
-                    frames, stitch, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close
+                    work.frames, work.stitch, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close
                 )
                 encoder = writer.encoder
             done = timings.frames

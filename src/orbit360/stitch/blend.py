@@ -59,9 +59,10 @@ def laplacian_blend(
     return out
 
 
-def mask_pyramid(weight_a: NDArray[np.floating], levels: int) -> list[NDArray[np.int16]]:
-    """Gaussian pyramid of ``a``'s weight (h, w) as fixed-point (h_k, w_k, 3) int16 layers
-    (``1 << WEIGHT_BITS`` = 1.0), the form ``laplacian_blend_u8`` takes; level 0 first.
+def mask_pyramid(weight_a: NDArray[np.floating], levels: int, channels: int = 3) -> list[NDArray[np.int16]]:
+    """Gaussian pyramid of ``a``'s weight (h, w) as fixed-point (h_k, w_k, channels) int16
+    layers ((h_k, w_k) for one channel; ``1 << WEIGHT_BITS`` = 1.0), the form
+    ``laplacian_blend_u8`` takes for layers of that many channels; level 0 first.
     Stops, as ``laplacian_blend`` does, before a level under 4 pixels."""
     gw = [np.asarray(weight_a, np.float32)]
     for _ in range(levels):
@@ -69,7 +70,8 @@ def mask_pyramid(weight_a: NDArray[np.floating], levels: int) -> list[NDArray[np
             break
         gw.append(cv2.pyrDown(gw[-1]))
     one = float(1 << WEIGHT_BITS)
-    return [cv2.merge([np.round(g * one).astype(np.int16)] * 3) for g in gw]
+    fixed = [np.round(g * one).astype(np.int16) for g in gw]
+    return fixed if channels == 1 else [cv2.merge([g] * channels) for g in fixed]
 
 
 def laplacian_blend_u8(
@@ -80,7 +82,8 @@ def laplacian_blend_u8(
     inner: tuple[slice, slice] | None = None,
     out: NDArray[np.uint8] | None = None,
 ) -> NDArray[np.uint8]:
-    """Multi-band blend of uint8 layers ``a`` and ``b`` (h, w, 3); ``weights`` from ``mask_pyramid``.
+    """Multi-band blend of uint8 layers ``a`` and ``b`` ((h, w, 3), or (h, w) for one
+    plane); ``weights`` from ``mask_pyramid`` with as many channels.
 
     The same blend as ``laplacian_blend``, computed on one pyramid instead of two: the
     Laplacian pyramid is linear, so blending the pyramids of ``a`` and ``b`` is ``b`` plus

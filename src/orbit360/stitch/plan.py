@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -47,6 +48,9 @@ from numpy.typing import NDArray
 
 from ..geometry import dirs_to_fisheye, equirect_grid_dirs
 from ..profile import LensProfile, RigProfile
+
+if TYPE_CHECKING:
+    from ._yuv import YuvStitch
 from .blend import blend_difference, laplacian_blend_u8, mask_pyramid, ring_coords
 
 __all__ = ["StitchPlan", "BandRect", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
@@ -56,6 +60,7 @@ ENCODED_GAMMA = 2.2
 
 BLENDS = ("multiband", "feather")
 
+_YUV_LOCK = threading.Lock()
 _ROW_CHUNK = 256  # rows of output computed at once while planning (bounds planner memory)
 
 
@@ -222,7 +227,8 @@ class BandRect:
     weights (front, back) of the feather blend over the inner part. ``other_maps`` map
     the lens the dominant map does not take (lent as ``maps``) and ``front_mask`` (uint8,
     255) is where the dominant map takes the front lens: with the dominant picture, one
-    remap gives both layers.
+    remap gives both layers. ``plane_weights`` is ``seam_weights`` for one-channel
+    layers (a YUV plane).
     """
 
     x0: int
@@ -244,6 +250,7 @@ class BandRect:
     feather: tuple[NDArray[np.float32], NDArray[np.float32]] | None = field(default=None, repr=False)
     other_maps: tuple[NDArray[np.int16], NDArray[np.uint16]] | None = field(default=None, repr=False)
     front_mask: NDArray[np.uint8] | None = field(default=None, repr=False)
+    plane_weights: list[NDArray[np.int16]] = field(default_factory=list, repr=False)
 
     @property
     def inner(self) -> tuple[slice, slice]:
@@ -364,7 +371,7 @@ class StitchPlan:
             # the geometric seam's blend differs from the dominant copy only near the seam
             zone = _near(front_side, int(_SEAM_REACH * pad))
             sb = max(32, int(_SEAM_BLOCK * pad))
-            seam_bands = [_band_rect(r, ctx, int(_SEAM_PAD_X * pad), int(_SEAM_PAD_Y * pad), levels, pyramids=True) for r in _band_rects(zone, block=sb)]
+            seam_bands = [_band_rect(r, ctx, int(_SEAM_PAD_X * pad), int(_SEAM_PAD_Y * pad), levels, pyramids=True) for r in _merge_rects(_band_rects(zone, block=sb))]
         source_gain = SourceGain.build(rig) if compensate and any(_has_photometry(l) for l in rig.lenses) else None
         plan = cls(
             rig, (w, h), dominant, source_gain, bands, weight, float(blend_width_deg),
@@ -379,6 +386,7 @@ class StitchPlan:
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         state.pop("_local", None)  # per-thread scratch: not picklable, rebuilt on use
+        state.pop("_yuv_cache", None)  # rebuilt on use
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
@@ -410,15 +418,32 @@ class StitchPlan:
         seam_eps = None if seam is None else np.asarray(seam, np.float32)
         if seam_eps is not None and seam_eps.shape != (self.seam_width,):
             raise ValueError(f"seam must have {self.seam_width} columns, got shape {seam_eps.shape}")
-        src = self._compensated(frame)
+        return self._stitch(self._compensated(frame), out, seam_eps)
+
+    def _stitch(self, src: NDArray[np.uint8], out: NDArray[np.uint8] | None, seam_eps: NDArray[np.float32] | None, border: float = 0.0) -> NDArray[np.uint8]:
+        """The compensated frame (or one plane of it) stitched into ``out``: the dominant
+        remap, then the bands; ``border`` is the value where no lens sees."""
         m1, m2 = self.dominant_maps
-        out = cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_CONSTANT)
+        out = cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
         bands = self.seam_bands if seam_eps is None and self.seam_bands else self.bands
         # every band reads the dominant picture around it before any band is written
-        blended = [self._blend(src, b, seam_eps, dominant=out[b.py0 : b.py1, b.px0 : b.px1]) for b in bands]
+        blended = [self._blend(src, b, seam_eps, dominant=out[b.py0 : b.py1, b.px0 : b.px1], border=border) for b in bands]
         for b, px in zip(bands, blended):
             out[b.y0 : b.y1, b.x0 : b.x1] = px
         return out
+
+    def yuv420(self, *, matrix: str = "bt601", full_range: bool = False) -> "YuvStitch":
+        """This plan for yuv420p frames (``stitch._yuv.YuvStitch``): planes stitched with no
+        colour conversion; ``matrix`` and ``full_range`` describe the recorded frames.
+        Built on first use and kept with the plan."""
+        from ._yuv import YuvStitch
+
+        key = (matrix, bool(full_range))
+        with _YUV_LOCK:
+            cache = self.__dict__.setdefault("_yuv_cache", {})
+            if key not in cache:
+                cache[key] = YuvStitch(self, matrix=matrix, full_range=full_range)
+            return cache[key]
 
     def compensated(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """The recorded frame with the lenses' photometry undone (a new array; ``frame``
@@ -443,14 +468,20 @@ class StitchPlan:
         return self._blend(self.compensated(frame), band, None if seam is None else np.asarray(seam, np.float32))
 
     def _blend(
-        self, src: NDArray[np.uint8], band: BandRect, seam: NDArray[np.float32] | None, *, dominant: NDArray[np.uint8] | None = None
+        self,
+        src: NDArray[np.uint8],
+        band: BandRect,
+        seam: NDArray[np.float32] | None,
+        *,
+        dominant: NDArray[np.uint8] | None = None,
+        border: float = 0.0,
     ) -> NDArray[np.uint8]:
         """Both lenses of the compensated frame ``src`` blended over ``band``: its inner
         part. ``dominant``: the dominant remap over the padded rectangle (then one remap,
         of the other lens, gives both layers)."""
         inner = band.inner
         if dominant is not None and band.other_maps is not None and band.front_mask is not None:
-            other = cv2.remap(src, *band.other_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            other = cv2.remap(src, *band.other_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
             fm = band.front_mask
             d = np.empty(other.shape, np.int16)  # front minus back
             cv2.subtract(dominant, other, dst=d, mask=fm, dtype=cv2.CV_16S)
@@ -467,11 +498,11 @@ class StitchPlan:
             assert band.feather is not None
             front = cv2.add(back, d[inner], dtype=cv2.CV_8U)
             return cv2.blendLinear(front, back, band.feather[0], band.feather[1])
-        weights = band.seam_weights
+        weights = band.seam_weights if src.ndim == 3 else band.plane_weights
         if seam is not None and band.ring_col is not None and band.ring_eps is not None:
             mask = (band.ring_eps > seam[band.ring_col]).astype(np.float32)
             mask = np.where(band.valid[0], np.where(band.valid[1], mask, 1.0), 0.0).astype(np.float32)
-            weights = mask_pyramid(mask, self.levels)
+            weights = mask_pyramid(mask, self.levels, channels=src.shape[2] if src.ndim == 3 else 1)
         return blend_difference(d, back, weights, inner=inner)
 
 
@@ -522,6 +553,36 @@ def _band_rects(mixed: NDArray[np.bool_], block: int = 32, gap: int = 16) -> lis
     return rects
 
 
+def _merge_rects(rects: list[tuple[int, int, int, int]], slack: float = 1.25) -> list[tuple[int, int, int, int]]:
+    """Fewer, taller rectangles covering ``rects`` (each row block's runs, from
+    ``_band_rects``): a rectangle grows down into the next block's run under it while
+    its bounding box stays within ``slack`` times the area it covers and overlaps no
+    other rectangle. The seam is nearly vertical over most of the equirect, so a few tall
+    rectangles replace dozens of short ones (per rectangle and frame, a dozen OpenCV
+    calls whose fixed cost dominates at small sizes)."""
+    merged: list[list[int]] = []  # x0, y0, x1, y1, covered area
+    for x0, y0, x1, y1 in rects:
+        area = (x1 - x0) * (y1 - y0)
+        best = None
+        for m in merged:
+            if m[3] != y0 or m[2] <= x0 or x1 <= m[0]:
+                continue  # not directly above, or no column in common
+            u = (min(m[0], x0), m[1], max(m[2], x1), y1)
+            if (u[2] - u[0]) * (u[3] - u[1]) > slack * (m[4] + area):
+                continue
+            if any(o is not m and o[0] < u[2] and u[0] < o[2] and o[1] < u[3] and u[1] < o[3] for o in merged):
+                continue
+            best = (m, u)
+            break
+        if best is None:
+            merged.append([x0, y0, x1, y1, area])
+        else:
+            m, u = best
+            m[:4] = u
+            m[4] += area
+    return [(m[0], m[1], m[2], m[3]) for m in merged]
+
+
 def _band_rect(r: tuple[int, int, int, int], ctx: _PlanArrays, pad_x: int, pad_y: int, levels: int, *, pyramids: bool) -> BandRect:
     x0, y0, x1, y1 = r
     h, w = ctx.weight.shape
@@ -552,6 +613,9 @@ def _band_rect(r: tuple[int, int, int, int], ctx: _PlanArrays, pad_x: int, pad_y
     rect = replace(rect, other_maps=other_maps, front_mask=np.where(front, 255, 0).astype(np.uint8))
     if levels:
         seam_mask = ctx.front_side[sl].astype(np.float32)
-        return replace(rect, seam_mask=seam_mask, seam_weights=mask_pyramid(seam_mask, levels) if pyramids else [])
+        if not pyramids:
+            return replace(rect, seam_mask=seam_mask)
+        plane = mask_pyramid(seam_mask, levels, channels=1)
+        return replace(rect, seam_mask=seam_mask, seam_weights=[cv2.merge([g] * 3) for g in plane], plane_weights=plane)
     wf = np.ascontiguousarray(weight[rect.inner])
     return replace(rect, feather=(wf, np.ascontiguousarray(1.0 - wf)))

@@ -1,8 +1,10 @@
-"""Decoding video through PyAV (FFmpeg), frame-threaded, as RGB numpy frames."""
+"""Decoding video through PyAV (FFmpeg), frame-threaded, as RGB numpy frames, or as the
+decoder's own yuv420p planes (no conversion) for the stitcher's YUV path."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +18,7 @@ from .._types import StrPath
 from ..errors import InputError
 from ._convert import yuv420p_to_rgb
 
-__all__ = ["VideoReader", "open_reader", "probe_container"]
+__all__ = ["VideoReader", "YuvFormat", "open_reader", "probe_container"]
 
 
 def probe_container(path: StrPath) -> "av.container.InputContainer":
@@ -30,11 +32,26 @@ def probe_container(path: StrPath) -> "av.container.InputContainer":
         raise InputError(f"FFmpeg cannot open it: {exc.strerror}", path=p) from None
 
 
+@dataclass(frozen=True)
+class YuvFormat:
+    """How a stream's 8-bit 4:2:0 frames are coded: YCbCr matrix ("bt601" or "bt709") and
+    range (full for yuvj420p, as GoPro records)."""
+
+    matrix: str = "bt601"
+    full_range: bool = False
+
+
+_YUV420 = ("yuv420p", "yuvj420p")
+_BT709 = 1  # AVColorSpace
+
+
 class VideoReader:
     """One video stream of a file, decoded frame by frame.
 
-    ``frames()`` yields (height, width, 3) uint8 RGB arrays in presentation order;
-    ``start``/``stop`` are frame indices (seeking to the key frame before ``start``).
+    ``frames()`` yields (height, width, 3) uint8 RGB arrays in presentation order, or with
+    ``yuv420=True`` the decoded yuv420p planes as one (height * 3 // 2, width) uint8 array
+    (FFmpeg's layout; only when ``yuv_format`` is not None); ``start``/``stop`` are frame
+    indices (seeking to the key frame before ``start``).
     """
 
     def __init__(self, path: StrPath, *, stream_index: int = 0, threads: int = 0) -> None:
@@ -62,6 +79,9 @@ class VideoReader:
             n = int(round(float(self.stream.duration * self.time_base * self.fps)))
         self.frame_count: int = int(n or 0)
         self.codec_name: str = cc.name
+        self.yuv_format: YuvFormat | None = _yuv_format(cc.pix_fmt, cc.colorspace, cc.color_range, self.size)
+        """The stream's 4:2:0 coding when its frames can be given as yuv420p planes as
+        decoded (8-bit 4:2:0, even size, BT.601 or BT.709), else None."""
 
     @property
     def duration(self) -> float:
@@ -74,13 +94,19 @@ class VideoReader:
             return -1
         return int(round(float((pts - self.start_pts) * self.time_base * self.fps)))
 
-    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
-        """Yield RGB frames with index in [start, stop)."""
-        for _, frame in self.indexed_frames(start, stop):
+    def frames(self, start: int = 0, stop: int | None = None, *, yuv420: bool = False) -> Iterator[NDArray[np.uint8]]:
+        """Yield RGB frames (or yuv420p planes) with index in [start, stop)."""
+        for _, frame in self.indexed_frames(start, stop, yuv420=yuv420):
             yield frame
 
-    def indexed_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, NDArray[np.uint8]]]:
-        """Yield (index, RGB frame) for frames in [start, stop), by presentation time."""
+    def indexed_frames(
+        self, start: int = 0, stop: int | None = None, *, yuv420: bool = False
+    ) -> Iterator[tuple[int, NDArray[np.uint8]]]:
+        """Yield (index, RGB frame) for frames in [start, stop), by presentation time;
+        with ``yuv420``, (index, yuv420p planes) as decoded."""
+        if yuv420 and self.yuv_format is None:
+            raise ValueError(f"{self.path}: frames are not 8-bit 4:2:0 BT.601/BT.709; decode them as RGB")
+        convert = self._planes if yuv420 else _to_rgb
         if start > 0:
             target = self.start_pts + int(start / self.fps / self.time_base)
             self._container.seek(target, stream=self.stream, backward=True, any_frame=False)
@@ -93,9 +119,16 @@ class VideoReader:
                     continue
                 if stop is not None and idx >= stop:
                     break
-                yield idx, _to_rgb(frame)
+                yield idx, convert(frame)
         except av.error.FFmpegError as exc:
             raise InputError(f"decoding failed: {exc.strerror}", path=self.path) from None
+
+    def _planes(self, frame: "av.VideoFrame") -> NDArray[np.uint8]:
+        if frame.format.name not in _YUV420 or (frame.width, frame.height) != self.size:
+            raise InputError(
+                f"frame format changed mid-stream to {frame.format.name} {frame.width}x{frame.height}", path=self.path
+            )
+        return frame.to_ndarray()
 
     def close(self) -> None:
         self._container.close()
@@ -119,6 +152,14 @@ def _to_rgb(frame: "av.VideoFrame") -> NDArray[np.uint8]:
     if frame.format.name == "yuv420p" and even and frame.colorspace in _BT601 and frame.color_range != 2:
         return yuv420p_to_rgb(frame.to_ndarray())
     return frame.to_ndarray(format="rgb24")
+
+
+def _yuv_format(pix_fmt: str | None, colorspace: int, color_range: int, size: tuple[int, int]) -> YuvFormat | None:
+    if pix_fmt not in _YUV420 or size[0] % 2 or size[1] % 2:
+        return None
+    if colorspace not in _BT601 + (_BT709,):
+        return None  # BT.2020 and others: through swscale to RGB
+    return YuvFormat("bt709" if colorspace == _BT709 else "bt601", pix_fmt == "yuvj420p" or color_range == 2)
 
 
 def open_reader(path: StrPath, *, stream_index: int = 0) -> VideoReader:

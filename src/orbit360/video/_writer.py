@@ -1,4 +1,4 @@
-"""Encoding RGB frames to MP4 through PyAV, copying audio through unchanged."""
+"""Encoding RGB frames (or yuv420p planes) to MP4 through PyAV, copying audio through unchanged."""
 
 from __future__ import annotations
 
@@ -82,6 +82,10 @@ def resolve_encoder(options: EncodeOptions) -> str:
 class VideoWriter:
     """Writes RGB frames to an MP4 at ``path`` (via a temporary name, renamed at close).
 
+    ``write`` takes (h, w, 3) RGB frames, converted to BT.601 limited-range yuv420p, or
+    yuv420p planes as one (h * 3 // 2, w) uint8 array, encoded as they are: limited range,
+    in the matrix ``yuv_matrix`` says ("bt709" is written into the stream's colour tags;
+    "bt601" is what an untagged stream means to players, as for converted RGB).
     ``audio_from`` copies every audio stream of another file through unchanged;
     ``synth_audio`` adds a stereo AAC test tone (synthetic recordings). ``faststart``
     puts the moov first (web playback).
@@ -98,6 +102,7 @@ class VideoWriter:
         synth_audio: bool = False,
         faststart: bool = False,
         start_frame: int = 0,
+        yuv_matrix: str = "bt601",
     ) -> None:
         self.path = Path(path)
         self.size = (int(size[0]), int(size[1]))
@@ -114,6 +119,10 @@ class VideoWriter:
             vs = self._out.add_stream(self.encoder, rate=self.fps)
             vs.width, vs.height = self.size
             vs.pix_fmt = "yuv420p"
+            if yuv_matrix == "bt709":  # tags for frames given as planes in BT.709
+                cc = vs.codec_context
+                cc.colorspace = cc.color_primaries = cc.color_trc = 1
+                cc.color_range = 1  # limited (MPEG)
             vs.time_base = Fraction(1, 1) / self.fps
             opts: dict[str, str] = {}
             if self.encoder.startswith("libx26"):
@@ -149,10 +158,16 @@ class VideoWriter:
             raise
 
     def write(self, frame: NDArray[np.uint8]) -> None:
-        """Encode one (height, width, 3) RGB uint8 frame."""
-        if frame.shape[1] != self.size[0] or frame.shape[0] != self.size[1]:
-            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, writer expects {self.size[0]}x{self.size[1]}")
-        if self._video.pix_fmt == "yuv420p":  # OpenCV's conversion, swscale's chroma (10x faster)
+        """Encode one (height, width, 3) RGB uint8 frame, or one (height * 3 // 2, width)
+        uint8 array of yuv420p planes."""
+        w, h = self.size
+        if frame.ndim == 2:
+            if frame.shape != (h * 3 // 2, w):
+                raise ValueError(f"yuv420p frame has shape {frame.shape}, writer expects {(h * 3 // 2, w)} ({w}x{h})")
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="yuv420p")
+        elif frame.shape[1] != w or frame.shape[0] != h:
+            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, writer expects {w}x{h}")
+        elif self._video.pix_fmt == "yuv420p":  # OpenCV's conversion, swscale's chroma (10x faster)
             vf = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frame), format="yuv420p")
         else:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")

@@ -1,0 +1,66 @@
+"""What a stitch job feeds its pipeline: the recorded frames and the per-frame stitch.
+
+Where the source can give its frames as decoded yuv420p planes (8-bit 4:2:0, BT.601 or
+BT.709) and the plan can stitch planes (``StitchPlan.yuv420``: geometric seam, a width
+that is a multiple of 4), the job stitches YUV to YUV: no colour conversion after
+decoding or before encoding, and the output keeps the recording's matrix. Otherwise
+(other camera formats, a tracked seam, 10-bit or BT.2020 video) it stitches RGB. Single
+runs and segments both come through here, so a segment matches an unsegmented run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._orient import OrientedStitch, OrientedYuvStitch
+
+__all__ = ["FrameWork", "frame_work"]
+
+
+@dataclass(frozen=True)
+class FrameWork:
+    """``frames`` (what ``run_stages`` iterates), ``stitch`` (applied to each) and the
+    matrix of the stitched frames for the writer ("bt601" for RGB frames, which the
+    writer converts so)."""
+
+    frames: Iterable[Any]
+    stitch: Callable[..., NDArray[np.uint8]]
+    yuv_matrix: str = "bt601"
+    yuv: bool = False
+
+
+def frame_work(
+    source: Any,
+    plan: Any,
+    rotations: NDArray[np.float64] | None = None,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    yuv: bool = True,
+) -> FrameWork:
+    """The frames [start, stop) of ``source`` and how to stitch them with ``plan`` (then
+    rotate by ``rotations[index]`` when given); ``yuv=False`` forces the RGB path."""
+    fmt = getattr(source, "yuv_format", None)
+    yuv_ok = (
+        yuv
+        and fmt is not None
+        and hasattr(source, "yuv420_frames")
+        and hasattr(plan, "yuv420")
+        and getattr(plan, "seam", None) != "tracked"
+        and plan.size[0] % 4 == 0
+    )
+    if yuv_ok:
+        stitch: Any = plan.yuv420(matrix=fmt.matrix, full_range=fmt.full_range)
+        frames: Any = source.yuv420_frames(start, stop)
+        if rotations is not None:
+            return FrameWork(OrientedStitch.number(frames, start), OrientedYuvStitch(stitch, rotations), fmt.matrix, True)
+        return FrameWork(frames, stitch.apply, fmt.matrix, True)
+    frames = source.frames(start, stop)
+    if rotations is not None:
+        return FrameWork(OrientedStitch.number(frames, start), OrientedStitch(plan, rotations))
+    return FrameWork(frames, plan.apply)

@@ -1,0 +1,298 @@
+"""Stitching in YUV 4:2:0, the form video is decoded from and encoded to.
+
+A decoded frame is three planes: luma at full resolution, two chroma planes at half
+resolution in both directions. Stitching them as they are skips both colour conversions
+(YUV → RGB after decoding, RGB → YUV before encoding: at 5.7K about 10 and 60 ms a frame
+here) and moves half the bytes of RGB. FFmpeg's v360 works the same way.
+
+``YuvStitch`` (from ``StitchPlan.yuv420()``) takes one recorded yuv420p frame and returns
+the equirect yuv420p frame, in limited range with the recorded frame's matrix (BT.601 or
+BT.709; a full-range recording, as GoPro's, is brought to limited range on the way, in
+the same tables as the compensation).
+
+- **Geometry.** The luma plane is stitched by the plan itself. With chroma sited at the
+  centre of each 2x2 block (as ``video._convert`` converts), the chroma planes are an
+  equirect of half the size, sampled from a recorded frame of half the size: the plan
+  of the same rig scaled by 1/2 (``half_rig``) at half the width.
+- **Photometry** (``YuvGain``). The plan's compensation is a linear-light gain per lens
+  and channel under the sRGB transfer, applied in u = lin^(1/2.4). Above the sRGB toe,
+  u = (v + 0.055) / 1.055 for a code value v in [0, 1], so a gain is an affine map of
+  code values: v' + o = a (v + o) with o = 0.055 and a = g^(1/2.4). YCbCr is linear in
+  R'G'B' and the offset o is the same in every channel (it only enters luma), so per
+  lens (Y' + o, Cb, Cr) is multiplied by A = M diag(a_r, a_g, a_b) M^-1 (M the
+  R'G'B' → Y'CbCr matrix, BT.601 or BT.709), and by the vignetting factor s(r) per
+  pixel, which all channels share. ``YuvGain`` keeps the terms that matter: luma
+  scaled by s·A00, each chroma plane by s·A11 or s·A22, and the luma → chroma terms
+  s·A10 and s·A20 (a white-balance difference tints grey). It drops the chroma → luma
+  and Cb ↔ Cr terms, which are products of a gain difference and a chroma value: at
+  colour gains within 5% of each other, under one code value. Below the sRGB toe (code
+  values under 10 of 255) a gain is linear, not affine: luma enters through the exact
+  u (a table), and a last table on the result maps the toe back, so black stays black
+  whatever the gain (a black sky must not turn grey in one lens); luma enters the tint
+  terms through u too. tests/test_stitch_yuv.py measures the whole path against the RGB
+  one.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from typing import TYPE_CHECKING
+
+from ..profile import RigProfile
+
+if TYPE_CHECKING:
+    from .plan import StitchPlan
+
+__all__ = ["YuvStitch", "YuvGain", "half_rig", "yuv420p_planes", "LUMA_COEFFICIENTS"]
+
+LUMA_COEFFICIENTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+"""(Kr, Kb) of each matrix; Kg = 1 - Kr - Kb."""
+
+_O = 0.055  # the sRGB offset: u is proportional to v + _O above the toe
+_Y_OFF = 16.0 - 219.0 * _O  # limited-range luma code value where v + o = 0 (3.955)
+_GAIN_BITS = 12  # per-pixel multipliers in fixed point
+_Y_BITS = 8  # fractional bits of luma + offset in uint16
+_C_BITS = 6  # fractional bits of centred chroma (and of luma in chroma units) in int16
+_GAIN_LOG2 = 4.0  # linear gains clipped to 2**-4 .. 2**4, as StitchPlan's SourceGain
+
+
+def yuv420p_planes(buf: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
+    """Views (Y, U, V) of a yuv420p frame held as one (h * 3 // 2, w) uint8 array (FFmpeg's
+    layout: the planes back to back)."""
+    if buf.ndim != 2 or buf.dtype != np.uint8 or buf.shape[0] % 3 or buf.shape[1] % 2 or not buf.flags.c_contiguous:
+        raise ValueError(f"expected a contiguous (h * 3 // 2, w) uint8 yuv420p frame, got {buf.shape} {buf.dtype}")
+    h, w = buf.shape[0] * 2 // 3, buf.shape[1]
+    if h % 2:
+        raise ValueError(f"yuv420p needs an even height, got {h}")
+    flat = buf.reshape(-1)
+    luma, plane = h * w, (h // 2) * (w // 2)
+    u = flat[luma : luma + plane].reshape(h // 2, w // 2)
+    v = flat[luma + plane : luma + 2 * plane].reshape(h // 2, w // 2)
+    return buf[:h], u, v
+
+
+def half_rig(rig: RigProfile) -> RigProfile:
+    """``rig`` as seen by the chroma planes: the frame, the circles and their centres
+    halved (pixel edges at integers, so a centre at x is at x / 2)."""
+    fw, fh = rig.frame_size
+    if fw % 2 or fh % 2:
+        raise ValueError(f"yuv420p needs an even frame size, got {fw}x{fh}")
+    lenses = tuple(replace(l, center=(l.center[0] / 2.0, l.center[1] / 2.0), radius=l.radius / 2.0) for l in rig.lenses)
+    return replace(rig, frame_size=(fw // 2, fh // 2), lenses=lenses)
+
+
+def _ycbcr_matrix(matrix: str) -> NDArray[np.float64]:
+    kr, kb = LUMA_COEFFICIENTS[matrix]
+    kg = 1.0 - kr - kb
+    return np.array(
+        [[kr, kg, kb], [-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5], [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))]]
+    )
+
+
+@dataclass(frozen=True)
+class YuvGain:
+    """Per-pixel photometric compensation of yuv420p frames (see the module docstring).
+
+    ``luma`` (fh, fw) uint16: s·A00 with ``_GAIN_BITS`` fractional bits; ``chroma`` two
+    (fh/2, fw/2) int16 maps, s·A11 and s·A22; ``tint`` the luma → chroma maps s·A10 and
+    s·A20, or None when no lens has a colour gain. With no photometry to undo
+    (``RigProfile`` lenses at exposure 1, no colour gain, no vignetting), it only converts
+    a full-range frame to limited range.
+    """
+
+    luma: NDArray[np.uint16] = field(repr=False)
+    chroma: tuple[NDArray[np.int16], NDArray[np.int16]] = field(repr=False)
+    tint: tuple[NDArray[np.int16], NDArray[np.int16]] | None = field(repr=False)
+    full_range: bool = False
+    """Whether recorded frames are full range (the output is limited range either way)."""
+    _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, rig: RigProfile, matrix: str = "bt601", *, full_range: bool = False) -> "YuvGain":
+        m = _ycbcr_matrix(matrix)
+        m_inv = np.linalg.inv(m)
+        coeffs = []  # per lens, the 3x3 A of (Y' + o, Cb, Cr)
+        for lens in rig.lenses:
+            a = np.power(np.maximum(lens.exposure * np.asarray(lens.color_gain, np.float64), 1e-3), -1 / 2.4)
+            coeffs.append(m @ np.diag(a) @ m_inv)
+        tinted = any(abs(c[1, 0]) > 1e-6 or abs(c[2, 0]) > 1e-6 for c in coeffs)
+        fw, fh = rig.frame_size
+        luma_s, owner = _vignetting_factor(rig, (fw, fh), 1.0)
+        chroma_s, c_owner = _vignetting_factor(rig, (fw // 2, fh // 2), 2.0)
+        lo, hi = 2.0 ** (-_GAIN_LOG2 / 2.4), 2.0 ** (_GAIN_LOG2 / 2.4)
+        one = float(1 << _GAIN_BITS)
+
+        def per_lens(s: NDArray[np.float32], own: NDArray[np.bool_], i: int, j: int, clip: bool) -> NDArray[np.float32]:
+            k = np.where(own, np.float32(coeffs[0][i, j]), np.float32(coeffs[1][i, j]))
+            v = s * k
+            return np.clip(v, lo, hi) if clip else v
+
+        luma = np.round(per_lens(luma_s, owner, 0, 0, True) * one).astype(np.uint16)
+        chroma = tuple(np.round(per_lens(chroma_s, c_owner, i, i, True) * one).astype(np.int16) for i in (1, 2))
+        tint = None
+        if tinted:
+            # luma enters chroma in chroma code units (224 / 219 of luma's)
+            tint = tuple(np.round(np.clip(per_lens(chroma_s, c_owner, i, 0, False), -hi, hi) * one).astype(np.int16) for i in (1, 2))
+        return cls(luma, chroma, tint, bool(full_range))  # type: ignore[arg-type]
+
+    def apply(
+        self, planes: tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]
+    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
+        """Compensated copies of the planes (Y, U, V), in this thread's scratch buffers
+        (valid until its next call)."""
+        y, u, v = planes
+        if y.shape != self.luma.shape or u.shape != self.chroma[0].shape:
+            raise ValueError(f"frame is {y.shape[1]}x{y.shape[0]}, gain expects {self.luma.shape[1]}x{self.luma.shape[0]}")
+        loc = self._local
+        if getattr(loc, "y", None) is None:
+            loc.y, loc.u, loc.v = np.empty_like(y), np.empty_like(u), np.empty_like(v)
+            loc.y16 = np.empty(y.shape, np.uint16)
+            loc.c16 = np.empty(u.shape, np.int16)
+            loc.p16 = np.empty(u.shape, np.int16)
+            loc.yd = np.empty(u.shape, np.uint8)
+            loc.yd16 = np.empty(u.shape, np.int16)
+        g = 1.0 / (1 << _GAIN_BITS)
+        luma_lut, chroma_lut, tint_lut = _LUTS[self.full_range]
+        # luma: u (8 fractional bits, limited-range units) → times s·A00 → the affine code
+        # value (u16 → u8, offset 3.955 > 0) → the toe table
+        cv2.LUT(y, luma_lut, dst=loc.y16)
+        cv2.multiply(loc.y16, self.luma, dst=loc.y16, scale=g)
+        cv2.convertScaleAbs(loc.y16, dst=loc.y, alpha=1.0 / (1 << _Y_BITS), beta=_Y_OFF)
+        cv2.LUT(loc.y, _TOE_LUT, dst=loc.y)
+        if self.tint is not None:
+            cv2.resize(y, (u.shape[1], u.shape[0]), dst=loc.yd, interpolation=cv2.INTER_AREA)  # 2x2 mean: the chroma site
+            cv2.LUT(loc.yd, tint_lut, dst=loc.yd16)
+        c_scale = 1.0 / (1 << _C_BITS)
+        for k, (src, dst) in enumerate(((u, loc.u), (v, loc.v))):
+            cv2.LUT(src, chroma_lut, dst=loc.c16)
+            cv2.multiply(loc.c16, self.chroma[k], dst=loc.c16, scale=g)
+            if self.tint is None:
+                cv2.addWeighted(loc.c16, c_scale, loc.c16, 0.0, 128.0, dst=dst, dtype=cv2.CV_8U)
+            else:
+                cv2.multiply(loc.yd16, self.tint[k], dst=loc.p16, scale=g)
+                cv2.addWeighted(loc.c16, c_scale, loc.p16, c_scale, 128.0, dst=dst, dtype=cv2.CV_8U)
+        return loc.y, loc.u, loc.v
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"luma": self.luma, "chroma": self.chroma, "tint": self.tint, "full_range": self.full_range}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "_local", threading.local())
+
+
+_TOE_U = 0.0031308 ** (1 / 2.4)  # u where the sRGB transfer turns linear (v = 0.04045)
+
+
+def _u_of(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    """u = lin^(1/2.4) of normalised code values, times 1.055 (= v + o above the toe);
+    the sRGB curve continued above 1 (super-whites) and 0 below 0."""
+    v = np.maximum(v, 0.0)
+    return np.where(v <= 0.04045, 1.055 * np.power(v / 12.92, 1 / 2.4), v + _O)
+
+
+def _make_luts(full_range: bool) -> tuple[NDArray[np.uint16], NDArray[np.int16], NDArray[np.int16]]:
+    """Code value of the recorded frame → (1.055 u of luma in limited-range units, 8
+    fractional bits), (centred chroma in limited-range units, 6 bits), (1.055 u of luma in
+    limited-range chroma units, 6 bits)."""
+    codes = np.arange(256, dtype=np.float64)
+    y = codes / 255.0 if full_range else (codes - 16.0) / 219.0
+    c = (codes - 128.0) / (255.0 if full_range else 224.0)
+    luma = np.clip(np.round(219.0 * _u_of(y) * (1 << _Y_BITS)), 0, 65535).astype(np.uint16)
+    chroma = np.clip(np.round(224.0 * c * (1 << _C_BITS)), -32768, 32767).astype(np.int16)
+    tint = np.round(224.0 * _u_of(y) * (1 << _C_BITS)).astype(np.int16)
+    return luma, chroma, tint
+
+
+def _make_toe_lut() -> NDArray[np.uint8]:
+    """Affine luma code value (3.955 + 219 · 1.055 u) → limited-range luma: the identity
+    above the toe, 16 + 219 · 12.92 · u^2.4 below it (slope under 1: no precision lost)."""
+    k = np.arange(256, dtype=np.float64)
+    u = np.maximum(k - _Y_OFF, 0.0) / (219.0 * 1.055)
+    toe = 16.0 + 219.0 * 12.92 * np.power(u, 2.4)
+    return np.clip(np.round(np.where(u < _TOE_U, toe, k)), 0, 255).astype(np.uint8)
+
+
+_LUTS = {False: _make_luts(False), True: _make_luts(True)}
+_TOE_LUT = _make_toe_lut()
+
+
+def _vignetting_factor(rig: RigProfile, size: tuple[int, int], scale: float) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """Per pixel of a plane of ``size`` (``scale`` frame pixels per plane pixel): the
+    vignetting factor s = vignetting(r)^(-1/2.4) of the lens whose image circle the pixel
+    belongs to (the nearer centre, in radii), and whether that is lens 0."""
+    w, h = size
+    xs = (np.arange(w, dtype=np.float32) + 0.5) * np.float32(scale)
+    ys = (np.arange(h, dtype=np.float32) + 0.5) * np.float32(scale)
+    r2 = [
+        ((xs[None, :] - np.float32(l.center[0])) ** 2 + (ys[:, None] - np.float32(l.center[1])) ** 2) / np.float32(l.radius**2)
+        for l in rig.lenses
+    ]
+    owner0 = r2[0] <= r2[1]
+    s = []
+    for lens, q in zip(rig.lenses, r2):
+        v1, v2, v3 = (np.float32(c) for c in lens.vignetting)
+        q = np.minimum(q, np.float32(1.0))
+        vig = np.float32(1.0) + q * (v1 + q * (v2 + q * v3))
+        s.append(np.power(np.maximum(vig, np.float32(1e-3)), np.float32(-1 / 2.4)))
+    return np.where(owner0, s[0], s[1]).astype(np.float32), owner0
+
+
+class YuvStitch:
+    """A ``StitchPlan`` for yuv420p frames: ``YuvStitch(plan).apply(frame)``.
+
+    ``frame`` is the recorded frame as one (fh * 3 // 2, fw) uint8 array (FFmpeg's plane
+    layout); the result is the equirect frame in the same layout, (h * 3 // 2, w), limited
+    range, the recorded frame's matrix. Built once per plan (the chroma planes' plan
+    takes about a third of the plan's build time); ``apply`` may run in several threads.
+
+    :param matrix: "bt601" or "bt709", the recorded frames' YCbCr matrix (the output keeps it).
+    :param full_range: whether the recorded frames are full range (yuvj420p).
+    """
+
+    def __init__(self, plan: "StitchPlan", *, matrix: str = "bt601", full_range: bool = False) -> None:
+        if matrix not in LUMA_COEFFICIENTS:
+            raise ValueError(f"matrix must be one of {', '.join(LUMA_COEFFICIENTS)}, got {matrix!r}")
+        if plan.seam == "tracked":
+            raise ValueError("a plan with a tracked seam stitches RGB frames only")
+        w, h = plan.size
+        if w % 4:
+            raise ValueError(f"yuv420p output needs a width that is a multiple of 4, got {w}")
+        self.plan = plan
+        self.size = plan.size
+        self.matrix = matrix
+        self.full_range = bool(full_range)
+        self.chroma_plan = type(plan).build(
+            half_rig(plan.rig), w // 2, blend_width_deg=plan.blend_width_deg, compensate=False, blend=plan.blend
+        )
+        compensate = plan.source_gain is not None
+        self.gain = YuvGain.build(plan.rig if compensate else _neutral(plan.rig), matrix, full_range=full_range) if compensate or full_range else None
+
+    def apply(self, frame: NDArray[np.uint8], out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
+        """Stitch one recorded yuv420p frame; ``out`` ((h * 3 // 2, w) uint8, contiguous)
+        receives it when given."""
+        fw, fh = self.plan.rig.frame_size
+        if frame.shape != (fh * 3 // 2, fw):
+            raise ValueError(f"yuv420p frame has shape {frame.shape}, the plan expects {(fh * 3 // 2, fw)} ({fw}x{fh})")
+        w, h = self.size
+        if out is None:
+            out = np.empty((h * 3 // 2, w), np.uint8)
+        planes = yuv420p_planes(np.ascontiguousarray(frame))
+        y, u, v = self.gain.apply(planes) if self.gain is not None else planes
+        oy, ou, ov = yuv420p_planes(out)
+        self.plan._stitch(y, oy, None, border=16.0)  # black where no lens sees, as in RGB
+        self.chroma_plan._stitch(u, ou, None, border=128.0)
+        self.chroma_plan._stitch(v, ov, None, border=128.0)
+        return out
+
+
+def _neutral(rig: RigProfile) -> RigProfile:
+    """``rig`` with no photometry to undo (for a range conversion alone)."""
+    return replace(rig, lenses=tuple(replace(l, exposure=1.0, color_gain=(1.0, 1.0, 1.0), vignetting=(0.0, 0.0, 0.0)) for l in rig.lenses))

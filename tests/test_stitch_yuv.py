@@ -1,0 +1,191 @@
+"""Stitching yuv420p planes as decoded (stitch._yuv, pipeline._frames) against the RGB path.
+
+The RGB path is the reference: decode to RGB, ``StitchPlan.apply`` (exact sRGB
+compensation), convert back to yuv420p. The YUV path skips both conversions; it must give
+the same picture to within what 8-bit planes and the documented approximations allow, in
+either matrix and range, and through the whole pipeline (tags included).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from orbit360.metrics import psnr
+from orbit360.pipeline import stitch_video
+from orbit360.stitch import StitchPlan
+from orbit360.stitch._yuv import YuvGain, yuv420p_planes
+from orbit360.synthetic import RigRenderer, make_scene, misaligned_rig
+from orbit360.video._convert import rgb_to_yuv420p, yuv420p_to_rgb
+
+FRAME = (1024, 512)
+KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+
+
+@pytest.fixture(scope="module")
+def scene() -> np.ndarray:
+    return make_scene(1024, seed=11)
+
+
+def _rig(seed: int):
+    return misaligned_rig(FRAME, seed=seed)
+
+
+def _recorded(rig, scene) -> np.ndarray:
+    return RigRenderer(rig, scene).render()
+
+
+def _rgb_to_yuv420(rgb: np.ndarray, matrix: str, full: bool) -> np.ndarray:
+    """Independent reference conversion (float maths, chroma = 2x2 mean)."""
+    kr, kb = KR_KB[matrix]
+    kg = 1 - kr - kb
+    x = rgb.astype(np.float64) / 255.0
+    y = kr * x[..., 0] + kg * x[..., 1] + kb * x[..., 2]
+    cb = (x[..., 2] - y) / (2 * (1 - kb))
+    cr = (x[..., 0] - y) / (2 * (1 - kr))
+    ys, cs = (255.0, 255.0) if full else (219.0, 224.0)
+    y0 = 0.0 if full else 16.0
+    h, w = y.shape
+
+    def down(c: np.ndarray) -> np.ndarray:
+        return c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    planes = [y0 + ys * y, 128 + cs * down(cb), 128 + cs * down(cr)]
+    out = np.concatenate([p.reshape(-1) for p in planes])
+    return np.clip(np.round(out), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+
+
+def _yuv420_to_rgb(buf: np.ndarray, matrix: str, full: bool) -> np.ndarray:
+    kr, kb = KR_KB[matrix]
+    kg = 1 - kr - kb
+    y, u, v = (p.astype(np.float64) for p in yuv420p_planes(buf))
+    ys, cs = (255.0, 255.0) if full else (219.0, 224.0)
+    y = (y - (0.0 if full else 16.0)) / ys
+    cb = np.repeat(np.repeat((u - 128) / cs, 2, 0), 2, 1)
+    cr = np.repeat(np.repeat((v - 128) / cs, 2, 0), 2, 1)
+    r = y + 2 * (1 - kr) * cr
+    b = y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / kg
+    return np.clip(np.round(np.stack([r, g, b], -1) * 255), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_yuv_stitch_matches_rgb_path(scene: np.ndarray, seed: int) -> None:
+    rig = _rig(seed)
+    plan = StitchPlan.build(rig, 1024)
+    src = rgb_to_yuv420p(_recorded(rig, scene))
+    ref = rgb_to_yuv420p(plan.apply(yuv420p_to_rgb(src)))
+    got = plan.yuv420().apply(src)
+    assert got.shape == ref.shape == (768, 1024)
+    for name, a, b in zip("YUV", yuv420p_planes(ref), yuv420p_planes(got)):
+        assert psnr(a, b) > 45.0, name
+    # without compensation the result must differ (the gain does something measurable)
+    plain = StitchPlan.build(rig, 1024, compensate=False).yuv420().apply(src)
+    assert psnr(yuv420p_planes(ref)[0], yuv420p_planes(plain)[0]) < 35.0
+
+
+def test_yuv_stitch_feather_and_out_buffer(scene: np.ndarray) -> None:
+    rig = _rig(5)
+    plan = StitchPlan.build(rig, 512, blend="feather")
+    src = rgb_to_yuv420p(_recorded(rig, scene))
+    ref = rgb_to_yuv420p(plan.apply(yuv420p_to_rgb(src)))
+    out = np.zeros((384, 512), np.uint8)
+    got = plan.yuv420().apply(src, out=out)
+    assert got is out
+    assert psnr(ref, got) > 45.0
+
+
+@pytest.mark.parametrize("matrix,full", [("bt601", False), ("bt709", False), ("bt709", True), ("bt601", True)])
+def test_yuv_gain_matches_rgb_compensation(scene: np.ndarray, matrix: str, full: bool) -> None:
+    """The per-plane gain equals the RGB compensation (exact sRGB tables) seen through the
+    same matrix, including a full-range input brought to limited range."""
+    rig = _rig(4)
+    rgb = _recorded(rig, scene)
+    plan = StitchPlan.build(rig, 256)
+    want = _rgb_to_yuv420(plan.compensated(rgb), matrix, False)
+    got_planes = YuvGain.build(rig, matrix, full_range=full).apply(yuv420p_planes(_rgb_to_yuv420(rgb, matrix, full)))
+    for name, a, b in zip("YUV", yuv420p_planes(want), got_planes):
+        inside = a > 0  # everything: the frame corners are black in both
+        assert psnr(a[inside], b[inside]) > 42.0, (name, matrix, full)
+
+
+def test_pipeline_yuv_equals_rgb_path(tmp_path: Path, scene: np.ndarray) -> None:
+    from orbit360.synthetic import write_rig_video
+
+    rig = _rig(6)
+    inp = tmp_path / "in.mp4"
+    write_rig_video(inp, rig, scene, frames=6, crf=12)
+    a = stitch_video(inp, tmp_path / "yuv.mp4", rig=rig, width=1024)
+    b = stitch_video(inp, tmp_path / "rgb.mp4", rig=rig, width=1024, yuv=False)
+    assert a.frames == b.frames == 6
+    with av.open(str(a.output)) as ca, av.open(str(b.output)) as cb:
+        fa = [f.to_ndarray() for f in ca.decode(video=0)]
+        fb = [f.to_ndarray() for f in cb.decode(video=0)]
+    assert len(fa) == len(fb) == 6
+    assert min(psnr(x, y) for x, y in zip(fa, fb)) > 40.0
+
+
+def test_pipeline_full_range_bt709_source(tmp_path: Path, scene: np.ndarray) -> None:
+    """A GoPro-like recording (yuvj420p, BT.709 tags): the output is limited-range yuv420p
+    tagged BT.709, and decoded with that matrix it shows the stitched picture."""
+    rig = _rig(7)
+    rgb = _recorded(rig, scene)
+    inp = tmp_path / "gopro_like.mp4"
+    with av.open(str(inp), "w") as out:
+        vs = out.add_stream("libx264", rate=30)
+        vs.width, vs.height, vs.pix_fmt = FRAME[0], FRAME[1], "yuvj420p"
+        vs.options = {"crf": "8", "preset": "veryfast"}
+        cc = vs.codec_context
+        cc.colorspace = cc.color_primaries = cc.color_trc = 1
+        cc.color_range = 2
+        planes = _rgb_to_yuv420(rgb, "bt709", True)
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(planes, format="yuvj420p")
+            f.pts = i
+            f.time_base = Fraction(1, 30)
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    res = stitch_video(inp, tmp_path / "out.mp4", rig=rig, width=1024)
+    assert res.frames == 3
+    with av.open(str(res.output)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.pix_fmt == "yuv420p"
+        assert s.codec_context.colorspace == 1 and s.codec_context.color_range == 1
+        frame = next(c.decode(s)).to_ndarray()
+    want = StitchPlan.build(rig, 1024).apply(rgb)
+    got = _yuv420_to_rgb(frame, "bt709", False)
+    assert psnr(want, got, rows=slice(64, 448)) > 36.0
+    # read with the wrong matrix or range, the colours are measurably off
+    assert psnr(want, _yuv420_to_rgb(frame, "bt709", True), rows=slice(64, 448)) < psnr(want, got, rows=slice(64, 448)) - 3
+
+
+def test_band_rectangles_are_disjoint_and_few() -> None:
+    rig = _rig(2)
+    plan = StitchPlan.build(rig, 2048)
+    h, w = plan.size[1], plan.size[0]
+    count = np.zeros((h, w), np.int32)
+    for b in plan.seam_bands:
+        count[b.y0 : b.y1, b.x0 : b.x1] += 1
+    assert count.max() == 1
+    assert len(plan.seam_bands) <= 16  # merged from 4 * 2**levels-row blocks (about 32 of them)
+
+
+def test_black_stays_black_under_gain() -> None:
+    """Space: a black sky in the darker lens must stay black after a 1-stop (and more)
+    gain, and the toe (code values under 10) must follow the sRGB maths."""
+    rig = misaligned_rig(FRAME, seed=1, exposure_stops=2.0)
+    rgb = np.zeros((FRAME[1], FRAME[0], 3), np.uint8)
+    rgb[:, :, :] = np.linspace(0, 24, FRAME[0], dtype=np.float64).astype(np.uint8)[None, :, None]
+    rgb[: FRAME[1] // 2] = 0
+    plan = StitchPlan.build(rig, 256)
+    want = yuv420p_planes(_rgb_to_yuv420(plan.compensated(rgb), "bt601", False))[0]
+    got = YuvGain.build(rig, "bt601").apply(yuv420p_planes(_rgb_to_yuv420(rgb, "bt601", False)))[0]
+    assert (got[: FRAME[1] // 2] == 16).all()
+    err = np.abs(got.astype(int) - want.astype(int))
+    assert err.max() <= 2 and err.mean() < 0.3  # a 4x gain spreads input steps over ~2 codes
