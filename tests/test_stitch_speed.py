@@ -92,4 +92,4 @@ def test_apply_in_threads_and_band_by_band(scene: np.ndarray) -> None:
     # a plan without photometry compensates nothing
     neutral = StitchPlan.build(misaligned_rig(SIZE, seed=4043, exposure_stops=0.0).replace(
         lenses=tuple(l.replace(vignetting=(0.0, 0.0, 0.0), color_gain=(1.0, 1.0, 1.0), exposure=1.0) for l in rig.lenses)), SIZE[0])
-    assert neutral.source_gain is None
+    assert neutral.source_gain is None and not neutral.compensating

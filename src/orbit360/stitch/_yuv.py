@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 from typing import TYPE_CHECKING
 
 from ..profile import RigProfile
+from ._parallel import run_parallel
 
 if TYPE_CHECKING:
     from .plan import StitchPlan
@@ -93,6 +94,18 @@ def _ycbcr_matrix(matrix: str) -> NDArray[np.float64]:
     return np.array(
         [[kr, kg, kb], [-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5], [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))]]
     )
+
+
+@dataclass(frozen=True)
+class _Scratch:
+    y: NDArray[np.uint8]
+    u: NDArray[np.uint8]
+    v: NDArray[np.uint8]
+    y16: NDArray[np.uint16]
+    c16: NDArray[np.int16]
+    p16: NDArray[np.int16]
+    yd: NDArray[np.uint8]
+    yd16: NDArray[np.int16]
 
 
 @dataclass(frozen=True)
@@ -157,27 +170,40 @@ class YuvGain:
             loc.p16 = np.empty(u.shape, np.int16)
             loc.yd = np.empty(u.shape, np.uint8)
             loc.yd16 = np.empty(u.shape, np.int16)
+        # row strips (even luma rows, the chroma rows under them) on the cores OpenCV
+        # uses: tables and per-pixel multiplies are single-threaded in OpenCV, remap is not
+        h = y.shape[0]
+        n = max(1, min(cv2.getNumThreads(), h // 64))
+        cuts = [2 * ((h // 2) * i // n) for i in range(n + 1)]
+        bufs = _Scratch(loc.y, loc.u, loc.v, loc.y16, loc.c16, loc.p16, loc.yd, loc.yd16)  # (thread-local: pass them on)
+        run_parallel([lambda a=a, b=b: self._strip(y, u, v, bufs, a, b) for a, b in zip(cuts[:-1], cuts[1:])])
+        return loc.y, loc.u, loc.v
+
+    def _strip(self, y: NDArray[np.uint8], u: NDArray[np.uint8], v: NDArray[np.uint8], loc: "_Scratch", y0: int, y1: int) -> None:
+        """Compensate luma rows [y0, y1) and the chroma rows under them into ``loc``'s buffers."""
         g = 1.0 / (1 << _GAIN_BITS)
         luma_lut, chroma_lut, tint_lut = _LUTS[self.full_range]
+        ly, l16 = loc.y[y0:y1], loc.y16[y0:y1]
         # luma: u (8 fractional bits, limited-range units) → times s·A00 → the affine code
         # value (u16 → u8, offset 3.955 > 0) → the toe table
-        cv2.LUT(y, luma_lut, dst=loc.y16)
-        cv2.multiply(loc.y16, self.luma, dst=loc.y16, scale=g)
-        cv2.convertScaleAbs(loc.y16, dst=loc.y, alpha=1.0 / (1 << _Y_BITS), beta=_Y_OFF)
-        cv2.LUT(loc.y, _TOE_LUT, dst=loc.y)
+        cv2.LUT(y[y0:y1], luma_lut, dst=l16)
+        cv2.multiply(l16, self.luma[y0:y1], dst=l16, scale=g)
+        cv2.convertScaleAbs(l16, dst=ly, alpha=1.0 / (1 << _Y_BITS), beta=_Y_OFF)
+        cv2.LUT(ly, _TOE_LUT, dst=ly)
+        c0, c1 = y0 // 2, y1 // 2
+        c16, p16, yd, yd16 = loc.c16[c0:c1], loc.p16[c0:c1], loc.yd[c0:c1], loc.yd16[c0:c1]
         if self.tint is not None:
-            cv2.resize(y, (u.shape[1], u.shape[0]), dst=loc.yd, interpolation=cv2.INTER_AREA)  # 2x2 mean: the chroma site
-            cv2.LUT(loc.yd, tint_lut, dst=loc.yd16)
+            cv2.resize(y[y0:y1], (yd.shape[1], yd.shape[0]), dst=yd, interpolation=cv2.INTER_AREA)  # 2x2 mean: the chroma site
+            cv2.LUT(yd, tint_lut, dst=yd16)
         c_scale = 1.0 / (1 << _C_BITS)
         for k, (src, dst) in enumerate(((u, loc.u), (v, loc.v))):
-            cv2.LUT(src, chroma_lut, dst=loc.c16)
-            cv2.multiply(loc.c16, self.chroma[k], dst=loc.c16, scale=g)
+            cv2.LUT(src[c0:c1], chroma_lut, dst=c16)
+            cv2.multiply(c16, self.chroma[k][c0:c1], dst=c16, scale=g)
             if self.tint is None:
-                cv2.addWeighted(loc.c16, c_scale, loc.c16, 0.0, 128.0, dst=dst, dtype=cv2.CV_8U)
+                cv2.addWeighted(c16, c_scale, c16, 0.0, 128.0, dst=dst[c0:c1], dtype=cv2.CV_8U)
             else:
-                cv2.multiply(loc.yd16, self.tint[k], dst=loc.p16, scale=g)
-                cv2.addWeighted(loc.c16, c_scale, loc.p16, c_scale, 128.0, dst=dst, dtype=cv2.CV_8U)
-        return loc.y, loc.u, loc.v
+                cv2.multiply(yd16, self.tint[k][c0:c1], dst=p16, scale=g)
+                cv2.addWeighted(c16, c_scale, p16, c_scale, 128.0, dst=dst[c0:c1], dtype=cv2.CV_8U)
 
     def __getstate__(self) -> dict[str, object]:
         return {"luma": self.luma, "chroma": self.chroma, "tint": self.tint, "full_range": self.full_range}
@@ -230,19 +256,28 @@ def _vignetting_factor(rig: RigProfile, size: tuple[int, int], scale: float) -> 
     belongs to (the nearer centre, in radii), and whether that is lens 0."""
     w, h = size
     xs = (np.arange(w, dtype=np.float32) + 0.5) * np.float32(scale)
-    ys = (np.arange(h, dtype=np.float32) + 0.5) * np.float32(scale)
-    r2 = [
-        ((xs[None, :] - np.float32(l.center[0])) ** 2 + (ys[:, None] - np.float32(l.center[1])) ** 2) / np.float32(l.radius**2)
-        for l in rig.lenses
-    ]
-    owner0 = r2[0] <= r2[1]
-    s = []
-    for lens, q in zip(rig.lenses, r2):
-        v1, v2, v3 = (np.float32(c) for c in lens.vignetting)
-        q = np.minimum(q, np.float32(1.0))
-        vig = np.float32(1.0) + q * (v1 + q * (v2 + q * v3))
-        s.append(np.power(np.maximum(vig, np.float32(1e-3)), np.float32(-1 / 2.4)))
-    return np.where(owner0, s[0], s[1]).astype(np.float32), owner0
+    factor = np.empty((h, w), np.float32)
+    owner = np.empty((h, w), bool)
+
+    def rows(y0: int, y1: int) -> None:
+        ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) * np.float32(scale)
+        r2 = [
+            ((xs[None, :] - np.float32(l.center[0])) ** 2 + (ys[:, None] - np.float32(l.center[1])) ** 2) / np.float32(l.radius**2)
+            for l in rig.lenses
+        ]
+        owner[y0:y1] = r2[0] <= r2[1]
+        s = []
+        for lens, q in zip(rig.lenses, r2):
+            v1, v2, v3 = (np.float32(c) for c in lens.vignetting)
+            q = np.minimum(q, np.float32(1.0))
+            vig = np.float32(1.0) + q * (v1 + q * (v2 + q * v3))
+            s.append(np.power(np.maximum(vig, np.float32(1e-3)), np.float32(-1 / 2.4)))
+        factor[y0:y1] = np.where(owner[y0:y1], s[0], s[1])
+
+    n = max(1, min(cv2.getNumThreads(), h // 16))
+    cuts = [h * i // n for i in range(n + 1)]
+    run_parallel([lambda a=a, b=b: rows(a, b) for a, b in zip(cuts[:-1], cuts[1:])])
+    return factor, owner
 
 
 class YuvStitch:
@@ -272,7 +307,7 @@ class YuvStitch:
         self.chroma_plan = type(plan).build(
             half_rig(plan.rig), w // 2, blend_width_deg=plan.blend_width_deg, compensate=False, blend=plan.blend
         )
-        compensate = plan.source_gain is not None
+        compensate = plan.compensating
         self.gain = YuvGain.build(plan.rig if compensate else _neutral(plan.rig), matrix, full_range=full_range) if compensate or full_range else None
 
     def apply(self, frame: NDArray[np.uint8], out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
