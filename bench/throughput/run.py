@@ -196,7 +196,8 @@ def run_stitch_alone(inp: str, rig_json: str, frames: int) -> dict:
     rig = RigProfile.load(rig_json)
     w = rig.frame_size[0]
     with open_reader(inp) as r:
-        yuv = [f for _, f in zip(range(frames), r.frames(yuv420=True))]
+        # contiguous copies of the decoder's planes (it reuses its buffers), one array each
+        yuv = [np.concatenate([p.reshape(-1) for p in f]).reshape(-1, w) for _, f in zip(range(frames), r.frames(yuv420=True))]
         fmt = r.yuv_format
     rgb = [yuv420p_to_rgb(f) for f in yuv]
 

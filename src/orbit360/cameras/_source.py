@@ -114,7 +114,8 @@ class SideBySideSource:
             yield from r.frames(start, stop)
 
     def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
-        """Recorded frames as decoded yuv420p planes ((h * 3 // 2, w) uint8), no conversion."""
+        """Recorded frames as decoded yuv420p planes (Y, U, V): views of the decoder's
+        buffers, no conversion and no copy."""
         from ..video import open_reader
 
         with open_reader(self.path) as r:

@@ -35,8 +35,9 @@ _POLL_S = 0.1
 class StageTimings:
     """Seconds each stage was busy, over ``frames`` frames, and the wall time.
 
-    ``decode_s`` includes the conversion to RGB, ``encode_s`` the conversion back to YUV
-    and the muxing.
+    ``decode_s`` includes the conversion to RGB and ``encode_s`` the conversion back to
+    YUV when the job stitches RGB (``_frames``: the YUV path has neither); ``encode_s``
+    includes the muxing.
     """
 
     frames: int = 0

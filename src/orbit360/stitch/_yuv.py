@@ -63,9 +63,17 @@ _C_BITS = 6  # fractional bits of centred chroma (and of luma in chroma units) i
 _GAIN_LOG2 = 4.0  # linear gains clipped to 2**-4 .. 2**4, as StitchPlan's SourceGain
 
 
-def yuv420p_planes(buf: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
+Planes = tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]
+
+
+def yuv420p_planes(buf: "NDArray[np.uint8] | Planes") -> Planes:
     """Views (Y, U, V) of a yuv420p frame held as one (h * 3 // 2, w) uint8 array (FFmpeg's
-    layout: the planes back to back)."""
+    layout: the planes back to back); a (Y, U, V) tuple is checked and returned as is."""
+    if isinstance(buf, tuple):
+        y, u, v = buf
+        if y.ndim != 2 or u.shape != v.shape or u.shape != (y.shape[0] // 2, y.shape[1] // 2) or y.shape[0] % 2 or y.shape[1] % 2:
+            raise ValueError(f"expected yuv420p planes (h, w), (h/2, w/2) x 2, got {y.shape}, {u.shape}, {v.shape}")
+        return y, u, v
     if buf.ndim != 2 or buf.dtype != np.uint8 or buf.shape[0] % 3 or buf.shape[1] % 2 or not buf.flags.c_contiguous:
         raise ValueError(f"expected a contiguous (h * 3 // 2, w) uint8 yuv420p frame, got {buf.shape} {buf.dtype}")
     h, w = buf.shape[0] * 2 // 3, buf.shape[1]
@@ -310,16 +318,16 @@ class YuvStitch:
         compensate = plan.compensating
         self.gain = YuvGain.build(plan.rig if compensate else _neutral(plan.rig), matrix, full_range=full_range) if compensate or full_range else None
 
-    def apply(self, frame: NDArray[np.uint8], out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
-        """Stitch one recorded yuv420p frame; ``out`` ((h * 3 // 2, w) uint8, contiguous)
-        receives it when given."""
+    def apply(self, frame: "NDArray[np.uint8] | Planes", out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
+        """Stitch one recorded yuv420p frame (one array, or the (Y, U, V) planes as the
+        reader gives them); ``out`` ((h * 3 // 2, w) uint8, contiguous) receives it when given."""
         fw, fh = self.plan.rig.frame_size
-        if frame.shape != (fh * 3 // 2, fw):
-            raise ValueError(f"yuv420p frame has shape {frame.shape}, the plan expects {(fh * 3 // 2, fw)} ({fw}x{fh})")
+        planes = yuv420p_planes(frame)
+        if planes[0].shape != (fh, fw):
+            raise ValueError(f"yuv420p frame is {planes[0].shape[1]}x{planes[0].shape[0]}, the plan expects {fw}x{fh}")
         w, h = self.size
         if out is None:
             out = np.empty((h * 3 // 2, w), np.uint8)
-        planes = yuv420p_planes(np.ascontiguousarray(frame))
         y, u, v = self.gain.apply(planes) if self.gain is not None else planes
         oy, ou, ov = yuv420p_planes(out)
         self.plan._stitch(y, oy, None, border=16.0)  # black where no lens sees, as in RGB

@@ -38,12 +38,19 @@ from typing import Any
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import least_squares
 
 from ..errors import CalibrationError, InputError
 from ..geometry import Rotation, distort_theta
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
 from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
+
+
+def least_squares(*args: Any, **kwargs: Any) -> Any:
+    """``scipy.optimize.least_squares``, imported on first use (half a second that a stitch
+    with a given rig, and every segment worker, would otherwise pay)."""
+    from scipy.optimize import least_squares as solve
+
+    return solve(*args, **kwargs)
 
 __all__ = ["CalibrationResult", "calibrate_rig", "fit_image_circle", "srgb_lut", "read_calibration_frames", "load_prior"]
 

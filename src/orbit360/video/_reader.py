@@ -49,9 +49,9 @@ class VideoReader:
     """One video stream of a file, decoded frame by frame.
 
     ``frames()`` yields (height, width, 3) uint8 RGB arrays in presentation order, or with
-    ``yuv420=True`` the decoded yuv420p planes as one (height * 3 // 2, width) uint8 array
-    (FFmpeg's layout; only when ``yuv_format`` is not None); ``start``/``stop`` are frame
-    indices (seeking to the key frame before ``start``).
+    ``yuv420=True`` the decoded yuv420p planes (Y, U, V) as read-only views of the
+    decoder's own buffers (no copy; only when ``yuv_format`` is not None);
+    ``start``/``stop`` are frame indices (seeking to the key frame before ``start``).
     """
 
     def __init__(self, path: StrPath, *, stream_index: int = 0, threads: int = 0) -> None:
@@ -123,12 +123,12 @@ class VideoReader:
         except av.error.FFmpegError as exc:
             raise InputError(f"decoding failed: {exc.strerror}", path=self.path) from None
 
-    def _planes(self, frame: "av.VideoFrame") -> NDArray[np.uint8]:
+    def _planes(self, frame: "av.VideoFrame") -> tuple[NDArray[np.uint8], ...]:
         if frame.format.name not in _YUV420 or (frame.width, frame.height) != self.size:
             raise InputError(
                 f"frame format changed mid-stream to {frame.format.name} {frame.width}x{frame.height}", path=self.path
             )
-        return frame.to_ndarray()
+        return plane_views(frame)
 
     def close(self) -> None:
         self._container.close()
@@ -152,6 +152,17 @@ def _to_rgb(frame: "av.VideoFrame") -> NDArray[np.uint8]:
     if frame.format.name == "yuv420p" and even and frame.colorspace in _BT601 and frame.color_range != 2:
         return yuv420p_to_rgb(frame.to_ndarray())
     return frame.to_ndarray(format="rgb24")
+
+
+def plane_views(frame: "av.VideoFrame") -> tuple[NDArray[np.uint8], ...]:
+    """(Y, U, V) of a decoded 8-bit 4:2:0 frame as views of its buffers: (h, w) and twice
+    (h // 2, w // 2), rows ``line_size`` apart. A view keeps the frame's buffers alive."""
+    w, h = frame.width, frame.height
+    views = []
+    for i, plane in enumerate(frame.planes):
+        pw, ph = (w, h) if i == 0 else (w // 2, h // 2)
+        views.append(np.frombuffer(plane, np.uint8, count=plane.line_size * ph).reshape(ph, plane.line_size)[:, :pw])
+    return tuple(views)
 
 
 def _yuv_format(pix_fmt: str | None, colorspace: int, color_range: int, size: tuple[int, int]) -> YuvFormat | None:
