@@ -189,3 +189,35 @@ def test_black_stays_black_under_gain() -> None:
     assert (got[: FRAME[1] // 2] == 16).all()
     err = np.abs(got.astype(int) - want.astype(int))
     assert err.max() <= 2 and err.mean() < 0.3  # a 4x gain spreads input steps over ~2 codes
+
+
+def test_strided_plane_views_equal_one_array(scene: np.ndarray) -> None:
+    """The reader hands over views of the decoder's buffers (rows padded to line_size):
+    the stitch must read them as it reads one contiguous array."""
+    rig = _rig(9)
+    stitch = StitchPlan.build(rig, 512).yuv420()
+    buf = rgb_to_yuv420p(_recorded(rig, scene))
+    pad = [np.zeros((p.shape[0], p.shape[1] + 48), np.uint8) for p in yuv420p_planes(buf)]
+    for a, p in zip(pad, yuv420p_planes(buf)):
+        a[:, : p.shape[1]] = p
+    views = tuple(a[:, : p.shape[1]] for a, p in zip(pad, yuv420p_planes(buf)))
+    assert not views[0].flags.c_contiguous
+    assert np.array_equal(stitch.apply(views), stitch.apply(buf))
+
+
+def test_reader_plane_views_match_decoded_frame(tmp_path: Path, scene: np.ndarray) -> None:
+    from orbit360.synthetic import write_rig_video
+    from orbit360.video import open_reader
+
+    rig = _rig(10)
+    inp = tmp_path / "in.mp4"
+    write_rig_video(inp, rig, scene, frames=3, crf=12)
+    with open_reader(inp) as r:
+        assert r.yuv_format is not None and r.yuv_format.matrix == "bt601" and not r.yuv_format.full_range
+        views = [tuple(p.copy() for p in f) for f in r.frames(yuv420=True)]
+    with av.open(str(inp)) as c:
+        arrays = [f.to_ndarray() for f in c.decode(video=0)]
+    assert len(views) == len(arrays) == 3
+    for v, a in zip(views, arrays):
+        for p, q in zip(v, yuv420p_planes(a)):
+            assert np.array_equal(p, q)
