@@ -94,7 +94,7 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
     from ..video import VideoWriter
     from ..video._concat import check_segment
     from ._frames import frame_work
-    from ._stages import default_stitchers, run_stages
+    from ._stages import default_stitchers, run_stages, stitch_threads
 
     started = time.time()
     work = Path(spec.work)
@@ -120,10 +120,11 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
             rotations = np.load(spec.rotations, mmap_mode="r")
         job = frame_work(source, plan, rotations, start=task.start, stop=task.stop, yuv=spec.yuv)
         with VideoWriter(final, size=plan.size, fps=spec.fps, options=spec.options, yuv_matrix=job.yuv_matrix) as writer:
-            timings = run_stages(
-                job.frames, job.stitch, writer.write,
-                stitchers=default_stitchers(plan) if getattr(plan, "seam", None) == "tracked" or not spec.stitchers else spec.stitchers, progress=progress, finish=writer.close,
-            )
+            stitchers = default_stitchers(plan) if getattr(plan, "seam", None) == "tracked" or not spec.stitchers else spec.stitchers
+            with stitch_threads(writer.encoder):
+                timings = run_stages(
+                    job.frames, job.stitch, writer.write, stitchers=stitchers, progress=progress, finish=writer.close
+                )
             encoder = writer.encoder
     finally:
         source.close()

@@ -22,7 +22,7 @@ from ..profile import RigProfile
 from ..video import EncodeOptions, VideoWriter
 from ._frames import frame_work
 from ._orient import job_rotations
-from ._stages import StageTimings, default_stitchers, run_stages
+from ._stages import StageTimings, default_stitchers, run_stages, stitch_threads
 
 __all__ = ["StitchResult", "stitch_video", "ProgressCallback"]
 
@@ -93,9 +93,10 @@ def stitch_video(
             with VideoWriter(
                 encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from, yuv_matrix=work.yuv_matrix
             ) as writer:
-                timings = run_stages(
-                    work.frames, work.stitch, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close
-                )
+                with stitch_threads(writer.encoder):
+                    timings = run_stages(
+                        work.frames, work.stitch, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close
+                    )
                 encoder = writer.encoder
             done = timings.frames
             if done == 0:
