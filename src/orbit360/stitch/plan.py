@@ -24,6 +24,11 @@ g ** (1/2.4): per frame, a table from code value to u (uint16), one fixed-point 
 by the plan's per-pixel gain, and a table back to sRGB; within one code value of the exact
 sRGB maths (``apply_gain`` keeps the exact table, 4096 log-spaced gains from 1/16 to 16).
 
+Video is stitched as decoded, in yuv420p planes (``StitchPlan.yuv420()``, ``stitch._yuv``):
+the same dominant map and bands on the luma plane, those of the half-size rig on the chroma
+planes, and the compensation as per-plane gains; ``apply`` (RGB) serves stills, previews,
+calibration checks and the camera formats that are not read as planes.
+
 Blending over the band: ``blend="multiband"`` (default) blends each frequency band over a
 width matching its wavelength (``blend.laplacian_blend_u8``: one int16 pyramid of the
 difference of the two layers) across a sharp seam: the geometric one (both lenses
