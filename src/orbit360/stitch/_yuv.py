@@ -107,29 +107,30 @@ def _ycbcr_matrix(matrix: str) -> NDArray[np.float64]:
 @dataclass(frozen=True)
 class _Scratch:
     y: NDArray[np.uint8]
-    u: NDArray[np.uint8]
-    v: NDArray[np.uint8]
+    uv: NDArray[np.uint8]
     y16: NDArray[np.uint16]
     c16: NDArray[np.int16]
     p16: NDArray[np.int16]
     yd: NDArray[np.uint8]
     yd16: NDArray[np.int16]
+    yd16x2: NDArray[np.int16]
 
 
 @dataclass(frozen=True)
 class YuvGain:
     """Per-pixel photometric compensation of yuv420p frames (see the module docstring).
 
-    ``luma`` (fh, fw) uint16: s·A00 with ``_GAIN_BITS`` fractional bits; ``chroma`` two
-    (fh/2, fw/2) int16 maps, s·A11 and s·A22; ``tint`` the luma → chroma maps s·A10 and
-    s·A20, or None when no lens has a colour gain. With no photometry to undo
+    ``luma`` (fh, fw) uint16: s·A00 with ``_GAIN_BITS`` fractional bits; ``chroma``
+    (fh/2, fw/2, 2) int16: s·A11 and s·A22 interleaved (the chroma planes are compensated,
+    remapped and blended as one two-channel image: half the calls); ``tint`` the luma →
+    chroma maps s·A10 and s·A20 likewise, or None when no lens has a colour gain. With no photometry to undo
     (``RigProfile`` lenses at exposure 1, no colour gain, no vignetting), it only converts
     a full-range frame to limited range.
     """
 
     luma: NDArray[np.uint16] = field(repr=False)
-    chroma: tuple[NDArray[np.int16], NDArray[np.int16]] = field(repr=False)
-    tint: tuple[NDArray[np.int16], NDArray[np.int16]] | None = field(repr=False)
+    chroma: NDArray[np.int16] = field(repr=False)
+    tint: NDArray[np.int16] | None = field(repr=False)
     full_range: bool = False
     """Whether recorded frames are full range (the output is limited range either way)."""
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
@@ -155,37 +156,38 @@ class YuvGain:
             return np.clip(v, lo, hi) if clip else v
 
         luma = np.round(per_lens(luma_s, owner, 0, 0, True) * one).astype(np.uint16)
-        chroma = tuple(np.round(per_lens(chroma_s, c_owner, i, i, True) * one).astype(np.int16) for i in (1, 2))
+        chroma = cv2.merge([np.round(per_lens(chroma_s, c_owner, i, i, True) * one).astype(np.int16) for i in (1, 2)])
         tint = None
         if tinted:
             # luma enters chroma in chroma code units (224 / 219 of luma's)
-            tint = tuple(np.round(np.clip(per_lens(chroma_s, c_owner, i, 0, False), -hi, hi) * one).astype(np.int16) for i in (1, 2))
-        return cls(luma, chroma, tint, bool(full_range))  # type: ignore[arg-type]
+            tint = cv2.merge([np.round(np.clip(per_lens(chroma_s, c_owner, i, 0, False), -hi, hi) * one).astype(np.int16) for i in (1, 2)])
+        return cls(luma, chroma, tint, bool(full_range))
 
     def apply(
         self, planes: tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]
-    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
-        """Compensated copies of the planes (Y, U, V), in this thread's scratch buffers
-        (valid until its next call)."""
+    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+        """Compensated luma (h, w) and chroma, U and V interleaved (h/2, w/2, 2), in this
+        thread's scratch buffers (valid until its next call)."""
         y, u, v = planes
-        if y.shape != self.luma.shape or u.shape != self.chroma[0].shape:
+        if y.shape != self.luma.shape or u.shape != self.chroma.shape[:2]:
             raise ValueError(f"frame is {y.shape[1]}x{y.shape[0]}, gain expects {self.luma.shape[1]}x{self.luma.shape[0]}")
         loc = self._local
         if getattr(loc, "y", None) is None:
-            loc.y, loc.u, loc.v = np.empty_like(y), np.empty_like(u), np.empty_like(v)
+            loc.y, loc.uv = np.empty_like(y), np.empty(u.shape + (2,), np.uint8)
             loc.y16 = np.empty(y.shape, np.uint16)
-            loc.c16 = np.empty(u.shape, np.int16)
-            loc.p16 = np.empty(u.shape, np.int16)
+            loc.c16 = np.empty(u.shape + (2,), np.int16)
+            loc.p16 = np.empty(u.shape + (2,), np.int16)
             loc.yd = np.empty(u.shape, np.uint8)
             loc.yd16 = np.empty(u.shape, np.int16)
+            loc.yd16x2 = np.empty(u.shape + (2,), np.int16)
         # row strips (even luma rows, the chroma rows under them) on the cores OpenCV
         # uses: tables and per-pixel multiplies are single-threaded in OpenCV, remap is not
         h = y.shape[0]
         n = max(1, min(cv2.getNumThreads(), h // 64))
         cuts = [2 * ((h // 2) * i // n) for i in range(n + 1)]
-        bufs = _Scratch(loc.y, loc.u, loc.v, loc.y16, loc.c16, loc.p16, loc.yd, loc.yd16)  # (thread-local: pass them on)
+        bufs = _Scratch(loc.y, loc.uv, loc.y16, loc.c16, loc.p16, loc.yd, loc.yd16, loc.yd16x2)  # (thread-local: pass them on)
         run_parallel([lambda a=a, b=b: self._strip(y, u, v, bufs, a, b) for a, b in zip(cuts[:-1], cuts[1:])])
-        return loc.y, loc.u, loc.v
+        return loc.y, loc.uv
 
     def _strip(self, y: NDArray[np.uint8], u: NDArray[np.uint8], v: NDArray[np.uint8], loc: "_Scratch", y0: int, y1: int) -> None:
         """Compensate luma rows [y0, y1) and the chroma rows under them into ``loc``'s buffers."""
@@ -199,19 +201,20 @@ class YuvGain:
         cv2.convertScaleAbs(l16, dst=ly, alpha=1.0 / (1 << _Y_BITS), beta=_Y_OFF)
         cv2.LUT(ly, _TOE_LUT, dst=ly)
         c0, c1 = y0 // 2, y1 // 2
-        c16, p16, yd, yd16 = loc.c16[c0:c1], loc.p16[c0:c1], loc.yd[c0:c1], loc.yd16[c0:c1]
-        if self.tint is not None:
-            cv2.resize(y[y0:y1], (yd.shape[1], yd.shape[0]), dst=yd, interpolation=cv2.INTER_AREA)  # 2x2 mean: the chroma site
-            cv2.LUT(yd, tint_lut, dst=yd16)
+        uv, c16, p16 = loc.uv[c0:c1], loc.c16[c0:c1], loc.p16[c0:c1]
+        cv2.merge([u[c0:c1], v[c0:c1]], dst=uv)
+        cv2.LUT(uv, chroma_lut, dst=c16)
+        cv2.multiply(c16, self.chroma[c0:c1], dst=c16, scale=g)
         c_scale = 1.0 / (1 << _C_BITS)
-        for k, (src, dst) in enumerate(((u, loc.u), (v, loc.v))):
-            cv2.LUT(src[c0:c1], chroma_lut, dst=c16)
-            cv2.multiply(c16, self.chroma[k][c0:c1], dst=c16, scale=g)
-            if self.tint is None:
-                cv2.addWeighted(c16, c_scale, c16, 0.0, 128.0, dst=dst[c0:c1], dtype=cv2.CV_8U)
-            else:
-                cv2.multiply(yd16, self.tint[k][c0:c1], dst=p16, scale=g)
-                cv2.addWeighted(c16, c_scale, p16, c_scale, 128.0, dst=dst[c0:c1], dtype=cv2.CV_8U)
+        if self.tint is None:
+            cv2.addWeighted(c16, c_scale, c16, 0.0, 128.0, dst=uv, dtype=cv2.CV_8U)
+            return
+        yd, yd16, yd2 = loc.yd[c0:c1], loc.yd16[c0:c1], loc.yd16x2[c0:c1]
+        cv2.resize(y[y0:y1], (yd.shape[1], yd.shape[0]), dst=yd, interpolation=cv2.INTER_AREA)  # 2x2 mean: the chroma site
+        cv2.LUT(yd, tint_lut, dst=yd16)
+        cv2.merge([yd16, yd16], dst=yd2)
+        cv2.multiply(yd2, self.tint[c0:c1], dst=p16, scale=g)
+        cv2.addWeighted(c16, c_scale, p16, c_scale, 128.0, dst=uv, dtype=cv2.CV_8U)
 
     def __getstate__(self) -> dict[str, object]:
         return {"luma": self.luma, "chroma": self.chroma, "tint": self.tint, "full_range": self.full_range}
@@ -312,9 +315,12 @@ class YuvStitch:
         self.size = plan.size
         self.matrix = matrix
         self.full_range = bool(full_range)
-        self.chroma_plan = type(plan).build(
-            half_rig(plan.rig), w // 2, blend_width_deg=plan.blend_width_deg, compensate=False, blend=plan.blend
-        )
+        chroma = type(plan).build(half_rig(plan.rig), w // 2, blend_width_deg=plan.blend_width_deg, compensate=False, blend=plan.blend)
+        # its bands blend U and V interleaved: two-channel weight pyramids
+        two = [replace(b, seam_weights=[cv2.merge([g, g]) for g in b.plane_weights]) if b.plane_weights else b for b in chroma.seam_bands]
+        chroma.seam_bands = two
+        self.chroma_plan = chroma
+        self._local = threading.local()
         compensate = plan.compensating
         self.gain = YuvGain.build(plan.rig if compensate else _neutral(plan.rig), matrix, full_range=full_range) if compensate or full_range else None
 
@@ -328,11 +334,21 @@ class YuvStitch:
         w, h = self.size
         if out is None:
             out = np.empty((h * 3 // 2, w), np.uint8)
-        y, u, v = self.gain.apply(planes) if self.gain is not None else planes
+        loc = self._local
+        if self.gain is not None:
+            y, uv = self.gain.apply(planes)
+        else:
+            y, u, v = planes
+            if getattr(loc, "uv_in", None) is None:
+                loc.uv_in = np.empty(u.shape + (2,), np.uint8)
+            uv = cv2.merge([u, v], dst=loc.uv_in)
         oy, ou, ov = yuv420p_planes(out)
+        if getattr(loc, "uv_out", None) is None:
+            loc.uv_out = np.empty(ou.shape + (2,), np.uint8)
         self.plan._stitch(y, oy, None, border=16.0)  # black where no lens sees, as in RGB
-        self.chroma_plan._stitch(u, ou, None, border=128.0)
-        self.chroma_plan._stitch(v, ov, None, border=128.0)
+        self.chroma_plan._stitch(uv, loc.uv_out, None, border=(128.0, 128.0))
+        cv2.extractChannel(loc.uv_out, 0, dst=ou)
+        cv2.extractChannel(loc.uv_out, 1, dst=ov)
         return out
 
 

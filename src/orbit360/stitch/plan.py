@@ -448,7 +448,9 @@ class StitchPlan:
             raise ValueError(f"seam must have {self.seam_width} columns, got shape {seam_eps.shape}")
         return self._stitch(self._compensated(frame), out, seam_eps)
 
-    def _stitch(self, src: NDArray[np.uint8], out: NDArray[np.uint8] | None, seam_eps: NDArray[np.float32] | None, border: float = 0.0) -> NDArray[np.uint8]:
+    def _stitch(
+        self, src: NDArray[np.uint8], out: NDArray[np.uint8] | None, seam_eps: NDArray[np.float32] | None, border: float | tuple[float, ...] = 0.0
+    ) -> NDArray[np.uint8]:
         """The compensated frame (or one plane of it) stitched into ``out``: the dominant
         remap, then the bands; ``border`` is the value where no lens sees."""
         m1, m2 = self.dominant_maps
@@ -510,7 +512,7 @@ class StitchPlan:
         seam: NDArray[np.float32] | None,
         *,
         dominant: NDArray[np.uint8] | None = None,
-        border: float = 0.0,
+        border: float | tuple[float, ...] = 0.0,
     ) -> NDArray[np.uint8]:
         """Both lenses of the compensated frame ``src`` blended over ``band``: its inner
         part. ``dominant``: the dominant remap over the padded rectangle (then one remap,
