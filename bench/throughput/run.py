@@ -87,6 +87,43 @@ def run_orbit360(inp: str, rig_json: str, out: str, crf: int, preset: str, yuv: 
     }
 
 
+def run_orbit360_plain(inp: str, rig_json: str, out: str, crf: int, preset: str) -> dict:
+    """orbit360's pipeline (decode thread, stitch, encode thread, same writer) doing only
+    v360's work: a plain remap of the planes, no compensation, no blending. Against v360
+    it separates the pipeline's own cost from the stitch's extra work."""
+    import cv2
+    import numpy as np
+
+    from orbit360.cameras import open_rig
+    from orbit360.pipeline._frames import frame_work
+    from orbit360.pipeline._stages import run_stages, stitch_threads
+    from orbit360.profile import RigProfile
+    from orbit360.stitch._yuv import yuv420p_planes
+    from orbit360.video import EncodeOptions, VideoWriter
+
+    t0, c0 = time.perf_counter(), _cpu_s()
+    source = open_rig(inp)
+    plan = source.plan(source.frame_size[0], RigProfile.load(rig_json))
+    job = frame_work(source, plan)
+    chroma = plan.yuv420().chroma_plan
+    w, h = plan.size
+
+    def plain(frame, out=None):  # type: ignore[no-untyped-def]
+        y, u, v = yuv420p_planes(frame)
+        out = np.empty((h * 3 // 2, w), np.uint8) if out is None else out
+        oy, ou, ov = yuv420p_planes(out)
+        cv2.remap(y, *plan.dominant_maps, cv2.INTER_LINEAR, dst=oy)
+        cv2.remap(u, *chroma.dominant_maps, cv2.INTER_LINEAR, dst=ou)
+        cv2.remap(v, *chroma.dominant_maps, cv2.INTER_LINEAR, dst=ov)
+        return out
+
+    with VideoWriter(out, size=plan.size, fps=source.fps, options=EncodeOptions(crf=crf, preset=preset, encoder="libx264")) as wr:
+        with stitch_threads(wr.encoder):
+            t = run_stages(job.frames, plain, wr.write, finish=wr.close)
+    wall = time.perf_counter() - t0
+    return {"frames": t.frames, "wall_s": wall, "fps": t.frames / wall, "pipeline_fps": t.fps, "cpu_s": _cpu_s() - c0}
+
+
 def _cpu_s() -> float:
     """CPU seconds (user + system, all threads) of this process so far: on a machine shared
     with other jobs, the cost that their load does not change much."""
@@ -277,6 +314,8 @@ def child(argv: list[str]) -> None:
     kind, args = argv[0], argv[1:]
     if kind in ("orbit360", "orbit360-rgb"):
         res = run_orbit360(args[0], args[1], args[2], int(args[3]), args[4], yuv=kind == "orbit360")
+    elif kind == "orbit360-plain":
+        res = run_orbit360_plain(args[0], args[1], args[2], int(args[3]), args[4])
     elif kind == "v360":
         res = run_v360(args[0], args[1], int(args[2]), args[3])
     elif kind == "v360-only":
@@ -310,6 +349,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/orbit360-bench"))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--with-rgb", action="store_true", help="also run orbit360 through its RGB path (yuv=False)")
+    ap.add_argument("--with-plain", action="store_true", help="also run orbit360's pipeline with a plain remap (v360's work)")
     ap.add_argument("--repeat", type=int, default=1, help="orbit360 / v360 pairs per size, run in turns")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
@@ -321,17 +361,19 @@ def main() -> None:
         t0 = time.perf_counter()
         inp, rig_json = make_input(a.work, w, n)
         print(f"# {w}x{w // 2}: input {inp.name} ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
-        pairs = []
+        pairs, plains = [], []
         for _ in range(max(1, a.repeat)):  # in turns, so load drift hits both alike
             pairs.append((measure("orbit360", str(inp), str(rig_json), str(a.work / f"o360_{w}.mp4"), str(a.crf), a.preset),
                           measure("v360", str(inp), str(a.work / f"v360_{w}.mp4"), str(a.crf), a.preset)))
+            if a.with_plain:
+                plains.append(measure("orbit360-plain", str(inp), str(rig_json), str(a.work / f"o360p_{w}.mp4"), str(a.crf), a.preset))
         ours, peer = sorted(pairs, key=lambda p: p[0]["fps"] / p[1]["fps"])[len(pairs) // 2]  # the median pair
         ours_rgb = measure("orbit360-rgb", str(inp), str(rig_json), str(a.work / f"o360rgb_{w}.mp4"), str(a.crf), a.preset) if a.with_rgb else None
         alone = measure("stitch", str(inp), str(rig_json), str(min(a.stitch_frames, n)))
         ours_only = measure("orbit360-only", str(inp), str(rig_json))
         peer_only = measure("v360-only", str(inp))
         rows.append({"width": w, "frames": n, "orbit360": ours, "v360": peer, "stitch": alone, "load": os.getloadavg()[0],
-                     "orbit360_only": ours_only, "v360_only": peer_only, "orbit360_rgb": ours_rgb, "pairs": pairs})
+                     "orbit360_only": ours_only, "v360_only": peer_only, "orbit360_rgb": ours_rgb, "pairs": pairs, "plains": plains})
         print(f"# {w}: orbit360 {ours['fps']:.2f} fps, v360 {peer['fps']:.2f} fps", file=sys.stderr, flush=True)
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))
@@ -352,6 +394,14 @@ def main() -> None:
             oc, vc = o["cpu_s"] / o["frames"], v["cpu_s"] / v["frames"]
             print(f"| {r['width']}x{r['width'] // 2} | {r['frames']} | {k + 1} | {o['fps']:.2f} | {v['fps']:.2f} | "
                   f"{o['fps'] / v['fps']:.2f} | {oc:.3f} | {vc:.3f} | {vc / oc:.2f} |")
+    if any(r["plains"] for r in rows):
+        print("\norbit360's pipeline with a plain remap (v360's work), run after each pair:\n")
+        print("| output | frames | run | fps | ratio to the pair's v360 | CPU s/frame | v360 CPU over it |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            for k, (p, (_, v)) in enumerate(zip(r["plains"], r["pairs"])):
+                pc, vc = p["cpu_s"] / p["frames"], v["cpu_s"] / v["frames"]
+                print(f"| {r['width']}x{r['width'] // 2} | {r['frames']} | {k + 1} | {p['fps']:.2f} | {p['fps'] / v['fps']:.2f} | {pc:.3f} | {vc / pc:.2f} |")
     print("\nStage busy time per frame inside orbit360's pipeline (ms; the stages run in parallel threads):\n")
     print("| output | decode | stitch | encode | bottleneck |")
     print("|---|---|---|---|---|")
