@@ -302,7 +302,7 @@ def run_stitch_alone(inp: str, rig_json: str, frames: int) -> dict:
         if name == "apply_ms":
             res["yuv_build_s"] = time.perf_counter() - t0
         res[name] = per_frame_ms(lambda f: ys.apply(f, out=out_yuv), yuv, name)
-        del plan, ys
+        plan = ys = None  # free before the next variant is built
     res["cpu_ms"] = cpu
     res["ratio_to_remap"] = res["apply_ms"] / res["remap_yuv_ms"]
     res["ratio_to_rgb_remap"] = res["apply_ms"] / res["remap_ms"]

@@ -57,7 +57,7 @@ from ..profile import LensProfile, RigProfile
 if TYPE_CHECKING:
     from ._yuv import YuvStitch
 from ._parallel import run_parallel
-from .blend import blend_difference, laplacian_blend_u8, mask_pyramid, ring_coords
+from .blend import blend_difference, mask_pyramid, ring_coords
 
 __all__ = ["StitchPlan", "BandRect", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
 
@@ -369,7 +369,7 @@ class StitchPlan:
         chunks = list(range(0, h, _ROW_CHUNK))
         n = max(1, cv2.getNumThreads())
         run_parallel([lambda k=k: [rows(y0) for y0 in chunks[k::n]] for k in range(min(n, len(chunks)))])
-        del thetas_full
+        thetas_full.clear()  # full-size angles, no longer needed
         front = weight >= 0.5
         mapx[:] = np.where(front, lens_maps[0][0], lens_maps[1][0])
         mapy[:] = np.where(front, lens_maps[0][1], lens_maps[1][1])
