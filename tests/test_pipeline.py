@@ -414,3 +414,18 @@ def test_cli_rejects_encoder_codec_conflict_and_missing_gpu(rec, tmp_path: Path)
                          "--encoder", "h264_nvenc", "--segment-frames", "20", "--workers", "1"])
             assert code == 2
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_stitch_threads_policy() -> None:
+    """One OpenCV thread only while a slow software encoder shares a small machine."""
+    import cv2
+
+    from orbit360.pipeline._stages import stitch_threads
+
+    before = cv2.getNumThreads()
+    with stitch_threads("libx264", "medium", cpus=2):
+        assert cv2.getNumThreads() == 1
+    assert cv2.getNumThreads() == before
+    for args in (("h264_nvenc", "medium", 2), ("libx264", "ultrafast", 2), ("libx265", "slow", 16)):
+        with stitch_threads(args[0], args[1], cpus=args[2]):
+            assert cv2.getNumThreads() == before

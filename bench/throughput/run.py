@@ -118,7 +118,7 @@ def run_orbit360_plain(inp: str, rig_json: str, out: str, crf: int, preset: str)
         return out
 
     with VideoWriter(out, size=plan.size, fps=source.fps, options=EncodeOptions(crf=crf, preset=preset, encoder="libx264")) as wr:
-        with stitch_threads(wr.encoder):
+        with stitch_threads(wr.encoder, preset):
             t = run_stages(job.frames, plain, wr.write, finish=wr.close)
     wall = time.perf_counter() - t0
     return {"frames": t.frames, "wall_s": wall, "fps": t.frames / wall, "pipeline_fps": t.fps, "cpu_s": _cpu_s() - c0}

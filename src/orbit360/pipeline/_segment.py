@@ -121,7 +121,7 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
         job = frame_work(source, plan, rotations, start=task.start, stop=task.stop, yuv=spec.yuv)
         with VideoWriter(final, size=plan.size, fps=spec.fps, options=spec.options, yuv_matrix=job.yuv_matrix) as writer:
             stitchers = default_stitchers(plan) if getattr(plan, "seam", None) == "tracked" or not spec.stitchers else spec.stitchers
-            with stitch_threads(writer.encoder):
+            with stitch_threads(writer.encoder, spec.options.preset):
                 timings = run_stages(
                     job.frames, job.stitch, writer.write, stitchers=stitchers, progress=progress, finish=writer.close
                 )

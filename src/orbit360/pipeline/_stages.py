@@ -97,16 +97,20 @@ def default_stitchers(plan: object = None, cpus: int | None = None) -> int:
     return 1 if n <= 4 else min(4, n // 4)
 
 
+_SLOW_PRESETS = ("medium", "slow", "slower", "veryslow", "placebo")
+
+
 @contextmanager
-def stitch_threads(encoder: str, cpus: int | None = None) -> Iterator[None]:
-    """OpenCV's threads while a job runs: one when a software encoder (x264, x265) shares a
-    small machine (4 cores or fewer) with the stitch. The encoder then keeps every core
-    busy, and a stitch spread over the cores costs more CPU for the same work (measured at
-    2880 wide on 2 cores: decode + stitch 66-70 CPU ms a frame on one thread, 78-79 on
-    two), which comes off the encoder; with NVENC, or on bigger machines, the stitch is
-    the bottleneck and keeps OpenCV's default. Restored afterwards."""
+def stitch_threads(encoder: str, preset: str = "medium", cpus: int | None = None) -> Iterator[None]:
+    """OpenCV's threads while a job runs: one when a software encoder (x264, x265) at
+    preset medium or slower shares a small machine (4 cores or fewer) with the stitch. The
+    encoder then keeps every core busy, and a stitch spread over the cores costs more CPU
+    for the same work (measured at 2880 wide on 2 cores: decode + stitch 66-70 CPU ms a
+    frame on one thread, 78-79 on two), which comes off the encoder. With NVENC, a fast
+    preset, or more cores, the stitch can be the bottleneck and keeps OpenCV's default.
+    Restored afterwards."""
     n = cpus if cpus is not None else usable_cpus()
-    if "nvenc" in encoder or n > 4:
+    if "nvenc" in encoder or n > 4 or preset not in _SLOW_PRESETS:
         yield
         return
     import cv2

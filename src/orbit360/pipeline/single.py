@@ -93,7 +93,7 @@ def stitch_video(
             with VideoWriter(
                 encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from, yuv_matrix=work.yuv_matrix
             ) as writer:
-                with stitch_threads(writer.encoder):
+                with stitch_threads(writer.encoder, options.preset):
                     timings = run_stages(
                         work.frames, work.stitch, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close
                     )
