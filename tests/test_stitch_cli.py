@@ -68,3 +68,20 @@ def test_inspect_on_a_broken_recording_shows_what_salvage_would_recover(tmp_path
     assert "no moov" in proc.stdout and "orbit360 salvage" in proc.stdout
     row = next(line for line in proc.stdout.splitlines() if " avc1 " in line)
     assert int(row.split()[3]) == complete
+
+
+def test_width_is_rounded_to_a_multiple_of_four(tmp_path: Path) -> None:
+    """--width 258 would give a 129-row frame, which yuv420p cannot hold: 256x128 instead,
+    no traceback."""
+    rig = RigProfile.nominal((256, 128))
+    inp = tmp_path / "in.mp4"
+    write_rig_video(inp, rig, make_scene(256, seed=2), frames=3, crf=18, preset="ultrafast")
+    out = tmp_path / "out.mp4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "orbit360", "stitch", str(inp), "-o", str(out), "--width", "258", "--preset", "ultrafast", "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    with open_reader(out) as r:
+        assert r.size == (256, 128) and len(list(r.frames())) == 3

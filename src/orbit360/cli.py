@@ -249,7 +249,7 @@ def demo(out_dir: str, frames: int, quiet: bool) -> None:
 @click.argument("input", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The 360 MP4 to write.")
 @click.option("--lens", type=click.Path(dir_okay=False), help="Rig profile JSON (from `orbit360 calibrate`).")
-@click.option("--width", type=click.IntRange(64, 16384), help="Output width (height = width / 2); default: input width.")
+@click.option("--width", type=click.IntRange(64, 16384), help="Output width (height = width / 2), rounded down to a multiple of 4; default: input width.")
 @click.option("--codec", type=click.Choice(["h264", "hevc"]), show_default="h264, or the --encoder's codec")
 @click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True)
 @click.option("--preset", default="medium", show_default=True, help="x264/x265 preset.")

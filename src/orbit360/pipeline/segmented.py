@@ -40,7 +40,7 @@ from ..profile import RigProfile
 from ..video import EncodeOptions, resolve_encoder
 from ._rig import calibrate_source
 from ._segment import JobSpec, run_segment
-from .single import _even
+from .single import output_width
 from ._stages import StageTimings, usable_cpus
 from ._work import (
     MANIFEST_VERSION,
@@ -137,7 +137,7 @@ def stitch_segmented(
     try:
         if source.frame_count <= 0:
             raise InputError("the video track has no frames", path=inp)
-        width = _even(width or source.frame_size[0])
+        width = output_width(width or source.frame_size[0])
         if rig is not None and tuple(rig.frame_size) != tuple(source.frame_size):
             # fail here, not once per segment on every worker of a cluster
             raise InputError(

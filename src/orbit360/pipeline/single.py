@@ -59,7 +59,8 @@ def stitch_video(
     :param rig: the rig profile; None: self-calibrate from the footage (``calibrate``),
         else the source's nominal rig.
     :param log: receives one-line warnings (a failed calibration).
-    :param width: output width (height = width / 2); None keeps the input width.
+    :param width: output width (height = width / 2), rounded down to a multiple of 4;
+        None keeps the input width.
     :param orient: "off", "lock" (horizon and heading held) or "smooth" (shake removed,
         turns kept), from the camera's motion telemetry.
     :param yuv: stitch the decoded yuv420p planes without colour conversion where the
@@ -75,7 +76,7 @@ def stitch_video(
             from ._rig import calibrate_source
 
             rig, _ = calibrate_source(source, warn=log)
-        plan = source.plan(_even(width or source.frame_size[0]), rig)
+        plan = source.plan(output_width(width or source.frame_size[0]), rig)
         rotations = job_rotations(source, getattr(plan, "rig", rig), orient, log=log)
         work = frame_work(source, plan, rotations, yuv=yuv)
         total = source.frame_count
@@ -128,5 +129,7 @@ def _isobmff(path: Path | None) -> Path | None:
     return Path(path)
 
 
-def _even(n: int) -> int:
-    return int(n) - int(n) % 2
+def output_width(n: int) -> int:
+    """``n`` rounded down to a multiple of 4: yuv420p needs an even width and an even
+    height (width / 2)."""
+    return int(n) - int(n) % 4
