@@ -238,3 +238,33 @@ def test_pipeline_odd_half_height(tmp_path: Path, scene: np.ndarray) -> None:
     assert len(frames) == 3 and frames[0].shape == (777, 1036)
     ref = rgb_to_yuv420p(StitchPlan.build(rig, 1036).apply(RigRenderer(rig, scene).render()))
     assert psnr(ref, frames[0]) > 35.0
+
+
+def test_ten_bit_source_goes_through_rgb(tmp_path: Path, scene: np.ndarray) -> None:
+    """10-bit HEVC (yuv420p10le) cannot pass as 8-bit planes: the job stitches RGB
+    (swscale's conversion) and the picture is still the stitched one."""
+    from orbit360.pipeline._frames import frame_work
+    from orbit360.cameras import open_rig
+
+    rig = _rig(14)
+    rgb = _recorded(rig, scene)
+    inp = tmp_path / "ten_bit.mp4"
+    with av.open(str(inp), "w") as out:
+        s = out.add_stream("libx265", rate=30)
+        s.width, s.height, s.pix_fmt = FRAME[0], FRAME[1], "yuv420p10le"
+        s.options = {"x265-params": "log-level=error", "crf": "10"}
+        for i in range(2):
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p10le")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    source = open_rig(inp)
+    assert source.yuv_format is None
+    assert not frame_work(source, StitchPlan.build(rig, 512)).yuv
+    res = stitch_video(inp, tmp_path / "out.mp4", rig=rig, width=1024)
+    assert res.frames == 2
+    with av.open(str(res.output)) as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    assert psnr(StitchPlan.build(rig, 1024).apply(rgb), frame, rows=slice(64, 448)) > 30.0
