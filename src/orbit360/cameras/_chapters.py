@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from typing import Any
 from fractions import Fraction
 from pathlib import Path
 
@@ -45,6 +46,10 @@ class ChapterSource:
         self.frame_count: int = sum(p.frame_count for p in parts)
         self.frame_size: tuple[int, int] = tuple(first.frame_size)  # type: ignore[assignment]
         self.telemetry_path: Path | None = first.telemetry_path
+        # the chapters' 4:2:0 coding when all share one and give planes (yuv420_frames)
+        formats = {getattr(p, "yuv_format", None) for p in parts}
+        can = all(hasattr(p, "yuv420_frames") for p in parts)
+        self.yuv_format = formats.pop() if can and len(formats) == 1 else None
         self._audio: Path | None = None
         self._audio_done = False
         self._tmp: Path | None = None
@@ -76,6 +81,14 @@ class ChapterSource:
             lo, hi = max(start, first), min(stop, first + part.frame_count)
             if lo < hi:
                 yield from part.frames(lo - first, hi - first)
+
+    def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[Any]:
+        """The chapters' yuv420p planes back to back (only when ``yuv_format`` is set)."""
+        stop = self.frame_count if stop is None else min(stop, self.frame_count)
+        for first, part in zip(self.chapter_starts, self.parts):
+            lo, hi = max(start, first), min(stop, first + part.frame_count)
+            if lo < hi:
+                yield from part.yuv420_frames(lo - first, hi - first)
 
     def nominal_rig(self) -> RigProfile | None:
         return self.parts[0].nominal_rig()

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -178,10 +179,10 @@ class MaxSource:
         pass
 
 
-def _zip_stack(a: Iterator[tuple[int, NDArray[np.uint8]]], b: Iterator[tuple[int, NDArray[np.uint8]]], *, axis: int) -> Iterator[NDArray[np.uint8]]:
+def _zip_pairs(a: Iterator[tuple[int, Any]], b: Iterator[tuple[int, Any]]) -> Iterator[tuple[Any, Any]]:
     """Pair frames of two indexed streams by index (a frame missing from either is skipped)."""
     ib = iter(b)
-    pending: tuple[int, NDArray[np.uint8]] | None = None
+    pending: tuple[int, Any] | None = None
     for ia, fa in a:
         while pending is None or pending[0] < ia:
             nxt = next(ib, None)
@@ -189,4 +190,10 @@ def _zip_stack(a: Iterator[tuple[int, NDArray[np.uint8]]], b: Iterator[tuple[int
                 return
             pending = nxt
         if pending[0] == ia:
-            yield np.concatenate([fa, pending[1]], axis=axis)
+            yield fa, pending[1]
+
+
+def _zip_stack(a: Iterator[tuple[int, NDArray[np.uint8]]], b: Iterator[tuple[int, NDArray[np.uint8]]], *, axis: int) -> Iterator[NDArray[np.uint8]]:
+    """``_zip_pairs`` with each pair joined along ``axis``."""
+    for fa, fb in _zip_pairs(a, b):
+        yield np.concatenate([fa, fb], axis=axis)

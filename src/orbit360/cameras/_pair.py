@@ -17,13 +17,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError
 from ..profile import RigProfile
-from ._max import _zip_stack
+from ._max import _zip_pairs, _zip_stack
+
+if TYPE_CHECKING:
+    from ..video import YuvFormat
 
 __all__ = ["PairSync", "PairSource", "sync_pair", "LAYOUT_PAIR"]
 
@@ -70,6 +74,8 @@ class PairSource:
     frame_count: int = field(init=False)
     frame_size: tuple[int, int] = field(init=False)
     telemetry_path: Path | None = field(init=False)
+    yuv_format: "YuvFormat | None" = field(init=False)
+    """The lenses' 4:2:0 coding when every file has the same one (``yuv420_frames``)."""
 
     def __post_init__(self) -> None:
         from ..video import open_reader
@@ -82,9 +88,11 @@ class PairSource:
             self.paths = self.front_chapters + self.back_chapters
         self._counts: dict[str, list[int]] = {"front": [], "back": []}
         size = None
+        formats = set()
         for side, files, stream in (("front", self.front_chapters, self.front_stream), ("back", self.back_chapters, self.back_stream)):
             for f in files:
                 with open_reader(f, stream_index=stream) as r:
+                    formats.add(r.yuv_format)
                     if size is None:
                         size, self.fps = r.size, r.fps
                     elif r.size != size:
@@ -95,6 +103,7 @@ class PairSource:
         d = self.sync.offset_frames
         self.frame_count = max(0, min(nf - max(d, 0), nb - max(-d, 0)))
         self.frame_size = (2 * size[0], size[1])
+        self.yuv_format = formats.pop() if len(formats) == 1 else None
         self.telemetry_path = self.front
         self._audio: Path | None = None
         self._audio_done = False
@@ -124,8 +133,9 @@ class PairSource:
         d = self.sync.offset_frames
         return max(d, 0), max(-d, 0)
 
-    def _lens_frames(self, side: str, start: int, stop: int) -> Iterator[tuple[int, NDArray[np.uint8]]]:
-        """(index, frame) of one lens over its chapters, index counted across them."""
+    def _lens_frames(self, side: str, start: int, stop: int, yuv420: bool = False) -> Iterator[tuple[int, Any]]:
+        """(index, frame) of one lens over its chapters, index counted across them (with
+        ``yuv420``, the frame's (Y, U, V) planes)."""
         from ..video import open_reader
 
         files = self.front_chapters if side == "front" else self.back_chapters
@@ -135,7 +145,7 @@ class PairSource:
             lo, hi = max(start, first), min(stop, first + n)
             if lo < hi:
                 with open_reader(f, stream_index=stream) as r:
-                    for i, frame in r.indexed_frames(lo - first, hi - first):
+                    for i, frame in r.indexed_frames(lo - first, hi - first, yuv420=yuv420):
                         yield first + i, frame
             first += n
 
@@ -145,6 +155,16 @@ class PairSource:
         a = ((i - sf, f) for i, f in self._lens_frames("front", start + sf, stop + sf))
         b = ((i - sb, f) for i, f in self._lens_frames("back", start + sb, stop + sb))
         yield from _zip_stack(a, b, axis=1)
+
+    def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[NDArray[np.uint8], ...]]:
+        """The side-by-side frames as yuv420p planes (Y, U, V): each plane of the front lens
+        beside the same plane of the back lens, no colour conversion."""
+        stop = self.frame_count if stop is None else min(stop, self.frame_count)
+        sf, sb = self.skips
+        a = ((i - sf, f) for i, f in self._lens_frames("front", start + sf, stop + sf, yuv420=True))
+        b = ((i - sb, f) for i, f in self._lens_frames("back", start + sb, stop + sb, yuv420=True))
+        for pa, pb in _zip_pairs(a, b):
+            yield tuple(np.concatenate([x, y], axis=1) for x, y in zip(pa, pb))
 
     def nominal_rig(self) -> RigProfile:
         if self.rig_hint is not None:
