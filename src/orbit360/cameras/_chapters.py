@@ -75,20 +75,22 @@ class ChapterSource:
                 self._audio = join_audio(sources, durations, self._tmp / "audio.mp4")  # type: ignore[arg-type]
         return self._audio
 
-    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+    def _spans(self, start: int, stop: int | None) -> Iterator[tuple[Any, int, int]]:
+        """(chapter, its first and last-plus-one frame) covering joined frames [start, stop)."""
         stop = self.frame_count if stop is None else min(stop, self.frame_count)
         for first, part in zip(self.chapter_starts, self.parts):
             lo, hi = max(start, first), min(stop, first + part.frame_count)
             if lo < hi:
-                yield from part.frames(lo - first, hi - first)
+                yield part, lo - first, hi - first
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+        for part, lo, hi in self._spans(start, stop):
+            yield from part.frames(lo, hi)
 
     def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[Any]:
         """The chapters' yuv420p planes back to back (only when ``yuv_format`` is set)."""
-        stop = self.frame_count if stop is None else min(stop, self.frame_count)
-        for first, part in zip(self.chapter_starts, self.parts):
-            lo, hi = max(start, first), min(stop, first + part.frame_count)
-            if lo < hi:
-                yield from part.yuv420_frames(lo - first, hi - first)
+        for part, lo, hi in self._spans(start, stop):
+            yield from part.yuv420_frames(lo, hi)
 
     def nominal_rig(self) -> RigProfile | None:
         return self.parts[0].nominal_rig()

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from ..errors import InputError
 from ..profile import RigProfile
-from ._max import _zip_pairs, _zip_stack
+from ._max import _zip_pairs
 
 if TYPE_CHECKING:
     from ..video import YuvFormat
@@ -149,21 +149,22 @@ class PairSource:
                         yield first + i, frame
             first += n
 
-    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+    def _lens_pairs(self, start: int, stop: int | None, yuv420: bool) -> Iterator[tuple[Any, Any]]:
+        """(front, back) frames of output frames [start, stop), synchronised."""
         stop = self.frame_count if stop is None else min(stop, self.frame_count)
         sf, sb = self.skips
-        a = ((i - sf, f) for i, f in self._lens_frames("front", start + sf, stop + sf))
-        b = ((i - sb, f) for i, f in self._lens_frames("back", start + sb, stop + sb))
-        yield from _zip_stack(a, b, axis=1)
+        a = ((i - sf, f) for i, f in self._lens_frames("front", start + sf, stop + sf, yuv420))
+        b = ((i - sb, f) for i, f in self._lens_frames("back", start + sb, stop + sb, yuv420))
+        return _zip_pairs(a, b)
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+        for fa, fb in self._lens_pairs(start, stop, False):
+            yield np.concatenate([fa, fb], axis=1)
 
     def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[NDArray[np.uint8], ...]]:
         """The side-by-side frames as yuv420p planes (Y, U, V): each plane of the front lens
         beside the same plane of the back lens, no colour conversion."""
-        stop = self.frame_count if stop is None else min(stop, self.frame_count)
-        sf, sb = self.skips
-        a = ((i - sf, f) for i, f in self._lens_frames("front", start + sf, stop + sf, yuv420=True))
-        b = ((i - sb, f) for i, f in self._lens_frames("back", start + sb, stop + sb, yuv420=True))
-        for pa, pb in _zip_pairs(a, b):
+        for pa, pb in self._lens_pairs(start, stop, True):
             yield tuple(np.concatenate([x, y], axis=1) for x, y in zip(pa, pb))
 
     def nominal_rig(self) -> RigProfile:

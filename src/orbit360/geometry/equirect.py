@@ -59,17 +59,20 @@ def equirect_grid_dirs(
     *,
     rows: tuple[int, int] | None = None,
     cols: tuple[int, int] | None = None,
+    step: int = 1,
 ) -> NDArray[np.floating]:
     """Directions (rows, cols, 3) of the pixel centres of an equirect image of ``size``.
 
     ``rows`` = (y0, y1) and ``cols`` = (x0, x1) restrict it to a window (default: all),
-    so a large output can be planned a strip at a time.
+    so a large output can be planned a strip at a time. With ``step`` > 1, sample i of
+    the grid is the centre of pixels [i * step, (i + 1) * step) (window in samples, which
+    may reach past the edges: the formulas continue over the poles and the wrap).
     """
     w, h = size
-    y0, y1 = rows if rows is not None else (0, h)
-    x0, x1 = cols if cols is not None else (0, w)
-    lon = ((np.arange(x0, x1, dtype=np.float64) + 0.5) / w - 0.5) * 2.0 * np.pi
-    lat = (0.5 - (np.arange(y0, y1, dtype=np.float64) + 0.5) / h) * np.pi
+    y0, y1 = rows if rows is not None else (0, -(-h // step))
+    x0, x1 = cols if cols is not None else (0, -(-w // step))
+    lon = ((np.arange(x0, x1, dtype=np.float64) + 0.5) * step / w - 0.5) * 2.0 * np.pi
+    lat = (0.5 - (np.arange(y0, y1, dtype=np.float64) + 0.5) * step / h) * np.pi
     clat = np.cos(lat)[:, None]
     out = np.empty((y1 - y0, x1 - x0, 3), dtype=dtype)
     out[..., 0] = clat * np.sin(lon)[None, :]

@@ -42,13 +42,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from typing import TYPE_CHECKING
-
 from ..profile import RigProfile
+from ..video._convert import Planes, yuv420p_planes
 from ._parallel import run_parallel
-
-if TYPE_CHECKING:
-    from .plan import StitchPlan
+from .plan import StitchPlan, _vignetting_f32, circle_radii
 
 __all__ = ["YuvStitch", "YuvGain", "half_rig", "yuv420p_planes", "LUMA_COEFFICIENTS"]
 
@@ -61,29 +58,6 @@ _GAIN_BITS = 12  # per-pixel multipliers in fixed point
 _Y_BITS = 8  # fractional bits of luma + offset in uint16
 _C_BITS = 6  # fractional bits of centred chroma (and of luma in chroma units) in int16
 _GAIN_LOG2 = 4.0  # linear gains clipped to 2**-4 .. 2**4, as StitchPlan's SourceGain
-
-
-Planes = tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]
-
-
-def yuv420p_planes(buf: "NDArray[np.uint8] | Planes") -> Planes:
-    """Views (Y, U, V) of a yuv420p frame held as one (h * 3 // 2, w) uint8 array (FFmpeg's
-    layout: the planes back to back); a (Y, U, V) tuple is checked and returned as is."""
-    if isinstance(buf, tuple):
-        y, u, v = buf
-        if y.ndim != 2 or u.shape != v.shape or u.shape != (y.shape[0] // 2, y.shape[1] // 2) or y.shape[0] % 2 or y.shape[1] % 2:
-            raise ValueError(f"expected yuv420p planes (h, w), (h/2, w/2) x 2, got {y.shape}, {u.shape}, {v.shape}")
-        return y, u, v
-    if buf.ndim != 2 or buf.dtype != np.uint8 or buf.shape[0] % 3 or buf.shape[1] % 2 or not buf.flags.c_contiguous:
-        raise ValueError(f"expected a contiguous (h * 3 // 2, w) uint8 yuv420p frame, got {buf.shape} {buf.dtype}")
-    h, w = buf.shape[0] * 2 // 3, buf.shape[1]
-    if h % 2:
-        raise ValueError(f"yuv420p needs an even height, got {h}")
-    flat = buf.reshape(-1)
-    luma, plane = h * w, (h // 2) * (w // 2)
-    u = flat[luma : luma + plane].reshape(h // 2, w // 2)
-    v = flat[luma + plane : luma + 2 * plane].reshape(h // 2, w // 2)
-    return buf[:h], u, v
 
 
 def half_rig(rig: RigProfile) -> RigProfile:
@@ -272,17 +246,11 @@ def _vignetting_factor(rig: RigProfile, size: tuple[int, int], scale: float) -> 
 
     def rows(y0: int, y1: int) -> None:
         ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) * np.float32(scale)
-        r2 = [
-            ((xs[None, :] - np.float32(l.center[0])) ** 2 + (ys[:, None] - np.float32(l.center[1])) ** 2) / np.float32(l.radius**2)
-            for l in rig.lenses
+        r2, owner[y0:y1] = circle_radii(rig, xs, ys)
+        s = [
+            np.power(np.maximum(_vignetting_f32(lens, np.minimum(q, np.float32(1.0))), np.float32(1e-3)), np.float32(-1 / 2.4))
+            for lens, q in zip(rig.lenses, r2)
         ]
-        owner[y0:y1] = r2[0] <= r2[1]
-        s = []
-        for lens, q in zip(rig.lenses, r2):
-            v1, v2, v3 = (np.float32(c) for c in lens.vignetting)
-            q = np.minimum(q, np.float32(1.0))
-            vig = np.float32(1.0) + q * (v1 + q * (v2 + q * v3))
-            s.append(np.power(np.maximum(vig, np.float32(1e-3)), np.float32(-1 / 2.4)))
         factor[y0:y1] = np.where(owner[y0:y1], s[0], s[1])
 
     n = max(1, min(cv2.getNumThreads(), h // 16))
@@ -303,7 +271,7 @@ class YuvStitch:
     :param full_range: whether the recorded frames are full range (yuvj420p).
     """
 
-    def __init__(self, plan: "StitchPlan", *, matrix: str = "bt601", full_range: bool = False) -> None:
+    def __init__(self, plan: StitchPlan, *, matrix: str = "bt601", full_range: bool = False) -> None:
         if matrix not in LUMA_COEFFICIENTS:
             raise ValueError(f"matrix must be one of {', '.join(LUMA_COEFFICIENTS)}, got {matrix!r}")
         if plan.seam == "tracked":

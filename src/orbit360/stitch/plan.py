@@ -154,11 +154,7 @@ class SourceGain:
         one = float(1 << _A_BITS)
         for y0 in range(0, fh, _ROW_CHUNK):
             ys = np.arange(y0, min(fh, y0 + _ROW_CHUNK), dtype=np.float32) + 0.5
-            r2 = [
-                ((xs[None, :] - np.float32(l.center[0])) ** 2 + (ys[:, None] - np.float32(l.center[1])) ** 2) / np.float32(l.radius**2)
-                for l in rig.lenses
-            ]
-            owner0 = r2[0] <= r2[1]  # the nearer image centre, in radii
+            r2, owner0 = circle_radii(rig, xs, ys)
             for c in range(3):
                 # g ** (1/2.4) with g = 1 / (exposure * vignetting(r) * colour gain), as _lens_linear_gain
                 a = [
@@ -192,6 +188,19 @@ class SourceGain:
             cv2.convertScaleAbs(u, dst=o, alpha=1.0 / _W_SCALE)
             cv2.LUT(o, _U8_TO_SRGB, dst=o)
         return out
+
+
+def circle_radii(
+    rig: RigProfile, xs: NDArray[np.float32], ys: NDArray[np.float32]
+) -> tuple[list[NDArray[np.float32]], NDArray[np.bool_]]:
+    """At frame positions ``xs`` × ``ys`` (pixel edges at integers): each lens' squared
+    radius over its circle's squared radius, and where lens 0's centre is the nearer one
+    (in radii): the lens whose image circle a pixel belongs to."""
+    r2 = [
+        ((xs[None, :] - np.float32(l.center[0])) ** 2 + (ys[:, None] - np.float32(l.center[1])) ** 2) / np.float32(l.radius**2)
+        for l in rig.lenses
+    ]
+    return r2, r2[0] <= r2[1]
 
 
 def _vignetting_f32(lens: LensProfile, r2: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -589,12 +598,7 @@ def _lens_fields(
     w, h = size
     pad = _GEOMETRY_PAD if step > 1 else 0
     wc, hc = -(-w // step) + 2 * pad, -(-h // step) + 2 * pad
-    lon = (((np.arange(wc) - pad + 0.5) * step) / w - 0.5) * 2.0 * np.pi
-    lat = (0.5 - ((np.arange(hc) - pad + 0.5) * step) / h) * np.pi
-    dirs = np.empty((hc, wc, 3))
-    dirs[..., 0] = np.cos(lat)[:, None] * np.sin(lon)[None, :]
-    dirs[..., 1] = np.sin(lat)[:, None]
-    dirs[..., 2] = np.cos(lat)[:, None] * np.cos(lon)[None, :]
+    dirs = equirect_grid_dirs((w, h), rows=(-pad, hc - pad), cols=(-pad, wc - pad), step=step)
     local = lens.rotation().inverse(dirs)
     xy, _ = dirs_to_fisheye(local, lens.model(), lens.max_theta)
     theta = np.arctan2(np.hypot(local[..., 0], local[..., 1]), local[..., 2])

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["rgb_to_yuv420p", "yuv420p_to_rgb"]
+__all__ = ["rgb_to_yuv420p", "yuv420p_to_rgb", "yuv420p_planes", "Planes"]
 
 # BT.601 limited range, chroma rows of the RGB -> YUV matrix (swscale's default), and the
 # offset 128 in the fourth column
@@ -55,12 +55,9 @@ def rgb_to_yuv420p(rgb: NDArray[np.uint8], out: NDArray[np.uint8] | None = None)
     m = _CHROMA.copy()
     m[:, :3] /= 8.0
     uv = cv2.convertScaleAbs(cv2.transform(acc, m))
-    # the chroma planes follow the luma back to back (FFmpeg's layout): address them in the
-    # flat buffer, since with h / 2 odd a plane does not fill whole rows of width w
-    flat = out.reshape(-1)
-    luma, plane = h * w, (h // 2) * (w // 2)
-    cv2.extractChannel(uv, 0, dst=flat[luma : luma + plane].reshape(h // 2, w // 2))
-    cv2.extractChannel(uv, 1, dst=flat[luma + plane :].reshape(h // 2, w // 2))
+    _, u, v = yuv420p_planes(out)
+    cv2.extractChannel(uv, 0, dst=u)
+    cv2.extractChannel(uv, 1, dst=v)
     return out
 
 
@@ -69,3 +66,28 @@ def yuv420p_to_rgb(planes: NDArray[np.uint8], out: NDArray[np.uint8] | None = No
     if planes.ndim != 2 or planes.dtype != np.uint8 or planes.shape[0] % 3:
         raise ValueError(f"expected (h * 3 // 2, w) uint8 yuv420p planes, got {planes.shape} {planes.dtype}")
     return cv2.cvtColor(np.ascontiguousarray(planes), cv2.COLOR_YUV2RGB_I420, dst=out)
+
+
+Planes = tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]
+
+
+def yuv420p_planes(buf: "NDArray[np.uint8] | Planes") -> Planes:
+    """Views (Y, U, V) of a yuv420p frame held as one (h * 3 // 2, w) uint8 array (FFmpeg's
+    layout: the planes back to back, addressed in the flat buffer since with h / 2 odd a
+    chroma plane does not fill whole rows of width w); a (Y, U, V) tuple is checked and
+    returned as is."""
+    if isinstance(buf, tuple):
+        y, u, v = buf
+        if y.ndim != 2 or u.shape != v.shape or u.shape != (y.shape[0] // 2, y.shape[1] // 2) or y.shape[0] % 2 or y.shape[1] % 2:
+            raise ValueError(f"expected yuv420p planes (h, w), (h/2, w/2) x 2, got {y.shape}, {u.shape}, {v.shape}")
+        return y, u, v
+    if buf.ndim != 2 or buf.dtype != np.uint8 or buf.shape[0] % 3 or buf.shape[1] % 2 or not buf.flags.c_contiguous:
+        raise ValueError(f"expected a contiguous (h * 3 // 2, w) uint8 yuv420p frame, got {buf.shape} {buf.dtype}")
+    h, w = buf.shape[0] * 2 // 3, buf.shape[1]
+    if h % 2:
+        raise ValueError(f"yuv420p needs an even height, got {h}")
+    flat = buf.reshape(-1)
+    luma, plane = h * w, (h // 2) * (w // 2)
+    u = flat[luma : luma + plane].reshape(h // 2, w // 2)
+    v = flat[luma + plane : luma + 2 * plane].reshape(h // 2, w // 2)
+    return buf[:h], u, v
