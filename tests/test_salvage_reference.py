@@ -153,22 +153,29 @@ def _cuts(healthy: Movie, size: int, count: int) -> list[int]:
     return sorted(c for c in cuts if healthy.mdat.payload_offset < c <= min(size, healthy.mdat.end))
 
 
-def test_h264_bframes_aac_every_cut(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
-    ref, rec = h264_pair
-    healthy, data = read_movie(rec), rec.read_bytes()
-    assert healthy.tracks[0].composition_offsets.any(), "the test input must have B-frames"
-    broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
+def _salvage_every_cut(healthy, data: bytes, reference: Path, broken: Path, out: Path, per_track: int) -> int:  # type: ignore[no-untyped-def]
+    """Cut the recording at every offset ``_cuts`` picks, salvage each cut with the
+    reference and compare it with the healthy file (``compare``); a cut that is refused
+    must hold no complete sample of any track. Returns the samples compared in all."""
     total = 0
-    for cut in _cuts(healthy, len(data), 25):
+    for cut in _cuts(healthy, len(data), per_track):
         broken.write_bytes(data[:cut])
         try:
-            report = salvage(broken, out, reference=ref)
+            report = salvage(broken, out, reference=reference)
         except SalvageError:
             assert all(((t.offsets + t.sizes) <= cut).sum() == 0 for t in healthy.tracks), cut
             continue
         assert report.method == "reference"
         total += compare(healthy, data, out, cut)
-    assert total > 500
+    return total
+
+
+def test_h264_bframes_aac_every_cut(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, rec = h264_pair
+    healthy, data = read_movie(rec), rec.read_bytes()
+    assert healthy.tracks[0].composition_offsets.any(), "the test input must have B-frames"
+    broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
+    assert _salvage_every_cut(healthy, data, ref, broken, out, 25) > 500
 
 
 @pytest.mark.parametrize("fill", [b"\0", b"\xff"], ids=["zero-pages", "ff-pages"])
@@ -206,16 +213,7 @@ def test_dual_hevc_tracks_stay_two_tracks_in_order(hevc_dual_pair: tuple[Path, P
     assert codecs[2] == b"mp4a" and codecs[0] == codecs[1] and codecs[0] in (b"hev1", b"hvc1")
     assert healthy.tracks[0].composition_offsets.any(), "the test input must have B-frames"
     broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
-    total = 0
-    for cut in _cuts(healthy, len(data), 6):
-        broken.write_bytes(data[:cut])
-        try:
-            salvage(broken, out, reference=ref)
-        except SalvageError:
-            assert all(((t.offsets + t.sizes) <= cut).sum() == 0 for t in healthy.tracks), cut
-            continue
-        total += compare(healthy, data, out, cut)
-    assert total > 300
+    assert _salvage_every_cut(healthy, data, ref, broken, out, 6) > 300
     broken.write_bytes(data[: healthy.mdat.end])
     salvage(broken, out, reference=ref)
     with av.open(str(out)) as c:
@@ -323,17 +321,7 @@ def test_camera_layout_with_telemetry_and_timecode(layout: str, request: pytest.
     gpmd = healthy.tracks[3]
     assert gpmd.offsets[1] == gpmd.offsets[0] + gpmd.sizes[0], "back-to-back telemetry samples"
     broken, out = tmp_path / "GH020001.MP4", tmp_path / "fixed.mp4"
-    total = 0
-    for cut in _cuts(healthy, len(data), 8):
-        broken.write_bytes(data[:cut])
-        try:
-            report = salvage(broken, out, reference=gopro_without_sos)
-        except SalvageError:
-            assert all(((t.offsets + t.sizes) <= cut).sum() == 0 for t in healthy.tracks), cut
-            continue
-        assert report.method == "reference"
-        total += compare(healthy, data, out, cut)
-    assert total > 1500
+    assert _salvage_every_cut(healthy, data, gopro_without_sos, broken, out, 8) > 1500
 
 
 def test_four_channel_aac(tmp_path: Path) -> None:
@@ -343,15 +331,7 @@ def test_four_channel_aac(tmp_path: Path) -> None:
     with av.open(str(rec)) as c:
         assert c.streams.audio[0].channels == 4
     broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
-    total = 0
-    for cut in _cuts(healthy, len(data), 6):
-        broken.write_bytes(data[:cut])
-        try:
-            salvage(broken, out, reference=ref)
-        except SalvageError:
-            continue
-        total += compare(healthy, data, out, cut)
-    assert total > 300
+    assert _salvage_every_cut(healthy, data, ref, broken, out, 6) > 300
 
 
 def test_mono_aac_over_thousands_of_frames(tmp_path: Path) -> None:
