@@ -203,11 +203,7 @@ def make_long_gopro(sample: Path, target: Path, gigabytes: float) -> tuple[Expec
     header = struct.pack(">I4sQ", 1, b"mdat", 1 << 40)
     shift = len(header) - mdat.header_size  # the payload moves by 8 bytes
     tail_cut = len(segment) // 3 + 7  # inside the last repetition
-    with open(target, "wb") as f:
-        f.write(data[: mdat.offset] + header + data[mdat.payload_offset : mdat.end])
-        for _ in range(reps):
-            f.write(segment)
-        f.write(segment[:tail_cut])
+    _write_repeated(target, data[: mdat.offset] + header + data[mdat.payload_offset : mdat.end], segment, reps, tail_cut)
     expected: Expected = {}
     for t in healthy.tracks:
         digests = track_digests(data, t)
@@ -225,6 +221,16 @@ def make_long_gopro(sample: Path, target: Path, gigabytes: float) -> tuple[Expec
     return expected, target.stat().st_size
 
 
+def _write_repeated(target: Path, head: bytes, segment: bytes, reps: int, tail_cut: int) -> None:
+    """``head``, then ``segment`` ``reps`` times, then its first ``tail_cut`` bytes: a
+    recording that goes on, then stops mid-write."""
+    with open(target, "wb") as f:
+        f.write(head)
+        for _ in range(reps):
+            f.write(segment)
+        f.write(segment[:tail_cut])
+
+
 def make_long_repeat(sample: Path, target: Path, megabytes: float) -> tuple[Expected, int]:
     """Repeat a whole recording's mdat payload (it opens with an IDR frame, so each
     repetition is a valid continuation), then cut inside the last repetition."""
@@ -234,11 +240,7 @@ def make_long_repeat(sample: Path, target: Path, megabytes: float) -> tuple[Expe
     segment = data[mdat.payload_offset : mdat.end]
     reps = max(1, int(megabytes * 1e6 / len(segment)))
     tail_cut = len(segment) // 2 + 5
-    with open(target, "wb") as f:
-        f.write(data[: mdat.offset] + struct.pack(">I4s", 0, b"mdat"))
-        for _ in range(reps):
-            f.write(segment)
-        f.write(segment[:tail_cut])
+    _write_repeated(target, data[: mdat.offset] + struct.pack(">I4s", 0, b"mdat"), segment, reps, tail_cut)
     expected: Expected = {}
     for t in healthy.tracks:
         digests = track_digests(data, t)

@@ -91,14 +91,12 @@ def run_orbit360_plain(inp: str, rig_json: str, out: str, crf: int, preset: str)
     """orbit360's pipeline (decode thread, stitch, encode thread, same writer) doing only
     v360's work: a plain remap of the planes, no compensation, no blending. Against v360
     it separates the pipeline's own cost from the stitch's extra work."""
-    import cv2
     import numpy as np
 
     from orbit360.cameras import open_rig
     from orbit360.pipeline._frames import frame_work
     from orbit360.pipeline._stages import run_stages, stitch_threads
     from orbit360.profile import RigProfile
-    from orbit360.stitch._yuv import yuv420p_planes
     from orbit360.video import EncodeOptions, VideoWriter
 
     t0, c0 = time.perf_counter(), _cpu_s()
@@ -109,12 +107,8 @@ def run_orbit360_plain(inp: str, rig_json: str, out: str, crf: int, preset: str)
     w, h = plan.size
 
     def plain(frame, out=None):  # type: ignore[no-untyped-def]
-        y, u, v = yuv420p_planes(frame)
         out = np.empty((h * 3 // 2, w), np.uint8) if out is None else out
-        oy, ou, ov = yuv420p_planes(out)
-        cv2.remap(y, *plan.dominant_maps, cv2.INTER_LINEAR, dst=oy)
-        cv2.remap(u, *chroma.dominant_maps, cv2.INTER_LINEAR, dst=ou)
-        cv2.remap(v, *chroma.dominant_maps, cv2.INTER_LINEAR, dst=ov)
+        remap_planes(frame, out, plan.dominant_maps, chroma.dominant_maps)
         return out
 
     with VideoWriter(out, size=plan.size, fps=source.fps, options=EncodeOptions(crf=crf, preset=preset, encoder="libx264")) as wr:
@@ -131,6 +125,34 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def remap_planes(frame, out, luma_maps, chroma_maps) -> None:  # type: ignore[no-untyped-def]
+    """A plain remap of yuv420p planes into ``out``: luma with ``luma_maps``, both chroma
+    planes with ``chroma_maps`` (fixed-point, bilinear): v360's work per frame."""
+    import cv2
+
+    from orbit360.video._convert import yuv420p_planes
+
+    for src, dst, maps in zip(yuv420p_planes(frame), yuv420p_planes(out), (luma_maps, chroma_maps, chroma_maps)):
+        cv2.remap(src, *maps, cv2.INTER_LINEAR, dst=dst)
+
+
+def _v360_graph(vin):  # type: ignore[no-untyped-def]
+    """FFmpeg's v360 for the decoded stream ``vin`` (threaded decoding turned on):
+    dfisheye -> equirect of the input's size, 195 degree lenses, bilinear."""
+    import av
+
+    vin.thread_type = "AUTO"
+    w, h = vin.codec_context.width, vin.codec_context.height
+    graph = av.filter.Graph()
+    buf = graph.add_buffer(template=vin)
+    v360 = graph.add("v360", f"input=dfisheye:output=e:ih_fov=195:iv_fov=195:interp=line:w={w}:h={h}")
+    sink = graph.add("buffersink")
+    buf.link_to(v360)
+    v360.link_to(sink)
+    graph.configure()
+    return graph
+
+
 def run_v360(inp: str, out: str, crf: int, preset: str) -> dict:
     import av
 
@@ -138,16 +160,9 @@ def run_v360(inp: str, out: str, crf: int, preset: str) -> dict:
     n = 0
     with av.open(inp) as src, av.open(out, "w", format="mp4") as dst:
         vin = src.streams.video[0]
-        vin.thread_type = "AUTO"
+        graph = _v360_graph(vin)
         w, h = vin.codec_context.width, vin.codec_context.height
         fps = Fraction(vin.average_rate)
-        graph = av.filter.Graph()
-        buf = graph.add_buffer(template=vin)
-        v360 = graph.add("v360", f"input=dfisheye:output=e:ih_fov=195:iv_fov=195:interp=line:w={w}:h={h}")
-        sink = graph.add("buffersink")
-        buf.link_to(v360)
-        v360.link_to(sink)
-        graph.configure()
         vout = dst.add_stream("libx264", rate=fps)
         vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
         tb = vout.time_base = 1 / fps  # (the muxer changes the stream's time base later)
@@ -186,15 +201,7 @@ def run_v360_only(inp: str) -> dict:
     n = 0
     with av.open(inp) as src:
         vin = src.streams.video[0]
-        vin.thread_type = "AUTO"
-        w, h = vin.codec_context.width, vin.codec_context.height
-        graph = av.filter.Graph()
-        buf = graph.add_buffer(template=vin)
-        v360 = graph.add("v360", f"input=dfisheye:output=e:ih_fov=195:iv_fov=195:interp=line:w={w}:h={h}")
-        sink = graph.add("buffersink")
-        buf.link_to(v360)
-        v360.link_to(sink)
-        graph.configure()
+        graph = _v360_graph(vin)
         for frame in list(src.decode(vin)) + [None]:
             graph.vpush(frame)
             while True:
@@ -234,7 +241,7 @@ def run_stitch_alone(inp: str, rig_json: str, frames: int) -> dict:
     from orbit360.geometry import dirs_to_fisheye, equirect_grid_dirs
     from orbit360.profile import RigProfile
     from orbit360.stitch import StitchPlan
-    from orbit360.stitch._yuv import half_rig, yuv420p_planes
+    from orbit360.stitch._yuv import half_rig
     from orbit360.video import open_reader
     from orbit360.video._convert import yuv420p_to_rgb
 
@@ -277,18 +284,11 @@ def run_stitch_alone(inp: str, rig_json: str, frames: int) -> dict:
     c1, c2 = plain_maps(half_rig(rig), w // 2)
     out = np.empty((w // 2, w, 3), np.uint8)
     out_yuv = np.empty((w // 2 * 3 // 2, w), np.uint8)
-    oy, ou, ov = yuv420p_planes(out_yuv)
-
-    def remap_planes(f) -> None:  # type: ignore[no-untyped-def]
-        y, u, v = yuv420p_planes(f)
-        cv2.remap(y, m1, m2, cv2.INTER_LINEAR, dst=oy)
-        cv2.remap(u, c1, c2, cv2.INTER_LINEAR, dst=ou)
-        cv2.remap(v, c1, c2, cv2.INTER_LINEAR, dst=ov)
 
     res = {
         "frames": len(yuv),
         "remap_ms": per_frame_ms(lambda f: cv2.remap(f, m1, m2, cv2.INTER_LINEAR, dst=out), rgb, "remap"),
-        "remap_yuv_ms": per_frame_ms(remap_planes, yuv, "remap_yuv"),
+        "remap_yuv_ms": per_frame_ms(lambda f: remap_planes(f, out_yuv, (m1, m2), (c1, c2)), yuv, "remap_yuv"),
     }
     for name, kw in (("apply_ms", {}), ("feather_ms", {"blend": "feather"}), ("no_compensation_ms", {"compensate": False})):
         t0 = time.perf_counter()
