@@ -123,7 +123,8 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
             stitchers = default_stitchers(plan) if getattr(plan, "seam", None) == "tracked" or not spec.stitchers else spec.stitchers
             with stitch_threads(writer.encoder, spec.options.preset):
                 timings = run_stages(
-                    job.frames, job.stitch, writer.write, stitchers=stitchers, progress=progress, finish=writer.close
+                    job.frames, job.stitch, writer.write, stitchers=stitchers, progress=progress, finish=writer.close,
+                    new_buffer=writer.new_frame if job.yuv else None,
                 )
             encoder = writer.encoder
     finally:

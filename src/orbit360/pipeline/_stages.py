@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -140,6 +141,7 @@ def run_stages(
     stitchers: int = 1,
     progress: Callable[[int], None] | None = None,
     finish: Callable[[], None] | None = None,
+    new_buffer: Callable[[], Any] | None = None,
 ) -> StageTimings:
     """Run ``write(apply(frame))`` for every frame, decode / stitch / encode overlapped.
 
@@ -154,6 +156,10 @@ def run_stages(
     :param progress: ``progress(frames_written)``, called from the calling thread.
     :param finish: called in the encode thread after the last frame (the encoder's flush:
         frames it still holds are encoded then), timed as encoding.
+    :param new_buffer: makes the buffers ``apply`` writes into when it accepts ``out=``
+        (``VideoWriter.new_frame``: the encoder reads them without a copy): ``apply`` gets
+        ``out=buffer.writable()`` and ``write`` gets the buffer itself. Default: what
+        ``apply`` returns is written, and given back to it as ``out=``.
 
     ``StageTimings.stitch_s`` sums the busy time of all stitch threads. At most
     ``2 * depth + stitchers`` frames are between decoding and encoding at any time. An
@@ -230,8 +236,13 @@ def run_stages(
                     try:
                         buf = free.get_nowait()
                     except queue.Empty:
-                        buf = None  # a new buffer (no more than the frames in flight)
-                    out = apply(frame, out=buf)
+                        # a new buffer (no more than the frames in flight)
+                        buf = None if new_buffer is None else new_buffer()
+                    if new_buffer is None:
+                        out = apply(frame, out=buf)
+                    else:
+                        apply(frame, out=buf.writable())
+                        out = buf
                 else:
                     out = apply(frame)
                 dt = time.perf_counter() - t0

@@ -96,7 +96,8 @@ def stitch_video(
             ) as writer:
                 with stitch_threads(writer.encoder, options.preset):
                     timings = run_stages(
-                        work.frames, work.stitch, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close
+                        work.frames, work.stitch, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close,
+                        new_buffer=writer.new_frame if work.yuv else None,
                     )
                 encoder = writer.encoder
             done = timings.frames

@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from ..profile import RigProfile
 from ..video._convert import Planes, yuv420p_planes
 from ._parallel import run_parallel
-from .plan import StitchPlan, _vignetting_f32, circle_radii
+from .plan import PlaneMaps, StitchPlan, _vignetting_f32, circle_radii
 
 __all__ = ["YuvStitch", "YuvGain", "half_rig", "yuv420p_planes", "LUMA_COEFFICIENTS"]
 
@@ -81,30 +81,31 @@ def _ycbcr_matrix(matrix: str) -> NDArray[np.float64]:
 @dataclass(frozen=True)
 class _Scratch:
     y: NDArray[np.uint8]
-    uv: NDArray[np.uint8]
+    u: NDArray[np.uint8]
+    v: NDArray[np.uint8]
     y16: NDArray[np.uint16]
     c16: NDArray[np.int16]
     p16: NDArray[np.int16]
     yd: NDArray[np.uint8]
     yd16: NDArray[np.int16]
-    yd16x2: NDArray[np.int16]
+    half: NDArray[np.int16]  # 128 with _C_BITS fractional bits
 
 
 @dataclass(frozen=True)
 class YuvGain:
     """Per-pixel photometric compensation of yuv420p frames (see the module docstring).
 
-    ``luma`` (fh, fw) uint16: s·A00 with ``_GAIN_BITS`` fractional bits; ``chroma``
-    (fh/2, fw/2, 2) int16: s·A11 and s·A22 interleaved (the chroma planes are compensated,
-    remapped and blended as one two-channel image: half the calls); ``tint`` the luma →
-    chroma maps s·A10 and s·A20 likewise, or None when no lens has a colour gain. With no photometry to undo
-    (``RigProfile`` lenses at exposure 1, no colour gain, no vignetting), it only converts
-    a full-range frame to limited range.
+    ``luma`` (fh, fw) uint16: s·A00 with ``_GAIN_BITS`` fractional bits; ``chroma`` the
+    (fh/2, fw/2) int16 multipliers s·A11 of U and s·A22 of V (times 224/255 for a
+    full-range recording); ``tint`` the luma → chroma maps s·A10 and s·A20 likewise, or
+    None when no lens has a colour gain. With no photometry to undo (``RigProfile``
+    lenses at exposure 1, no colour gain, no vignetting), it only converts a full-range
+    frame to limited range.
     """
 
     luma: NDArray[np.uint16] = field(repr=False)
-    chroma: NDArray[np.int16] = field(repr=False)
-    tint: NDArray[np.int16] | None = field(repr=False)
+    chroma: tuple[NDArray[np.int16], NDArray[np.int16]] = field(repr=False)
+    tint: tuple[NDArray[np.int16], NDArray[np.int16]] | None = field(repr=False)
     full_range: bool = False
     """Whether recorded frames are full range (the output is limited range either way)."""
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
@@ -119,54 +120,65 @@ class YuvGain:
             coeffs.append(m @ np.diag(a) @ m_inv)
         tinted = any(abs(c[1, 0]) > 1e-6 or abs(c[2, 0]) > 1e-6 for c in coeffs)
         fw, fh = rig.frame_size
-        luma_s, owner = _vignetting_factor(rig, (fw, fh), 1.0)
-        chroma_s, c_owner = _vignetting_factor(rig, (fw // 2, fh // 2), 2.0)
         lo, hi = 2.0 ** (-_GAIN_LOG2 / 2.4), 2.0 ** (_GAIN_LOG2 / 2.4)
         one = float(1 << _GAIN_BITS)
+        c_range = 224.0 / 255.0 if full_range else 1.0  # chroma code values to limited range
+        luma = np.empty((fh, fw), np.uint16)
+        chroma = (np.empty((fh // 2, fw // 2), np.int16), np.empty((fh // 2, fw // 2), np.int16))
+        tint = (np.empty((fh // 2, fw // 2), np.int16), np.empty((fh // 2, fw // 2), np.int16)) if tinted else None
 
-        def per_lens(s: NDArray[np.float32], own: NDArray[np.bool_], i: int, j: int, clip: bool) -> NDArray[np.float32]:
+        def per_lens(s: NDArray[np.float32], own: NDArray[np.bool_], i: int, j: int, scale: float, clip: tuple[float, float]) -> NDArray[np.float32]:
             k = np.where(own, np.float32(coeffs[0][i, j]), np.float32(coeffs[1][i, j]))
-            v = s * k
-            return np.clip(v, lo, hi) if clip else v
+            np.multiply(s, k, out=k)
+            np.clip(k, clip[0], clip[1], out=k)
+            np.multiply(k, np.float32(scale), out=k)
+            return np.round(k, out=k)
 
-        luma = np.round(per_lens(luma_s, owner, 0, 0, True) * one).astype(np.uint16)
-        chroma = cv2.merge([np.round(per_lens(chroma_s, c_owner, i, i, True) * one).astype(np.int16) for i in (1, 2)])
-        tint = None
-        if tinted:
-            # luma enters chroma in chroma code units (224 / 219 of luma's)
-            tint = cv2.merge([np.round(np.clip(per_lens(chroma_s, c_owner, i, 0, False), -hi, hi) * one).astype(np.int16) for i in (1, 2)])
-        return cls(luma, chroma, tint, bool(full_range))
+        def rows(y0: int, y1: int) -> None:
+            # luma rows [y0, y1) and the chroma rows under them (row chunks: bounded temporaries)
+            s, own = _vignetting_factor(rig, (fw, fh), 1.0, (y0, y1))
+            luma[y0:y1] = per_lens(s, own, 0, 0, one, (lo, hi))
+            s, own = _vignetting_factor(rig, (fw // 2, fh // 2), 2.0, (y0 // 2, y1 // 2))
+            for k, i in enumerate((1, 2)):
+                chroma[k][y0 // 2 : y1 // 2] = per_lens(s, own, i, i, one * c_range, (lo, hi))
+                if tint is not None:
+                    # luma enters chroma in chroma code units (224 / 219 of luma's)
+                    tint[k][y0 // 2 : y1 // 2] = per_lens(s, own, i, 0, one, (-hi, hi))
+
+        cuts = list(range(0, fh, 256)) + [fh]
+        n = max(1, cv2.getNumThreads())
+        pieces = list(zip(cuts[:-1], cuts[1:]))
+        run_parallel([lambda k=k: [rows(a, b) for a, b in pieces[k::n]] for k in range(min(n, len(pieces)))])
+        return cls(luma, chroma, tint, bool(full_range))  # type: ignore[arg-type]
 
     def apply(
         self, planes: tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]
-    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-        """Compensated luma (h, w) and chroma, U and V interleaved (h/2, w/2, 2), in this
-        thread's scratch buffers (valid until its next call)."""
+    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
+        """The compensated planes (Y, U, V), in this thread's scratch buffers (valid until
+        its next call)."""
         y, u, v = planes
-        if y.shape != self.luma.shape or u.shape != self.chroma.shape[:2]:
+        if y.shape != self.luma.shape or u.shape != self.chroma[0].shape:
             raise ValueError(f"frame is {y.shape[1]}x{y.shape[0]}, gain expects {self.luma.shape[1]}x{self.luma.shape[0]}")
         loc = self._local
-        if getattr(loc, "y", None) is None:
-            loc.y, loc.uv = np.empty_like(y), np.empty(u.shape + (2,), np.uint8)
-            loc.y16 = np.empty(y.shape, np.uint16)
-            loc.c16 = np.empty(u.shape + (2,), np.int16)
-            loc.p16 = np.empty(u.shape + (2,), np.int16)
-            loc.yd = np.empty(u.shape, np.uint8)
-            loc.yd16 = np.empty(u.shape, np.int16)
-            loc.yd16x2 = np.empty(u.shape + (2,), np.int16)
+        if getattr(loc, "bufs", None) is None:
+            loc.bufs = _Scratch(
+                np.empty_like(y), np.empty_like(u), np.empty_like(u), np.empty(y.shape, np.uint16),
+                np.empty(u.shape, np.int16), np.empty(u.shape, np.int16), np.empty(u.shape, np.uint8), np.empty(u.shape, np.int16),
+                np.full(u.shape, 128 << _C_BITS, np.int16),
+            )
         # row strips (even luma rows, the chroma rows under them) on the cores OpenCV
         # uses: tables and per-pixel multiplies are single-threaded in OpenCV, remap is not
         h = y.shape[0]
         n = max(1, min(cv2.getNumThreads(), h // 64))
         cuts = [2 * ((h // 2) * i // n) for i in range(n + 1)]
-        bufs = _Scratch(loc.y, loc.uv, loc.y16, loc.c16, loc.p16, loc.yd, loc.yd16, loc.yd16x2)  # (thread-local: pass them on)
+        bufs = loc.bufs  # (thread-local: pass them on)
         run_parallel([lambda a=a, b=b: self._strip(y, u, v, bufs, a, b) for a, b in zip(cuts[:-1], cuts[1:])])
-        return loc.y, loc.uv
+        return bufs.y, bufs.u, bufs.v
 
     def _strip(self, y: NDArray[np.uint8], u: NDArray[np.uint8], v: NDArray[np.uint8], loc: "_Scratch", y0: int, y1: int) -> None:
         """Compensate luma rows [y0, y1) and the chroma rows under them into ``loc``'s buffers."""
         g = 1.0 / (1 << _GAIN_BITS)
-        luma_lut, chroma_lut, tint_lut = _LUTS[self.full_range]
+        luma_lut, tint_lut = _LUTS[self.full_range]
         ly, l16 = loc.y[y0:y1], loc.y16[y0:y1]
         # luma: u (8 fractional bits, limited-range units) → times s·A00 → the affine code
         # value (u16 → u8, offset 3.955 > 0) → the toe table
@@ -175,20 +187,25 @@ class YuvGain:
         cv2.convertScaleAbs(l16, dst=ly, alpha=1.0 / (1 << _Y_BITS), beta=_Y_OFF)
         cv2.LUT(ly, _TOE_LUT, dst=ly)
         c0, c1 = y0 // 2, y1 // 2
-        uv, c16, p16 = loc.uv[c0:c1], loc.c16[c0:c1], loc.p16[c0:c1]
-        cv2.merge([u[c0:c1], v[c0:c1]], dst=uv)
-        cv2.LUT(uv, chroma_lut, dst=c16)
-        cv2.multiply(c16, self.chroma[c0:c1], dst=c16, scale=g)
-        c_scale = 1.0 / (1 << _C_BITS)
-        if self.tint is None:
-            cv2.addWeighted(c16, c_scale, c16, 0.0, 128.0, dst=uv, dtype=cv2.CV_8U)
-            return
-        yd, yd16, yd2 = loc.yd[c0:c1], loc.yd16[c0:c1], loc.yd16x2[c0:c1]
-        cv2.resize(y[y0:y1], (yd.shape[1], yd.shape[0]), dst=yd, interpolation=cv2.INTER_AREA)  # 2x2 mean: the chroma site
-        cv2.LUT(yd, tint_lut, dst=yd16)
-        cv2.merge([yd16, yd16], dst=yd2)
-        cv2.multiply(yd2, self.tint[c0:c1], dst=p16, scale=g)
-        cv2.addWeighted(c16, c_scale, p16, c_scale, 128.0, dst=uv, dtype=cv2.CV_8U)
+        c16, p16 = loc.c16[c0:c1], loc.p16[c0:c1]
+        if self.tint is not None:
+            yd, yd16 = loc.yd[c0:c1], loc.yd16[c0:c1]
+            cv2.resize(y[y0:y1], (yd.shape[1], yd.shape[0]), dst=yd, interpolation=cv2.INTER_AREA)  # 2x2 mean: the chroma site
+            cv2.LUT(yd, tint_lut, dst=yd16)
+        # chroma is affine in code values (no table): centred, times the multiplier (which
+        # holds the range conversion) with _C_BITS fractional bits, plus the tint, plus
+        # 128 (an array: OpenCV adds arrays several times faster than scalars), clipped
+        # at 0 and rounded to uint8 (convertScaleAbs rounds and saturates at 255)
+        half = loc.half[c0:c1]
+        for k, (src, dst) in enumerate(((u, loc.u), (v, loc.v))):
+            np.subtract(src[c0:c1], 128, out=c16, dtype=np.int16)
+            cv2.multiply(c16, self.chroma[k][c0:c1], dst=c16, scale=g * (1 << _C_BITS))
+            if self.tint is not None:
+                cv2.multiply(yd16, self.tint[k][c0:c1], dst=p16, scale=g)
+                cv2.add(c16, p16, dst=c16)
+            cv2.add(c16, half, dst=c16)
+            cv2.max(c16, 0, dst=c16)
+            cv2.convertScaleAbs(c16, dst=dst[c0:c1], alpha=1.0 / (1 << _C_BITS))
 
     def __getstate__(self) -> dict[str, object]:
         return {"luma": self.luma, "chroma": self.chroma, "tint": self.tint, "full_range": self.full_range}
@@ -209,17 +226,14 @@ def _u_of(v: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.where(v <= 0.04045, 1.055 * np.power(v / 12.92, 1 / 2.4), v + _O)
 
 
-def _make_luts(full_range: bool) -> tuple[NDArray[np.uint16], NDArray[np.int16], NDArray[np.int16]]:
+def _make_luts(full_range: bool) -> tuple[NDArray[np.uint16], NDArray[np.int16]]:
     """Code value of the recorded frame → (1.055 u of luma in limited-range units, 8
-    fractional bits), (centred chroma in limited-range units, 6 bits), (1.055 u of luma in
-    limited-range chroma units, 6 bits)."""
+    fractional bits), (1.055 u of luma in limited-range chroma units, 6 bits)."""
     codes = np.arange(256, dtype=np.float64)
     y = codes / 255.0 if full_range else (codes - 16.0) / 219.0
-    c = (codes - 128.0) / (255.0 if full_range else 224.0)
     luma = np.clip(np.round(219.0 * _u_of(y) * (1 << _Y_BITS)), 0, 65535).astype(np.uint16)
-    chroma = np.clip(np.round(224.0 * c * (1 << _C_BITS)), -32768, 32767).astype(np.int16)
     tint = np.round(224.0 * _u_of(y) * (1 << _C_BITS)).astype(np.int16)
-    return luma, chroma, tint
+    return luma, tint
 
 
 def _make_toe_lut() -> NDArray[np.uint8]:
@@ -235,28 +249,21 @@ _LUTS = {False: _make_luts(False), True: _make_luts(True)}
 _TOE_LUT = _make_toe_lut()
 
 
-def _vignetting_factor(rig: RigProfile, size: tuple[int, int], scale: float) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-    """Per pixel of a plane of ``size`` (``scale`` frame pixels per plane pixel): the
-    vignetting factor s = vignetting(r)^(-1/2.4) of the lens whose image circle the pixel
-    belongs to (the nearer centre, in radii), and whether that is lens 0."""
-    w, h = size
+def _vignetting_factor(
+    rig: RigProfile, size: tuple[int, int], scale: float, rows: tuple[int, int]
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """Per pixel of ``rows`` [y0, y1) of a plane of ``size`` (``scale`` frame pixels per
+    plane pixel): the vignetting factor s = vignetting(r)^(-1/2.4) of the lens whose image
+    circle the pixel belongs to (the nearer centre, in radii), and whether that is lens 0."""
+    w, _ = size
     xs = (np.arange(w, dtype=np.float32) + 0.5) * np.float32(scale)
-    factor = np.empty((h, w), np.float32)
-    owner = np.empty((h, w), bool)
-
-    def rows(y0: int, y1: int) -> None:
-        ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) * np.float32(scale)
-        r2, owner[y0:y1] = circle_radii(rig, xs, ys)
-        s = [
-            np.power(np.maximum(_vignetting_f32(lens, np.minimum(q, np.float32(1.0))), np.float32(1e-3)), np.float32(-1 / 2.4))
-            for lens, q in zip(rig.lenses, r2)
-        ]
-        factor[y0:y1] = np.where(owner[y0:y1], s[0], s[1])
-
-    n = max(1, min(cv2.getNumThreads(), h // 16))
-    cuts = [h * i // n for i in range(n + 1)]
-    run_parallel([lambda a=a, b=b: rows(a, b) for a, b in zip(cuts[:-1], cuts[1:])])
-    return factor, owner
+    ys = (np.arange(rows[0], rows[1], dtype=np.float32) + 0.5) * np.float32(scale)
+    r2, owner = circle_radii(rig, xs, ys)
+    s = [
+        np.power(np.maximum(_vignetting_f32(lens, np.minimum(q, np.float32(1.0))), np.float32(1e-3)), np.float32(-1 / 2.4))
+        for lens, q in zip(rig.lenses, r2)
+    ]
+    return np.where(owner, s[0], s[1]), owner
 
 
 class YuvStitch:
@@ -283,18 +290,16 @@ class YuvStitch:
         self.size = plan.size
         self.matrix = matrix
         self.full_range = bool(full_range)
-        chroma = type(plan).build(half_rig(plan.rig), w // 2, blend_width_deg=plan.blend_width_deg, compensate=False, blend=plan.blend)
-        # its bands blend U and V interleaved: two-channel weight pyramids
-        two = [replace(b, seam_weights=[cv2.merge([g, g]) for g in b.plane_weights]) if b.plane_weights else b for b in chroma.seam_bands]
-        chroma.seam_bands = two
-        self.chroma_plan = chroma
-        self._local = threading.local()
+        self.chroma_plan = type(plan).build(half_rig(plan.rig), w // 2, blend_width_deg=plan.blend_width_deg, compensate=False, blend=plan.blend)
+        self.luma_maps = PlaneMaps.of(plan)
+        self.chroma_maps = PlaneMaps.of(self.chroma_plan)
         compensate = plan.compensating
         self.gain = YuvGain.build(plan.rig if compensate else _neutral(plan.rig), matrix, full_range=full_range) if compensate or full_range else None
 
-    def apply(self, frame: "NDArray[np.uint8] | Planes", out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
+    def apply(self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None) -> "NDArray[np.uint8] | Planes":
         """Stitch one recorded yuv420p frame (one array, or the (Y, U, V) planes as the
-        reader gives them); ``out`` ((h * 3 // 2, w) uint8, contiguous) receives it when given."""
+        reader gives them); ``out`` receives it when given: a contiguous (h * 3 // 2, w)
+        uint8 array, or (Y, U, V) plane views (``EncoderFrame.writable()``); returned."""
         fw, fh = self.plan.rig.frame_size
         planes = yuv420p_planes(frame)
         if planes[0].shape != (fh, fw):
@@ -302,21 +307,12 @@ class YuvStitch:
         w, h = self.size
         if out is None:
             out = np.empty((h * 3 // 2, w), np.uint8)
-        loc = self._local
-        if self.gain is not None:
-            y, uv = self.gain.apply(planes)
-        else:
-            y, u, v = planes
-            if getattr(loc, "uv_in", None) is None:
-                loc.uv_in = np.empty(u.shape + (2,), np.uint8)
-            uv = cv2.merge([u, v], dst=loc.uv_in)
+        y, u, v = planes if self.gain is None else self.gain.apply(planes)
         oy, ou, ov = yuv420p_planes(out)
-        if getattr(loc, "uv_out", None) is None:
-            loc.uv_out = np.empty(ou.shape + (2,), np.uint8)
-        self.plan._stitch(y, oy, None, border=16.0)  # black where no lens sees, as in RGB
-        self.chroma_plan._stitch(uv, loc.uv_out, None, border=(128.0, 128.0))
-        cv2.extractChannel(loc.uv_out, 0, dst=ou)
-        cv2.extractChannel(loc.uv_out, 1, dst=ov)
+        # black where no lens sees, as in RGB
+        self.plan._stitch(y, oy, None, border=16.0, maps=self.luma_maps)
+        self.chroma_plan._stitch(u, ou, None, border=128.0, maps=self.chroma_maps)
+        self.chroma_plan._stitch(v, ov, None, border=128.0, maps=self.chroma_maps)
         return out
 
 

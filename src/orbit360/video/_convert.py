@@ -14,11 +14,16 @@ of a block), with edges replicated, in BT.601 limited range. Planes come back as
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["rgb_to_yuv420p", "yuv420p_to_rgb", "yuv420p_planes", "Planes"]
+if TYPE_CHECKING:
+    import av
+
+__all__ = ["rgb_to_yuv420p", "yuv420p_to_rgb", "yuv420p_planes", "plane_views", "Planes"]
 
 # BT.601 limited range, chroma rows of the RGB -> YUV matrix (swscale's default), and the
 # offset 128 in the fourth column
@@ -91,3 +96,14 @@ def yuv420p_planes(buf: "NDArray[np.uint8] | Planes") -> Planes:
     u = flat[luma : luma + plane].reshape(h // 2, w // 2)
     v = flat[luma + plane : luma + 2 * plane].reshape(h // 2, w // 2)
     return buf[:h], u, v
+
+
+def plane_views(frame: "av.VideoFrame") -> tuple[NDArray[np.uint8], ...]:
+    """(Y, U, V) of an 8-bit 4:2:0 ``av.VideoFrame`` as views of its buffers: (h, w) and twice
+    (h // 2, w // 2), rows ``line_size`` apart. A view keeps the frame's buffers alive."""
+    w, h = frame.width, frame.height
+    views = []
+    for i, plane in enumerate(frame.planes):
+        pw, ph = (w, h) if i == 0 else (w // 2, h // 2)
+        views.append(np.frombuffer(plane, np.uint8, count=plane.line_size * ph).reshape(ph, plane.line_size)[:, :pw])
+    return tuple(views)

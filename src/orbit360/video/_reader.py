@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from .._files import check_input_file
 from .._types import StrPath
 from ..errors import InputError
-from ._convert import yuv420p_to_rgb
+from ._convert import plane_views, yuv420p_to_rgb
 
 __all__ = ["VideoReader", "YuvFormat", "open_reader", "probe_container"]
 
@@ -152,17 +152,6 @@ def _to_rgb(frame: "av.VideoFrame") -> NDArray[np.uint8]:
     if frame.format.name == "yuv420p" and even and frame.colorspace in _BT601 and frame.color_range != 2:
         return yuv420p_to_rgb(frame.to_ndarray())
     return frame.to_ndarray(format="rgb24")
-
-
-def plane_views(frame: "av.VideoFrame") -> tuple[NDArray[np.uint8], ...]:
-    """(Y, U, V) of a decoded 8-bit 4:2:0 frame as views of its buffers: (h, w) and twice
-    (h // 2, w // 2), rows ``line_size`` apart. A view keeps the frame's buffers alive."""
-    w, h = frame.width, frame.height
-    views = []
-    for i, plane in enumerate(frame.planes):
-        pw, ph = (w, h) if i == 0 else (w // 2, h // 2)
-        views.append(np.frombuffer(plane, np.uint8, count=plane.line_size * ph).reshape(ph, plane.line_size)[:, :pw])
-    return tuple(views)
 
 
 def _yuv_format(pix_fmt: str | None, colorspace: int, color_range: int, size: tuple[int, int]) -> YuvFormat | None:
