@@ -128,7 +128,6 @@ def test_fusion_chapters_join_without_losing_sync(tmp_path, scene, rig):
 def test_pair_planes_match_rgb_frames_and_stitch_synchronised(tmp_path, scene, rig):
     """The YUV path of a pair: each plane of the front lens beside the back's, synchronised
     and across chapters exactly as the RGB frames, and stitched to the same picture."""
-    from orbit360.stitch._yuv import yuv420p_planes
     from orbit360.video._convert import yuv420p_to_rgb
 
     front, back, truth = write_fusion_pair(tmp_path, scene, rig, number="0106", frames=8, offset=2, motion=MOTION, chapters=2)

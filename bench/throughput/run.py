@@ -108,7 +108,7 @@ def run_orbit360_plain(inp: str, rig_json: str, out: str, crf: int, preset: str)
 
     def plain(frame, out=None):  # type: ignore[no-untyped-def]
         out = np.empty((h * 3 // 2, w), np.uint8) if out is None else out
-        remap_planes(frame, out, plan.dominant_maps, chroma.dominant_maps)
+        remap_planes(frame, out, plan.dominant_xy, chroma.dominant_xy)
         return out
 
     with VideoWriter(out, size=plan.size, fps=source.fps, options=EncodeOptions(crf=crf, preset=preset, encoder="libx264")) as wr:
@@ -127,7 +127,7 @@ def _cpu_s() -> float:
 
 def remap_planes(frame, out, luma_maps, chroma_maps) -> None:  # type: ignore[no-untyped-def]
     """A plain remap of yuv420p planes into ``out``: luma with ``luma_maps``, both chroma
-    planes with ``chroma_maps`` (fixed-point, bilinear): v360's work per frame."""
+    planes with ``chroma_maps`` (float or fixed-point, bilinear): v360's work per frame."""
     import cv2
 
     from orbit360.video._convert import yuv420p_planes
@@ -234,7 +234,9 @@ def run_orbit360_only(inp: str, rig_json: str) -> dict:
 def run_stitch_alone(inp: str, rig_json: str, frames: int) -> dict:
     """The stitch on frames in memory, beside plain remaps of the same frames: RGB (one
     3-channel remap) and yuv420p planes (luma at full size, two chroma planes at half
-    size: what v360 does), each output pixel from the lens facing it, fixed-point maps."""
+    size: what v360 does), each output pixel from the lens facing it. Each with the maps
+    cv2.remap is fastest with: fixed-point for RGB, float for one-channel planes (OpenCV
+    5; the planes with fixed-point maps are timed too)."""
     import cv2
     import numpy as np
 
@@ -278,17 +280,17 @@ def run_stitch_alone(inp: str, rig_json: str, frames: int) -> dict:
             xy, _ = dirs_to_fisheye(lens.rotation().inverse(dirs), lens.model(), lens.max_theta)
             sel = front if i == 0 else ~front
             mx[sel], my[sel] = xy[..., 0][sel] - 0.5, xy[..., 1][sel] - 0.5
-        return cv2.convertMaps(mx, my, cv2.CV_16SC2)
+        return (mx, my), cv2.convertMaps(mx, my, cv2.CV_16SC2)
 
-    m1, m2 = plain_maps(rig, w)
-    c1, c2 = plain_maps(half_rig(rig), w // 2)
+    (mxy, (m1, m2)), (cxy, cfix) = plain_maps(rig, w), plain_maps(half_rig(rig), w // 2)
     out = np.empty((w // 2, w, 3), np.uint8)
     out_yuv = np.empty((w // 2 * 3 // 2, w), np.uint8)
 
     res = {
         "frames": len(yuv),
         "remap_ms": per_frame_ms(lambda f: cv2.remap(f, m1, m2, cv2.INTER_LINEAR, dst=out), rgb, "remap"),
-        "remap_yuv_ms": per_frame_ms(lambda f: remap_planes(f, out_yuv, (m1, m2), (c1, c2)), yuv, "remap_yuv"),
+        "remap_yuv_ms": per_frame_ms(lambda f: remap_planes(f, out_yuv, mxy, cxy), yuv, "remap_yuv"),
+        "remap_yuv_fixed_ms": per_frame_ms(lambda f: remap_planes(f, out_yuv, (m1, m2), cfix), yuv, "remap_yuv_fixed"),
     }
     for name, kw in (("apply_ms", {}), ("feather_ms", {"blend": "feather"}), ("no_compensation_ms", {"compensate": False})):
         t0 = time.perf_counter()
@@ -416,20 +418,20 @@ def main() -> None:
         print(f"| {r['width']}x{r['width'] // 2} | {o['fps']:.2f} | {v['fps']:.2f} | {o['fps'] / v['fps']:.2f} | "
               f"{1000 * o['cpu_s'] / o['frames']:.0f} / {1000 * v['cpu_s'] / v['frames']:.0f} |")
     print("\nStitch stage alone, frames in memory (ms per frame):\n")
-    print("| output | plain remap, yuv420p planes | YuvStitch.apply (multiband + comp.) | ratio | plain remap, RGB | ratio to it | RGB plan.apply (ratio to RGB remap) | feather + comp. | multiband, no comp. | band area | plan build s (+ YUV parts) |")
+    print("| output | plain remap, yuv420p planes, float maps (fixed-point) | YuvStitch.apply (multiband + comp.) | ratio | plain remap, RGB | ratio to it | RGB plan.apply (ratio to RGB remap) | feather + comp. | multiband, no comp. | band area | plan build s (+ YUV parts) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s = r["stitch"]
-        print(f"| {r['width']}x{r['width'] // 2} | {s['remap_yuv_ms']:.0f} | {s['apply_ms']:.0f} | {s['ratio_to_remap']:.2f} | "
+        print(f"| {r['width']}x{r['width'] // 2} | {s['remap_yuv_ms']:.0f} ({s['remap_yuv_fixed_ms']:.0f}) | {s['apply_ms']:.0f} | {s['ratio_to_remap']:.2f} | "
               f"{s['remap_ms']:.0f} | {s['ratio_to_rgb_remap']:.2f} | {s['rgb_apply_ms']:.0f} ({s['rgb_ratio_to_remap']:.2f}) | "
               f"{s['feather_ms']:.0f} | {s['no_compensation_ms']:.0f} | {100 * s['band_fraction']:.0f}% | "
               f"{s['plan_build_s']:.1f} (+{s['yuv_build_s']:.1f}) |")
     print("\nThe same, CPU ms per frame (all threads; the pass with the best wall time):\n")
-    print("| output | plain remap, planes | YuvStitch.apply | ratio | plain remap, RGB | RGB plan.apply | ratio |")
+    print("| output | plain remap, planes, float maps (fixed-point) | YuvStitch.apply | ratio | plain remap, RGB | RGB plan.apply | ratio |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         c = r["stitch"]["cpu_ms"]
-        print(f"| {r['width']}x{r['width'] // 2} | {c['remap_yuv']:.0f} | {c['apply_ms']:.0f} | {c['apply_ms'] / c['remap_yuv']:.2f} | "
+        print(f"| {r['width']}x{r['width'] // 2} | {c['remap_yuv']:.0f} ({c['remap_yuv_fixed']:.0f}) | {c['apply_ms']:.0f} | {c['apply_ms'] / c['remap_yuv']:.2f} | "
               f"{c['remap']:.0f} | {c['rgb_apply']:.0f} | {c['rgb_apply'] / c['remap']:.2f} |")
 
 

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from ._types import SizeLike, StrPath
 from .geometry import Rotation, dirs_to_equirect, equirect_grid_dirs, fisheye_to_dirs
-from .profile import LensProfile, RigProfile
+from .profile import RigProfile
 
 __all__ = [
     "make_scene",

@@ -7,12 +7,9 @@ size, every chunk offset (``stco``/``co64``) shifts by the size change.
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 

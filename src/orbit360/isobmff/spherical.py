@@ -23,7 +23,7 @@ from .._files import check_input_file
 from .._types import StrPath
 from ..errors import CorruptBoxError, InputError, file_context
 from ._edit import AUDIO_SAMPLE_ENTRIES, VISUAL_SAMPLE_ENTRIES, BoxNode, parse_boxes, rewrite_moov
-from ._reader import find_box, iter_boxes, read_payload
+from ._reader import find_box, read_payload
 from ._writer import box, full_box
 
 __all__ = [

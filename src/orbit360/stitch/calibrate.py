@@ -413,7 +413,7 @@ def _fit_photometry(
         rots.append(m)
         used.append(j)
     # observations: (frame, lens, r, linear rgb) for each direction
-    obs_lin, obs_r, obs_key = [], [], []
+    obs_lin = []
     for k, (fi, m) in enumerate(zip(used, rots)):
         lin = lut[picked[fi]]
         lin = cv2.GaussianBlur(lin, (0, 0), 1.2)

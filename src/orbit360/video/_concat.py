@@ -133,7 +133,7 @@ def concat_segments(
     frame duration and presentation delay; JobError names the first one that does not.
     The output appears at its final name only when complete.
     """
-    from ..isobmff import Track, build_moov, mdat_header, read_movie
+    from ..isobmff import Track, build_moov, mdat_header
 
     if not segments:
         raise JobError("no segment to join")

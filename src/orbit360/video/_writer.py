@@ -149,6 +149,8 @@ class VideoWriter:
             if synth_audio:
                 self._tone = self._out.add_stream("aac", rate=48000, layout="stereo")
             self._next_pts = start_frame
+            self._video_packets = start_frame  # packets muxed, for a missing DTS (_mux_video)
+            self._last_dts: int | None = None
             self._audio_samples = 0
         except av.error.FFmpegError as exc:
             self._abort()
@@ -182,10 +184,36 @@ class VideoWriter:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         vf.pts = self._next_pts
         self._next_pts += 1
-        for packet in self._video.encode(vf):
-            self._out.mux(packet)
+        try:
+            for packet in self._video.encode(vf):
+                self._mux_video(packet)
+        except av.error.FFmpegError as exc:
+            raise OutputError(f"cannot encode or write video frame {vf.pts}: {exc.strerror}", path=self.path) from None
         if self._tone is not None:
             self._write_tone(self._next_pts / float(self.fps))
+
+    def _mux_video(self, packet: av.Packet) -> None:
+        """Mux one video packet, its decode timestamp made sane first.
+
+        libx265 through FFmpeg leaves the DTS of a very short clip's packets uninitialised
+        (measured: most 2-frame clips, values like -9e15), and the MP4 muxer then refuses
+        the file about one time in five ("not yet implemented" / "invalid argument"). A
+        DTS that is missing, after its PTS, more than 64 frames before it, or not after the
+        previous one is replaced by the packet's place in decode order less the encoder's
+        reorder delay (``has_b_frames``), kept increasing and never after the PTS.
+        """
+        pts, dts, tb = packet.pts, packet.dts, packet.time_base
+        last = self._last_dts
+        if pts is not None and tb is not None:
+            frame = 1.0 / (float(self.fps) * float(tb))  # one frame in packet ticks
+            if dts is None or dts > pts or (pts - dts) > 64 * frame or (last is not None and dts <= last):
+                fixed = int(round((self._video_packets - self._video.codec_context.has_b_frames) * frame))
+                if last is not None:
+                    fixed = max(fixed, last + 1)
+                packet.dts = dts = min(fixed, pts)
+        self._last_dts = dts
+        self._video_packets += 1
+        self._out.mux(packet)
 
     def _write_tone(self, until_s: float) -> None:
         """A 440/660 Hz stereo tone, 1024-sample AAC frames, up to ``until_s`` seconds."""
@@ -220,7 +248,7 @@ class VideoWriter:
             return
         try:
             for packet in self._video.encode(None):
-                self._out.mux(packet)
+                self._mux_video(packet)
             if self._tone is not None:
                 for packet in self._tone.encode(None):
                     self._out.mux(packet)
@@ -230,6 +258,9 @@ class VideoWriter:
                 self._audio_src.close()
             self._closed = True
             self._atomic.__exit__(None, None, None)
+        except av.error.FFmpegError as exc:
+            self._abort(exc)
+            raise OutputError(f"cannot finish the video: {exc.strerror}", path=self.path) from None
         except BaseException as exc:
             self._abort(exc)
             raise
