@@ -10,8 +10,9 @@ Principle of operation (after FFmpeg's v360):
    only the front lens sees the pixel, 0 where only the back lens does, a ramp across the
    overlap band.
 4. A *dominant* map sends every output pixel to the lens with the larger weight; one
-   fixed-point ``cv2.remap`` of that map produces the whole picture ("copy where one lens
-   alone covers a pixel").
+   ``cv2.remap`` of that map produces the whole picture ("copy where one lens alone
+   covers a pixel"): with float maps for one-channel YUV planes, fixed-point ones for
+   RGB (``PlaneMaps``: each is the faster kind for its channel count in OpenCV 5).
 5. The pixels whose weight is strictly between 0 and 1 are grouped into a few rectangles
    (the overlap band); per frame only those are remapped from both lenses and blended.
 
