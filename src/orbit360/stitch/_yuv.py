@@ -13,7 +13,11 @@ the same tables as the compensation).
 - **Geometry.** The luma plane is stitched by the plan itself. With chroma sited at the
   centre of each 2x2 block (as ``video._convert`` converts), the chroma planes are an
   equirect of half the size, sampled from a recorded frame of half the size: the plan
-  of the same rig scaled by 1/2 (``half_rig``) at half the width.
+  of the same rig scaled by 1/2 (``half_rig``) at half the width. Each plane is one
+  uint8 channel, remapped with float maps (``PlaneMaps``: the faster kind for one
+  channel in OpenCV 5), U and V one after the other (two one-channel remaps cost half of
+  one two-channel remap); the stitched planes can go straight into the encoder's frame
+  (``VideoWriter.new_frame``).
 - **Photometry** (``YuvGain``). The plan's compensation is a linear-light gain per lens
   and channel under the sRGB transfer, applied in u = lin^(1/2.4). Above the sRGB toe,
   u = (v + 0.055) / 1.055 for a code value v in [0, 1], so a gain is an affine map of
