@@ -376,11 +376,12 @@ class StitchPlan:
         levels = int(np.clip(math.floor(math.log2(max(band_px, 2.0) / 2.0)), 1, 6)) if blend == "multiband" else 0
         pad = 2**levels if levels else 0
 
-        mapx = np.empty((h, w), np.float32)
-        mapy = np.empty((h, w), np.float32)
         weight = np.empty((h, w), np.float32)
         front_side = np.empty((h, w), bool)
+        # lens 0's maps become the dominant map once the bands have read them (each full-size
+        # array costs its page faults: at 5.7K the plan build was mostly those)
         lens_maps = [(np.empty((h, w), np.float32), np.empty((h, w), np.float32)) for _ in rig.lenses]
+        mapx, mapy = lens_maps[0]
         lens_valid = [np.empty((h, w), bool) for _ in rig.lenses]
 
         step = _geometry_step(w)
@@ -407,12 +408,6 @@ class StitchPlan:
         n = max(1, cv2.getNumThreads())
         run_parallel([lambda k=k: [rows(y0) for y0 in chunks[k::n]] for k in range(min(n, len(chunks)))])
         thetas_full.clear()  # full-size angles, no longer needed
-        front = weight >= 0.5
-        for k, m in enumerate((mapx, mapy)):  # (no full-size temporaries: each costs page faults)
-            np.copyto(m, lens_maps[1][k])
-            np.copyto(m, lens_maps[0][k], where=front)
-        dominant = (mapx, mapy)
-        del front
         block = max(32, 4 * pad)  # padding costs less on taller rectangles
         ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side)
         mixed = (weight > 0.0) & (weight < 1.0)
@@ -423,6 +418,12 @@ class StitchPlan:
             zone = _near(front_side, int(_SEAM_REACH * pad))
             sb = max(32, int(_SEAM_BLOCK * pad))
             seam_bands = [_band_rect(r, ctx, int(_SEAM_PAD_X * pad), int(_SEAM_PAD_Y * pad), levels, pyramids=True) for r in _merge_rects(_band_rects(zone, block=sb))]
+        # the dominant map: lens 0's, with lens 1's where lens 1 has the larger weight
+        back = weight < 0.5
+        for k, m in enumerate((mapx, mapy)):
+            np.copyto(m, lens_maps[1][k], where=back)
+        dominant = (mapx, mapy)
+        del ctx, lens_maps, back
         compensating = bool(compensate and any(_has_photometry(l) for l in rig.lenses))
         plan = cls(
             rig, (w, h), dominant, compensating, bands, weight, float(blend_width_deg),
