@@ -96,7 +96,7 @@ class OrientedYuvStitch:
         self.chroma = SphereRotator((w // 2, h // 2))
 
     def __call__(self, item: tuple[int, NDArray[np.uint8]]) -> NDArray[np.uint8]:
-        from ..stitch._yuv import yuv420p_planes
+        from ..video._convert import yuv420p_planes
 
         index, frame = item
         rotation = Rotation(self.rotations[min(index, len(self.rotations) - 1)])

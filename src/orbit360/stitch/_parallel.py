@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 
-__all__ = ["run_parallel"]
+__all__ = ["run_parallel", "run_chunks"]
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
 _LOCK = threading.Lock()
@@ -43,3 +43,10 @@ def run_parallel(pieces: Sequence[Callable[[], None]]) -> None:
     finally:
         for f in futures:
             f.result()
+
+
+def run_chunks(fn: Callable[[int], None], starts: Sequence[int]) -> None:
+    """``fn(start)`` for every start (of row chunks, say), dealt in turn to one piece per
+    OpenCV thread: chunks far apart share the work about evenly."""
+    n = max(1, cv2.getNumThreads())
+    run_parallel([lambda k=k: [fn(s) for s in starts[k::n]] for k in range(min(n, len(starts)))])

@@ -48,8 +48,8 @@ from numpy.typing import NDArray
 
 from ..profile import RigProfile
 from ..video._convert import Planes, yuv420p_planes
-from ._parallel import run_parallel
-from .plan import PlaneMaps, StitchPlan, _vignetting_f32, circle_radii
+from ._parallel import run_chunks, run_parallel
+from .plan import _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii
 
 __all__ = ["YuvStitch", "YuvGain", "half_rig", "yuv420p_planes", "LUMA_COEFFICIENTS"]
 
@@ -61,7 +61,6 @@ _Y_OFF = 16.0 - 219.0 * _O  # limited-range luma code value where v + o = 0 (3.9
 _GAIN_BITS = 12  # per-pixel multipliers in fixed point
 _Y_BITS = 8  # fractional bits of luma + offset in uint16
 _C_BITS = 6  # fractional bits of centred chroma (and of luma in chroma units) in int16
-_GAIN_LOG2 = 4.0  # linear gains clipped to 2**-4 .. 2**4, as StitchPlan's SourceGain
 
 
 def half_rig(rig: RigProfile) -> RigProfile:
@@ -138,8 +137,9 @@ class YuvGain:
             np.multiply(k, np.float32(scale), out=k)
             return np.round(k, out=k)
 
-        def rows(y0: int, y1: int) -> None:
+        def rows(y0: int) -> None:
             # luma rows [y0, y1) and the chroma rows under them (row chunks: bounded temporaries)
+            y1 = min(fh, y0 + _ROW_CHUNK)
             s, own = _vignetting_factor(rig, (fw, fh), 1.0, (y0, y1))
             luma[y0:y1] = per_lens(s, own, 0, 0, one, (lo, hi))
             s, own = _vignetting_factor(rig, (fw // 2, fh // 2), 2.0, (y0 // 2, y1 // 2))
@@ -149,10 +149,7 @@ class YuvGain:
                     # luma enters chroma in chroma code units (224 / 219 of luma's)
                     tint[k][y0 // 2 : y1 // 2] = per_lens(s, own, i, 0, one, (-hi, hi))
 
-        cuts = list(range(0, fh, 256)) + [fh]
-        n = max(1, cv2.getNumThreads())
-        pieces = list(zip(cuts[:-1], cuts[1:]))
-        run_parallel([lambda k=k: [rows(a, b) for a, b in pieces[k::n]] for k in range(min(n, len(pieces)))])
+        run_chunks(rows, range(0, fh, _ROW_CHUNK))  # (_ROW_CHUNK is even: chroma rows y0 / 2 on)
         return cls(luma, chroma, tint, bool(full_range))  # type: ignore[arg-type]
 
     def apply(

@@ -45,8 +45,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import cv2
 import numpy as np
@@ -57,7 +58,7 @@ from ..profile import LensProfile, RigProfile
 
 if TYPE_CHECKING:
     from ._yuv import YuvStitch
-from ._parallel import run_parallel
+from ._parallel import run_chunks, run_parallel
 from .blend import blend_difference, mask_pyramid, ring_coords
 
 __all__ = ["StitchPlan", "BandRect", "PlaneMaps", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
@@ -67,7 +68,8 @@ ENCODED_GAMMA = 2.2
 
 BLENDS = ("multiband", "feather")
 
-_YUV_LOCK = threading.Lock()
+T = TypeVar("T")
+_LAZY_LOCK = threading.Lock()  # guards what a plan builds on first use (StitchPlan._once)
 _ROW_CHUNK = 256  # rows of output computed at once while planning (bounds planner memory)
 
 
@@ -236,8 +238,7 @@ class BandRect:
     is written. Arrays cover the padded rectangle: ``maps[i]`` the fixed-point remap maps
     of lens i (pointing at the other lens' pixel where lens i sees nothing), ``weight``
     the front lens' feather weight, ``seam_mask`` 1 where the front lens wins at the
-    geometric seam, ``valid[i]`` where lens i sees the pixel, ``ring_col``/``ring_eps``
-    each pixel's seam-ring column and elevation (for a per-frame seam), ``full[i]``
+    geometric seam, ``valid[i]`` where lens i sees the pixel, ``full[i]``
     whether lens i sees the whole padded rectangle. ``seam_weights`` is the geometric
     seam's weight pyramid (``blend.mask_pyramid``, multiband) and ``feather`` the
     weights (front, back) of the feather blend over the inner part. ``other_maps`` map
@@ -246,9 +247,8 @@ class BandRect:
     remap gives both layers. ``plane_weights`` is ``seam_weights`` for one-channel
     layers (a YUV plane); ``front_sign`` (int16) is +1 where the dominant map takes the
     front lens and -1 elsewhere, ``back_mask`` the complement of ``front_mask``;
-    ``other_xy`` is ``other_maps`` as float maps (``PlaneMaps``). ``ring_col`` and
-    ``ring_eps`` are left None at build (``StitchPlan._ring`` makes them when a per-frame
-    seam first comes).
+    ``other_xy`` is ``other_maps`` as float maps (``PlaneMaps``). (Each pixel's seam-ring
+    coordinates, which only a per-frame seam needs, come from ``StitchPlan._ring``.)
     """
 
     x0: int
@@ -263,8 +263,6 @@ class BandRect:
     py1: int = 0
     seam_mask: NDArray[np.float32] | None = None
     valid: tuple[NDArray[np.bool_], ...] = ()
-    ring_col: NDArray[np.int32] | None = None
-    ring_eps: NDArray[np.float32] | None = None
     full: tuple[bool, ...] = (False, False)
     seam_weights: list[NDArray[np.int16]] = field(default_factory=list, repr=False)
     feather: tuple[NDArray[np.float32], NDArray[np.float32]] | None = field(default=None, repr=False)
@@ -404,9 +402,7 @@ class StitchPlan:
 
         # row chunks are independent and numpy's ufuncs release the GIL: one chunk per
         # core at a time (a 5.7K plan: 4.4 s on one core of this machine)
-        chunks = list(range(0, h, _ROW_CHUNK))
-        n = max(1, cv2.getNumThreads())
-        run_parallel([lambda k=k: [rows(y0) for y0 in chunks[k::n]] for k in range(min(n, len(chunks)))])
+        run_chunks(rows, range(0, h, _ROW_CHUNK))
         thetas_full.clear()  # full-size angles, no longer needed
         block = max(32, 4 * pad)  # padding costs less on taller rectangles
         ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side)
@@ -438,54 +434,45 @@ class StitchPlan:
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         state.pop("_local", None)  # per-thread scratch: not picklable, rebuilt on use
-        state.pop("_yuv_cache", None)  # rebuilt on use
-        state.pop("_source_gain", None)
-        state.pop("_dominant_fixed", None)  # made from dominant_xy on use
-        state.pop("_rings", None)
+        state.pop("_derived", None)  # made on first use (_once): rebuilt on use
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._local = threading.local()
 
+    def _once(self, key: object, make: Callable[[], T]) -> T:
+        """What ``make`` builds, built on first use (once, whichever thread asks first) and
+        kept with the plan (not pickled: a worker rebuilds it)."""
+        derived = self.__dict__.setdefault("_derived", {})
+        if key not in derived:
+            with _LAZY_LOCK:
+                if key not in derived:
+                    derived[key] = make()
+        return derived[key]  # type: ignore[no-any-return]
+
     @property
     def source_gain(self) -> SourceGain | None:
         """The compensation of RGB frames (built on first use: the YUV path has its own),
         or None when the plan compensates nothing."""
-        if not self.compensating:
-            return None
-        gain = self.__dict__.get("_source_gain")
-        if gain is None:
-            with _YUV_LOCK:
-                gain = self.__dict__.get("_source_gain")
-                if gain is None:
-                    gain = self.__dict__["_source_gain"] = SourceGain.build(self.rig)
-        return gain
+        return self._once("source_gain", lambda: SourceGain.build(self.rig)) if self.compensating else None
 
     @property
     def dominant_maps(self) -> tuple[NDArray[np.int16], NDArray[np.uint16]]:
         """``dominant_xy`` as fixed-point maps (``cv2.convertMaps``), what ``apply`` remaps
         RGB frames with; made on first use."""
-        maps = self.__dict__.get("_dominant_fixed")
-        if maps is None:
-            with _YUV_LOCK:
-                maps = self.__dict__.get("_dominant_fixed")
-                if maps is None:
-                    maps = self.__dict__["_dominant_fixed"] = cv2.convertMaps(*self.dominant_xy, cv2.CV_16SC2)
-        return maps
+        return self._once("dominant_fixed", lambda: cv2.convertMaps(*self.dominant_xy, cv2.CV_16SC2))
 
     def _ring(self, band: BandRect) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         """Each pixel of ``band``'s padded rectangle as (seam-ring column, elevation), for a
         per-frame seam; made on first use and kept."""
-        if band.ring_col is not None and band.ring_eps is not None:
-            return band.ring_col, band.ring_eps
-        rings = self.__dict__.setdefault("_rings", {})
-        key = (band.px0, band.py0, band.px1, band.py1)
-        if key not in rings:
-            w, h = self.size
-            dirs = equirect_grid_dirs((w, h), rows=(band.py0, band.py1), cols=(band.px0, band.px1))
-            rings[key] = ring_coords(dirs, self.seam_width, self.seam_half_rad)
-        return rings[key]
+        w, h = self.size
+        return self._once(
+            ("ring", band.px0, band.py0, band.px1, band.py1),
+            lambda: ring_coords(
+                equirect_grid_dirs((w, h), rows=(band.py0, band.py1), cols=(band.px0, band.px1)), self.seam_width, self.seam_half_rad
+            ),
+        )
 
     def reset_seam(self) -> None:
         """Forget the tracked seam's history (at a scene cut); no-op for a geometric seam."""
@@ -525,11 +512,11 @@ class StitchPlan:
         """The compensated frame (or one plane of it) stitched into ``out``: the dominant
         remap, then the bands; ``border`` is the value where no lens sees. ``maps``: the
         plan's maps as ``PlaneMaps`` (one-channel planes with the geometric seam)."""
+        if maps is not None and seam_eps is not None:
+            raise ValueError("PlaneMaps serve the geometric seam only")
         m1, m2 = self.dominant_maps if maps is None else maps.dominant
         out = cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
         bands = self.seam_bands if seam_eps is None and self.seam_bands else self.bands
-        if maps is not None and seam_eps is not None:
-            raise ValueError("PlaneMaps serve the geometric seam only")
         others = [b.other_maps for b in bands] if maps is None else maps.others
         # every band reads the dominant picture around it before any band is written; the
         # bands are blended on OpenCV's threads (their many small calls run mostly serial)
@@ -551,12 +538,7 @@ class StitchPlan:
         Built on first use and kept with the plan."""
         from ._yuv import YuvStitch
 
-        key = (matrix, bool(full_range))
-        with _YUV_LOCK:
-            cache = self.__dict__.setdefault("_yuv_cache", {})
-            if key not in cache:
-                cache[key] = YuvStitch(self, matrix=matrix, full_range=full_range)
-            return cache[key]
+        return self._once(("yuv420", matrix, bool(full_range)), lambda: YuvStitch(self, matrix=matrix, full_range=full_range))
 
     def compensated(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """The recorded frame with the lenses' photometry undone (a new array; ``frame``
@@ -772,7 +754,6 @@ def _band_rect(r: tuple[int, int, int, int], ctx: _PlanArrays, pad_x: int, pad_y
     )
     maps = tuple(cv2.convertMaps(mx.astype(np.float32), my.astype(np.float32), cv2.CV_16SC2) for mx, my in lent)
     weight = np.ascontiguousarray(ctx.weight[sl])
-    ring_col, ring_eps = None, None  # made on first use (StitchPlan._ring): only a per-frame seam needs them
     front = weight >= 0.5  # as the dominant map chooses
     other = (np.where(front, lent[1][0], lent[0][0]), np.where(front, lent[1][1], lent[0][1]))
     other_xy = (other[0].astype(np.float32), other[1].astype(np.float32))
@@ -780,7 +761,6 @@ def _band_rect(r: tuple[int, int, int, int], ctx: _PlanArrays, pad_x: int, pad_y
     rect = BandRect(
         x0, y0, x1, y1, maps, weight,  # type: ignore[arg-type]
         px0, py0, px1, py1, None, valid,
-        ring_col, ring_eps,
         tuple(bool(v.all()) for v in valid),
     )
     rect = replace(
