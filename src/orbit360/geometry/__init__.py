@@ -5,7 +5,7 @@ of functions ``<proj>_to_dirs`` / ``dirs_to_<proj>``.
 """
 
 from .equirect import dirs_to_equirect, dirs_to_lonlat, equirect_grid_dirs, equirect_to_dirs, lonlat_to_dirs
-from .fisheye import FisheyeModel, dirs_to_fisheye, distort_theta, fisheye_to_dirs, undistort_theta
+from .fisheye import FisheyeModel, dirs_to_fisheye, distort_theta, fisheye_to_dirs, project_fisheye, undistort_theta
 from .rotation import (
     Rotation,
     axis_angle_to_matrix,
@@ -27,6 +27,7 @@ __all__ = [
     "equirect_grid_dirs",
     "equirect_to_dirs",
     "fisheye_to_dirs",
+    "project_fisheye",
     "lonlat_to_dirs",
     "matrix_to_quaternion",
     "matrix_to_ypr",

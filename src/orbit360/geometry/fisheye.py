@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["FisheyeModel", "dirs_to_fisheye", "fisheye_to_dirs", "distort_theta", "undistort_theta"]
+__all__ = ["FisheyeModel", "dirs_to_fisheye", "project_fisheye", "fisheye_to_dirs", "distort_theta", "undistort_theta"]
 
 
 @dataclass(frozen=True)
@@ -58,15 +58,25 @@ def dirs_to_fisheye(
 
     ``valid`` is False for directions more than ``max_theta`` radians off the optical axis.
     """
+    xy, theta = project_fisheye(dirs, model)
+    return xy, theta <= max_theta
+
+
+def project_fisheye(dirs: ArrayLike, model: FisheyeModel) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Image positions (..., 2) of lens-local directions (..., 3), and their angles off the
+    optical axis (radians): ``dirs_to_fisheye`` for callers that need the angle too."""
     d = np.asarray(dirs, dtype=np.float64)
     x, y, z = d[..., 0], d[..., 1], d[..., 2]
     rho = np.hypot(x, y)
     theta = np.arctan2(rho, z)
-    r = model.focal * distort_theta(theta, model.k)
-    safe = np.where(rho > 1e-12, rho, 1.0)
-    u = model.cx + r * np.where(rho > 1e-12, x / safe, 0.0)
-    v = model.cy - r * np.where(rho > 1e-12, y / safe, 0.0)
-    return np.stack([u, v], axis=-1), theta <= max_theta
+    # radius over rho (0 on the axis, where x = y = 0 anyway)
+    k = model.focal * distort_theta(theta, model.k) / np.where(rho > 1e-12, rho, np.inf)
+    xy = np.empty(d.shape[:-1] + (2,), np.float64)
+    np.multiply(x, k, out=xy[..., 0])
+    xy[..., 0] += model.cx
+    np.multiply(y, -k, out=xy[..., 1])
+    xy[..., 1] += model.cy
+    return xy, theta
 
 
 def fisheye_to_dirs(
