@@ -117,6 +117,10 @@ def test_yuv_stitch_feather_and_out_buffer(scene: np.ndarray) -> None:
     got = plan.yuv420().apply(src, out=out)
     assert got is out
     assert psnr(ref, got) > 45.0
+    # an out of another size is refused (a remap into it would go to a new array, lost)
+    for wrong in (np.zeros((384, 256), np.uint8), np.zeros((192, 256), np.uint8), tuple(np.zeros(s, np.uint8) for s in ((128, 256), (64, 128), (64, 128)))):
+        with pytest.raises(ValueError, match="the plan stitches 512x256"):
+            plan.yuv420().apply(src, out=wrong)
 
 
 @pytest.mark.parametrize("matrix,full", [("bt601", False), ("bt709", False), ("bt709", True), ("bt601", True)])

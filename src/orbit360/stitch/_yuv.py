@@ -308,8 +308,11 @@ class YuvStitch:
         w, h = self.size
         if out is None:
             out = np.empty((h * 3 // 2, w), np.uint8)
-        y, u, v = planes if self.gain is None else self.gain.apply(planes)
         oy, ou, ov = yuv420p_planes(out)
+        if oy.shape != (h, w) or oy.dtype != np.uint8 or ou.dtype != np.uint8 or ov.dtype != np.uint8:
+            # (cv2.remap would write a wrong-sized out into a new array of its own: lost)
+            raise ValueError(f"out is {oy.shape[1]}x{oy.shape[0]} {oy.dtype}, the plan stitches {w}x{h} uint8")
+        y, u, v = planes if self.gain is None else self.gain.apply(planes)
         # black where no lens sees, as in RGB
         self.plan._stitch(y, oy, None, border=16.0, maps=self.luma_maps)
         self.chroma_plan._stitch(u, ou, None, border=128.0, maps=self.chroma_maps)
