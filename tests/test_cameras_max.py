@@ -197,3 +197,37 @@ def test_layout_agrees_with_max2sphere():
         assert xa[k, 1] == pytest.approx(track * 1344 + iy, abs=0.51)
         checked += 1
     assert checked > 2500
+
+
+def test_max_yuv_path_matches_rgb_path(max_file):
+    """MAX frames are stitched as decoded planes (no colour conversion): the planes match
+    the RGB path's picture converted to yuv420p, a full-range recording comes out in
+    limited range, the plan travels by pickle, and the pipeline takes this path."""
+    import pickle
+
+    from orbit360.pipeline._frames import frame_work
+    from orbit360.video._convert import rgb_to_yuv420p, yuv420p_planes
+
+    path, truth = max_file
+    src = open_rig(path)
+    plan = src.plan(1024, None)
+    fmt = src.yuv_format
+    assert fmt is not None and frame_work(src, plan).yuv
+    stitch = plan.yuv420(matrix=fmt.matrix, full_range=fmt.full_range)
+    out = np.zeros((768, 1024), np.uint8)
+    for i, (rgb, planes) in enumerate(zip(src.frames(), src.yuv420_frames())):
+        got = yuv420p_planes(stitch.apply(planes, out=out))
+        ref = yuv420p_planes(rgb_to_yuv420p(plan.apply(rgb)))
+        assert psnr(got[0], ref[0]) > 50.0 and min(psnr(got[k], ref[k]) for k in (1, 2)) > 45.0
+        gt = yuv420p_planes(rgb_to_yuv420p(truth.ground_truth(i, plan.size)))
+        assert psnr(got[0], gt[0], rows=band_rows(512)) >= 30.0
+    # the same planes recorded in full range: limited range out, within a code value
+    y, u, v = planes
+    full = (np.clip(np.round((y.astype(np.float64) - 16) * 255 / 219), 0, 255).astype(np.uint8),
+            *(np.clip(np.round((c.astype(np.float64) - 128) * 255 / 224 + 128), 0, 255).astype(np.uint8) for c in (u, v)))
+    limited = [p.copy() for p in yuv420p_planes(stitch.apply(planes))]
+    again = pickle.loads(pickle.dumps(plan)).yuv420(matrix=fmt.matrix, full_range=True)
+    for a, b in zip(yuv420p_planes(again.apply(full)), limited):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="the plan stitches 1024x512"):
+        stitch.apply(planes, out=np.zeros((384, 512), np.uint8))

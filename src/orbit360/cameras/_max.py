@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,6 +32,9 @@ from ..errors import InputError
 from ..geometry.eac import dirs_to_eac_tiles, eac_tiles_to_dirs
 from ..profile import RigProfile
 from ._plan import RemapPlan
+
+if TYPE_CHECKING:
+    from ..video import YuvFormat
 
 __all__ = ["MaxLayout", "MaxSource", "LAYOUT_MAX_EAC"]
 
@@ -124,8 +127,17 @@ class MaxLayout:
         v = (gy - row * h) / h
         return eac_tiles_to_dirs(row * 3 + col, u, v)
 
+    def half(self) -> "MaxLayout | None":
+        """The layout of a frame of half the size (where 4:2:0 chroma lies), when every
+        length halves exactly (the known layouts do), else None."""
+        w, h = self.track_size
+        if any(v % 2 for v in (w, h, self.side, self.overlap)):
+            return None
+        return MaxLayout((w // 2, h // 2), self.side // 2, self.overlap // 2)
+
     def plan(self, width: int) -> RemapPlan:
-        return RemapPlan.build(self.source_map, self.frame_size, width)
+        half = self.half()
+        return RemapPlan.build(self.source_map, self.frame_size, width, chroma_map=None if half is None else half.source_map)
 
 
 @dataclass
@@ -142,6 +154,8 @@ class MaxSource:
     audio_path: Path | None = field(init=False)
     telemetry_path: Path | None = field(init=False)
     max_layout: MaxLayout = field(init=False)
+    yuv_format: "YuvFormat | None" = field(init=False)
+    """Both tracks' 4:2:0 coding when they share one (``yuv420_frames``)."""
 
     def __post_init__(self) -> None:
         from ..video import open_reader
@@ -154,6 +168,7 @@ class MaxSource:
             if layout is None:
                 raise InputError(f"video tracks of {r0.size[0]}x{r0.size[1]} do not match a GoPro MAX EAC layout", path=self.path)
             self.max_layout = layout
+            self.yuv_format = r0.yuv_format if r0.yuv_format == r1.yuv_format and layout.half() is not None else None
             self.fps = r0.fps
             self.frame_count = min(r0.frame_count, r1.frame_count)
         self.frame_size = layout.frame_size
@@ -166,6 +181,16 @@ class MaxSource:
         stop = self.frame_count if stop is None else min(stop, self.frame_count)
         with open_reader(self.path, stream_index=0) as r0, open_reader(self.path, stream_index=1) as r1:
             yield from _zip_stack(r0.indexed_frames(start, stop), r1.indexed_frames(start, stop), axis=0)
+
+    def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[NDArray[np.uint8], ...]]:
+        """The stacked frames as yuv420p planes (Y, U, V): each plane of track 0 above
+        the same plane of track 1, no colour conversion."""
+        from ..video import open_reader
+
+        stop = self.frame_count if stop is None else min(stop, self.frame_count)
+        with open_reader(self.path, stream_index=0) as r0, open_reader(self.path, stream_index=1) as r1:
+            for pa, pb in _zip_pairs(r0.indexed_frames(start, stop, yuv420=True), r1.indexed_frames(start, stop, yuv420=True)):
+                yield tuple(np.concatenate([x, y], axis=0) for x, y in zip(pa, pb))
 
     def nominal_rig(self) -> RigProfile | None:
         return None
