@@ -342,6 +342,9 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2:])
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--make":
+        make_input(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="2880,5760")
     ap.add_argument("--frames", default="48,24", help="frames per size (comma list, matched to --sizes)")
@@ -361,6 +364,9 @@ def main() -> None:
     rows = []
     for w, n in zip(sizes, counts):
         t0 = time.perf_counter()
+        # rendered in a child: a forked child's peak RSS starts at its parent's (the shared pages
+        # count, and the peak survives exec), so a parent that rendered frames would inflate every measured child's
+        subprocess.run([sys.executable, __file__, "--make", str(a.work), str(w), str(n)], check=True)
         inp, rig_json = make_input(a.work, w, n)
         print(f"# {w}x{w // 2}: input {inp.name} ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
         pairs, plains = [], []
