@@ -22,13 +22,12 @@ with the picture it gives scored too. Input: a synthetic 5.6K recording (tracks
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
 import time
 from fractions import Fraction
 from pathlib import Path
+
+from _runs import cpu_s, make_in_child, measure, report
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
@@ -37,9 +36,6 @@ TRACK = (4096, 1344)
 SCENE_SEED = 21
 
 
-def _cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def make_input(work: Path, frames: int) -> Path:
@@ -56,16 +52,16 @@ def run_orbit360(inp: str, out: str, width: int, crf: int, preset: str, yuv: boo
     from orbit360.pipeline import stitch_video
     from orbit360.video import EncodeOptions
 
-    t0, c0 = time.perf_counter(), _cpu_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     r = stitch_video(inp, out, width=width, options=EncodeOptions(crf=crf, preset=preset, encoder="libx264"), yuv=yuv)
     wall = time.perf_counter() - t0
-    return {"frames": r.frames, "fps": r.frames / wall, "cpu_s": _cpu_s() - c0, "ms_per_frame": r.timings.per_frame_ms()}
+    return {"frames": r.frames, "fps": r.frames / wall, "cpu_s": cpu_s() - c0, "ms_per_frame": r.timings.per_frame_ms()}
 
 
 def run_ffmpeg(inp: str, out: str, width: int, crf: int, preset: str) -> dict:
     import av
 
-    t0, c0 = time.perf_counter(), _cpu_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     n = 0
     with av.open(inp) as a, av.open(inp) as b, av.open(out, "w", format="mp4") as dst:
         sa, sb = a.streams.video[0], b.streams.video[1]
@@ -109,7 +105,7 @@ def run_ffmpeg(inp: str, out: str, width: int, crf: int, preset: str) -> dict:
         for p in vout.encode(None):
             dst.mux(p)
     wall = time.perf_counter() - t0
-    return {"frames": n, "fps": n / wall, "cpu_s": _cpu_s() - c0}
+    return {"frames": n, "fps": n / wall, "cpu_s": cpu_s() - c0}
 
 
 def score(out: str, frames: int) -> dict:
@@ -136,16 +132,9 @@ def child(argv: list[str]) -> None:
         res = run_ffmpeg(inp, out, width, crf, preset)
     else:
         res = run_orbit360(inp, out, width, crf, preset, yuv=kind == "orbit360")
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(res))
+    report(res)
 
 
-def measure(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
-    if proc.returncode or line is None:
-        raise SystemExit(f"{args[0]} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(line[7:])
 
 
 def main() -> None:
@@ -165,16 +154,14 @@ def main() -> None:
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    # rendered in a child: a forked child's peak RSS starts at its parent's (the shared pages
-    # count, and the peak survives exec), so a parent that rendered frames would inflate every measured child's
-    subprocess.run([sys.executable, __file__, "--make", str(work), str(a.frames)], check=True)
+    make_in_child(__file__, str(work), str(a.frames))  # (its peak memory is not ours)
     inp = make_input(work, a.frames)
     kinds = ("orbit360", "ffmpeg", "orbit360-rgb")
     rows = []
     for rep in range(a.repeat):
         for kind in kinds:
             out = work / f"max_{kind}.mp4"
-            res = measure(kind, str(inp), str(out), str(a.width), str(a.crf), a.preset)
+            res = measure(__file__, kind, str(inp), str(out), str(a.width), str(a.crf), a.preset)
             if rep == 0:
                 res.update(score(str(out), a.frames))
             rows.append((rep + 1, kind, res))

@@ -27,12 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 from fractions import Fraction
 from pathlib import Path
+
+from _runs import cpu_s, make_in_child, measure, report
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
@@ -77,9 +77,9 @@ def run_orbit360(inp: str, rig_json: str, out: str, crf: int, preset: str, yuv: 
     from orbit360.video import EncodeOptions
 
     rig = RigProfile.load(rig_json)
-    t0, c0 = time.perf_counter(), _cpu_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     r = stitch_video(inp, out, rig=rig, options=EncodeOptions(crf=crf, preset=preset, encoder="libx264"), yuv=yuv)
-    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    wall, cpu = time.perf_counter() - t0, cpu_s() - c0
     t = r.timings
     return {
         "frames": r.frames, "wall_s": wall, "fps": r.frames / wall, "pipeline_fps": t.fps, "cpu_s": cpu,
@@ -99,7 +99,7 @@ def run_orbit360_plain(inp: str, rig_json: str, out: str, crf: int, preset: str)
     from orbit360.profile import RigProfile
     from orbit360.video import EncodeOptions, VideoWriter
 
-    t0, c0 = time.perf_counter(), _cpu_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     source = open_rig(inp)
     plan = source.plan(source.frame_size[0], RigProfile.load(rig_json))
     job = frame_work(source, plan)
@@ -115,14 +115,9 @@ def run_orbit360_plain(inp: str, rig_json: str, out: str, crf: int, preset: str)
         with stitch_threads(wr.encoder, preset):
             t = run_stages(job.frames, plain, wr.write, finish=wr.close)
     wall = time.perf_counter() - t0
-    return {"frames": t.frames, "wall_s": wall, "fps": t.frames / wall, "pipeline_fps": t.fps, "cpu_s": _cpu_s() - c0}
+    return {"frames": t.frames, "wall_s": wall, "fps": t.frames / wall, "pipeline_fps": t.fps, "cpu_s": cpu_s() - c0}
 
 
-def _cpu_s() -> float:
-    """CPU seconds (user + system, all threads) of this process so far: on a machine shared
-    with other jobs, the cost that their load does not change much."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def remap_planes(frame, out, luma_maps, chroma_maps) -> None:  # type: ignore[no-untyped-def]
@@ -156,7 +151,7 @@ def _v360_graph(vin):  # type: ignore[no-untyped-def]
 def run_v360(inp: str, out: str, crf: int, preset: str) -> dict:
     import av
 
-    t0, c0 = time.perf_counter(), _cpu_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     n = 0
     with av.open(inp) as src, av.open(out, "w", format="mp4") as dst:
         vin = src.streams.video[0]
@@ -190,14 +185,14 @@ def run_v360(inp: str, out: str, crf: int, preset: str) -> dict:
         for p in vout.encode(None):
             dst.mux(p)
     wall = time.perf_counter() - t0
-    return {"frames": n, "wall_s": wall, "fps": n / wall, "cpu_s": _cpu_s() - c0}
+    return {"frames": n, "wall_s": wall, "fps": n / wall, "cpu_s": cpu_s() - c0}
 
 
 def run_v360_only(inp: str) -> dict:
     """Decode -> v360 -> discard: FFmpeg's stitch without the encoder."""
     import av
 
-    t0, c0 = time.perf_counter(), _cpu_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     n = 0
     with av.open(inp) as src:
         vin = src.streams.video[0]
@@ -211,7 +206,7 @@ def run_v360_only(inp: str) -> dict:
                 except (av.BlockingIOError, av.EOFError):
                     break
     wall = time.perf_counter() - t0
-    return {"frames": n, "wall_s": wall, "fps": n / wall, "cpu_s": _cpu_s() - c0}
+    return {"frames": n, "wall_s": wall, "fps": n / wall, "cpu_s": cpu_s() - c0}
 
 
 def run_orbit360_only(inp: str, rig_json: str) -> dict:
@@ -226,9 +221,9 @@ def run_orbit360_only(inp: str, rig_json: str) -> dict:
     plan = source.plan(source.frame_size[0], RigProfile.load(rig_json))
     job = frame_work(source, plan)
     job.stitch(next(iter(source.frames(0, 1) if not job.yuv else source.yuv420_frames(0, 1))))  # build the YUV parts
-    c0 = _cpu_s()
+    c0 = cpu_s()
     t = run_stages(job.frames, job.stitch, lambda f: None)
-    return {"frames": t.frames, "wall_s": t.wall_s, "fps": t.fps, "yuv": job.yuv, "cpu_s": _cpu_s() - c0}
+    return {"frames": t.frames, "wall_s": t.wall_s, "fps": t.fps, "yuv": job.yuv, "cpu_s": cpu_s() - c0}
 
 
 def run_stitch_alone(inp: str, rig_json: str, frames: int) -> dict:
@@ -326,16 +321,9 @@ def child(argv: list[str]) -> None:
         res = run_orbit360_only(args[0], args[1])
     else:
         res = run_stitch_alone(args[0], args[1], int(args[2]))
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(res))
+    report(res)
 
 
-def measure(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
-    if proc.returncode or line is None:
-        raise SystemExit(f"{args[0]} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(line[7:])
 
 
 def main() -> None:
@@ -364,22 +352,20 @@ def main() -> None:
     rows = []
     for w, n in zip(sizes, counts):
         t0 = time.perf_counter()
-        # rendered in a child: a forked child's peak RSS starts at its parent's (the shared pages
-        # count, and the peak survives exec), so a parent that rendered frames would inflate every measured child's
-        subprocess.run([sys.executable, __file__, "--make", str(a.work), str(w), str(n)], check=True)
+        make_in_child(__file__, str(a.work), str(w), str(n))  # (its peak memory is not ours)
         inp, rig_json = make_input(a.work, w, n)
         print(f"# {w}x{w // 2}: input {inp.name} ready ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
         pairs, plains = [], []
         for _ in range(max(1, a.repeat)):  # in turns, so load drift hits both alike
-            pairs.append((measure("orbit360", str(inp), str(rig_json), str(a.work / f"o360_{w}.mp4"), str(a.crf), a.preset),
-                          measure("v360", str(inp), str(a.work / f"v360_{w}.mp4"), str(a.crf), a.preset)))
+            pairs.append((measure(__file__, "orbit360", str(inp), str(rig_json), str(a.work / f"o360_{w}.mp4"), str(a.crf), a.preset),
+                          measure(__file__, "v360", str(inp), str(a.work / f"v360_{w}.mp4"), str(a.crf), a.preset)))
             if a.with_plain:
-                plains.append(measure("orbit360-plain", str(inp), str(rig_json), str(a.work / f"o360p_{w}.mp4"), str(a.crf), a.preset))
+                plains.append(measure(__file__, "orbit360-plain", str(inp), str(rig_json), str(a.work / f"o360p_{w}.mp4"), str(a.crf), a.preset))
         ours, peer = sorted(pairs, key=lambda p: p[0]["fps"] / p[1]["fps"])[len(pairs) // 2]  # the median pair
-        ours_rgb = measure("orbit360-rgb", str(inp), str(rig_json), str(a.work / f"o360rgb_{w}.mp4"), str(a.crf), a.preset) if a.with_rgb else None
-        alone = measure("stitch", str(inp), str(rig_json), str(min(a.stitch_frames, n)))
-        ours_only = measure("orbit360-only", str(inp), str(rig_json))
-        peer_only = measure("v360-only", str(inp))
+        ours_rgb = measure(__file__, "orbit360-rgb", str(inp), str(rig_json), str(a.work / f"o360rgb_{w}.mp4"), str(a.crf), a.preset) if a.with_rgb else None
+        alone = measure(__file__, "stitch", str(inp), str(rig_json), str(min(a.stitch_frames, n)))
+        ours_only = measure(__file__, "orbit360-only", str(inp), str(rig_json))
+        peer_only = measure(__file__, "v360-only", str(inp))
         rows.append({"width": w, "frames": n, "orbit360": ours, "v360": peer, "stitch": alone, "load": os.getloadavg()[0],
                      "orbit360_only": ours_only, "v360_only": peer_only, "orbit360_rgb": ours_rgb, "pairs": pairs, "plains": plains})
         print(f"# {w}: orbit360 {ours['fps']:.2f} fps, v360 {peer['fps']:.2f} fps", file=sys.stderr, flush=True)

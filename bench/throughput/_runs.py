@@ -1,0 +1,43 @@
+"""What the throughput benchmarks share: each measured run in its own process.
+
+A script calls ``measure(__file__, kind, *args)``; the child (the same script with
+``--child``) does the run and ends with ``report(result)``, one ``RESULT {json}`` line that
+carries its peak RSS. CPU seconds (``cpu_s``) are user + system of all the process'
+threads: on a machine shared with other jobs they move much less with their load than
+wall time does.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system, all threads) of this process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def report(res: dict) -> None:
+    """Print a child's result for ``measure``, with its peak RSS in MB."""
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(res))
+
+
+def measure(script: str, *args: str) -> dict:
+    """Run ``script --child *args`` in a new process and return its ``report``."""
+    proc = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if proc.returncode or line is None:
+        raise SystemExit(f"{args[0]} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[7:])
+
+
+def make_in_child(script: str, *args: str) -> None:
+    """Run ``script --make *args`` (render the input) in a new process. A forked child's
+    peak RSS starts at its parent's (the shared pages count, and the peak survives exec),
+    so a parent that rendered frames itself would inflate every measured child's."""
+    subprocess.run([sys.executable, script, "--make", *args], check=True)
