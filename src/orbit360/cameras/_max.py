@@ -176,21 +176,22 @@ class MaxSource:
         self.telemetry_path = self.path
 
     def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
-        from ..video import open_reader
-
-        stop = self.frame_count if stop is None else min(stop, self.frame_count)
-        with open_reader(self.path, stream_index=0) as r0, open_reader(self.path, stream_index=1) as r1:
-            yield from _zip_stack(r0.indexed_frames(start, stop), r1.indexed_frames(start, stop), axis=0)
+        for a, b in self._track_pairs(start, stop, yuv420=False):
+            yield np.concatenate([a, b], axis=0)
 
     def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[NDArray[np.uint8], ...]]:
         """The stacked frames as yuv420p planes (Y, U, V): each plane of track 0 above
         the same plane of track 1, no colour conversion."""
+        for a, b in self._track_pairs(start, stop, yuv420=True):
+            yield tuple(np.concatenate([x, y], axis=0) for x, y in zip(a, b))
+
+    def _track_pairs(self, start: int, stop: int | None, *, yuv420: bool) -> Iterator[tuple[Any, Any]]:
+        """(track 0, track 1) frames [start, stop), RGB or (with ``yuv420``) planes."""
         from ..video import open_reader
 
         stop = self.frame_count if stop is None else min(stop, self.frame_count)
         with open_reader(self.path, stream_index=0) as r0, open_reader(self.path, stream_index=1) as r1:
-            for pa, pb in _zip_pairs(r0.indexed_frames(start, stop, yuv420=True), r1.indexed_frames(start, stop, yuv420=True)):
-                yield tuple(np.concatenate([x, y], axis=0) for x, y in zip(pa, pb))
+            yield from _zip_pairs(r0.indexed_frames(start, stop, yuv420=yuv420), r1.indexed_frames(start, stop, yuv420=yuv420))
 
     def nominal_rig(self) -> RigProfile | None:
         return None
@@ -216,9 +217,3 @@ def _zip_pairs(a: Iterator[tuple[int, Any]], b: Iterator[tuple[int, Any]]) -> It
             pending = nxt
         if pending[0] == ia:
             yield fa, pending[1]
-
-
-def _zip_stack(a: Iterator[tuple[int, NDArray[np.uint8]]], b: Iterator[tuple[int, NDArray[np.uint8]]], *, axis: int) -> Iterator[NDArray[np.uint8]]:
-    """``_zip_pairs`` with each pair joined along ``axis``."""
-    for fa, fb in _zip_pairs(a, b):
-        yield np.concatenate([fa, fb], axis=axis)
