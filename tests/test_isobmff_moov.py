@@ -185,3 +185,20 @@ def test_background_writer_cuts_at_the_end_and_aborts_cleanly(tmp_path: Path) ->
         with atomic_output(aborted) as tmp, BackgroundMovieWriter(tmp, ftyp=ftyp, source_path=src, start=100, limit=100 + len(payload)):
             raise RuntimeError("the scan failed")
     assert not aborted.exists() and not list(tmp_path.glob(".aborted*"))
+
+
+def test_error_naming_a_corrupt_box_type_stays_on_one_line(tmp_path: Path) -> None:
+    """A box type read from damaged bytes can hold a newline (found by the salvage fuzz
+    test): the error still prints as one line, control characters escaped."""
+    from orbit360.errors import Orbit360Error
+    from orbit360.isobmff import read_movie
+
+    child = struct.pack(">I4s", 2389, b"\x00\x00\nM") + b"\x00" * 8
+    moov = struct.pack(">I4s", 8 + len(child), b"moov") + child
+    path = tmp_path / "bad\tname.mp4"
+    path.write_bytes(struct.pack(">I4s4sI", 16, b"ftyp", b"isom", 0) + moov)
+    with pytest.raises(Orbit360Error) as info:
+        read_movie(path)
+    text = str(info.value)
+    assert "\n" not in text and "\t" not in text
+    assert "\\x0a" in text and "bad\\x09name.mp4" in text

@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 
+_ESCAPE_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(32), 127)}
+
+
 class Orbit360Error(Exception):
     """Base class: a problem with an input, an output or a job, worth one line to a user."""
 
@@ -55,7 +58,9 @@ class Orbit360Error(Exception):
     def __str__(self) -> str:
         where = f" (at byte {self.offset:#x})" if self.offset is not None else ""
         prefix = f"{self.path}: " if self.path else ""
-        return f"{prefix}{self.message}{where}"
+        # one line whatever a damaged file or an odd file name holds (a box type read
+        # from corrupt bytes can be a newline): control characters shown escaped
+        return f"{prefix}{self.message}{where}".translate(_ESCAPE_CONTROLS)
 
 
 class InputError(Orbit360Error):

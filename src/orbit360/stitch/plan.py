@@ -383,13 +383,14 @@ class StitchPlan:
         lens_valid = [np.empty((h, w), bool) for _ in rig.lenses]
 
         step = _geometry_step(w)
-        thetas_full = [_lens_fields(lens, (w, h), step, lens_maps[i]) for i, lens in enumerate(rig.lenses)]
+        grids = [_LensGrid.project(lens, (w, h), step) for lens in rig.lenses]
 
         def rows(y0: int) -> None:
             y1 = min(h, y0 + _ROW_CHUNK)
             thetas, valids = [], []
             for i, lens in enumerate(rig.lenses):
-                theta = thetas_full[i][y0:y1]
+                # the lens' maps written straight into place; its angles only for these rows
+                theta = grids[i].rows(y0, y1, lens_maps[i])
                 valid = theta <= np.float32(lens.max_theta)
                 lens_valid[i][y0:y1] = valid
                 thetas.append(theta)
@@ -403,7 +404,6 @@ class StitchPlan:
         # row chunks are independent and numpy's ufuncs release the GIL: one chunk per
         # core at a time (a 5.7K plan: 4.4 s on one core of this machine)
         run_chunks(rows, range(0, h, _ROW_CHUNK))
-        thetas_full.clear()  # full-size angles, no longer needed
         block = max(32, 4 * pad)  # padding costs less on taller rectangles
         ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side)
         mixed = (weight > 0.0) & (weight < 1.0)
@@ -419,7 +419,8 @@ class StitchPlan:
         for k, m in enumerate((mapx, mapy)):
             np.copyto(m, lens_maps[1][k], where=back)
         dominant = (mapx, mapy)
-        del ctx, lens_maps, back
+        lens_maps.clear()  # lens 1's maps: no longer needed
+        del ctx, back
         compensating = bool(compensate and any(_has_photometry(l) for l in rig.lenses))
         plan = cls(
             rig, (w, h), dominant, compensating, bands, weight, float(blend_width_deg),
@@ -641,34 +642,63 @@ def _geometry_step(width: int) -> int:
     return int(min(4, max(1, math.isqrt(width // 256))))
 
 
-def _lens_fields(
-    lens: LensProfile, size: tuple[int, int], step: int, maps: tuple[NDArray[np.float32], NDArray[np.float32]]
-) -> NDArray[np.float32]:
-    """Frame positions of every output pixel through ``lens`` (written into ``maps``, remap
-    convention) and its off-axis angle (returned, radians, float32), projected exactly on a
-    grid ``step`` pixels apart and interpolated bilinearly in between.
+@dataclass(frozen=True)
+class _LensGrid:
+    """One lens' fields projected exactly on a grid ``step`` output pixels apart: frame x
+    and y of each sample (remap convention) and its off-axis angle (radians), as one
+    (rows, cols, 3) float32 image. ``rows`` interpolates them bilinearly to output rows.
 
     The grid reaches ``_GEOMETRY_PAD`` samples past every edge, over the poles and across
     the longitude wrap (the formulas continue there), so interpolation never extrapolates.
+    Only the rows asked for are interpolated: no full-size angle array is ever made (at
+    5.7K each full-size float field is 66 MB of fresh memory, and first-touching memory
+    was most of the plan build's cost).
     """
-    w, h = size
-    pad = _GEOMETRY_PAD if step > 1 else 0
-    wc, hc = -(-w // step) + 2 * pad, -(-h // step) + 2 * pad
-    dirs = equirect_grid_dirs((w, h), rows=(-pad, hc - pad), cols=(-pad, wc - pad), step=step)
-    xy, theta = project_fisheye(lens.rotation().inverse(dirs), lens.model())
-    fields = ((xy[..., 0] - 0.5).astype(np.float32), (xy[..., 1] - 0.5).astype(np.float32), theta.astype(np.float32))
-    if step == 1:
-        maps[0][:], maps[1][:] = fields[0], fields[1]
-        return fields[2]
-    # cv2.resize samples output pixel X at (X + 0.5) / step - 0.5 of its input: sample j is
-    # the centre of output pixels [j * step, (j + 1) * step), as placed above
-    o = pad * step
-    big = np.empty((hc * step, wc * step), np.float32)  # one buffer for the three fields
-    for k, f in enumerate(fields[:2]):
-        cv2.resize(f, (wc * step, hc * step), dst=big, interpolation=cv2.INTER_LINEAR)
-        maps[k][:] = big[o : o + h, o : o + w]
-    cv2.resize(fields[2], (wc * step, hc * step), dst=big, interpolation=cv2.INTER_LINEAR)
-    return big[o : o + h, o : o + w]
+
+    fields: NDArray[np.float32]
+    step: int
+    pad: int
+    size: tuple[int, int]
+
+    @classmethod
+    def project(cls, lens: LensProfile, size: tuple[int, int], step: int) -> "_LensGrid":
+        w, h = size
+        pad = _GEOMETRY_PAD if step > 1 else 0
+        wc, hc = -(-w // step) + 2 * pad, -(-h // step) + 2 * pad
+        dirs = equirect_grid_dirs((w, h), rows=(-pad, hc - pad), cols=(-pad, wc - pad), step=step)
+        xy, theta = project_fisheye(lens.rotation().inverse(dirs), lens.model())
+        fields = np.empty((hc, wc, 3), np.float32)
+        fields[..., 0] = xy[..., 0] - 0.5
+        fields[..., 1] = xy[..., 1] - 0.5
+        fields[..., 2] = theta
+        return cls(fields, step, pad, (w, h))
+
+    def rows(
+        self, y0: int, y1: int, maps: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
+    ) -> NDArray[np.float32]:
+        """The off-axis angles of output rows [y0, y1), (y1 - y0, w); their frame positions
+        go into rows [y0, y1) of ``maps`` when given."""
+        w, _ = self.size
+        s, p = self.step, self.pad
+        if s == 1:
+            part = self.fields[y0:y1]
+        else:
+            # cv2.resize samples output pixel X at (X + 0.5) / s - 0.5 of its input: sample
+            # j is the centre of output pixels [j * s, (j + 1) * s). Resizing a block of
+            # samples from row c0 on gives the same values as the whole grid would, shifted
+            # by c0 * s rows, wherever the block holds both samples around a row: one
+            # sample of margin either side of the rows wanted.
+            hc = self.fields.shape[0]
+            c0 = max(0, math.floor((y0 + p * s + 0.5) / s - 0.5) - 1)
+            c1 = min(hc, math.floor((y1 - 1 + p * s + 0.5) / s - 0.5) + 3)
+            block = self.fields[c0:c1]
+            big = cv2.resize(block, (block.shape[1] * s, block.shape[0] * s), interpolation=cv2.INTER_LINEAR)
+            r0 = y0 - (c0 - p) * s
+            part = big[r0 : r0 + (y1 - y0), p * s : p * s + w]
+        if maps is not None:
+            maps[0][y0:y1] = part[..., 0]
+            maps[1][y0:y1] = part[..., 1]
+        return np.ascontiguousarray(part[..., 2])
 
 
 def _has_photometry(lens: LensProfile) -> bool:
