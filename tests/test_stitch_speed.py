@@ -122,3 +122,24 @@ def test_interpolated_lens_maps_match_exact_projection(width: int, step: int) ->
         assert err.max() < 0.02
         assert np.degrees(np.abs(t_coarse - t1)[seen & (t1 > np.radians(5))]).max() < 0.01
         assert seen[0].any() and seen[:, 0].any()  # the checked area reaches a pole and the wrap
+
+
+def test_near_marks_pixels_within_reach_of_a_side_change() -> None:
+    """The seam zone: Chebyshev distance <= reach from a pixel whose 4-neighbour lies on
+    the other side; the frame's border is no change."""
+    from orbit360.stitch.plan import _near
+
+    side = np.zeros((40, 60), bool)
+    side[:, :25] = True  # a vertical change between columns 24 and 25
+    side[30:, 50] = True  # and a short one near the bottom right
+    got = _near(side, 3)
+    ys, xs = np.mgrid[0:40, 0:60]
+    edge = np.zeros_like(side)
+    edge[:, 1:] |= side[:, 1:] != side[:, :-1]
+    edge[:, :-1] |= side[:, 1:] != side[:, :-1]
+    edge[1:] |= side[1:] != side[:-1]
+    edge[:-1] |= side[1:] != side[:-1]
+    ey, ex = np.nonzero(edge)
+    want = (np.maximum(np.abs(ys[..., None] - ey), np.abs(xs[..., None] - ex)) <= 3).any(-1)
+    assert got.dtype == bool and np.array_equal(got, want)
+    assert got[:, 21:29].all() and not got[:20, 29:46].any() and not _near(np.ones((9, 9), bool), 2).any()
