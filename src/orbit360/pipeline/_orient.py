@@ -8,6 +8,7 @@ for ``--orient lock|smooth``. ``OrientedStitch`` applies plan + rotation per fra
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -90,20 +91,30 @@ class OrientedYuvStitch:
         from ..orient._apply import SphereRotator
 
         w, h = stitch.size
+        self.size = (w, h)
         self.stitch = stitch
         self.rotations = rotations
+        self._local = threading.local()
         self.luma = SphereRotator((w, h))
         self.chroma = SphereRotator((w // 2, h // 2))
 
-    def __call__(self, item: tuple[int, NDArray[np.uint8]]) -> NDArray[np.uint8]:
+    def __call__(self, item: tuple[int, NDArray[np.uint8]], out: Any = None) -> Any:
+        """The stitched, rotated frame; into ``out`` when given (an array of the output's
+        layout or (Y, U, V) plane views, as ``YuvStitch.apply`` takes)."""
         from ..video._convert import yuv420p_planes
 
         index, frame = item
         rotation = Rotation(self.rotations[min(index, len(self.rotations) - 1)])
-        out = self.stitch.apply(frame)
         if rotation.angle < 1e-9:
-            return out
-        rotated = np.empty_like(out)
-        for rotator, src, dst in zip((self.luma, self.chroma, self.chroma), yuv420p_planes(out), yuv420p_planes(rotated)):
-            dst[:] = rotator.apply(src, rotation)
-        return rotated
+            return self.stitch.apply(frame, out=out)
+        # stitched into this thread's scratch frame, then turned into ``out``
+        w, h = self.size
+        stitched = getattr(self._local, "frame", None)
+        if stitched is None:
+            stitched = self._local.frame = np.empty((h * 3 // 2, w), np.uint8)
+        self.stitch.apply(frame, out=stitched)
+        if out is None:
+            out = np.empty_like(stitched)
+        for rotator, src, dst in zip((self.luma, self.chroma, self.chroma), yuv420p_planes(stitched), yuv420p_planes(out)):
+            rotator.apply(src, rotation, out=dst)
+        return out
