@@ -40,13 +40,14 @@ def _frames(path: Path) -> list[np.ndarray]:
         return list(r.frames())
 
 
-def test_lock_holds_the_first_view(recording, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("yuv", [True, False], ids=["planes", "rgb"])
+def test_lock_holds_the_first_view(recording, tmp_path: Path, yuv: bool) -> None:  # type: ignore[no-untyped-def]
     path, renderer, motion = recording
     rig = renderer.rig
     opts = EncodeOptions(crf=14, preset="ultrafast")
     locked = tmp_path / "locked.mp4"
     free = tmp_path / "free.mp4"
-    stitch_video(path, locked, rig=rig, options=opts, orient="lock")
+    stitch_video(path, locked, rig=rig, options=opts, orient="lock", yuv=yuv)
     stitch_video(path, free, rig=rig, options=opts, orient="off")
     target = renderer.ground_truth(SIZE, motion(LAG))  # the first frame's view, held
     rows = band_rows(SIZE[1])

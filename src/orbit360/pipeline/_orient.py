@@ -73,10 +73,11 @@ class OrientedStitch:
         self.rotations = rotations
         self.rotator = SphereRotator(plan.size)
 
-    def __call__(self, item: tuple[int, NDArray[np.uint8]]) -> NDArray[np.uint8]:
+    def __call__(self, item: tuple[int, NDArray[np.uint8]], out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
+        """The stitched, rotated frame; into ``out`` when given (a frame the writer is done with)."""
         index, frame = item
         m = self.rotations[min(index, len(self.rotations) - 1)]
-        return self.rotator.apply(self.plan.apply(frame), Rotation(m))
+        return self.rotator.apply(self.plan.apply(frame), Rotation(m), out=out)
 
     @staticmethod
     def number(frames: Iterable[NDArray[np.uint8]], start: int = 0) -> Iterator[tuple[int, NDArray[np.uint8]]]:
