@@ -41,3 +41,40 @@ def make_in_child(script: str, *args: str) -> None:
     peak RSS starts at its parent's (the shared pages count, and the peak survives exec),
     so a parent that rendered frames itself would inflate every measured child's."""
     subprocess.run([sys.executable, script, "--make", *args], check=True)
+
+
+class X264Sink:
+    """The FFmpeg side of a benchmark: frames pulled from a filter graph, encoded by
+    libx264 at ``crf`` and ``preset`` (orbit360's settings) and muxed into ``dst``."""
+
+    def __init__(self, dst, rate, size: tuple[int, int], crf: int, preset: str) -> None:  # type: ignore[no-untyped-def]
+        from fractions import Fraction
+
+        self.dst = dst
+        fps = Fraction(rate)
+        self.stream = dst.add_stream("libx264", rate=fps)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = size[0], size[1], "yuv420p"
+        self.time_base = self.stream.time_base = 1 / fps  # (the muxer changes the stream's later)
+        self.stream.options = {"crf": str(crf), "preset": preset}
+        self.frames = 0
+
+    def drain(self, pull) -> None:  # type: ignore[no-untyped-def]
+        """Encode every frame ``pull()`` gives until the graph wants input or has ended."""
+        import av
+
+        while True:
+            try:
+                f = pull()
+            except (av.BlockingIOError, av.EOFError):
+                return
+            # a fresh picture for the encoder: no timing or frame type from the decoder
+            f.pts, f.time_base = self.frames, self.time_base
+            f.pict_type = av.video.frame.PictureType.NONE
+            self.frames += 1
+            for p in self.stream.encode(f):
+                self.dst.mux(p)
+
+    def finish(self) -> None:
+        """Flush the encoder."""
+        for p in self.stream.encode(None):
+            self.dst.mux(p)

@@ -24,10 +24,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
-from _runs import cpu_s, make_in_child, measure, report
+from _runs import X264Sink, cpu_s, make_in_child, measure, report
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
@@ -62,7 +61,6 @@ def run_ffmpeg(inp: str, out: str, width: int, crf: int, preset: str) -> dict:
     import av
 
     t0, c0 = time.perf_counter(), cpu_s()
-    n = 0
     with av.open(inp) as a, av.open(inp) as b, av.open(out, "w", format="mp4") as dst:
         sa, sb = a.streams.video[0], b.streams.video[1]
         sa.thread_type = sb.thread_type = "AUTO"
@@ -76,36 +74,17 @@ def run_ffmpeg(inp: str, out: str, width: int, crf: int, preset: str) -> dict:
         stack.link_to(v360)
         v360.link_to(sink)
         graph.configure()
-        fps = Fraction(sa.average_rate)
-        vout = dst.add_stream("libx264", rate=fps)
-        vout.width, vout.height, vout.pix_fmt = width, width // 2, "yuv420p"
-        tb = vout.time_base = 1 / fps
-        vout.options = {"crf": str(crf), "preset": preset}
-
-        def drain() -> None:
-            nonlocal n
-            while True:
-                try:
-                    f = sink.pull()
-                except (av.BlockingIOError, av.EOFError):
-                    return
-                f.pts, f.time_base = n, tb
-                f.pict_type = av.video.frame.PictureType.NONE
-                n += 1
-                for p in vout.encode(f):
-                    dst.mux(p)
-
+        enc = X264Sink(dst, sa.average_rate, (width, width // 2), crf, preset)
         for fa, fb in zip(a.decode(sa), b.decode(sb)):
             ba.push(fa)
             bb.push(fb)
-            drain()
+            enc.drain(sink.pull)
         ba.push(None)
         bb.push(None)
-        drain()
-        for p in vout.encode(None):
-            dst.mux(p)
+        enc.drain(sink.pull)
+        enc.finish()
     wall = time.perf_counter() - t0
-    return {"frames": n, "fps": n / wall, "cpu_s": cpu_s() - c0}
+    return {"frames": enc.frames, "fps": enc.frames / wall, "cpu_s": cpu_s() - c0}
 
 
 def score(out: str, frames: int) -> dict:

@@ -29,10 +29,9 @@ import json
 import os
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
-from _runs import cpu_s, make_in_child, measure, report
+from _runs import X264Sink, cpu_s, make_in_child, measure, report
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
@@ -152,40 +151,18 @@ def run_v360(inp: str, out: str, crf: int, preset: str) -> dict:
     import av
 
     t0, c0 = time.perf_counter(), cpu_s()
-    n = 0
     with av.open(inp) as src, av.open(out, "w", format="mp4") as dst:
         vin = src.streams.video[0]
         graph = _v360_graph(vin)
-        w, h = vin.codec_context.width, vin.codec_context.height
-        fps = Fraction(vin.average_rate)
-        vout = dst.add_stream("libx264", rate=fps)
-        vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
-        tb = vout.time_base = 1 / fps  # (the muxer changes the stream's time base later)
-        vout.options = {"crf": str(crf), "preset": preset}
-
-        def drain() -> None:
-            nonlocal n
-            while True:
-                try:
-                    f = graph.vpull()
-                except (av.BlockingIOError, av.EOFError):
-                    return
-                # a fresh picture for the encoder: no timing or frame type from the decoder
-                f.pts, f.time_base = n, tb
-                f.pict_type = av.video.frame.PictureType.NONE
-                n += 1
-                for p in vout.encode(f):
-                    dst.mux(p)
-
+        enc = X264Sink(dst, vin.average_rate, (vin.codec_context.width, vin.codec_context.height), crf, preset)
         for frame in src.decode(vin):
             graph.vpush(frame)
-            drain()
+            enc.drain(graph.vpull)
         graph.vpush(None)
-        drain()
-        for p in vout.encode(None):
-            dst.mux(p)
+        enc.drain(graph.vpull)
+        enc.finish()
     wall = time.perf_counter() - t0
-    return {"frames": n, "wall_s": wall, "fps": n / wall, "cpu_s": cpu_s() - c0}
+    return {"frames": enc.frames, "wall_s": wall, "fps": enc.frames / wall, "cpu_s": cpu_s() - c0}
 
 
 def run_v360_only(inp: str) -> dict:

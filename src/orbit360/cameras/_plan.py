@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from ..geometry import equirect_grid_dirs
 from ..stitch._parallel import run_chunks
-from ..video._convert import Planes, yuv420p_planes
+from ..video._convert import Planes, stitch_planes
 
 __all__ = ["RemapPlan", "RemapYuv", "SourceMap"]
 
@@ -160,16 +160,7 @@ class RemapYuv:
     def apply(self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None) -> "NDArray[np.uint8] | Planes":
         """Stitch one recorded yuv420p frame (one (fh * 3 // 2, fw) array, or its (Y, U, V)
         planes); into ``out`` when given (an array of the output's layout or plane views)."""
-        fw, fh = self.plan.frame_size
-        planes = yuv420p_planes(frame)
-        if planes[0].shape != (fh, fw):
-            raise ValueError(f"yuv420p frame is {planes[0].shape[1]}x{planes[0].shape[0]}, the plan expects {fw}x{fh}")
-        w, h = self.size
-        if out is None:
-            out = np.empty((h * 3 // 2, w), np.uint8)
-        dst = yuv420p_planes(out)
-        if dst[0].shape != (h, w) or any(d.dtype != np.uint8 for d in dst):
-            raise ValueError(f"out is {dst[0].shape[1]}x{dst[0].shape[0]}, the plan stitches {w}x{h} uint8")
+        planes, out, dst = stitch_planes(frame, self.plan.frame_size, out, self.size)
         for k, (src, plane) in enumerate(zip(planes, dst)):
             plan, maps = (self.plan, self.luma_maps) if k == 0 else (self.chroma, self.chroma_maps)
             cv2.remap(src, *maps, cv2.INTER_LINEAR, dst=plane, borderMode=cv2.BORDER_REPLICATE)

@@ -47,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..profile import RigProfile
-from ..video._convert import Planes, yuv420p_planes
+from ..video._convert import Planes, stitch_planes, yuv420p_planes
 from ._parallel import run_chunks, run_parallel
 from .plan import _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii
 
@@ -301,17 +301,7 @@ class YuvStitch:
         """Stitch one recorded yuv420p frame (one array, or the (Y, U, V) planes as the
         reader gives them); ``out`` receives it when given: a contiguous (h * 3 // 2, w)
         uint8 array, or (Y, U, V) plane views (``EncoderFrame.writable()``); returned."""
-        fw, fh = self.plan.rig.frame_size
-        planes = yuv420p_planes(frame)
-        if planes[0].shape != (fh, fw):
-            raise ValueError(f"yuv420p frame is {planes[0].shape[1]}x{planes[0].shape[0]}, the plan expects {fw}x{fh}")
-        w, h = self.size
-        if out is None:
-            out = np.empty((h * 3 // 2, w), np.uint8)
-        oy, ou, ov = yuv420p_planes(out)
-        if oy.shape != (h, w) or oy.dtype != np.uint8 or ou.dtype != np.uint8 or ov.dtype != np.uint8:
-            # (cv2.remap would write a wrong-sized out into a new array of its own: lost)
-            raise ValueError(f"out is {oy.shape[1]}x{oy.shape[0]} {oy.dtype}, the plan stitches {w}x{h} uint8")
+        planes, out, (oy, ou, ov) = stitch_planes(frame, self.plan.rig.frame_size, out, self.size)
         y, u, v = planes if self.gain is None else self.gain.apply(planes)
         # black where no lens sees, as in RGB
         self.plan._stitch(y, oy, None, border=16.0, maps=self.luma_maps)

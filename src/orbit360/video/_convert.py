@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     import av
 
-__all__ = ["rgb_to_yuv420p", "yuv420p_to_rgb", "yuv420p_planes", "plane_views", "Planes"]
+__all__ = ["rgb_to_yuv420p", "yuv420p_to_rgb", "yuv420p_planes", "stitch_planes", "plane_views", "Planes"]
 
 # BT.601 limited range, chroma rows of the RGB -> YUV matrix (swscale's default), and the
 # offset 128 in the fourth column
@@ -96,6 +96,26 @@ def yuv420p_planes(buf: "NDArray[np.uint8] | Planes") -> Planes:
     u = flat[luma : luma + plane].reshape(h // 2, w // 2)
     v = flat[luma + plane : luma + 2 * plane].reshape(h // 2, w // 2)
     return buf[:h], u, v
+
+
+def stitch_planes(
+    frame: "NDArray[np.uint8] | Planes", frame_size: tuple[int, int], out: "NDArray[np.uint8] | Planes | None", size: tuple[int, int]
+) -> tuple[Planes, "NDArray[np.uint8] | Planes", Planes]:
+    """For a stitch of yuv420p frames of ``frame_size`` to ``size``: the recorded frame's
+    planes, ``out`` (a new (h * 3 // 2, w) array when None) and its planes, each checked
+    against its size (a wrong-sized ``out`` would make cv2.remap write into a new array of
+    its own: the picture lost)."""
+    fw, fh = frame_size
+    planes = yuv420p_planes(frame)
+    if planes[0].shape != (fh, fw):
+        raise ValueError(f"yuv420p frame is {planes[0].shape[1]}x{planes[0].shape[0]}, the plan expects {fw}x{fh}")
+    w, h = size
+    if out is None:
+        out = np.empty((h * 3 // 2, w), np.uint8)
+    dst = yuv420p_planes(out)
+    if dst[0].shape != (h, w) or any(p.dtype != np.uint8 for p in dst):
+        raise ValueError(f"out is {dst[0].shape[1]}x{dst[0].shape[0]} {dst[0].dtype}, the plan stitches {w}x{h} uint8")
+    return planes, out, dst
 
 
 def plane_views(frame: "av.VideoFrame") -> tuple[NDArray[np.uint8], ...]:
