@@ -56,6 +56,7 @@ class X264Sink:
         self.stream.width, self.stream.height, self.stream.pix_fmt = size[0], size[1], "yuv420p"
         self.time_base = self.stream.time_base = 1 / fps  # (the muxer changes the stream's later)
         self.stream.options = {"crf": str(crf), "preset": preset}
+        self.stream.thread_type = "AUTO"  # frame threads, as the ffmpeg command line (and VideoWriter)
         self.frames = 0
 
     def drain(self, pull) -> None:  # type: ignore[no-untyped-def]
