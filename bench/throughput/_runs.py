@@ -27,6 +27,15 @@ def report(res: dict) -> None:
     print("RESULT " + json.dumps(res))
 
 
+def sizes_and_frames(sizes: str, frames: str) -> list[tuple[int, int]]:
+    """``--sizes 2880,5760 --frames 240,96`` as (width, frames) pairs; the last frame
+    count serves the sizes left over."""
+    widths = [int(s) for s in sizes.split(",")]
+    counts = [int(s) for s in frames.split(",")]
+    counts += [counts[-1]] * (len(widths) - len(counts))
+    return list(zip(widths, counts))
+
+
 def measure(script: str, *args: str) -> dict:
     """Run ``script --child *args`` in a new process and return its ``report``."""
     proc = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True)
@@ -68,12 +77,18 @@ class X264Sink:
                 f = pull()
             except (av.BlockingIOError, av.EOFError):
                 return
-            # a fresh picture for the encoder: no timing or frame type from the decoder
-            f.pts, f.time_base = self.frames, self.time_base
-            f.pict_type = av.video.frame.PictureType.NONE
-            self.frames += 1
-            for p in self.stream.encode(f):
-                self.dst.mux(p)
+            self.write(f)
+
+    def write(self, f) -> None:  # type: ignore[no-untyped-def]
+        """Encode the frame ``f``."""
+        import av
+
+        # a fresh picture for the encoder: no timing or frame type from the decoder
+        f.pts, f.time_base = self.frames, self.time_base
+        f.pict_type = av.video.frame.PictureType.NONE
+        self.frames += 1
+        for p in self.stream.encode(f):
+            self.dst.mux(p)
 
     def finish(self) -> None:
         """Flush the encoder."""

@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from _runs import X264Sink, cpu_s, make_in_child, measure, report
+from _runs import X264Sink, cpu_s, make_in_child, measure, report, sizes_and_frames
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
@@ -130,14 +130,17 @@ def remap_planes(frame, out, luma_maps, chroma_maps) -> None:  # type: ignore[no
         cv2.remap(src, *maps, cv2.INTER_LINEAR, dst=dst)
 
 
-def _v360_graph(vin):  # type: ignore[no-untyped-def]
+def _v360_graph(vin, threads: int = 0):  # type: ignore[no-untyped-def]
     """FFmpeg's v360 for the decoded stream ``vin`` (threaded decoding turned on):
-    dfisheye -> equirect of the input's size, 195 degree lenses, bilinear."""
+    dfisheye -> equirect of the input's size, 195 degree lenses, bilinear; on ``threads``
+    threads (0: the filter graph's default, one per core)."""
     import av
 
     vin.thread_type = "AUTO"
     w, h = vin.codec_context.width, vin.codec_context.height
     graph = av.filter.Graph()
+    if threads:
+        graph.threads = threads
     buf = graph.add_buffer(template=vin)
     v360 = graph.add("v360", f"input=dfisheye:output=e:ih_fov=195:iv_fov=195:interp=line:w={w}:h={h}")
     sink = graph.add("buffersink")
@@ -335,11 +338,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="orbit360 / v360 pairs per size, run in turns")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
-    sizes = [int(s) for s in a.sizes.split(",")]
-    counts = [int(s) for s in a.frames.split(",")]
-    counts += [counts[-1]] * (len(sizes) - len(counts))
     rows = []
-    for w, n in zip(sizes, counts):
+    for w, n in sizes_and_frames(a.sizes, a.frames):
         t0 = time.perf_counter()
         make_in_child(__file__, str(a.work), str(w), str(n))  # (its peak memory is not ours)
         inp, rig_json = make_input(a.work, w, n)
