@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from orbit360.errors import JobError
 from orbit360.isobmff import read_movie
 from orbit360.isobmff.spherical import read_spherical
 from orbit360.pipeline import StageTimings, run_stages, stitch_segmented, stitch_video
+from orbit360.pipeline._stages import usable_cpus
 from orbit360.pipeline._work import work_folder_for
 from orbit360.synthetic import make_scene, misaligned_rig, pan_motion, write_rig_video
 from orbit360.video import EncodeOptions, VideoWriter
@@ -191,6 +193,11 @@ def test_lossy_join_with_b_frames_has_no_gap_or_repeat(rec, tmp_path: Path, code
     assert np.array_equal(mse.argmin(axis=1), np.arange(FRAMES))
     psnr = 10 * np.log10(255.0**2 / np.maximum(np.diag(mse), 1e-6))
     assert psnr.min() > 35.0
+    if codec == "h264":
+        # the two workers' encoders share the cores: each x264 (frame threads) took its share
+        settings = re.findall(rb"x264 - core .*? threads=(\d+) lookahead_threads=\d+ sliced_threads=(\d)", out.read_bytes())
+        assert len(settings) == 3  # one per segment
+        assert set(settings) == {(str(max(1, usable_cpus() // 2)).encode(), b"0")}
 
 
 # ---- segments on a Dask cluster ------------------------------------------------------------

@@ -138,3 +138,8 @@ def test_x264_runs_frame_threads_as_the_ffmpeg_command_line(tmp_path: Path) -> N
     start = data.index(b"x264 - core")
     settings = data[start : data.index(b"\x00", start)].decode("ascii", "replace")
     assert "sliced_threads=0" in settings, settings
+
+
+def test_encode_options_refuse_negative_threads() -> None:
+    with pytest.raises(ValueError, match="threads"):
+        EncodeOptions(threads=-1)

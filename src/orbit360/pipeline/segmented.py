@@ -146,7 +146,7 @@ def stitch_segmented(
                 path=inp,
             )
         with _runner(scheduler, workers) as runner:
-            opts = replace(options, encoder=runner.resolve_encoder(options))
+            opts = replace(options, encoder=runner.resolve_encoder(options), threads=runner.encoder_threads(options))
             identity = input_identity(inp)
             settings = {
                 "manifest": MANIFEST_VERSION,
@@ -336,6 +336,10 @@ class _Runner:
     def resolve_encoder(self, options: EncodeOptions) -> str:
         raise NotImplementedError
 
+    def encoder_threads(self, options: EncodeOptions) -> int:
+        """Encoder threads per segment (0: the encoder chooses, on the worker)."""
+        return options.threads
+
     def submit(self, spec: JobSpec, task: SegmentTask) -> Any:
         raise NotImplementedError
 
@@ -360,6 +364,12 @@ class _PoolRunner(_Runner):
 
     def resolve_encoder(self, options: EncodeOptions) -> str:
         return resolve_encoder(options)
+
+    def encoder_threads(self, options: EncodeOptions) -> int:
+        # the workers' encoders share this machine: each takes its share of the cores.
+        # Left to itself each x264 takes 1.5 threads per core (2880 wide, 2 workers on 2
+        # cores: 7% slower and 7% more CPU than one thread each, and more memory)
+        return options.threads or max(1, usable_cpus() // self.workers)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "process-pool", "workers": self.workers}
