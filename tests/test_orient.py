@@ -26,6 +26,8 @@ from orbit360.orient import (
     smooth_quaternions,
     synthetic_gpmd,
 )
+from orbit360.geometry.quaternions import from_matrices, to_rotvec
+from orbit360.orient._imu import specific_force
 from orbit360.synthetic import make_scene, pan_motion, shake_motion, static_motion
 from orbit360.telemetry import GpmdSample, parse_samples, read_telemetry
 
@@ -362,3 +364,79 @@ def test_sphere_rotator_maps_are_exact_and_strided_out_matches() -> None:
     np.testing.assert_array_equal(wide[:, :w], rot.apply(frame, r))
     assert got.base is wide and not wide[:, w:].any()
     assert rot.apply(frame, Rotation.from_ypr(0.0, 0.0, 0.0)) is frame
+
+
+# ---- GoPro's IMU axes, measured on the real samples ------------------------------------------
+def _lowpass(x: np.ndarray, n: int) -> np.ndarray:
+    return np.stack([np.convolve(x[:, j], np.ones(n) / n, mode="same") for j in range(x.shape[1])], axis=1)
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared GoPro samples not present")
+@pytest.mark.parametrize("name", ["gopro_hero7.mp4", "gopro_max-heromode.mp4"])
+def test_gyro_and_accelerometer_agree_in_the_rig_frame(name: str) -> None:
+    # A fixed world vector (gravity's "up") seen from a turning body turns as -w x up,
+    # whatever the axes, if rates and directions are mapped consistently (rates as axial
+    # vectors): the sign of this relation is what a reflection gets wrong.
+    tel = read_telemetry(SAMPLES / name)
+    ta, up = specific_force(tel)
+    tg, w = imu_rates(tel, "GYRO")
+    t = np.arange(max(ta[0], tg[0]) + 0.3, min(ta[-1], tg[-1]) - 0.3, 0.01)
+    up = _lowpass(np.stack([np.interp(t, ta, up[:, k]) for k in range(3)], axis=1), 21)[21:-21]
+    w = _lowpass(np.stack([np.interp(t, tg, w[:, k]) for k in range(3)], axis=1), 21)[21:-21]
+    turn = np.gradient(up, 0.01, axis=0)
+    predicted = -np.cross(w, up)
+    corr = [np.corrcoef(turn[:, k], predicted[:, k])[0, 1] for k in range(3)]
+    assert up.mean(axis=0)[1] > 9.0  # upright: "up" is +y
+    assert min(corr) > 0.05 and max(corr) > 0.4, corr
+
+
+def _flat_video_rates(path: Path, hfov_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rig-frame rotation rates (rad/s) of a flat camera between consecutive frames, from
+    five-point essential matrices of tracked corners (translation does not pass for
+    rotation), with an equidistant lens of ``hfov_deg`` (the signs do not hang on it)."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        frames = [(f.to_ndarray(format="gray"), float(f.pts * s.time_base)) for f in c.decode(s)]
+    h, w = frames[0][0].shape
+    f_px = (w / 2) / np.radians(hfov_deg / 2)
+
+    def rays(p: np.ndarray) -> np.ndarray:  # rig frame: x right, y up, z along the lens
+        x, y = p[:, 0] + 0.5 - w / 2, p[:, 1] + 0.5 - h / 2
+        theta, phi = np.hypot(x, y) / f_px, np.arctan2(y, x)
+        return np.stack([np.sin(theta) * np.cos(phi), -np.sin(theta) * np.sin(phi), np.cos(theta)], axis=1)
+
+    times, rates = [], []
+    for (a_img, ta), (b_img, tb) in zip(frames, frames[1:]):
+        p0 = cv2.goodFeaturesToTrack(a_img, maxCorners=400, qualityLevel=0.01, minDistance=6)
+        p1, ok, _ = cv2.calcOpticalFlowPyrLK(a_img, b_img, p0, None, winSize=(21, 21), maxLevel=3)
+        ra, rb = rays(p0[ok[:, 0] == 1, 0]), rays(p1[ok[:, 0] == 1, 0])
+        front = (ra[:, 2] > 0.2) & (rb[:, 2] > 0.2)
+        na, nb = ra[front, :2] / ra[front, 2:], rb[front, :2] / rb[front, 2:]
+        e, inliers = cv2.findEssentialMat(na, nb, focal=1.0, pp=(0.0, 0.0), method=cv2.RANSAC, prob=0.999, threshold=1.0 / f_px)
+        if e is None or e.shape != (3, 3):
+            continue
+        _, r, _, _ = cv2.recoverPose(e, na, nb, focal=1.0, pp=(0.0, 0.0), mask=inliers)
+        # points move by the body rotation's inverse: r maps frame a's rays to b's
+        rates.append(to_rotvec(from_matrices(r.T[None]))[0] / (tb - ta))
+        times.append(0.5 * (ta + tb))
+    return np.array(times), np.array(rates)
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared GoPro samples not present")
+def test_gyro_turns_the_way_the_hero7_picture_turns() -> None:
+    # The HERO7 sample is a walk with the camera in hand, stabilised in camera: its
+    # picture keeps the slow turns, so rates low-passed over a second are compared, at
+    # the lag that fits best. Each rig axis must follow the gyro's own axis with a
+    # positive sign (a mirrored mapping turns two of them, a wrong axis all of them).
+    path = SAMPLES / "gopro_hero7.mp4"
+    tv, video = _flat_video_rates(path, 122.0)
+    tg, gyro = imu_rates(read_telemetry(path), "GYRO")
+    video = _lowpass(video, 31)
+    best = max(
+        (np.array([np.corrcoef(video[:, k], g[:, k])[0, 1] for k in range(3)]) for lag in np.arange(-0.6, 0.61, 0.02)
+         for g in [_lowpass(np.stack([np.interp(tv + lag, tg, gyro[:, k]) for k in range(3)], axis=1), 31)]),
+        key=lambda c: c.sum(),
+    )  # fmt: skip
+    assert best.min() > 0.4, best

@@ -4,11 +4,26 @@ Axes. GoPro stores each IMU sample in a per-model component order, described by
 MTRX/ORIO (HERO6+: MTRX maps the stored order ORIN to the output order ORIO, e.g.
 "ZXY") or by ORIN alone, or implied by the model (HERO5: Z,X,Y; Fusion: -Y,X,Z).
 We first bring every sample to GoPro's IMU axes (X, Y, Z), then to the rig frame
-(+x right, +y up, +z forward) with ``GOPRO_TO_RIG``. GoPro's Z is up (a camera at rest
-reads +g on Z in every HERO sample); X is taken as right and Y as backward, the
-right-handed reading of gpmf-parser's IMU figure. A camera mounted otherwise, or a
-model whose IMU sits differently (the MAX's reads gravity on -X), needs
-``imu_to_rig=`` or the alignment that ``estimate_orientation`` measures from video.
+(+x right, +y up, +z forward) with ``GOPRO_TO_RIG``. Measured on the real samples,
+not taken from a figure:
+
+- GoPro's Z is up: a camera at rest reads +g on Z in every HERO sample;
+- (X, Y, Z) is a right-handed frame with the gyro's rates by the right-hand rule: the
+  low-passed ACCL turns as -GYRO x ACCL on the HERO7 and the MAX (a fixed world vector
+  seen from a turning body), not as +GYRO x ACCL;
+- X points left and Y backward (Z up and right-handed allow only this or X right and Y
+  forward): on the HERO7 walking sample, the camera's rotation measured from its own
+  frames (five-point essential matrices of tracked corners, so walking's translation
+  does not pass for rotation) follows the gyro about all three axes with these signs
+  (rates low-passed over a second, as the camera's own stabilisation leaves only the
+  slow turns in the picture; tests/test_orient.py).
+
+The rig frame is left-handed (right, up, forward), GoPro's right-handed: directions
+(ACCL, MAGN) map by ``GOPRO_TO_RIG`` (a reflection, det -1), and rotations, axial
+vectors (GYRO rates, CORI's vector part), by ``axial(GOPRO_TO_RIG)`` = det · matrix.
+A camera mounted otherwise, or a model whose IMU sits differently, needs
+``imu_to_rig=`` (the directions' mapping; rotations follow) or the alignment that
+``estimate_orientation`` measures from video.
 
 Orientation ``q(t)`` maps rig directions at time t to the reference frame, the rig at
 the track's start: ``ref = q(t) ⊗ rig``. The gyro measures body rates ``w`` (rad/s in
@@ -31,6 +46,7 @@ __all__ = [
     "CORI_AXES",
     "OrientationTrack",
     "axes_matrix",
+    "axial",
     "stored_to_gopro",
     "imu_rates",
     "gyro_track",
@@ -38,8 +54,12 @@ __all__ = [
     "specific_force",
 ]
 
-GOPRO_TO_RIG = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-"""Rig vector = GOPRO_TO_RIG @ (X, Y, Z): x = X (right), y = Z (up), z = -Y (forward)."""
+GOPRO_TO_RIG = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+"""Rig direction = GOPRO_TO_RIG @ (X, Y, Z): x = -X (X points left), y = Z (up), z = -Y
+(Y points backward). Rotations map by ``axial(GOPRO_TO_RIG)``."""
+
+_AXIAL_KEYS = ("GYRO",)
+"""IMU streams of axial vectors (rotation rates): they map by ``axial``."""
 
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
 
@@ -48,6 +68,14 @@ CORI_AXES = "XZY"
 sample, CORI read this way matches the gyro integrated here (MTRX applied) to 0.08°
 RMS over 10 s (29° of motion), at a lag of 0.02 s; no other signed permutation comes
 within 5°."""
+
+
+def axial(to_rig: ArrayLike) -> NDArray[np.float64]:
+    """The mapping of axial vectors (angular rates, rotation axes) under the mapping
+    ``to_rig`` of directions: ``det(to_rig) * to_rig``. A reflection (between a right-
+    and a left-handed frame) turns a rotation's sense: its axis takes the extra sign."""
+    m = np.asarray(to_rig, dtype=np.float64)
+    return float(np.sign(np.linalg.det(m))) * m
 
 
 def axes_matrix(letters: str) -> NDArray[np.float64]:
@@ -102,9 +130,12 @@ def _camera_blocks(tel: Telemetry, key: str) -> list[TimedStream]:
 def imu_rates(tel: Telemetry, key: str = "GYRO", imu_to_rig: ArrayLike | None = None) -> tuple[NDArray, NDArray]:
     """Times (s) and (N, 3) rig-frame vectors of an IMU stream (GYRO rad/s, ACCL m/s²).
 
-    ``imu_to_rig`` (3x3) overrides the mapping from GoPro (X, Y, Z) to the rig frame.
+    ``imu_to_rig`` (3x3) overrides the mapping of directions from GoPro (X, Y, Z) to the
+    rig frame; GYRO's rates map by its ``axial`` form.
     """
     to_rig = GOPRO_TO_RIG if imu_to_rig is None else np.asarray(imu_to_rig, dtype=np.float64)
+    if key in _AXIAL_KEYS:
+        to_rig = axial(to_rig)
     blocks = _camera_blocks(tel, key)
     if not blocks:
         return np.zeros(0), np.zeros((0, 3))
@@ -150,8 +181,8 @@ def _quaternion_blocks(tel: Telemetry, key: str, to_rig: NDArray[np.float64]) ->
     q = np.concatenate([b.stream.values for b in blocks])
     if q.shape[1] != 4:
         raise TelemetryError(f"{key} has {q.shape[1]} components, expected a quaternion", offset=blocks[0].stream.offset)
-    # Vector part: CORI's order -> GoPro (X, Y, Z) -> rig axes.
-    q = np.concatenate([q[:, :1], q[:, 1:] @ (to_rig @ axes_matrix(CORI_AXES)).T], axis=1)
+    # Vector part (a rotation's axis: axial): CORI's order -> GoPro (X, Y, Z) -> rig axes.
+    q = np.concatenate([q[:, :1], q[:, 1:] @ (axial(to_rig) @ axes_matrix(CORI_AXES)).T], axis=1)
     usable = np.isfinite(q).all(axis=1) & (np.linalg.norm(q, axis=1) > 0.5)  # int16/32767: ~1
     return t[usable], qnormalize(q[usable])
 

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from ..geometry import Rotation
 from ..telemetry import GpmdSample, encode_device, encode_klv, encode_stream
-from ._imu import CORI_AXES, GOPRO_TO_RIG, axes_matrix
+from ._imu import CORI_AXES, GOPRO_TO_RIG, axes_matrix, axial
 from ..geometry.quaternions import from_matrices, qconj, qmul, to_rotvec
 
 __all__ = ["body_rates", "synthetic_gpmd"]
@@ -52,7 +52,10 @@ def synthetic_gpmd(
     camera at rest in 1 g, pointing up (+y world) seen in the rig. ``gyro_bias`` (rad/s,
     rig frame) is added to every gyro sample, as a real gyro's offset.
     """
+    # GoPro's axes to the rig: directions by GOPRO_TO_RIG, rates and rotation axes by its
+    # axial form (both orthogonal: the inverse is the transpose)
     rig_to_stored = axes_matrix(STORED_ORDER).T @ GOPRO_TO_RIG.T
+    rig_to_stored_axial = axes_matrix(STORED_ORDER).T @ axial(GOPRO_TO_RIG).T
     mtrx = axes_matrix(OUTPUT_ORDER).T @ axes_matrix(STORED_ORDER)
     orientation_meta = [
         encode_klv("MTRX", "f", mtrx.reshape(1, 9)),
@@ -69,7 +72,7 @@ def synthetic_gpmd(
         start, dur = start_ticks / timescale, dur_ticks / timescale
         n = max(1, round(gyro_hz * dur))
         t = start + np.arange(n) * dur / n  # the times the parser will give them
-        rates = (body_rates(motion, t) + np.asarray(gyro_bias)) @ rig_to_stored.T
+        rates = (body_rates(motion, t) + np.asarray(gyro_bias)) @ rig_to_stored_axial.T
         if gravity:
             world_up = np.array([0.0, 9.80665, 0.0])
             accl_rig = np.einsum("nji,j->ni", np.stack([motion(float(x)).matrix for x in t]), world_up)
@@ -86,7 +89,7 @@ def synthetic_gpmd(
             m = max(1, round(cori_hz * dur))
             tc = start + np.arange(m) * dur / m
             q = qmul(qconj(q_start), _orientations(motion, tc))
-            vec = q[:, 1:] @ (axes_matrix(CORI_AXES).T @ GOPRO_TO_RIG.T).T
+            vec = q[:, 1:] @ (axes_matrix(CORI_AXES).T @ axial(GOPRO_TO_RIG).T).T
             total_cori += m
             streams.append(encode_stream("CORI", np.concatenate([q[:, :1], vec], axis=1), scale=32767.0,
                                          name="CameraOrientation", total_samples=total_cori))  # fmt: skip
