@@ -233,6 +233,9 @@ def test_dask_local_cluster_runs_the_segments(rec, unsegmented, tmp_path: Path, 
     keys = sorted(k for ks in ran.values() for k in ks)
     assert len(keys) == 4 and [k[-5:] for k in keys] == [f"{i:05d}" for i in range(4)]
     assert_same_frames(out, unsegmented["frames"])
+    # two one-thread workers on this host: each segment's x264 took half its cores
+    threads = re.findall(rb"x264 - core .*? threads=(\d+) ", out.read_bytes())
+    assert len(threads) == 4 and set(threads) == {str(max(1, usable_cpus() // 2)).encode()}
 
 
 # ---- resume and invalidation ------------------------------------------------------------

@@ -214,7 +214,7 @@ def test_ctrl_c_shuts_the_view_command_down_cleanly(tmp_path: Path) -> None:
     video = _tiny_h264(tmp_path / "tiny.mp4")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orbit360", "view", str(video), "--no-browser", "--port", "0"],
+        [sys.executable, "-X", "faulthandler", "-m", "orbit360", "view", str(video), "--no-browser", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -228,7 +228,12 @@ def test_ctrl_c_shuts_the_view_command_down_cleanly(tmp_path: Path) -> None:
         assert idle.getresponse().read()
         start = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # say what the server was doing, not only that it hung
+            proc.send_signal(signal.SIGABRT)  # -X faulthandler: every thread's stack to stderr
+            proc.wait(timeout=10)
+            pytest.fail("view did not exit within 10 s of Ctrl-C; its stderr:\n" + proc.stderr.read()[-4000:])
         elapsed = time.monotonic() - start
         err = proc.stderr.read()
         assert proc.returncode == 0, err

@@ -406,6 +406,26 @@ class _DaskRunner(_Runner):
         # where the pixel work happens: a worker's GPU decides "auto", not the driver's
         return str(self.client.submit(resolve_encoder, options, pure=False).result())
 
+    def encoder_threads(self, options: EncodeOptions) -> int:
+        # the segments that run at once on a host (its workers' threads) share its cores;
+        # the smallest share over the hosts, so that no host is oversubscribed
+        if options.threads:
+            return options.threads
+        try:
+            cores = self.client.run(usable_cpus)  # {worker address: cores}
+            workers = self.client.scheduler_info().get("workers", {})
+        except Exception:  # noqa: BLE001 - a cluster that cannot tell: the encoder chooses
+            return 0
+        threads: dict[str, int] = {}
+        host_cores: dict[str, int] = {}
+        for address, w in workers.items():
+            host = str(w.get("host", address))
+            threads[host] = threads.get(host, 0) + int(w.get("nthreads", 1))
+            if address in cores:
+                host_cores[host] = int(cores[address])
+        shares = [max(1, host_cores[h] // n) for h, n in threads.items() if h in host_cores and n > 0]
+        return min(shares) if shares else 0
+
     def describe(self) -> dict[str, Any]:
         workers = self.client.scheduler_info().get("workers", {})
         return {"kind": "dask", "scheduler": self.address, "workers": len(workers)}
