@@ -216,6 +216,9 @@ def test_ctrl_c_shuts_the_view_command_down_cleanly(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-X", "faulthandler", "-m", "orbit360", "view", str(video), "--no-browser", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # Ctrl-C as a terminal gives it: a background job of a non-interactive shell (a CI
+        # script's `cmd &`) inherits SIGINT ignored, and Python then installs no handler
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         line = proc.stdout.readline()
