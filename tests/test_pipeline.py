@@ -200,6 +200,13 @@ def test_lossy_join_with_b_frames_has_no_gap_or_repeat(rec, tmp_path: Path, code
         assert set(settings) == {(str(max(1, usable_cpus() // 2)).encode(), b"0")}
 
 
+def test_encoder_threads_are_shared_only_between_concurrent_segments() -> None:
+    from orbit360.pipeline.segmented import _share_of
+
+    assert _share_of(8, 1) == 0  # a segment alone: x264's own choice
+    assert [_share_of(2, 2), _share_of(16, 3), _share_of(2, 4)] == [1, 5, 1]
+
+
 # ---- segments on a Dask cluster ------------------------------------------------------------
 def test_dask_local_cluster_runs_the_segments(rec, unsegmented, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     distributed = pytest.importorskip("distributed")
