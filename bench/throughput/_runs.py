@@ -13,6 +13,7 @@ import json
 import resource
 import subprocess
 import sys
+from collections.abc import Callable
 
 
 def cpu_s() -> float:
@@ -43,6 +44,17 @@ def measure(script: str, *args: str) -> dict:
     if proc.returncode or line is None:
         raise SystemExit(f"{args[0]} failed:\n{proc.stderr[-3000:]}")
     return json.loads(line[7:])
+
+
+def serve_child(child: Callable[[list[str]], object], make: Callable[[list[str]], object]) -> bool:
+    """Be the process ``measure`` (``--child``) or ``make_in_child`` (``--make``) started:
+    run ``child`` or ``make`` with the arguments after the flag and return True; False in
+    the parent, whose own command line follows."""
+    role = sys.argv[1] if len(sys.argv) > 1 else ""
+    if role not in ("--child", "--make"):
+        return False
+    (child if role == "--child" else make)(sys.argv[2:])
+    return True
 
 
 def make_in_child(script: str, *args: str) -> None:

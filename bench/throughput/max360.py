@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from _runs import X264Sink, cpu_s, make_in_child, measure, report
+from _runs import X264Sink, cpu_s, make_in_child, measure, report, serve_child
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
@@ -117,11 +117,7 @@ def child(argv: list[str]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2:])
-        return
-    if len(sys.argv) > 1 and sys.argv[1] == "--make":
-        make_input(Path(sys.argv[2]), int(sys.argv[3]))
+    if serve_child(child, lambda a: make_input(Path(a[0]), int(a[1]))):
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=48)

@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from _runs import X264Sink, cpu_s, make_in_child, measure, report, sizes_and_frames
+from _runs import X264Sink, cpu_s, make_in_child, measure, report, serve_child, sizes_and_frames
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
@@ -319,11 +319,7 @@ def child(argv: list[str]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2:])
-        return
-    if len(sys.argv) > 1 and sys.argv[1] == "--make":
-        make_input(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    if serve_child(child, lambda a: make_input(Path(a[0]), int(a[1]), int(a[2]))):
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="2880,5760")
