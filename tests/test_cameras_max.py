@@ -199,6 +199,32 @@ def test_layout_agrees_with_max2sphere():
     assert checked > 2500
 
 
+def _blend_mask(plan) -> np.ndarray:
+    """Output pixels where a RemapPlan mixes the two stored copies of a direction."""
+    mask = np.zeros(plan.size[::-1], bool)
+    mask[plan.blend_rows, plan.blend_cols] = True
+    return mask
+
+
+def _assert_within_rounding(full: np.ndarray, limited: np.ndarray, blend: np.ndarray) -> None:
+    """The stitch of the full-range planes against that of the limited ones, both rounded.
+
+    What must hold on any machine, whatever the encoder and OpenCV build made of the test
+    recording (x265's output, OpenCV's remap kernels and their rounding differ between
+    builds and CPUs): the full-range path rounds more often. Its input is the limited
+    planes requantised (0.5 full-range code = 0.43 limited), then each rounding to uint8
+    after a linear step (remap, and in the overlap bands blendLinear) adds up to 0.5 full-
+    range code (0.43 limited), and the range table 0.5; the limited path's remap (and
+    blend) 0.5 each. Apart: at most 0.43 * 3 + 0.5 * 3 = 2.8 in the bands (a difference of
+    2 happens: seen on a fresh machine), 0.43 * 2 + 0.5 * 2 = 1.9 elsewhere, so 2 and 1
+    code values. Rounding errors have no sign: on average far under one code value.
+    """
+    d = np.abs(full.astype(np.int16) - limited.astype(np.int16))
+    assert d[~blend].max() <= 1
+    assert d[blend].max(initial=0) <= 2
+    assert d.mean() < 0.3
+
+
 def test_max_yuv_path_matches_rgb_path(max_file):
     """MAX frames are stitched as decoded planes (no colour conversion): the planes match
     the RGB path's picture converted to yuv420p, a full-range recording comes out in
@@ -227,7 +253,11 @@ def test_max_yuv_path_matches_rgb_path(max_file):
             *(np.clip(np.round((c.astype(np.float64) - 128) * 255 / 224 + 128), 0, 255).astype(np.uint8) for c in (u, v)))
     limited = [p.copy() for p in yuv420p_planes(stitch.apply(planes))]
     again = pickle.loads(pickle.dumps(plan)).yuv420(matrix=fmt.matrix, full_range=True)
-    for a, b in zip(yuv420p_planes(again.apply(full)), limited):
-        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    blends = [_blend_mask(plan), _blend_mask(stitch.chroma), _blend_mask(stitch.chroma)]
+    for a, b, mask in zip(yuv420p_planes(again.apply(full)), limited, blends):
+        _assert_within_rounding(a, b, mask)
+        # the check is not blind: a plane one pixel off fails it
+        with pytest.raises(AssertionError):
+            _assert_within_rounding(np.roll(a, 1, axis=1), b, mask)
     with pytest.raises(ValueError, match="the plan stitches 1024x512"):
         stitch.apply(planes, out=np.zeros((384, 512), np.uint8))
