@@ -2,10 +2,12 @@
 
 Three stages, each on physics the footage constrains:
 
-1. **Image circles.** Outside its circle a fisheye records black. The brightest value of
-   each pixel over the calibration frames separates inside from outside; the edge points
-   (midpoints between an inside pixel and its outside neighbour) are fitted with a circle
-   by robust least squares: centre and radius per lens.
+1. **Image circles** (``stitch.circle``). Outside its circle a fisheye records (nearly)
+   black. On the brightest value of each pixel over the calibration frames, the drops
+   along rays from the expected centre that lie on one circle (RANSAC, then least
+   squares) give centre and radius per lens; only the part of the circle inside the frame
+   counts. A circle that cannot be seen keeps the camera's nominal geometry, and the
+   result says which was used.
 2. **Geometry.** The directions about 90° off the axes are seen by both lenses. Both
    lenses' views of that band are unrolled into the overlap ring (``_ring``), contrast
    normalised (so exposure and vignetting do not matter), and corners tracked from one
@@ -43,6 +45,7 @@ from ..errors import CalibrationError, InputError
 from ..geometry import Rotation, distort_theta
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
 from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
+from .circle import find_image_circle
 
 
 def least_squares(*args: Any, **kwargs: Any) -> Any:
@@ -83,12 +86,18 @@ class CalibrationResult:
     motion_deg: float = 0.0
     vignetting_observed: bool = False
     warnings: tuple[str, ...] = field(default=())
+    circle_source: tuple[str, ...] = field(default=())
+    """Per lens, where its image circle came from: "fitted" (seen in the footage) or
+    "nominal" (the camera's geometry: the circle could not be seen; ``warnings`` says why)."""
 
     def summary(self) -> str:
         """A few human-readable lines: the estimates and the residuals."""
         lines = [
             f"frames {self.frames}, overlap tracks {self.matches}, ray residual {self.residual_deg:.4f} deg",
-            "circle fit rms " + ", ".join(f"{v:.2f}px" for v in self.circle_rms_px),
+            "image circles: " + ", ".join(
+                f"lens {i} {src}" + (f" (rms {rms:.2f}px)" if src == "fitted" else " (camera geometry)")
+                for i, (src, rms) in enumerate(zip(self.circle_source or ("fitted",) * len(self.circle_rms_px), self.circle_rms_px))
+            ),
         ]
         for i, lens in enumerate(self.rig.lenses):
             y, p, r = lens.rotation_ypr
@@ -115,54 +124,19 @@ def srgb_lut() -> NDArray[np.float32]:
 def fit_image_circle(
     peak: NDArray[np.floating], *, guess: tuple[float, float, float], threshold: float | None = None
 ) -> tuple[float, float, float, float]:
-    """Fit the image circle of one lens.
+    """Fit the image circle of one lens (``stitch.circle.find_image_circle``).
 
     :param peak: (h, w) brightest luma of each pixel over the frames, frame coordinates.
     :param guess: (cx, cy, radius) starting estimate in pixels (pixel centres at i + 0.5).
-    :param threshold: luma separating inside from outside; default from the dark level
-        well outside the guessed circle.
+    :param threshold: ignored (kept for callers of the former threshold fit: edges are
+        now found from the radial gradient).
     :returns: (cx, cy, radius, rms) in pixels.
+    :raises CalibrationError: when the circle cannot be seen.
     """
-    h, w = peak.shape
-    gx, gy, gr = guess
-    ys, xs = np.mgrid[0:h, 0:w]
-    dist = np.hypot(xs + 0.5 - gx, ys + 0.5 - gy)
-    if threshold is None:
-        outside = peak[dist > gr * 1.06]
-        floor = float(np.percentile(outside, 99.0)) if outside.size > 100 else 0.0
-        inside = peak[(dist < gr * 0.9) & (dist > gr * 0.6)]
-        level = float(np.percentile(inside, 10.0)) if inside.size else 255.0
-        threshold = max(floor + 4.0, min(floor + 0.3 * (level - floor), 24.0), 5.0)
-    inside_mask = peak > threshold
-    pts = []
-    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-        a = inside_mask[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
-        b = inside_mask[max(0, dy) : h - max(0, -dy), max(0, dx) : w - max(0, -dx)]
-        yy, xx = np.nonzero(a & ~b)
-        yy = yy + max(0, -dy)
-        xx = xx + max(0, -dx)
-        # midpoint between the inside pixel centre and its outside neighbour's centre
-        pts.append(np.stack([xx + 0.5 + dx / 2.0, yy + 0.5 + dy / 2.0], -1))
-    p = np.concatenate(pts).astype(np.float64)
-    if p.size:
-        rp = np.hypot(p[:, 0] - gx, p[:, 1] - gy)
-        # edges of the circle only: not dark patches inside it, not the frame border
-        keep = (rp > 0.85 * gr) & (rp < 1.15 * gr) & (p[:, 0] > 1) & (p[:, 0] < w - 1) & (p[:, 1] > 1) & (p[:, 1] < h - 1)
-        p = p[keep]
-    if len(p) < 50:
-        raise CalibrationError(f"image circle not found (only {len(p)} edge points at threshold {threshold:.0f})")
-
-    def resid(q: NDArray[np.float64], pts: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.hypot(pts[:, 0] - q[0], pts[:, 1] - q[1]) - q[2]
-
-    q = np.array([gx, gy, gr], np.float64)
-    for scale in (3.0, 0.7):
-        sol = least_squares(resid, q, args=(p,), loss="soft_l1", f_scale=scale)
-        q = sol.x
-        r = resid(q, p)
-        p = p[np.abs(r) < max(4.0 * scale, 3.0 * float(np.median(np.abs(r))) + 0.5)]
-    r = resid(q, p)
-    return float(q[0]), float(q[1]), float(q[2]), float(np.sqrt(np.mean(r * r)))
+    fit = find_image_circle(peak, guess)
+    if not fit.found:
+        raise CalibrationError(f"image circle not found ({fit.reason})")
+    return fit.center[0], fit.center[1], fit.radius, fit.rms
 
 
 # ---- stage 2: geometry ----------------------------------------------------------------------
@@ -568,15 +542,21 @@ def calibrate_rig(
     for f in picked:
         np.maximum(peak, f.max(axis=2).astype(np.float32), out=peak)
     lenses = []
-    circle_rms = []
+    circle_rms: list[float] = []
+    circle_source: list[str] = []
     half = w // 2
     for i, lens in enumerate(nominal.lenses):
         x0 = 0 if lens.center[0] < half else half
-        cx, cy, r, rms = fit_image_circle(peak[:, x0 : x0 + half], guess=(lens.center[0] - x0, lens.center[1], lens.radius))
-        lenses.append(lens.replace(center=(cx + x0, cy), radius=r))
-        circle_rms.append(rms)
-        if rms > 1.5:
-            warnings.append(f"lens {i}: ragged image circle (rms {rms:.2f} px)")
+        fit = find_image_circle(peak[:, x0 : x0 + half], (lens.center[0] - x0, lens.center[1], lens.radius))
+        if fit.found:
+            lenses.append(lens.replace(center=(fit.center[0] + x0, fit.center[1]), radius=fit.radius))
+            if fit.rms > 1.5:
+                warnings.append(f"lens {i}: ragged image circle (rms {fit.rms:.2f} px)")
+        else:  # the camera's own geometry: a wrong guessed circle is worse than the nominal
+            lenses.append(lens)
+            warnings.append(f"lens {i}: image circle not seen ({fit.reason}); using the camera's nominal circle")
+        circle_rms.append(fit.rms)
+        circle_source.append("fitted" if fit.found else "nominal")
     rig = nominal.replace(lenses=tuple(lenses))
 
     # stage 2: rotation and FOV from overlap tracks, re-tracked from each new estimate
@@ -633,6 +613,7 @@ def calibrate_rig(
         "photometric_rms": phot_rms,
         "motion_deg": motion,
         "vignetting_observed": observed,
+        "image_circles": list(circle_source),
     }
     rig = rig.replace(notes=notes)
     return CalibrationResult(
@@ -641,6 +622,7 @@ def calibrate_rig(
         matches=n,
         frames=len(picked),
         circle_rms_px=tuple(circle_rms),
+        circle_source=tuple(circle_source),
         photometric_rms=phot_rms,
         motion_deg=motion,
         vignetting_observed=observed,
