@@ -265,7 +265,8 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
            segment_frames: int | None, workers: int | None, scheduler: str | None, orient: str, web: bool, reference: str | None,
            quiet: bool) -> None:
     """Stitch dual-lens INPUT (a file, a GoPro Fusion/Insta360 pair or chapter set) to an
-    equirectangular 360 MP4 with spherical metadata.
+    equirectangular 360 MP4 with spherical metadata; a dual-lens photo (a GoPro Fusion
+    GF/GB pair, by either name, or one side-by-side JPEG) to a photo-sphere JPEG.
 
     A recording whose moov is missing (the camera lost power) is salvaged first.
 
@@ -282,6 +283,15 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
         raise click.BadParameter(f"--encoder {encoder} writes {implied}, not {codec}", param_hint="--codec")
     options = EncodeOptions(codec=codec or implied or "h264", crf=crf, preset=preset, encoder=encoder)
     rig = RigProfile.load(lens) if lens else None
+    from .cameras._photo import is_photo
+
+    if is_photo(input):  # a dual-lens photo (Fusion GF/GB pair or one JPEG) -> photo sphere
+        from .pipeline.photo import stitch_photo
+
+        p = stitch_photo(input, output, rig=rig, width=width, log=warn)
+        if not quiet:
+            click.echo(f"wrote {p.output}: photo sphere {p.size[0]}x{p.size[1]} (GPano XMP), rig {p.calibration}")
+        return
     from .salvage import salvaged_if_broken
 
     with salvaged_if_broken(input, beside=output, reference=reference, log=warn) as playable:

@@ -104,6 +104,21 @@ def _is_equirect(path: Path) -> bool:
     return meta is not None and meta.projection == "equirectangular"
 
 
+def _looks_equirect(path: Path) -> bool:
+    """Whether a 2:1 video without spherical metadata is equirect by its first frame's
+    content (no dark corners around two image circles); a frame that cannot be decoded
+    or is too dark to tell counts as side-by-side (the stitcher then says what it finds)."""
+    from ..video import open_reader
+    from ._content import has_image_circles
+
+    try:
+        with open_reader(path) as r:
+            frame = next(iter(r.frames(0, 1)), None)
+    except Exception:  # undecodable here: the stitcher reports it with its own error
+        return False
+    return frame is not None and has_image_circles(frame) is False
+
+
 def _describe_file(p: Path) -> Recording:
     """One file, on its own (pairs and chapters are found by the caller)."""
     trailer = read_insv_trailer(p)
@@ -125,6 +140,11 @@ def _describe_file(p: Path) -> Recording:
     if len(videos) == 1 and h and abs(w / h - 2.0) < 0.02:
         if _is_equirect(p):
             return Recording("equirect", name, LAYOUT_EQUIRECT, (p,), (w, h), problem="already an equirectangular 360 video (spherical metadata): nothing to stitch", camera_id=cam)
+        if _looks_equirect(p):
+            problem = ("already an equirectangular 360 video (no image circles in the picture): nothing to stitch; "
+                       "`orbit360 publish` tags it as 360 video")
+            return Recording("equirect", name, LAYOUT_EQUIRECT, (p,), (w, h), problem=problem, camera_id=cam,
+                             notes=tuple(notes) + ("no spherical metadata; equirectangular by content (picture in the corners of both halves)",))
         return Recording("side-by-side", name, LAYOUT_SBS, (p,), (w, h), notes=tuple(notes), camera_id=cam, trailer=trailer)
     if len(videos) == 1 and h and abs(w / h - 1.0) < 0.25 and (fusion_role(p) or insta360_partner(p) is not None):
         return Recording("single-lens", name, "one lens of a pair", (p,), (w, h), camera_id=cam, trailer=trailer)

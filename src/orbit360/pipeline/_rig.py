@@ -1,20 +1,30 @@
-"""The rig a job stitches with when none is given: self-calibrated once from the footage."""
+"""The rig a job stitches with when none is given: self-calibrated once from the footage.
+
+Never a mostly empty picture: a calibrated rig is checked for how much of the sphere its
+lenses see inside the recorded frame; when calibration fails, or its rig leaves too much
+unseen, the camera's nominal rig is used (and the reason printed); when even that leaves
+more than ``MAX_UNSEEN`` of the sphere unseen, the job stops with an error naming the file.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import CalibrationError
+from ..errors import CalibrationError, InputError
 from ..profile import RigProfile
 
-__all__ = ["calibrate_source", "CALIBRATION_FRAMES"]
+__all__ = ["calibrate_source", "checked_nominal", "unseen_fraction", "CALIBRATION_FRAMES", "MAX_UNSEEN"]
 
 CALIBRATION_FRAMES = 12
 """Frames, spread evenly over the recording, that self-calibration looks at."""
+
+MAX_UNSEEN = 0.05
+"""The largest fraction of the sphere a rig may leave unseen (black in the output)."""
 
 
 def _spread_frames(source: Any, count: int) -> Iterator[NDArray[np.uint8]]:
@@ -31,9 +41,49 @@ def _spread_frames(source: Any, count: int) -> Iterator[NDArray[np.uint8]]:
             yield frame
 
 
+def _sphere_dirs(n: int) -> NDArray[np.float64]:
+    """``n`` near-uniform unit directions (Fibonacci sphere): equal area each."""
+    k = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * k / n
+    phi = k * math.pi * (3.0 - math.sqrt(5.0))
+    s = np.sqrt(1.0 - z * z)
+    return np.stack([s * np.cos(phi), s * np.sin(phi), z], -1)
+
+
+def unseen_fraction(rig: RigProfile, samples: int = 20000) -> float:
+    """The fraction of the sphere that no lens of ``rig`` sees inside the recorded frame
+    (inside its image circle, inside the frame, and on its own half of a side-by-side
+    frame: a position in the other lens's half reads the other lens's picture)."""
+    from ..stitch._ring import lens_project
+
+    dirs = _sphere_dirs(samples)
+    w, h = rig.frame_size
+    seen = np.zeros(samples, bool)
+    for lens in rig.lenses:
+        xy, valid, _ = lens_project(lens, dirs)
+        x0, x1 = (0.0, w / 2.0) if lens.center[0] < w / 2.0 else (w / 2.0, float(w))
+        seen |= valid & (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= 0) & (xy[:, 1] <= h)
+    return float(1.0 - seen.mean())
+
+
+def checked_nominal(source: Any, nominal: RigProfile) -> RigProfile:
+    """``nominal``, or InputError naming the file when it leaves too much of the sphere unseen."""
+    unseen = unseen_fraction(nominal)
+    if unseen > MAX_UNSEEN:
+        w, h = nominal.frame_size
+        raise InputError(
+            f"cannot stitch: calibration failed and the nominal {source.layout} rig for {w}x{h} frames leaves "
+            f"{unseen:.0%} of the sphere unseen (give a rig with --lens)",
+            path=source.paths[0],
+        )
+    return nominal
+
+
 def calibrate_source(source: Any, *, warn: Callable[[str], None] | None = None) -> tuple[RigProfile | None, str]:
     """(rig, how) for ``source``: self-calibrated ("calibrated"), or the nominal rig
-    ("nominal") when calibration cannot reach an estimate (``warn`` is told why)."""
+    ("nominal") when calibration cannot reach an estimate or its rig would leave more than
+    ``MAX_UNSEEN`` of the sphere black (``warn`` is told why). Raises InputError when even
+    the nominal rig would."""
     from ..stitch import calibrate_rig
 
     nominal = source.nominal_rig()
@@ -46,5 +96,14 @@ def calibrate_source(source: Any, *, warn: Callable[[str], None] | None = None) 
     except CalibrationError as exc:
         if warn is not None:
             warn(f"self-calibration failed ({exc.message}); stitching with the nominal rig")
-        return nominal, "nominal"
+        return checked_nominal(source, nominal), "nominal"
+    unseen = unseen_fraction(result.rig)
+    if unseen > MAX_UNSEEN:
+        if warn is not None:
+            warn(f"self-calibration gave a rig that leaves {unseen:.0%} of the sphere unseen; stitching with the nominal rig")
+        return checked_nominal(source, nominal), "nominal"
+    if warn is not None:  # where an image circle came from when it was not seen
+        for line in result.warnings:
+            if "image circle" in line:
+                warn(f"calibration: {line}")
     return result.rig, "calibrated"
