@@ -140,7 +140,7 @@ def _describe_file(p: Path) -> Recording:
     if len(videos) == 1 and h and abs(w / h - 2.0) < 0.02:
         if _is_equirect(p):
             return Recording("equirect", name, LAYOUT_EQUIRECT, (p,), (w, h), problem="already an equirectangular 360 video (spherical metadata): nothing to stitch", camera_id=cam)
-        if _looks_equirect(p):
+        if trailer is None and _looks_equirect(p):  # (an Insta360 trailer says where its lens circles are)
             problem = ("already an equirectangular 360 video (no image circles in the picture): nothing to stitch; "
                        "`orbit360 publish` tags it as 360 video")
             return Recording("equirect", name, LAYOUT_EQUIRECT, (p,), (w, h), problem=problem, camera_id=cam,

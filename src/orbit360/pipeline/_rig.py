@@ -104,6 +104,6 @@ def calibrate_source(source: Any, *, warn: Callable[[str], None] | None = None) 
         return checked_nominal(source, nominal), "nominal"
     if warn is not None:  # where an image circle came from when it was not seen
         for line in result.warnings:
-            if "image circle" in line:
+            if "image circle not seen" in line:
                 warn(f"calibration: {line}")
     return result.rig, "calibrated"
