@@ -170,7 +170,9 @@ class PairSource:
     def nominal_rig(self) -> RigProfile:
         if self.rig_hint is not None:
             return self.rig_hint
-        return RigProfile.nominal(self.frame_size, fov_deg=self.fov_deg, camera=self.camera)
+        from ._optics import known_nominal_rig
+
+        return known_nominal_rig(self.frame_size, self.camera, fov_deg=self.fov_deg)
 
     def plan(self, width: int, rig: RigProfile | None):  # type: ignore[no-untyped-def]
         from ..stitch import StitchPlan

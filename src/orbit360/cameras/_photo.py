@@ -84,7 +84,9 @@ class PhotoSource:
             yield self.frame
 
     def nominal_rig(self) -> RigProfile:
-        return RigProfile.nominal(self.frame_size, camera=self.camera)
+        from ._optics import known_nominal_rig
+
+        return known_nominal_rig(self.frame_size, self.camera)
 
     def plan(self, width: int, rig: RigProfile | None):  # type: ignore[no-untyped-def]
         from ..stitch import StitchPlan

@@ -36,7 +36,7 @@ __all__ = ["CircleFit", "find_image_circle"]
 
 _SEARCH = (0.7, 1.3)  # radii searched, as fractions of the guessed radius
 _PER_RAY = 3  # strongest drops kept on each ray
-_HYPOTHESES = 400  # RANSAC circles tried
+_HYPOTHESES = 2000  # RANSAC circles tried
 _MIN_SUPPORT = 0.15  # fraction of the rays that see the circle inside the frame
 _MAX_GAP_DEG = 200.0  # largest angle between supporting rays
 
@@ -122,7 +122,8 @@ def find_image_circle(peak: NDArray[np.floating] | NDArray[np.uint8], guess: tup
     py = gy + np.sin(ang[ray_idx]) * r_pt
     pts = np.stack([px, py], -1)
     tol = max(1.5, 0.004 * gr)
-    best = _ransac(pts, ray_idx, n_rays, (gx, gy, gr), tol)
+    strength = -d[ray_idx, c0].astype(np.float64)
+    best = _ransac(pts, ray_idx, strength, n_rays, (gx, gy, gr), tol)
     if best is None:
         return _fail(fallback, f"no circle through the {ray_idx.size} edge points")
     sel = _nearest_per_ray(pts, ray_idx, best, tol)
@@ -167,13 +168,16 @@ def _circles_through(a: NDArray[np.float64], b: NDArray[np.float64], c: NDArray[
     return ux, uy, np.hypot(ax - ux, ay - uy)
 
 
-def _ransac(pts: NDArray[np.float64], ray_idx: NDArray[np.int64], n_rays: int, guess: tuple[float, float, float], tol: float) -> NDArray[np.float64] | None:
+def _ransac(
+    pts: NDArray[np.float64], ray_idx: NDArray[np.int64], strength: NDArray[np.float64], n_rays: int, guess: tuple[float, float, float], tol: float
+) -> NDArray[np.float64] | None:
     """The circle (cx, cy, r) that the most rays have a drop on, or None."""
     gx, gy, gr = guess
     rng = np.random.default_rng(0)
     n = len(pts)
-    # triples on rays at least 30 deg apart (a short arc fixes no circle)
-    i = rng.integers(0, n, (_HYPOTHESES * 3, 3))
+    # triples on rays at least 30 deg apart (a short arc fixes no circle), stronger drops
+    # drawn more often (the circle's edge is the strongest drop on most rays)
+    i = rng.choice(n, size=(_HYPOTHESES * 3, 3), p=strength / strength.sum())
     ri = ray_idx[i]
     sep = n_rays / 12
     apart = np.ones(len(i), bool)
@@ -194,8 +198,18 @@ def _ransac(pts: NDArray[np.float64], ray_idx: NDArray[np.int64], n_rays: int, g
     hyp, pt = np.nonzero(dist < tol)
     on[hyp, ray_idx[pt]] = True
     support = on.sum(axis=1)
-    k = int(np.argmax(support))
-    return np.array([ux[k], uy[k], r[k]], np.float64)
+    # the few best, each refitted to its inliers and scored again (a hypothesis through
+    # three points a little off the edge supports fewer rays than the circle it is near)
+    best, most = None, -1
+    for k in np.argsort(-support)[:8]:
+        q = np.array([ux[k], uy[k], r[k]], np.float64)
+        sel = _nearest_per_ray(pts, ray_idx, q, tol)
+        if sel.size >= 3:
+            q = _fit_circle(pts[sel], q)
+        count = _nearest_per_ray(pts, ray_idx, q, tol).size
+        if count > most:
+            best, most = q, count
+    return best
 
 
 def _nearest_per_ray(pts: NDArray[np.float64], ray_idx: NDArray[np.int64], q: NDArray[np.float64], tol: float) -> NDArray[np.intp]:
