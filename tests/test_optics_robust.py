@@ -168,6 +168,9 @@ def test_single_dual_fisheye_jpeg_to_photosphere(samples_dir: Path, tmp_path: Pa
     assert "rig calibrated" in r.stdout and "failed" not in r.stderr
     img = _check_photosphere(out, 800)
     assert (img.max(axis=2) < 8).mean() < 0.01  # the whole sphere seen
+    r = _cli("stitch", str(samples_dir / "real" / "theta_z1_dualfisheye.jpg"), "-o", str(tmp_path / "pano.mp4"))
+    assert r.returncode == 2 and r.stderr.strip().endswith("a photo sphere is a JPEG: name the output .jpg")
+    assert not (tmp_path / "pano.mp4").exists()
 
 
 def test_fusion_photo_pair_found_from_either_name(samples_dir: Path, tmp_path: Path) -> None:
