@@ -387,6 +387,38 @@ def telemetry(file: Path, output: Path, csv: bool, gpx: bool, start_s: float | N
     click.echo("wrote " + ", ".join(summary.outputs))
 
 
+def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from .timerange import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command()
+@click.argument("recording", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Sheet to write (JPEG; its JSON beside it)  [default: NAME.overview.jpg beside the recording]")
+@click.option("--every", "every_s", default="30s", show_default=True, callback=_duration_option, help="One thumbnail per this much time (30s, 2m, 0:05:00).")
+@click.option("--thumb-width", type=click.IntRange(64, 2048), default=320, show_default=True, help="Width of each stitched view (height: half).")
+@click.option("--columns", type=click.IntRange(1, 64), default=6, show_default=True)
+@click.option("--lens", type=click.Path(dir_okay=False, path_type=Path), help="Rig profile JSON  [default: the camera's nominal rig]")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def overview(recording: Path, output: Path | None, every_s: float, thumb_width: int, columns: int, lens: Path | None, quiet: bool) -> None:
+    """A contact sheet of RECORDING (a file, a lens pair, a MAX .360, chapters): small
+    stitched views from key frames only, each with its time, and the same as JSON."""
+    from ._console import progress_bar
+    from .overview import make_overview
+    from .profile import RigProfile
+
+    rig = RigProfile.load(lens) if lens else None
+    out = output or recording.with_name(f"{recording.stem}.overview.jpg")
+    with progress_bar("overview", quiet=quiet, unit="thumbnails") as update:
+        o = make_overview(recording, out, every_s=every_s, thumb_width=thumb_width, columns=columns, rig=rig, progress=update)
+    if not quiet:
+        click.echo(f"wrote {out} and {out.with_suffix('.json')}: {len(o.thumbnails)} thumbnails over {o.duration_s:.1f} s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -16,7 +16,7 @@ from fractions import Fraction
 from ._types import StrPath
 from .errors import InputError
 
-__all__ = ["parse_time", "format_time", "FrameSpan", "frame_span"]
+__all__ = ["parse_time", "parse_duration", "format_time", "FrameSpan", "frame_span"]
 
 _CLOCK = re.compile(r"\s*(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d*)?|\.\d+)\s*")
 
@@ -35,6 +35,17 @@ def parse_time(text: str) -> float:
     if (a is not None and seconds >= 60) or (b is not None and minutes >= 60):
         raise ValueError(f"not a time: {text!r} (minutes and seconds after a colon must be below 60)")
     return hours * 3600.0 + minutes * 60.0 + seconds
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a positive length: ``"30"``, ``"30s"``, ``"2m"``, ``"1h"`` or any form
+    ``parse_time`` reads (``"0:30"``)."""
+    t = text.strip().lower()
+    unit = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(t[-1:], None)
+    value = float(t[:-1]) * unit if unit is not None and re.fullmatch(r"\d+(\.\d*)?|\.\d+", t[:-1]) else parse_time(t)
+    if value <= 0:
+        raise ValueError(f"not a positive length of time: {text!r}")
+    return value
 
 
 def format_time(seconds: float) -> str:
