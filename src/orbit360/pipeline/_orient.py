@@ -21,13 +21,13 @@ from ..profile import RigProfile
 
 __all__ = ["ORIENT_MODES", "job_rotations", "OrientedStitch", "OrientedYuvStitch", "MOTION_FRAMES"]
 
-ORIENT_MODES = ("off", "lock", "smooth")
+ORIENT_MODES = ("off", "lock", "smooth", "earth")
 MOTION_FRAMES = 240
 """Frames from the start of the recording whose motion is measured from the video."""
 
 
 def job_rotations(
-    source: Any, rig: RigProfile | None, mode: str, *, log: Callable[[str], None] | None = None
+    source: Any, rig: RigProfile | None, mode: str, *, log: Callable[[str], None] | None = None, video_motion: bool = True
 ) -> NDArray[np.float64] | None:
     """(frame_count, 3, 3) rotations M (output direction d shows the stitched sphere at
     M d), or None for ``mode == "off"``. Raises InputError when the source has no
@@ -36,6 +36,8 @@ def job_rotations(
         raise ValueError(f"orient mode must be one of {ORIENT_MODES}, got {mode!r}")
     if mode == "off":
         return None
+    if mode == "earth":
+        return earth_job_rotations(source, rig, log=log)
     from ..orient import measure_rig_motion, plan_orientation
     from ..telemetry import read_gpmd
 
@@ -51,7 +53,7 @@ def job_rotations(
     n = int(source.frame_count)
     times = np.arange(n, dtype=np.float64) / float(source.fps)
     motion = None
-    if rig is not None and tuple(rig.frame_size) == tuple(source.frame_size):
+    if video_motion and rig is not None and tuple(rig.frame_size) == tuple(source.frame_size):
         m = min(n, MOTION_FRAMES)
         motion = measure_rig_motion(source.frames(0, m), times[:m], rig)
     try:
@@ -61,6 +63,93 @@ def job_rotations(
     if log is not None:
         log(f"orientation: {mode} from {plan.source}, telemetry offset {plan.time_offset * 1000:+.1f} ms")
     return np.stack([r.matrix for r in plan.rotations])
+
+
+def earth_sightings(source: Any, rig: RigProfile | None, frames: "list[int] | None" = None) -> tuple[list[int], list[Any]]:
+    """(frames looked at, the Earth's centre on the rig sphere in each or None), each frame
+    stitched at ``DETECT_WIDTH``. ``frames``: which (decoded from their key frames when
+    they are key frames, else exactly); None: every frame, decoded in one pass."""
+    from ..orient._earth import DETECT_WIDTH, find_earth
+    from ..video import key_frames_only
+
+    plan = source.plan(DETECT_WIDTH, rig)
+    looked: list[int] = []
+    nadirs: list[Any] = []
+
+    def look(index: int, frame: NDArray[np.uint8]) -> None:
+        fix = find_earth(plan.apply(frame))
+        looked.append(index)
+        nadirs.append(None if fix is None else fix.nadir)
+
+    if frames is None:
+        for index, frame in enumerate(source.frames()):
+            look(index, frame)
+        return looked, nadirs
+    for index in frames:
+        with key_frames_only():
+            frame = _first(source.frames(index, index + 1))
+        if frame is None:  # not a key frame of every lens: decode it exactly
+            frame = _first(source.frames(index, index + 1))
+        if frame is not None:
+            look(index, frame)
+    return looked, nadirs
+
+
+def _first(frames: Any) -> Any:
+    try:
+        return next(iter(frames), None)
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+
+
+EARTH_LOOK_S = 1.0
+"""With a gyro, the Earth is looked for about once a second (at key frames, which cost one
+decode each): between looks the gyro carries the orientation, and what the Earth's
+direction does in the gyro-locked view (orbital motion, 0.07°/s; gyro drift) is slow."""
+
+
+def earth_job_rotations(source: Any, rig: RigProfile | None, *, log: Callable[[str], None] | None = None) -> NDArray[np.float64]:
+    """``--orient earth``: rotations putting the Earth's centre straight down, the heading
+    from the gyro when the recording has one (else from the previous frame). Raises
+    InputError when no frame shows the Earth."""
+    from ..orient._earth import earth_rotations
+    from ..overview import key_frame_indices
+
+    n = int(source.frame_count)
+    fps = float(source.fps)
+    lock = None
+    if source.telemetry_path is not None:
+        try:
+            # no clock offset from the video's motion: it is measured on features, and
+            # black space with stars has too few (it found 0.9 s where there was none)
+            lock = job_rotations(source, rig, "lock", video_motion=False)
+        except InputError as exc:
+            if log is not None and "has none" not in exc.message:
+                log(f"orientation: earth: the gyro is not usable ({exc.message}); heading from the previous frame")
+    if lock is not None:
+        try:
+            keys = key_frame_indices(source)
+        except InputError:
+            keys = np.arange(n)
+        # about one look per EARTH_LOOK_S, on key frames, and the last frame
+        step = max(1, int(round(EARTH_LOOK_S * fps)))
+        wanted = np.arange(0, n, step)
+        near = keys[np.clip(np.searchsorted(keys, wanted, side="right") - 1, 0, len(keys) - 1)] if len(keys) else wanted
+        picks = sorted(set(int(i) for i in near) | {n - 1})
+        looked, nadirs = earth_sightings(source, rig, picks)
+    else:
+        looked, nadirs = earth_sightings(source, rig)
+    if not any(x is not None for x in nadirs):
+        raise InputError(
+            f"--orient earth: the Earth (a bright disc against black space) is not in any of the {len(looked)} frames looked at",
+            path=source.paths[0],
+        )
+    rotations, summary = earth_rotations(nadirs, looked, n, lock=lock, smoothing_frames=0.5 * EARTH_LOOK_S * fps)
+    if log is not None:
+        log(summary.line())
+    return rotations
 
 
 class OrientedStitch:
