@@ -228,11 +228,22 @@ def still(src: Path, at: float, output: Path | None, flat: bool, look: tuple[flo
 @click.option("--max-width", type=click.IntRange(256, 16384), default=4096, show_default=True, help="Widest output (phones cap textures at 4096).")
 @click.option("--crf", type=click.IntRange(0, 51), default=21, show_default=True)
 @click.option("--preset", default="medium", show_default=True, help="x264 preset.")
+@click.option("--site", type=click.Path(file_okay=False, path_type=Path), help="Write a static web folder instead (viewer page, script, web rendition, poster) and print the HTML that embeds it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def publish(src: Path, output: Path | None, max_width: int, crf: int, preset: str, quiet: bool) -> None:
+def publish(src: Path, output: Path | None, max_width: int, crf: int, preset: str, site: Path | None, quiet: bool) -> None:
     """Write the web rendition of the 360 video SRC: H.264, <= 4096 wide, spherical metadata, moov first."""
     from ._console import progress_bar
-    from .publish import publish_web
+    from .publish import publish_site, publish_web
+
+    if site is not None:
+        if output is not None:
+            raise click.UsageError("--site and -o exclude each other (the rendition goes into the site)")
+        with progress_bar("publishing", quiet=quiet) as update:
+            r = publish_site(src, site, max_width=max_width, crf=crf, preset=preset, progress=update)
+        click.echo(f"wrote {r.folder}/: {', '.join(r.files)}")
+        click.echo("host the folder as it is on any static web server; embed it with:")
+        click.echo(r.snippet)
+        return
 
     with progress_bar("publishing", quiet=quiet) as update:
         out = publish_web(src, output, max_width=max_width, crf=crf, preset=preset, progress=update)
