@@ -104,3 +104,8 @@ def test_no_earth_is_one_line_and_writes_nothing(tmp_path: Path, capsys) -> None
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(f"orbit360: error: {rec.path}: --orient earth: the Earth") and "not in any of the" in err[0]
     assert list(out.parent.iterdir()) == []
+    code = main(["stitch", str(rec.path), "-o", str(out), "--lens", str(tmp_path / "rig.json"), "--orient", "earth", "--quiet",
+                 "--workers", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--orient earth: the Earth" in err[0], err
+    assert list(out.parent.iterdir()) == []  # no work folder either

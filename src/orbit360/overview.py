@@ -33,7 +33,7 @@ from .errors import InputError, OutputError
 from .profile import RigProfile
 from .timerange import format_time
 
-__all__ = ["Thumbnail", "Overview", "make_overview", "key_frame_indices", "DEFAULT_EVERY_S", "DEFAULT_THUMB_WIDTH"]
+__all__ = ["Thumbnail", "Overview", "make_overview", "key_frame_indices", "key_frame_at", "first_frame", "write_overview", "thumbnails_of", "DEFAULT_EVERY_S", "DEFAULT_THUMB_WIDTH"]
 
 DEFAULT_EVERY_S = 30.0
 DEFAULT_THUMB_WIDTH = 320
@@ -154,7 +154,6 @@ def make_overview(
     source's nominal rig; no calibration, which would cost more than the overview).
     """
     from .cameras import open_rig
-    from .video import key_frames_only
 
     if every_s <= 0:
         raise ValueError(f"--every must be positive, got {every_s}")
@@ -177,11 +176,7 @@ def make_overview(
         sheet = np.full((rows * (h + _CAPTION_H), min(columns, len(picks)) * w, 3), 16, np.uint8)
         result = Overview(str(recording), source.camera, source.frame_count / fps, every_s)
         for n, index in enumerate(picks):
-            with key_frames_only():
-                frame = _first(source.frames(index, index + 1))
-            exact = frame is None
-            if exact:  # a pair whose lenses have no key frame at this instant
-                frame = _first(source.frames(index, index + 1))
+            frame, exact = key_frame_at(source, index)
             if frame is None:
                 raise InputError(f"frame {index} ({format_time(index / fps)}) does not decode", path=recording)
             x, y = (n % columns) * w, (n // columns) * (h + _CAPTION_H)
@@ -198,7 +193,20 @@ def make_overview(
     return result
 
 
-def _first(frames: Any) -> NDArray[np.uint8] | None:
+def key_frame_at(source: Any, index: int) -> tuple[NDArray[np.uint8] | None, bool]:
+    """(frame ``index`` of ``source``, whether it was decoded exactly): one key-frame decode
+    when every lens has a key frame there, else decoded from the key frame before (a lens
+    pair whose key frames differ). None when the frame does not decode."""
+    from .video import key_frames_only
+
+    with key_frames_only():
+        frame = first_frame(source.frames(index, index + 1))
+    if frame is not None:
+        return frame, False
+    return first_frame(source.frames(index, index + 1)), True
+
+
+def first_frame(frames: Any) -> NDArray[np.uint8] | None:
     """The first frame of a frame generator, closing it (no further decode)."""
     try:
         return next(iter(frames), None)

@@ -70,11 +70,13 @@ def _luma(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
 def _threshold(luma: NDArray[np.float32]) -> float:
     """Luminance between space and the Earth: Otsu's threshold on log luminance, where
     black space is one mode and the whole Earth (dark oceans to white clouds, a factor of
-    ten in linear light) the other; never below 8 code values (noise on black)."""
+    ten in linear light) the other; never within 8 code values of the black level (the
+    darkest tenth of the frame: space, with its noise and any black lift)."""
     log = np.log1p(luma)
     scaled = np.round(log * (255.0 / np.log1p(255.0))).astype(np.uint8)
     t, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return max(float(np.expm1(t * np.log1p(255.0) / 255.0)), 8.0)
+    black = float(np.percentile(luma, 10))
+    return max(float(np.expm1(t * np.log1p(255.0) / 255.0)), black + 8.0)
 
 
 def _largest_region(bright: NDArray[np.bool_], weight: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -200,7 +202,7 @@ def find_earth(frame: NDArray[np.uint8], *, seed: int = 0) -> EarthFix | None:
     # the cap must be the bright side: most of it bright (the station may hide some)
     dirs = equirect_grid_dirs((w, h))
     cap = dirs @ n > cos_rho
-    if float((bright & cap).astype(np.float64).__mul__(weight).sum()) < 0.6 * float((cap * weight).sum()):
+    if float(((bright & cap) * weight).sum()) < 0.6 * float((cap * weight).sum()):
         return None
     resid = np.degrees(np.arcsin(np.clip(np.abs(p[inliers] @ n - cos_rho), 0, 1)) / np.sqrt(1 - cos_rho**2))
     return EarthFix(n, rho, count, float(np.sqrt(np.mean(resid**2))))

@@ -70,7 +70,7 @@ def earth_sightings(source: Any, rig: RigProfile | None, frames: "list[int] | No
     stitched at ``DETECT_WIDTH``. ``frames``: which (decoded from their key frames when
     they are key frames, else exactly); None: every frame, decoded in one pass."""
     from ..orient._earth import DETECT_WIDTH, find_earth
-    from ..video import key_frames_only
+    from ..overview import key_frame_at
 
     plan = source.plan(DETECT_WIDTH, rig)
     looked: list[int] = []
@@ -86,22 +86,10 @@ def earth_sightings(source: Any, rig: RigProfile | None, frames: "list[int] | No
             look(index, frame)
         return looked, nadirs
     for index in frames:
-        with key_frames_only():
-            frame = _first(source.frames(index, index + 1))
-        if frame is None:  # not a key frame of every lens: decode it exactly
-            frame = _first(source.frames(index, index + 1))
+        frame, _ = key_frame_at(source, index)
         if frame is not None:
             look(index, frame)
     return looked, nadirs
-
-
-def _first(frames: Any) -> Any:
-    try:
-        return next(iter(frames), None)
-    finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
 
 
 EARTH_LOOK_S = 1.0

@@ -194,7 +194,13 @@ def stitch_segmented(
                     if not rotations_file.exists():
                         from ._orient import job_rotations
 
-                        np.save(rotations_file.with_suffix(".part.npy"), job_rotations(source, job_rig, orient, log=say))
+                        try:
+                            rotations = job_rotations(source, job_rig, orient, log=say)
+                        except InputError:
+                            if not any(work.path.glob("seg-*.mp4")):  # nothing to resume: leave nothing behind
+                                work.remove()
+                            raise
+                        np.save(rotations_file.with_suffix(".part.npy"), rotations)
                         os.replace(rotations_file.with_suffix(".part.npy"), rotations_file)
 
                 records: dict[int, dict[str, Any]] = {}
