@@ -61,14 +61,19 @@ def test_salvaged_file_via_cli(chapters, tmp_path: Path) -> None:  # type: ignor
     folder, rig, _, _ = chapters
     broken = tmp_path / "broken.mp4"
     simulate_power_loss(folder / "GH010077.MP4", broken, keep_fraction=0.75)
-    fixed = salvage(broken, tmp_path / "fixed.mp4", reference=folder / "GH010077.MP4").output
-    assert fixed is not None
     rig_json = tmp_path / "rig.json"
     rig.save(rig_json)
+    # the broken file itself: salvaged on the way in (to a temporary file)
     out = tmp_path / "o.jpg"
-    assert main(["overview", str(fixed), "-o", str(out), "--every", "0.5s", "--lens", str(rig_json), "--quiet"]) == 0
+    assert main(["overview", str(broken), "-o", str(out), "--every", "0.3s", "--lens", str(rig_json),
+                 "--reference", str(folder / "GH010077.MP4"), "--quiet"]) == 0
     frames = [t["frame"] for t in json.loads(out.with_suffix(".json").read_text())["thumbnails"]]
-    assert frames[0] == 0 and frames == sorted(set(frames)) and all(f % 10 == 0 for f in frames)
+    # and a salvaged file: the same thumbnails
+    fixed = salvage(broken, tmp_path / "fixed.mp4", reference=folder / "GH010077.MP4").output
+    assert fixed is not None
+    assert [t.frame for t in make_overview(fixed, None, every_s=0.3, rig=rig).thumbnails] == frames
+    assert frames[0] == 0 and frames == sorted(set(frames)) and all(f % 10 == 0 for f in frames) and len(frames) >= 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.mp4", "fixed.mp4", "o.jpg", "o.json", "rig.json"]
 
 
 def test_fusion_pair_and_max(tmp_path: Path) -> None:

@@ -152,3 +152,19 @@ def test_reframe_and_telemetry_take_the_range(recording, tmp_path: Path) -> None
     assert main(["telemetry", str(rec), "-o", str(js), "--from", "0.4", "--to", "0:00:01.1"]) == 0
     gyro = np.asarray(json.loads(js.read_text())["GYRO"]["t"])
     assert gyro.size and gyro.min() >= FROM and gyro.max() < TO and gyro.min() < FROM + 0.01 and gyro.max() > TO - 0.01
+
+
+def test_range_on_a_dask_cluster(recording, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    rec, rig, full, _ = recording
+    out = tmp_path / "dask.mp4"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster:
+        j = stitch_segmented(rec, out, rig=rig, width=320, options=LOSSLESS, segment_frames=10,
+                             scheduler=cluster.scheduler_address, start_s=FROM, stop_s=TO)
+    assert [(x["start"], x["stop"]) for x in j.records] == [(12, 22), (22, 33)]
+    reference = _frames(full)
+    cut = _frames(out)
+    assert len(cut) == STOP - START and all(np.array_equal(f, reference[START + k]) for k, f in enumerate(cut))

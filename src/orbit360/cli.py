@@ -414,18 +414,25 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> 
 @click.option("--thumb-width", type=click.IntRange(64, 2048), default=320, show_default=True, help="Width of each stitched view (height: half).")
 @click.option("--columns", type=click.IntRange(1, 64), default=6, show_default=True)
 @click.option("--lens", type=click.Path(dir_okay=False, path_type=Path), help="Rig profile JSON  [default: the camera's nominal rig]")
+@click.option("--reference", type=click.Path(dir_okay=False), help="Healthy clip of the same camera mode, used if RECORDING must be salvaged first.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def overview(recording: Path, output: Path | None, every_s: float, thumb_width: int, columns: int, lens: Path | None, quiet: bool) -> None:
+def overview(recording: Path, output: Path | None, every_s: float, thumb_width: int, columns: int, lens: Path | None,
+             reference: str | None, quiet: bool) -> None:
     """A contact sheet of RECORDING (a file, a lens pair, a MAX .360, chapters): small
-    stitched views from key frames only, each with its time, and the same as JSON."""
-    from ._console import progress_bar
+    stitched views from key frames only, each with its time, and the same as JSON.
+
+    A recording whose moov is missing (the camera lost power) is salvaged first, to a
+    temporary file."""
+    from ._console import progress_bar, warn
     from .overview import make_overview
     from .profile import RigProfile
+    from .salvage import salvaged_if_broken
 
     rig = RigProfile.load(lens) if lens else None
     out = output or recording.with_name(f"{recording.stem}.overview.jpg")
-    with progress_bar("overview", quiet=quiet, unit="thumbnails") as update:
-        o = make_overview(recording, out, every_s=every_s, thumb_width=thumb_width, columns=columns, rig=rig, progress=update)
+    with salvaged_if_broken(recording, beside=out, reference=reference, log=warn) as playable:
+        with progress_bar("overview", quiet=quiet, unit="thumbnails") as update:
+            o = make_overview(playable, out, every_s=every_s, thumb_width=thumb_width, columns=columns, rig=rig, progress=update)
     if not quiet:
         click.echo(f"wrote {out} and {out.with_suffix('.json')}: {len(o.thumbnails)} thumbnails over {o.duration_s:.1f} s")
 
