@@ -228,13 +228,32 @@ class EarthSummary:
     looked: int
     found: int
     held: int
-    """Frames that kept the last rotation (no Earth found in or around them)."""
+    """Frames that kept the last rotation's levelling (no Earth found at or after the last
+    look before them)."""
     heading: str
     """"gyro" or "previous frame"."""
+    missing: tuple[int, ...] = ()
+    """The frames looked at where no Earth was found."""
 
-    def line(self) -> str:
-        held = f"; {self.held} frames without the Earth kept the last rotation" if self.held else ""
-        return f"orientation: earth: found in {self.found}/{self.looked} frames looked at, heading from the {self.heading}{held}"
+    def line(self, fps: float | None = None) -> str:
+        text = f"orientation: earth: found in {self.found}/{self.looked} frames looked at, heading from the {self.heading}"
+        if self.missing:
+            spans = _spans(self.missing)
+            shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans[:8]) + (", ..." if len(spans) > 8 else "")
+            when = f" ({spans[0][0] / fps:.1f} s on)" if fps else ""
+            text += f"; not found at frame{'s' if len(self.missing) > 1 else ''} {shown}{when}: {self.held} frames kept the last rotation"
+        return text
+
+
+def _spans(frames: Sequence[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive frame numbers as (first, last)."""
+    out: list[tuple[int, int]] = []
+    for f in frames:
+        if out and f == out[-1][1] + 1:
+            out[-1] = (out[-1][0], f)
+        else:
+            out.append((f, f))
+    return out
 
 
 def _smooth_directions(d: NDArray[np.float64], sigma: float) -> NDArray[np.float64]:
@@ -285,7 +304,8 @@ def earth_rotations(
             out[i] = m
         first = int(looked[np.argmax(found)])
         out[:first] = out[first]  # before the first sighting: the first sighting's rotation
-        return out, EarthSummary(len(looked), int(found.sum()), held - first, "previous frame")
+        missing = tuple(int(i) for i in looked[~found])
+        return out, EarthSummary(len(looked), int(found.sum()), held - first, "previous frame", missing)
     # with the gyro: where the Earth's centre sits in the locked output (it varies slowly)
     seen = np.stack([lock[i].T @ n for i, n in zip(looked, nadirs) if n is not None])
     seen_at, unseen = looked[found], looked[~found]
@@ -302,4 +322,4 @@ def earth_rotations(
     direction = _smooth_directions(direction, smoothing_frames)
     held = int((~interp & ~np.isin(frames, seen_at)).sum())
     rotations = lock @ np.stack([_turn(DOWN, d) for d in direction])
-    return rotations, EarthSummary(len(looked), int(found.sum()), held, "gyro")
+    return rotations, EarthSummary(len(looked), int(found.sum()), held, "gyro", tuple(int(i) for i in unseen))

@@ -136,7 +136,7 @@ def earth_job_rotations(source: Any, rig: RigProfile | None, *, log: Callable[[s
         )
     rotations, summary = earth_rotations(nadirs, looked, n, lock=lock, smoothing_frames=0.5 * EARTH_LOOK_S * fps)
     if log is not None:
-        log(summary.line())
+        log(summary.line(fps))
     return rotations
 
 
