@@ -14,7 +14,7 @@ import pytest
 from orbit360.cameras.synthetic import write_fusion_pair, write_max_recording
 from orbit360.cli import main
 from orbit360.metrics import band_rows, psnr
-from orbit360.overview import make_overview, thumbnails_of
+from orbit360.overview import make_overview, sheet_grid, thumbnails_of
 from orbit360.salvage import salvage
 from orbit360.synthetic import RigRenderer, make_scene, misaligned_rig, pan_motion, simulate_power_loss, write_rig_video
 
@@ -90,3 +90,9 @@ def test_fusion_pair_and_max(tmp_path: Path) -> None:
     assert [t.frame for t in o.thumbnails] == [0] and not o.thumbnails[0].exact
     view = thumbnails_of(o.sheet, o.thumbnails)[0]
     assert psnr(view, max_truth.ground_truth(0, THUMB), rows=band_rows(THUMB[1])) > 24.0
+
+
+def test_sheet_grid_fits_a_jpeg() -> None:
+    assert sheet_grid(120, 182) == (6, 20)  # an hour at 30 s
+    cols, rows = sheet_grid(8 * 360, 182)  # eight hours at 10 s: more columns, under 65535 rows
+    assert cols > 6 and rows * 182 <= 65535 and cols * rows >= 8 * 360

@@ -33,12 +33,13 @@ from .errors import InputError, OutputError
 from .profile import RigProfile
 from .timerange import format_time
 
-__all__ = ["Thumbnail", "Overview", "make_overview", "key_frame_indices", "key_frame_at", "first_frame", "write_overview", "thumbnails_of", "DEFAULT_EVERY_S", "DEFAULT_THUMB_WIDTH"]
+__all__ = ["Thumbnail", "Overview", "make_overview", "key_frame_indices", "key_frame_at", "first_frame", "write_overview", "thumbnails_of", "sheet_grid", "DEFAULT_EVERY_S", "DEFAULT_THUMB_WIDTH"]
 
 DEFAULT_EVERY_S = 30.0
 DEFAULT_THUMB_WIDTH = 320
 _CAPTION_H = 22
 _COLUMNS = 6
+_MAX_SHEET_ROWS = 65000
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,13 @@ def _caption(cell: NDArray[np.uint8], text: str) -> None:
     cv2.putText(cell, text, (6, _CAPTION_H - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
 
 
+def sheet_grid(count: int, cell_height: int, columns: int = _COLUMNS) -> tuple[int, int]:
+    """(columns, rows) of a sheet of ``count`` cells: ``columns``, or more where a JPEG's
+    65535 rows would not hold them (an 8-hour recording at a short ``--every``)."""
+    columns = max(columns, -(-count // max(1, _MAX_SHEET_ROWS // cell_height)))
+    return columns, -(-count // columns)
+
+
 def make_overview(
     recording: StrPath,
     output: StrPath | None = None,
@@ -172,7 +180,7 @@ def make_overview(
         picks = _pick(keys, fps, source.frame_count, every_s)
         plan = source.plan(thumb_width, rig)
         w, h = plan.size
-        rows = (len(picks) + columns - 1) // columns
+        columns, rows = sheet_grid(len(picks), h + _CAPTION_H, columns)
         sheet = np.full((rows * (h + _CAPTION_H), min(columns, len(picks)) * w, 3), 16, np.uint8)
         result = Overview(str(recording), source.camera, source.frame_count / fps, every_s)
         for n, index in enumerate(picks):
