@@ -87,6 +87,16 @@ def test_without_gyro_and_in_segments(orbit, tmp_path: Path) -> None:  # type: i
     assert any("heading from the previous frame" in m and "kept the last rotation" in m for m in logs), logs
     errors = _output_nadir_errors(out)
     assert max(e for e in errors.values() if e is not None) < 0.5, errors
+    # a cut looks at its own frames only (with the gyro: key frames 12, in the night, and 22; and
+    # the last frame), and puts the Earth down there too
+    for source, looked in ((orbit.without_gyro, "8/8"), (orbit.path, "1/2 frames looked at, heading from the gyro; not found at frame 12")):
+        cut = tmp_path / "cut.mp4"
+        logs.clear()
+        stitch_video(source, cut, rig=orbit.rig, width=1024, options=OPTS, orient="earth", start_s=15 / FPS, stop_s=23 / FPS,
+                     log=logs.append)
+        assert any(f"found in {looked}" in m for m in logs), logs
+        errors = _output_nadir_errors(cut)
+        assert len(errors) == 8 and max(e for e in errors.values() if e is not None) < 0.5, errors
     seg = tmp_path / "seg.mp4"
     stitch_segmented(orbit.path, seg, rig=orbit.rig, width=1024, options=OPTS, orient="earth", segment_frames=12, workers=1)
     errors = _output_nadir_errors(seg)

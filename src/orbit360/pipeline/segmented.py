@@ -195,7 +195,7 @@ def stitch_segmented(
                         from ._orient import job_rotations
 
                         try:
-                            rotations = job_rotations(source, job_rig, orient, log=say)
+                            rotations = job_rotations(source, job_rig, orient, log=say, frames=(span.start, span.stop))
                         except InputError:
                             if not any(work.path.glob("seg-*.mp4")):  # nothing to resume: leave nothing behind
                                 work.remove()

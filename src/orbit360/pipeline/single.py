@@ -87,7 +87,7 @@ def stitch_video(
 
             rig, _ = calibrate_source(source, warn=log)
         plan = source.plan(output_width(width or source.frame_size[0]), rig)
-        rotations = job_rotations(source, getattr(plan, "rig", rig), orient, log=log)
+        rotations = job_rotations(source, getattr(plan, "rig", rig), orient, log=log, frames=(span.start, span.stop))
         work = frame_work(source, plan, rotations, start=span.start, stop=span.stop, yuv=yuv)
         total = span.frames
         # encode to a hidden file beside the output, then add metadata into the final name
