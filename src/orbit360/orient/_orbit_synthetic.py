@@ -35,12 +35,15 @@ def earth_angular_radius_deg(altitude_km: float) -> float:
     return float(np.degrees(np.arcsin(EARTH_RADIUS_KM / (EARTH_RADIUS_KM + altitude_km))))
 
 
-def _field(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> NDArray[np.float32]:
-    """A smooth random field (zero mean, unit std), periodic in longitude."""
-    pad = int(3 * sigma) + 1
-    noise = rng.standard_normal((shape[0], shape[1] + 2 * pad)).astype(np.float32)
-    noise[:, :pad], noise[:, -pad:] = noise[:, -2 * pad : -pad], noise[:, pad : 2 * pad]
-    f = cv2.GaussianBlur(noise, (0, 0), sigma)[:, pad:-pad]
+def _field(rng: np.random.Generator, dirs: NDArray[np.float64], frequency: float, waves: int = 48) -> NDArray[np.float32]:
+    """A smooth random field on the sphere (zero mean, unit std): a sum of plane waves of
+    random directions in 3-D, so it has no seam and no pinch at the poles of the image."""
+    k = rng.standard_normal((waves, 3))
+    k *= (frequency * rng.uniform(0.6, 1.4, waves) / np.linalg.norm(k, axis=1))[:, None]
+    phase = rng.uniform(0, 2 * np.pi, waves)
+    f = np.zeros(dirs.shape[:2], np.float32)
+    for kk, ph in zip(k, phase):
+        f += np.cos(dirs @ kk + ph).astype(np.float32)
     return (f - f.mean()) / (f.std() + 1e-6)
 
 
@@ -64,8 +67,15 @@ def orbital_scene(
     ang = np.degrees(np.arccos(np.clip(dirs @ s, -1, 1)))
     img += (255.0 * np.clip(1.2 - ang / 0.6, 0, 1) + 120.0 * np.exp(-ang / 2.0))[..., None]
     # the Earth: oceans, land, clouds on the cap around "down", limb-darkened
-    land = _field(rng, (h, w), w / 60) > 0.35
-    cloud = np.clip(_field(rng, (h, w), w / 150) * 0.8 - 0.2, 0, 1)
+    # the fields are smooth: computed on a grid a quarter the size, then interpolated
+    coarse = equirect_grid_dirs((max(w // 4, 8), max(h // 4, 4)))
+
+    def field(*octaves: tuple[float, float]) -> NDArray[np.float32]:
+        f = sum(a * _field(rng, coarse, freq) for freq, a in octaves)
+        return cv2.resize(np.asarray(f, np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+
+    land = field((9.0, 1.0), (25.0, 0.5)) > 0.5
+    cloud = np.clip(field((30.0, 1.0), (70.0, 0.5)) * 0.6 - 0.3, 0, 1)
     surface = np.where(land[..., None], np.array([90.0, 120.0, 60.0]), np.array([25.0, 70.0, 150.0]))
     surface = surface * (1 - cloud[..., None]) + 235.0 * cloud[..., None]
     # view angle at the surface: mu = cos of the angle between the surface normal and the ray
