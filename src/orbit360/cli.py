@@ -122,6 +122,21 @@ def _angles_option(ctx: click.Context, param: click.Parameter, value: str | None
         raise click.BadParameter(str(exc)) from None
 
 
+def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from .timerange import parse_time
+
+    try:
+        return None if value is None else parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _range_options(f):  # type: ignore[no-untyped-def]
+    """``--from``/``--to`` (seconds or h:mm:ss.fff) on a command."""
+    f = click.option("--to", "stop_s", callback=_time_option, metavar="T", help="End the output at this time of the recording (seconds or h:mm:ss.fff).")(f)
+    return click.option("--from", "start_s", callback=_time_option, metavar="T", help="Start the output at this time of the recording (seconds or h:mm:ss.fff).")(f)
+
+
 @cli.command()
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default="0: a free port", help="Port on 127.0.0.1.")
@@ -154,10 +169,11 @@ def view(video: Path, port: int, no_browser: bool) -> None:
 @click.option("--planet", is_flag=True, help="Stereographic little planet instead of a flat view.")
 @click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True)
 @click.option("--preset", default="medium", show_default=True, help="x264 preset.")
+@_range_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def reframe(
     src: Path, output: Path, size: tuple[int, int] | None, fov: float | None, look: tuple[float, float, float] | None,
-    path_file: Path | None, planet: bool, crf: int, preset: str, quiet: bool,
+    path_file: Path | None, planet: bool, crf: int, preset: str, start_s: float | None, stop_s: float | None, quiet: bool,
 ) -> None:
     """Cut a flat 16:9 (or little-planet) H.264 video out of the 360 video SRC, audio kept."""
     from ._console import progress_bar
@@ -172,7 +188,8 @@ def reframe(
     try:
         with progress_bar("reframing", quiet=quiet) as update:
             reframe_video(src, output, path=path, size=size or DEFAULT_SIZE[projection], projection=projection,
-                          options=EncodeOptions(crf=crf, preset=preset, encoder="libx264"), progress=update)
+                          options=EncodeOptions(crf=crf, preset=preset, encoder="libx264"), progress=update,
+                          start_s=start_s, stop_s=stop_s)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if not quiet:
@@ -211,11 +228,22 @@ def still(src: Path, at: float, output: Path | None, flat: bool, look: tuple[flo
 @click.option("--max-width", type=click.IntRange(256, 16384), default=4096, show_default=True, help="Widest output (phones cap textures at 4096).")
 @click.option("--crf", type=click.IntRange(0, 51), default=21, show_default=True)
 @click.option("--preset", default="medium", show_default=True, help="x264 preset.")
+@click.option("--site", type=click.Path(file_okay=False, path_type=Path), help="Write a static web folder instead (viewer page, script, web rendition, poster) and print the HTML that embeds it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def publish(src: Path, output: Path | None, max_width: int, crf: int, preset: str, quiet: bool) -> None:
+def publish(src: Path, output: Path | None, max_width: int, crf: int, preset: str, site: Path | None, quiet: bool) -> None:
     """Write the web rendition of the 360 video SRC: H.264, <= 4096 wide, spherical metadata, moov first."""
     from ._console import progress_bar
-    from .publish import publish_web
+    from .publish import publish_site, publish_web
+
+    if site is not None:
+        if output is not None:
+            raise click.UsageError("--site and -o exclude each other (the rendition goes into the site)")
+        with progress_bar("publishing", quiet=quiet) as update:
+            r = publish_site(src, site, max_width=max_width, crf=crf, preset=preset, progress=update)
+        click.echo(f"wrote {r.folder}/: {', '.join(r.files)}")
+        click.echo("host the folder as it is on any static web server; embed it with:")
+        click.echo(r.snippet)
+        return
 
     with progress_bar("publishing", quiet=quiet) as update:
         out = publish_web(src, output, max_width=max_width, crf=crf, preset=preset, progress=update)
@@ -257,13 +285,14 @@ def demo(out_dir: str, frames: int, quiet: bool) -> None:
 @click.option("--segment-frames", type=click.IntRange(1, None), help="Stitch in segments of N frames (resumable; joined without re-encoding)  [default with --workers/--scheduler: 600]")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Local worker processes for the segments  [default: one per core]")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the segments on this Dask cluster (workers must share INPUT's and OUTPUT's filesystem; needs orbit360[dask]).")
-@click.option("--orient", type=click.Choice(["off", "lock", "smooth"]), default="off", show_default=True, help="lock: hold horizon and heading; smooth: remove shake, keep turns (from the camera's gyro/orientation telemetry).")
+@click.option("--orient", type=click.Choice(["off", "lock", "smooth", "earth"]), default="off", show_default=True, help="lock: hold horizon and heading; smooth: remove shake, keep turns (from the camera's gyro/orientation telemetry); earth: in orbit, the Earth's centre straight down (found in the frames), heading from the gyro.")
 @click.option("--web", is_flag=True, help="Also write the H.264 web rendition (<= 4096 wide, faststart) beside OUTPUT.")
 @click.option("--reference", type=click.Path(dir_okay=False), help="Healthy clip of the same camera mode, used if INPUT must be salvaged first.")
+@_range_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def stitch(input: str, output: str, lens: str | None, width: int | None, codec: str | None, crf: int, preset: str, encoder: str,
            segment_frames: int | None, workers: int | None, scheduler: str | None, orient: str, web: bool, reference: str | None,
-           quiet: bool) -> None:
+           start_s: float | None, stop_s: float | None, quiet: bool) -> None:
     """Stitch dual-lens INPUT (a file, a GoPro Fusion/Insta360 pair or chapter set) to an
     equirectangular 360 MP4 with spherical metadata; a dual-lens photo (a GoPro Fusion
     GF/GB pair, by either name, or one side-by-side JPEG) to a photo-sphere JPEG.
@@ -299,7 +328,8 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
             from .pipeline import stitch_video
 
             with progress_bar("stitching", quiet=quiet) as update:
-                r = stitch_video(playable, output, rig=rig, width=width, options=options, progress=update, calibrate=rig is None, log=warn, orient=orient)
+                r = stitch_video(playable, output, rig=rig, width=width, options=options, progress=update, calibrate=rig is None, log=warn,
+                                 orient=orient, start_s=start_s, stop_s=stop_s)
             summary = f"wrote {r.output}: {r.frames} frames, {r.size[0]}x{r.size[1]}, {r.encoder}, spherical metadata V1+V2"
         else:
             from .pipeline import DEFAULT_SEGMENT_FRAMES, stitch_segmented
@@ -308,6 +338,7 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
                 j = stitch_segmented(
                     playable, output, rig=rig, width=width, options=options, segment_frames=segment_frames or DEFAULT_SEGMENT_FRAMES,
                     workers=workers, scheduler=scheduler, progress=update, log=click.echo, calibrate=rig is None, orient=orient,
+                    start_s=start_s, stop_s=stop_s,
                 )
             summary = (
                 f"wrote {j.output}: {j.frames} frames in {j.segments} segments ({j.reused} reused), {j.size[0]}x{j.size[1]}, "
@@ -367,13 +398,53 @@ def inspect(file: str, as_json: bool) -> None:
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSON file to write.")
 @click.option("--csv", "csv", is_flag=True, help="Also write OUTPUT with suffix .csv (stream,t,v0,v1,...).")
 @click.option("--gpx", "gpx", is_flag=True, help="Also write OUTPUT with suffix .gpx (GPS fixes with a lock).")
-def telemetry(file: Path, output: Path, csv: bool, gpx: bool) -> None:
+@_range_options
+def telemetry(file: Path, output: Path, csv: bool, gpx: bool, start_s: float | None, stop_s: float | None) -> None:
     """Export the GPMF telemetry of FILE: one JSON member per numeric stream, {"t", "values"}."""
     from .telemetry import export_telemetry
 
-    summary = export_telemetry(file, output, csv=csv, gpx=gpx)
+    summary = export_telemetry(file, output, csv=csv, gpx=gpx, start_s=start_s, stop_s=stop_s)
     click.echo(", ".join(f"{k} {n}" for k, n in summary.counts.items()) or "no numeric streams")
     click.echo("wrote " + ", ".join(summary.outputs))
+
+
+def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from .timerange import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command()
+@click.argument("recording", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Sheet to write (JPEG; its JSON beside it)  [default: NAME.overview.jpg beside the recording]")
+@click.option("--every", "every_s", default="30s", show_default=True, callback=_duration_option, help="One thumbnail per this much time (30s, 2m, 0:05:00).")
+@click.option("--thumb-width", type=click.IntRange(64, 2048), default=320, show_default=True, help="Width of each stitched view (height: half).")
+@click.option("--columns", type=click.IntRange(1, 64), default=6, show_default=True)
+@click.option("--lens", type=click.Path(dir_okay=False, path_type=Path), help="Rig profile JSON  [default: the camera's nominal rig]")
+@click.option("--reference", type=click.Path(dir_okay=False), help="Healthy clip of the same camera mode, used if RECORDING must be salvaged first.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def overview(recording: Path, output: Path | None, every_s: float, thumb_width: int, columns: int, lens: Path | None,
+             reference: str | None, quiet: bool) -> None:
+    """A contact sheet of RECORDING (a file, a lens pair, a MAX .360, chapters): small
+    stitched views from key frames only, each with its time, and the same as JSON.
+
+    A recording whose moov is missing (the camera lost power) is salvaged first, to a
+    temporary file."""
+    from ._console import progress_bar, warn
+    from .overview import make_overview
+    from .profile import RigProfile
+    from .salvage import salvaged_if_broken
+
+    rig = RigProfile.load(lens) if lens else None
+    out = output or recording.with_name(f"{recording.stem}.overview.jpg")
+    with salvaged_if_broken(recording, beside=out, reference=reference, log=warn) as playable:
+        with progress_bar("overview", quiet=quiet, unit="thumbnails") as update:
+            o = make_overview(playable, out, every_s=every_s, thumb_width=thumb_width, columns=columns, rig=rig, progress=update)
+    if not quiet:
+        click.echo(f"wrote {out} and {out.with_suffix('.json')}: {len(o.thumbnails)} thumbnails over {o.duration_s:.1f} s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,17 @@ from ._files import check_input_file, check_output_dir
 from ._types import SizeLike, StrPath
 from .errors import InputError
 
-__all__ = ["WEB_MAX_WIDTH", "WEB_SUFFIX", "web_rendition_path", "web_size", "publish_web", "pick_viewable", "finish_publication"]
+__all__ = [
+    "WEB_MAX_WIDTH",
+    "WEB_SUFFIX",
+    "web_rendition_path",
+    "web_size",
+    "publish_web",
+    "pick_viewable",
+    "finish_publication",
+    "publish_site",
+    "SiteResult",
+]
 
 WEB_MAX_WIDTH = 4096
 WEB_SUFFIX = ".web.mp4"
@@ -136,3 +146,110 @@ def finish_publication(path: StrPath, *, web: bool = False) -> list[str]:
     if web:
         done.append(f"web rendition: {publish_web(path)}")
     return done
+
+
+# ---- a static site ------------------------------------------------------------------------
+POSTER_NAME = "poster.jpg"
+POSTER_SIZE = (1280, 720)
+SITE_MARKER = "config.json"
+
+
+class SiteResult:
+    """What ``publish_site`` wrote: the folder, its files, and the HTML to embed it."""
+
+    def __init__(self, folder: Path, files: list[str], snippet: str) -> None:
+        self.folder = folder
+        self.files = files
+        self.snippet = snippet
+
+
+def _site_page(title: str, video_name: str) -> str:
+    """The viewer page (the one ``orbit360 view`` serves) with the poster and title as
+    page metadata, so a link to it previews with the poster."""
+    from html import escape
+
+    from .viewer._server import STATIC_DIR
+
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    meta = (
+        f'<meta property="og:title" content="{escape(title)}">\n'
+        f'<meta property="og:image" content="{POSTER_NAME}">\n'
+        f'<meta property="og:video" content="{escape(video_name)}">\n'
+    )
+    return page.replace("<title>orbit360 viewer</title>", f"<title>{escape(title)} - orbit360</title>\n{meta}", 1)
+
+
+def publish_site(
+    src: StrPath,
+    site: StrPath,
+    *,
+    max_width: int = WEB_MAX_WIDTH,
+    crf: int = 21,
+    preset: str = "medium",
+    poster_at: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SiteResult:
+    """Write ``site``: a folder any static web server hosts as it is.
+
+    It holds the viewer page (``index.html``, ``static/viewer.js``, ``static/viewer.css``),
+    ``config.json`` naming the video, the web rendition of ``src`` (the one beside ``src``
+    when it exists, else made here) and ``poster.jpg`` (a flat 16:9 view at ``poster_at``
+    seconds, default the middle). The folder is built beside ``site`` and renamed into
+    place when complete; an existing ``site`` is replaced only when it is an earlier site
+    (or empty). Every URL in it is relative: it works under any path of any host.
+    """
+    import json
+    import shutil
+
+    from .geometry.rotation import Rotation
+    from .reframe import render_view
+    from .still import encode_jpeg, read_frame_at
+    from .viewer._server import STATIC_DIR
+
+    source = check_input_file(src)
+    target = Path(site)
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / SITE_MARKER).is_file())):
+        raise InputError("exists and is not an orbit360 site folder: name a new or empty folder", path=target)
+    check_output_dir(target)
+    rendition = web_rendition_path(source)
+    video_name = rendition.name if rendition != source else source.stem + WEB_SUFFIX
+    build = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".building", dir=target.parent))
+    try:
+        (build / "static").mkdir()
+        for name in ("viewer.js", "viewer.css"):
+            shutil.copyfile(STATIC_DIR / name, build / "static" / name)
+        if rendition != source and rendition.is_file():
+            shutil.copyfile(rendition, build / video_name)
+        else:
+            publish_web(source, build / video_name, max_width=max_width, crf=crf, preset=preset, progress=progress)
+        from .video import open_reader
+
+        with open_reader(build / video_name) as reader:
+            duration = reader.duration
+        at = duration / 2 if poster_at is None else poster_at
+        view = render_view(read_frame_at(build / video_name, at), size=POSTER_SIZE, rotation=Rotation.identity(), fov_deg=90.0)
+        (build / POSTER_NAME).write_bytes(encode_jpeg(view, 88))
+        title = source.stem
+        (build / "config.json").write_text(json.dumps({"video": video_name, "title": title, "poster": POSTER_NAME, "rangeCheck": True}) + "\n")
+        (build / "index.html").write_text(_site_page(title, video_name), encoding="utf-8")
+        for p in build.rglob("*"):  # mkdtemp made the folder private; a web server must read it
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        build.chmod(0o755)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(build, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(build, target)
+    finally:
+        if build.exists():
+            shutil.rmtree(build, ignore_errors=True)
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    snippet = (
+        f'<iframe src="{target.name}/index.html" width="960" height="540" style="border:0" '
+        f'allow="autoplay; fullscreen" allowfullscreen title="{title} (360 video)">'
+        f'<a href="{target.name}/index.html"><img src="{target.name}/{POSTER_NAME}" alt="{title} (360 video)"></a></iframe>'
+    )
+    return SiteResult(target, files, snippet)

@@ -301,6 +301,16 @@ def reframe_frames(
         yield renderer.render(frame, rotation, fov)
 
 
+def _write_views(writer, reader, span, path: ViewPath, renderer: ViewRenderer, progress) -> None:  # type: ignore[no-untyped-def]
+    """The views of ``span``'s frames of ``reader`` into ``writer``."""
+    fps = float(reader.fps)
+    for done, frame in enumerate(reader.frames(span.start, span.stop), 1):
+        rotation, fov = path.at((span.start + done - 1) / fps)  # the path's times are the source's
+        writer.write(renderer.render(frame, rotation, fov))
+        if progress is not None:
+            progress(done, span.frames)
+
+
 def reframe_video(
     src: StrPath,
     dst: StrPath,
@@ -310,8 +320,14 @@ def reframe_video(
     projection: Projection | str = Projection.FLAT,
     options: EncodeOptions | None = None,
     progress: Callable[[int, int], None] | None = None,
+    start_s: float | None = None,
+    stop_s: float | None = None,
 ) -> Path:
     """Write a flat or little-planet cut of the 360 video ``src`` to ``dst``, audio kept.
+
+    ``start_s``/``stop_s``: only the frames of [start_s, stop_s) seconds
+    (``timerange.frame_span``), the audio cut at the same instants; the view path's times
+    stay those of ``src``.
 
     :param path: the view over time (``ViewPath.fixed(...)`` for a fixed look).
     :param size: output (width, height) in pixels, both even (yuv420p).
@@ -329,14 +345,24 @@ def reframe_video(
         if not low <= key.fov <= high:
             raise ValueError(f"{renderer.projection.value} FOV must be in [{low}, {high}] degrees, got {key.fov}")
     encode = options if options is not None else EncodeOptions()
+    from .timerange import frame_span
+
     with open_reader(src) as reader:
         width, height = reader.size
         if width != 2 * height:
             raise InputError(f"not a 2:1 equirect video ({width}x{height})", path=src)
-        total = reader.frame_count
-        with VideoWriter(dst, size=renderer.size, fps=reader.fps, options=encode, audio_from=src) as writer:
-            for done, view in enumerate(reframe_frames(reader.frames(), float(reader.fps), path, renderer), 1):
-                writer.write(view)
-                if progress is not None:
-                    progress(done, total)
+        span = frame_span(start_s, stop_s, fps=reader.fps, frame_count=reader.frame_count, path=src)
+        if span.frames == reader.frame_count:
+            with VideoWriter(dst, size=renderer.size, fps=reader.fps, options=encode, audio_from=src) as writer:
+                _write_views(writer, reader, span, path, renderer, progress)
+        else:  # a range: the video alone first, then joined with the audio cut to the range
+            import tempfile
+
+            from .video._concat import concat_segments
+
+            with tempfile.TemporaryDirectory(prefix=".reframe.", dir=Path(dst).parent or ".") as scratch:
+                video_only = Path(scratch) / "video.mp4"
+                with VideoWriter(video_only, size=renderer.size, fps=reader.fps, options=encode) as writer:
+                    _write_views(writer, reader, span, path, renderer, progress)
+                concat_segments([video_only], dst, audio_from=src, spherical=False, span=span.seconds)
     return Path(dst)

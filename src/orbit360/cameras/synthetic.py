@@ -86,10 +86,11 @@ def write_streams(
     audio: NDArray[np.float32] | None = None,
     audio_rate: int = 48000,
     timecode: str | None = None,
+    gop: int | None = None,
 ) -> Path:
     """Encode one or more video streams (lists of RGB frames) and optional audio
     (channels, n) float32 into an MP4 at ``path``. ``timecode`` ("HH:MM:SS:FF") adds a
-    ``tmcd`` track."""
+    ``tmcd`` track; ``gop``: a key frame every ``gop`` frames (default: the encoder's)."""
     import av
 
     fps = Fraction(fps)
@@ -104,6 +105,10 @@ def write_streams(
             s.time_base = Fraction(1) / fps
             opts = {"crf": str(crf), "preset": "veryfast"}
             s.codec_context.max_b_frames = 0  # tiny clips: no reordering, exact timestamps
+            if gop:
+                s.codec_context.gop_size = gop
+                opts["x264-params" if codec == "h264" else "x265-params"] = f"keyint={gop}:min-keyint={gop}:scenecut=0" + (
+                    ":log-level=error:bframes=0" if codec == "hevc" else "")
             if codec == "hevc":
                 opts["x265-params"] = "log-level=error:bframes=0"
                 s.codec_tag = "hvc1"

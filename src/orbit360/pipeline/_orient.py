@@ -21,21 +21,25 @@ from ..profile import RigProfile
 
 __all__ = ["ORIENT_MODES", "job_rotations", "OrientedStitch", "OrientedYuvStitch", "MOTION_FRAMES"]
 
-ORIENT_MODES = ("off", "lock", "smooth")
+ORIENT_MODES = ("off", "lock", "smooth", "earth")
 MOTION_FRAMES = 240
 """Frames from the start of the recording whose motion is measured from the video."""
 
 
 def job_rotations(
-    source: Any, rig: RigProfile | None, mode: str, *, log: Callable[[str], None] | None = None
+    source: Any, rig: RigProfile | None, mode: str, *, log: Callable[[str], None] | None = None, video_motion: bool = True,
+    frames: tuple[int, int] | None = None,
 ) -> NDArray[np.float64] | None:
     """(frame_count, 3, 3) rotations M (output direction d shows the stitched sphere at
     M d), or None for ``mode == "off"``. Raises InputError when the source has no
-    usable motion telemetry."""
+    usable motion telemetry. ``frames``: the [start, stop) the job stitches (``earth``
+    looks at those only; the rotations outside them are the range's first and last)."""
     if mode not in ORIENT_MODES:
         raise ValueError(f"orient mode must be one of {ORIENT_MODES}, got {mode!r}")
     if mode == "off":
         return None
+    if mode == "earth":
+        return earth_job_rotations(source, rig, log=log, frames=frames)
     from ..orient import measure_rig_motion, plan_orientation
     from ..telemetry import read_gpmd
 
@@ -51,7 +55,7 @@ def job_rotations(
     n = int(source.frame_count)
     times = np.arange(n, dtype=np.float64) / float(source.fps)
     motion = None
-    if rig is not None and tuple(rig.frame_size) == tuple(source.frame_size):
+    if video_motion and rig is not None and tuple(rig.frame_size) == tuple(source.frame_size):
         m = min(n, MOTION_FRAMES)
         motion = measure_rig_motion(source.frames(0, m), times[:m], rig)
     try:
@@ -61,6 +65,99 @@ def job_rotations(
     if log is not None:
         log(f"orientation: {mode} from {plan.source}, telemetry offset {plan.time_offset * 1000:+.1f} ms")
     return np.stack([r.matrix for r in plan.rotations])
+
+
+def earth_sightings(
+    source: Any, rig: RigProfile | None, frames: "list[int] | None" = None, *, span: tuple[int, int] | None = None
+) -> tuple[list[int], list[Any]]:
+    """(frames looked at, the Earth's centre on the rig sphere in each or None), each frame
+    stitched at ``DETECT_WIDTH``. ``frames``: which (decoded from their key frames when
+    they are key frames, else exactly); None: every frame of ``span`` (default all),
+    decoded in one pass."""
+    from ..orient._earth import DETECT_WIDTH, find_earth
+    from ..overview import key_frame_at
+
+    plan = source.plan(DETECT_WIDTH, rig)
+    looked: list[int] = []
+    nadirs: list[Any] = []
+
+    def look(index: int, frame: NDArray[np.uint8]) -> None:
+        fix = find_earth(plan.apply(frame))
+        looked.append(index)
+        nadirs.append(None if fix is None else fix.nadir)
+
+    if frames is None:
+        start, stop = span if span is not None else (0, None)
+        for index, frame in enumerate(source.frames(start, stop), start):
+            look(index, frame)
+        return looked, nadirs
+    for index in frames:
+        frame, _ = key_frame_at(source, index)
+        if frame is not None:
+            look(index, frame)
+    return looked, nadirs
+
+
+EARTH_LOOK_S = 1.0
+"""With a gyro, the Earth is looked for about once a second (at key frames, which cost one
+decode each): between looks the gyro carries the orientation, and what the Earth's
+direction does in the gyro-locked view (orbital motion, 0.07°/s; gyro drift) is slow."""
+
+
+def earth_job_rotations(
+    source: Any, rig: RigProfile | None, *, log: Callable[[str], None] | None = None, frames: tuple[int, int] | None = None
+) -> NDArray[np.float64]:
+    """``--orient earth``: rotations putting the Earth's centre straight down, the heading
+    from the gyro when the recording has one (else from the previous frame), looking only
+    at ``frames`` [start, stop) (default all: a short cut of a long recording looks at its
+    own frames only). Raises InputError when no frame looked at shows the Earth."""
+    from ..orient._earth import earth_rotations
+    from ..overview import key_frame_indices
+
+    n = int(source.frame_count)
+    a, b = frames if frames is not None else (0, n)
+    fps = float(source.fps)
+    lock = None
+    if source.telemetry_path is not None:
+        try:
+            # no clock offset from the video's motion: it is measured on features, and
+            # black space with stars has too few (it found 0.9 s where there was none)
+            lock = job_rotations(source, rig, "lock", video_motion=False)
+        except InputError as exc:
+            if log is not None and "has none" not in exc.message:
+                log(f"orientation: earth: the gyro is not usable ({exc.message}); heading from the previous frame")
+    if lock is not None:
+        try:
+            keys = key_frame_indices(source)
+        except InputError:
+            keys = np.arange(n)
+        # about one look per EARTH_LOOK_S, on the key frame at or before each (the one
+        # before the range included), and the range's last frame
+        step = max(1, int(round(EARTH_LOOK_S * fps)))
+        wanted = np.arange(a, b, step)
+        near = keys[np.clip(np.searchsorted(keys, wanted, side="right") - 1, 0, len(keys) - 1)] if len(keys) else wanted
+        picks = sorted(set(int(i) for i in near) | {b - 1})
+        looked, nadirs = earth_sightings(source, rig, picks)
+    else:
+        looked, nadirs = earth_sightings(source, rig, span=(a, b))
+    if not any(x is not None for x in nadirs):
+        raise InputError(
+            f"--orient earth: the Earth (a bright disc against black space) is not in any of the {len(looked)} frames looked at",
+            path=source.paths[0],
+        )
+    lo = min(a, min(looked))  # rotations for [lo, b), then held outside
+    local_lock = lock[lo:b] if lock is not None else None
+    part, summary = earth_rotations(
+        nadirs, [i - lo for i in looked], b - lo, lock=local_lock, smoothing_frames=0.5 * EARTH_LOOK_S * fps
+    )
+    if log is not None:
+        from dataclasses import replace
+
+        log(replace(summary, missing=tuple(m + lo for m in summary.missing)).line(fps))
+    if lock is not None:  # outside the range: the gyro carries the range's edge corrections
+        edge_first, edge_last = lock[lo].T @ part[0], lock[b - 1].T @ part[-1]
+        return np.concatenate([lock[:lo] @ edge_first, part, lock[b:] @ edge_last])
+    return np.concatenate([np.repeat(part[:1], lo, axis=0), part, np.repeat(part[-1:], n - b, axis=0)])
 
 
 class OrientedStitch:

@@ -101,8 +101,8 @@ class SegmentTask:
         return f".seg-{self.index:05d}.progress"
 
 
-def segment_ranges(frame_count: int, segment_frames: int) -> list[SegmentTask]:
-    """Frames [0, frame_count) cut every ``segment_frames``; a last piece shorter than half
+def segment_ranges(frame_count: int, segment_frames: int, *, first: int = 0) -> list[SegmentTask]:
+    """Frames [first, first + frame_count) cut every ``segment_frames``; a last piece shorter than half
     a segment joins the one before (a one- or two-frame x265 encode can come out with a
     presentation time before its decode time, which MP4 cannot hold; tiny segments are
     also the least efficient)."""
@@ -111,7 +111,9 @@ def segment_ranges(frame_count: int, segment_frames: int) -> list[SegmentTask]:
     starts = list(range(0, frame_count, segment_frames))
     if len(starts) > 1 and frame_count - starts[-1] < segment_frames / 2:
         starts.pop()
-    return [SegmentTask(i, a, starts[i + 1] if i + 1 < len(starts) else frame_count) for i, a in enumerate(starts)]
+    return [
+        SegmentTask(i, first + a, first + (starts[i + 1] if i + 1 < len(starts) else frame_count)) for i, a in enumerate(starts)
+    ]
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

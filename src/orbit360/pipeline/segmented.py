@@ -102,6 +102,8 @@ def stitch_segmented(
     verify_decode: bool = True,
     orient: str = "off",
     yuv: bool = True,
+    start_s: float | None = None,
+    stop_s: float | None = None,
 ) -> JobResult:
     """Stitch ``input`` to ``output`` in segments, resumably; see the module docstring.
 
@@ -121,6 +123,8 @@ def stitch_segmented(
         telemetry, computed once per job and kept in the work folder for the workers.
     :param yuv: stitch yuv420p planes as decoded where the source and plan allow (as
         ``stitch_video``); False: through RGB.
+    :param start_s, stop_s: only the frames of [start_s, stop_s) seconds (as
+        ``stitch_video``): the segments cut that range, and the range is part of the job key.
     """
     from ..cameras import open_rig
 
@@ -133,10 +137,14 @@ def stitch_segmented(
     if segment_frames < 1:
         raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
 
+    from ..timerange import frame_span
+
     source = open_rig(inp)
     try:
         if source.frame_count <= 0:
             raise InputError("the video track has no frames", path=inp)
+        span = frame_span(start_s, stop_s, fps=source.fps, frame_count=source.frame_count, path=inp)
+        ranged = span.frames != source.frame_count
         width = output_width(width or source.frame_size[0])
         if rig is not None and tuple(rig.frame_size) != tuple(source.frame_size):
             # fail here, not once per segment on every worker of a cluster
@@ -161,11 +169,12 @@ def stitch_segmented(
                 "bframes": opts.bframes,
                 "segment_frames": segment_frames,
                 "frames": source.frame_count,
+                "range": [span.start, span.stop],
                 "orient": orient,
                 "yuv": bool(yuv),
             }
             key = job_key(identity, settings)
-            tasks = segment_ranges(source.frame_count, segment_frames)
+            tasks = segment_ranges(span.frames, segment_frames, first=span.start)
             with WorkFolder(out) as work:
                 manifest = work.manifest()
                 if manifest is None or manifest.get("key") != key:
@@ -185,7 +194,13 @@ def stitch_segmented(
                     if not rotations_file.exists():
                         from ._orient import job_rotations
 
-                        np.save(rotations_file.with_suffix(".part.npy"), job_rotations(source, job_rig, orient, log=say))
+                        try:
+                            rotations = job_rotations(source, job_rig, orient, log=say, frames=(span.start, span.stop))
+                        except InputError:
+                            if not any(work.path.glob("seg-*.mp4")):  # nothing to resume: leave nothing behind
+                                work.remove()
+                            raise
+                        np.save(rotations_file.with_suffix(".part.npy"), rotations)
                         os.replace(rotations_file.with_suffix(".part.npy"), rotations_file)
 
                 records: dict[int, dict[str, Any]] = {}
@@ -207,17 +222,18 @@ def stitch_segmented(
                 todo = [t for t in tasks if t.index not in records]
                 timings = StageTimings()
                 if todo:
-                    for rec in _run_all(runner, spec, todo, tasks, records, work, manifest, progress, source.frame_count):
+                    for rec in _run_all(runner, spec, todo, tasks, records, work, manifest, progress, span.frames):
                         timings = timings + StageTimings.from_dict(rec["timings"])
                 elif progress is not None:
-                    progress(source.frame_count, source.frame_count)
+                    progress(span.frames, span.frames)
 
                 t0 = time.monotonic()
                 joined = work.path / "joined.mp4"
                 from ..video._concat import concat_segments
 
                 concat_segments(
-                    [work.path / t.name for t in tasks], joined, audio_from=source.audio_path, telemetry_from=source.telemetry_path
+                    [work.path / t.name for t in tasks], joined, audio_from=source.audio_path, telemetry_from=source.telemetry_path,
+                    span=span.seconds if ranged else None,
                 )
                 os.replace(joined, out)
                 join_s = time.monotonic() - t0
@@ -228,7 +244,7 @@ def stitch_segmented(
         source.close()
     first = ordered[0]
     return JobResult(
-        out, source.frame_count, (width, width // 2), str(first.get("encoder", opts.encoder)), job_rig,
+        out, span.frames, (width, width // 2), str(first.get("encoder", opts.encoder)), job_rig,
         len(tasks), reused, ordered, timings, time.monotonic() - started, join_s, rig_source,
     )
 

@@ -53,6 +53,8 @@ def stitch_video(
     log: Callable[[str], None] | None = None,
     orient: str = "off",
     yuv: bool = True,
+    start_s: float | None = None,
+    stop_s: float | None = None,
 ) -> StitchResult:
     """Stitch ``input`` (side-by-side dual fisheye) to an equirect MP4 at ``output``.
 
@@ -65,21 +67,29 @@ def stitch_video(
         turns kept), from the camera's motion telemetry.
     :param yuv: stitch the decoded yuv420p planes without colour conversion where the
         source and plan allow (``_frames``); False: always through RGB.
+    :param start_s, stop_s: stitch only the frames of [start_s, stop_s) seconds
+        (``timerange.frame_span``; None: from the start / to the end), decoding from the
+        key frame before; audio and telemetry are cut to the same instants. A range outside
+        the recording raises InputError before anything is written.
     """
     from ..cameras import open_rig
     from ..isobmff.spherical import inject_spherical
 
+    from ..timerange import frame_span
+
     check_output_dir(output)
     source = open_rig(input)
     try:
+        span = frame_span(start_s, stop_s, fps=source.fps, frame_count=source.frame_count, path=input)
+        ranged = span.frames != source.frame_count
         if rig is None and calibrate:
             from ._rig import calibrate_source
 
             rig, _ = calibrate_source(source, warn=log)
         plan = source.plan(output_width(width or source.frame_size[0]), rig)
-        rotations = job_rotations(source, getattr(plan, "rig", rig), orient, log=log)
-        work = frame_work(source, plan, rotations, yuv=yuv)
-        total = source.frame_count
+        rotations = job_rotations(source, getattr(plan, "rig", rig), orient, log=log, frames=(span.start, span.stop))
+        work = frame_work(source, plan, rotations, start=span.start, stop=span.stop, yuv=yuv)
+        total = span.frames
         # encode to a hidden file beside the output, then add metadata into the final name
         out = Path(output)
         fd, encoded = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".enc.mp4", dir=out.parent or ".")
@@ -90,6 +100,10 @@ def stitch_video(
             # once, as for segments); audio in any other container: FFmpeg copies it
             audio, telemetry = source.audio_path, source.telemetry_path
             join = audio is None or _isobmff(audio) is not None
+            if ranged and not join:  # FFmpeg's copy cannot cut: leave such audio out of a range
+                audio, join = None, True
+                if log is not None:
+                    log("the audio is not in an MP4/MOV: a time range is written without it")
             audio_from = None if join else audio
             with VideoWriter(
                 encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from, yuv_matrix=work.yuv_matrix
@@ -103,10 +117,14 @@ def stitch_video(
             done = timings.frames
             if done == 0:
                 raise InputError("no video frame could be decoded", path=input)
+            if done != total and ranged:
+                raise InputError(f"decoded {done} frames of the range, expected {total} (the recording is shorter than its index says)", path=input)
             if join:
                 from ..video._concat import concat_segments
 
-                concat_segments([encoded], output, audio_from=audio, telemetry_from=telemetry)
+                concat_segments(
+                    [encoded], output, audio_from=audio, telemetry_from=telemetry, span=span.seconds if ranged else None
+                )
             else:
                 inject_spherical(encoded, output)
         finally:

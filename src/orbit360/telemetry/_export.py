@@ -159,9 +159,15 @@ class ExportSummary:
     gps_points: int | None
 
 
-def export_telemetry(source: StrPath, json_path: StrPath, *, csv: bool = False, gpx: bool = False) -> ExportSummary:
+def export_telemetry(
+    source: StrPath, json_path: StrPath, *, csv: bool = False, gpx: bool = False,
+    start_s: float | None = None, stop_s: float | None = None,
+) -> ExportSummary:
     """Read the telemetry of ``source`` and write JSON, plus CSV / GPX beside it
-    (same name, suffix .csv / .gpx). Raises InputError when the file has no gpmd track."""
+    (same name, suffix .csv / .gpx). Raises InputError when the file has no gpmd track.
+
+    ``start_s``/``stop_s``: only the samples timed in [start_s, stop_s) seconds (times
+    stay the recording's); InputError when the range lies outside the telemetry."""
     from pathlib import Path
 
     from .._files import check_input_file
@@ -175,6 +181,15 @@ def export_telemetry(source: StrPath, json_path: StrPath, *, csv: bool = False, 
         if track is None:
             raise InputError("no GPMF telemetry track (sample entry 'gpmd')")
         telemetry = parse_samples(track.samples)
+        if start_s is not None or stop_s is not None:
+            from dataclasses import replace
+            from fractions import Fraction
+
+            from ..timerange import frame_span
+
+            end = max((s.start + s.duration for s in track.samples), default=0.0)
+            ms = frame_span(start_s, stop_s, fps=Fraction(1000), frame_count=int(round(end * 1000)), path=src)
+            telemetry = replace(telemetry, span=ms.seconds)
     out = Path(json_path)
     write_json(telemetry, out)
     outputs = [str(out)]

@@ -73,6 +73,8 @@ class Telemetry:
     """Every stream of every gpmd sample of a recording, in file order."""
 
     streams: list[TimedStream]
+    span: tuple[float, float] | None = None
+    """Only the samples timed in [start, stop) seconds (a ``--from``/``--to`` export)."""
 
     def keys(self) -> list[str]:
         """FourCCs of the numeric streams, in order of first appearance."""
@@ -82,9 +84,13 @@ class Telemetry:
         """The numeric series of ``key`` (empty when the recording has none)."""
         parts = [ts for ts in self.streams if ts.stream.key == key and ts.stream.values is not None]
         first = parts[0].stream if parts else None
+        blocks = tuple((ts.t, ts.stream.values) for ts in parts)
+        if self.span is not None:
+            inside = [(t >= self.span[0]) & (t < self.span[1]) for t, _ in blocks]
+            blocks = tuple((t[k], v[k]) for (t, v), k in zip(blocks, inside) if k.any())
         return Series(
             key,
-            tuple((ts.t, ts.stream.values) for ts in parts),  # type: ignore[misc]
+            blocks,  # type: ignore[arg-type]
             name=first.name if first else "",
             units=first.units if first else (),
         )

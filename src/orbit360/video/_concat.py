@@ -32,8 +32,9 @@ import numpy as np
 from .._files import atomic_output, check_input_file
 from .._types import StrPath
 from ..errors import InputError, JobError, Orbit360Error
+from ..isobmff import Edit, Track
 
-__all__ = ["SegmentCheck", "check_segment", "concat_segments", "ConcatResult"]
+__all__ = ["SegmentCheck", "check_segment", "concat_segments", "ConcatResult", "cut_track"]
 
 _BLOCK = 8 * 1024 * 1024
 _NOT_COPIED = frozenset({b"fdsc"})
@@ -118,6 +119,7 @@ def concat_segments(
     telemetry_from: StrPath | None = None,
     spherical: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    span: tuple[float, float] | None = None,
 ) -> ConcatResult:
     """Join the video of ``segments`` (in order) into one MP4 at ``output``, no re-encoding.
 
@@ -128,6 +130,9 @@ def concat_segments(
         GoPro's ``fdsc`` recovery records, which describe the source's own bytes.
     :param spherical: write spherical metadata (V1 + V2, equirectangular, mono).
     :param progress: ``progress(bytes_done, bytes_total)`` while the media is copied.
+    :param span: (start, stop) seconds of the source's timeline the segments show (a
+        ``--from``/``--to`` cut): the copied tracks keep only their samples that overlap
+        it, and an edit list starts them at ``start`` exactly (``cut_track``).
 
     Every segment must hold the same codec configuration (sample description), time scale,
     frame duration and presentation delay; JobError names the first one that does not.
@@ -151,6 +156,8 @@ def concat_segments(
         if wanted is _is_telemetry or not udta:
             movie_timescale, udta = movie.timescale or movie_timescale, movie.udta or udta
         picked = [t for t in movie.tracks if wanted(t) and t.sample_count]
+        if span is not None:
+            picked = [c for c in (cut_track(t, *span, movie_timescale=movie.timescale or 1000) for t in picked) if c is not None]
         ids = {t.track_id: next_id + i for i, t in enumerate(picked)}
         next_id += len(picked)
         for t in picked:  # references to tracks not copied (the old video) are dropped
@@ -193,6 +200,49 @@ def concat_segments(
         except OSError as exc:
             raise JobError(f"cannot write the joined video: {exc.strerror or exc}", path=out) from None
     return ConcatResult(out, video.sample_count, len(tracks), total)
+
+
+def cut_track(track: Track, start_s: float, stop_s: float, *, movie_timescale: int) -> Track | None:
+    """``track`` cut to the instants [start_s, stop_s) of its presentation timeline, or
+    None when no sample of it overlaps them.
+
+    Keeps the samples whose time overlaps the span, plus one before the first for audio
+    (an AAC frame needs its predecessor to decode fully: the overlap of its transform), and
+    one edit that starts the presentation at ``start_s`` exactly, so the cut is exact to
+    the audio sample even though samples are copied whole. The track's own edit (a
+    leading empty edit, or the encoder delay AAC's first edit skips) is kept in the mapping.
+    """
+    ts = track.timescale or 1
+    delay_s, media0 = 0.0, 0
+    for e in track.edits:
+        if e.media_time < 0:  # an empty edit: the media starts later on the timeline
+            delay_s += e.segment_duration / float(movie_timescale)
+            continue
+        media0 = e.media_time
+        break
+    m0 = media0 + round((start_s - delay_s) * ts)
+    m1 = media0 + round((stop_s - delay_s) * ts)
+    t = track.decode_times + track.composition_offsets.astype(np.int64)
+    ends = t + track.durations.astype(np.int64)
+    keep = np.flatnonzero((ends > m0) & (t < m1))
+    if keep.size == 0:
+        return None
+    a, b = int(keep[0]), int(keep[-1]) + 1
+    if track.handler == b"soun" and a > 0:
+        a -= 1
+    first_decode = int(track.decode_times[a])
+    skip = max(0, m0 - first_decode)
+    sync = track.sync_samples.astype(np.int64)
+    sync = sync[(sync >= a) & (sync < b)] - a
+    return replace(
+        track,
+        offsets=track.offsets[a:b],
+        sizes=track.sizes[a:b],
+        durations=track.durations[a:b],
+        composition_offsets=track.composition_offsets[a:b],
+        sync_samples=sync if track.has_stss else np.arange(b - a, dtype=np.int64),
+        edits=(Edit(round((stop_s - start_s) * movie_timescale), skip),),
+    )
 
 
 def _is_audio(t) -> bool:  # type: ignore[no-untyped-def]

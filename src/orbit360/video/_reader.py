@@ -4,6 +4,8 @@ decoder's own yuv420p planes (no conversion) for the stitcher's YUV path."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +20,22 @@ from .._types import StrPath
 from ..errors import InputError
 from ._convert import plane_views, yuv420p_to_rgb
 
-__all__ = ["VideoReader", "YuvFormat", "open_reader", "probe_container"]
+__all__ = ["VideoReader", "YuvFormat", "open_reader", "probe_container", "key_frames_only"]
+
+_KEY_FRAMES_ONLY: ContextVar[bool] = ContextVar("orbit360_key_frames_only", default=False)
+
+
+@contextmanager
+def key_frames_only() -> Iterator[None]:
+    """Readers opened inside the block decode key frames only (FFmpeg's
+    ``skip_frame=NONKEY``: the other frames are parsed, never reconstructed), so any
+    camera source's ``frames(i, i + 1)`` at a key frame ``i`` costs one picture's decode.
+    A frame that is not a key frame never comes out."""
+    token = _KEY_FRAMES_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _KEY_FRAMES_ONLY.reset(token)
 
 
 def probe_container(path: StrPath) -> "av.container.InputContainer":
@@ -66,6 +83,8 @@ class VideoReader:
         if threads:
             self.stream.codec_context.thread_count = threads
         cc = self.stream.codec_context
+        if _KEY_FRAMES_ONLY.get():
+            cc.skip_frame = "NONKEY"
         if not cc.width or not cc.height:
             container.close()
             raise InputError("video track has no frame size (broken or unsupported codec)", path=self.path)

@@ -373,6 +373,19 @@
 
   // ---- start ------------------------------------------------------------------------
   planetButton.setAttribute("aria-pressed", state.planet ? "true" : "false");
+  // A published site (`orbit360 publish --site`) may be hosted by a static server without
+  // byte ranges (Python's http.server): the browser cannot seek in such a response, so the
+  // video is fetched once whole and played from memory, where seeking always works.
+  function playableSource(config) {
+    if (!config.rangeCheck) return Promise.resolve(config.video);
+    return fetch(config.video, { method: "HEAD" })
+      .then((head) => {
+        if ((head.headers.get("Accept-Ranges") || "").toLowerCase().includes("bytes")) return config.video;
+        return fetch(config.video).then((r) => r.blob()).then((blob) => URL.createObjectURL(blob));
+      })
+      .catch(() => config.video);
+  }
+
   fetch("config.json")
     .then((response) => response.json())
     .then((config) => {
@@ -381,10 +394,12 @@
       if (startTime > 0) {
         video.addEventListener("loadedmetadata", () => { video.currentTime = startTime; }, { once: true });
       }
-      video.src = config.video;
-      if (params.get("autoplay") !== "0") {
-        video.play().catch(() => updatePlayButton()); // autoplay refused: wait for a click
-      }
+      return playableSource(config).then((url) => {
+        video.src = url;
+        if (params.get("autoplay") !== "0") {
+          video.play().catch(() => updatePlayButton()); // autoplay refused: wait for a click
+        }
+      });
     })
     .catch((err) => showError("Cannot load the viewer configuration: " + err.message));
   window.requestAnimationFrame(tick);
