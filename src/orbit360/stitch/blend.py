@@ -193,7 +193,7 @@ class SeamTracker:
         for i, (mx, my) in enumerate(self._maps):
             px = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             if self._gains is not None:
-                layers.append(apply_gain(px, self._gains[i], as_float=True))
+                layers.append(apply_gain(px, self._gains[i], as_float=True, response=self.plan.rig.response))
             else:
                 layers.append(px.astype(np.float32))
         d = np.abs(layers[0] - layers[1]).sum(axis=2) / 3.0

@@ -59,6 +59,7 @@ from ..profile import LensProfile, RigProfile
 if TYPE_CHECKING:
     from ._yuv import YuvStitch
 from ._parallel import run_chunks, run_parallel
+from ._response import SRGB_RESPONSE, code_to_u, is_srgb, rolloff, u_to_code
 from .blend import blend_difference, mask_pyramid, ring_coords
 
 __all__ = ["StitchPlan", "BandRect", "PlaneMaps", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
@@ -86,14 +87,29 @@ _GAIN_K = 4096
 _GAIN_LOG2 = 4.0  # gains from 2**-4 to 2**4
 
 
-def _make_gain_tables() -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+def _make_gain_tables(response: tuple[float, float] = SRGB_RESPONSE) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     gains = np.exp2(np.linspace(-_GAIN_LOG2, _GAIN_LOG2, _GAIN_K)).astype(np.float32)
-    lin = np.clip(DECODE_LUT[None, :] * gains[:, None], 0.0, 1.0)
-    enc = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055) * 255.0
+    if is_srgb(response):
+        lin = np.clip(DECODE_LUT[None, :] * gains[:, None], 0.0, 1.0)
+        enc = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055) * 255.0
+    else:
+        u = code_to_u(np.arange(256) / 255.0, response)[None, :] * np.power(gains.astype(np.float64), 1.0 / response[0])[:, None]
+        enc = u_to_code(np.minimum(u, 1.0), response) * 255.0
     return np.clip(np.round(enc), 0, 255).astype(np.uint8).ravel(), enc.astype(np.float32).ravel()
 
 
 _TABLE_U8, _TABLE_F32 = _make_gain_tables()
+_RESPONSE_TABLES: dict[tuple[float, float], tuple[NDArray[np.uint8], NDArray[np.float32]]] = {}
+
+
+def _gain_tables(response: tuple[float, float]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+    if is_srgb(response):
+        return _TABLE_U8, _TABLE_F32
+    key = (float(response[0]), float(response[1]))
+    if key not in _RESPONSE_TABLES:
+        with _LAZY_LOCK:
+            _RESPONSE_TABLES.setdefault(key, _make_gain_tables(key))
+    return _RESPONSE_TABLES[key]
 
 
 def gain_index(gain: NDArray[np.floating]) -> NDArray[np.int32]:
@@ -103,13 +119,20 @@ def gain_index(gain: NDArray[np.floating]) -> NDArray[np.int32]:
 
 
 def apply_gain(
-    values: NDArray[np.uint8], index: NDArray[np.int32], *, as_float: bool = False, out: NDArray[np.uint8] | None = None
+    values: NDArray[np.uint8],
+    index: NDArray[np.int32],
+    *,
+    as_float: bool = False,
+    out: NDArray[np.uint8] | None = None,
+    response: tuple[float, float] = SRGB_RESPONSE,
 ) -> NDArray[np.uint8] | NDArray[np.float32]:
-    """sRGB code values with linear-light gains applied (``index`` from ``gain_index``)."""
+    """Code values with linear-light gains applied under the camera ``response`` (default
+    sRGB), clipped at white (``index`` from ``gain_index``)."""
+    table_u8, table_f32 = _gain_tables(response)
     idx = np.add(index, values, dtype=np.int32)
     if as_float:
-        return np.take(_TABLE_F32, idx)
-    return np.take(_TABLE_U8, idx, out=out, mode="clip") if out is not None else np.take(_TABLE_U8, idx)
+        return np.take(table_f32, idx)
+    return np.take(table_u8, idx, out=out, mode="clip") if out is not None else np.take(table_u8, idx)
 
 
 # ---- compensation of the recorded frame -------------------------------------------------
@@ -117,6 +140,7 @@ def apply_gain(
 _U_MAX = 65373.0  # u as uint16: u * _U_MAX (243 * 255 * 1.055)
 _A_BITS = 12  # per-pixel multiplier g ** (1/2.4) in uint16 with 12 fractional bits
 _W_SCALE = 256.0  # the product holds u * 255 with 8 fractional bits (saturating at u = 1)
+_MAX_ROOM = 1.25  # the most headroom the roll-off keeps (u = 1.25: 0.77 stop of linear gain)
 _STRIP = 256  # rows per compensation strip (measured best of 32..1024 at 2880 and 5760)
 # geometric-seam band rectangles, in units of the pyramid padding 2**levels: pixels within
 # _SEAM_REACH of the seam (measured: a wider reach changes no pixel by more than one code
@@ -137,36 +161,73 @@ def _make_source_luts() -> tuple[NDArray[np.uint16], NDArray[np.uint8]]:
 _TO_U16, _U8_TO_SRGB = _make_source_luts()
 
 
+def headroom(rig: RigProfile) -> float:
+    """The largest factor on u that the rig's compensation puts on any pixel inside an
+    image circle (``g ** (1 / gamma)``, g the linear gain; 1 when no gain exceeds 1): how
+    far past white a pixel can go, which the roll-off folds back under it; at most
+    ``_MAX_ROOM``."""
+    gamma = rig.response[0]
+    r2 = np.linspace(0.0, 1.0, 257, dtype=np.float32)
+    worst = 1.0
+    for lens in rig.lenses:
+        for c in range(3):
+            lin = np.maximum(np.float32(lens.exposure * lens.color_gain[c]) * _vignetting_f32(lens, r2), np.float32(1e-3))
+            worst = max(worst, float(np.max(np.power(lin.astype(np.float64), -1.0 / gamma))))
+    # capped: the compensated u passes through 8 bits scaled by 1 / room, so each unit of
+    # headroom costs precision everywhere; past the cap a pixel may still clip
+    return float(min(worst, _MAX_ROOM))
+
+
+def source_tables(rig: RigProfile, room: float) -> tuple[NDArray[np.uint16], NDArray[np.uint8]]:
+    """The two tables of ``SourceGain``: code value -> u (uint16, ``_U_MAX`` = 1) under the
+    rig's response, and the compensated u / ``room`` (uint8, 255 = ``room``) -> code value
+    through the roll-off. sRGB without headroom: exactly the tables used before responses."""
+    if is_srgb(rig.response) and room <= 1.0:
+        return _TO_U16, _U8_TO_SRGB
+    codes = np.arange(256, dtype=np.float64) / 255.0
+    to_u = np.clip(np.round(_U_MAX * code_to_u(codes, rig.response)), 0, 65535).astype(np.uint16)
+    back = u_to_code(rolloff(codes * room, room), rig.response) * 255.0
+    return to_u, np.clip(np.round(back), 0, 255).astype(np.uint8)
+
+
 @dataclass(frozen=True)
 class SourceGain:
     """Per-pixel photometric compensation of recorded frames (exposure, colour, vignetting).
 
-    ``multiplier`` (fh, fw, 3) uint16 holds, per frame pixel and channel, g ** (1/2.4)
+    ``multiplier`` (fh, fw, 3) uint16 holds, per frame pixel and channel, g ** (1/gamma)
     with ``_A_BITS`` fractional bits, g the linear-light gain of the lens whose image
     circle the pixel belongs to (the nearer centre, in radii), clipped to [1/16, 16].
+    ``to_u`` and ``to_code`` are the tables of the rig's response curve (``source_tables``),
+    ``room`` the headroom the roll-off folds under white (``headroom``).
     """
 
     multiplier: NDArray[np.uint16] = field(repr=False)
+    to_u: NDArray[np.uint16] = field(default_factory=lambda: _TO_U16, repr=False)
+    to_code: NDArray[np.uint8] = field(default_factory=lambda: _U8_TO_SRGB, repr=False)
+    room: float = 1.0
 
     @classmethod
     def build(cls, rig: RigProfile) -> "SourceGain":
         fw, fh = rig.frame_size
+        gamma = rig.response[0]
         mult = np.empty((fh, fw, 3), np.uint16)
         xs = np.arange(fw, dtype=np.float32) + 0.5
-        lo, hi = 2.0 ** (-_GAIN_LOG2 / 2.4), 2.0 ** (_GAIN_LOG2 / 2.4)
+        lo, hi = 2.0 ** (-_GAIN_LOG2 / gamma), 2.0 ** (_GAIN_LOG2 / gamma)
         one = float(1 << _A_BITS)
         for y0 in range(0, fh, _ROW_CHUNK):
             ys = np.arange(y0, min(fh, y0 + _ROW_CHUNK), dtype=np.float32) + 0.5
             r2, owner0 = circle_radii(rig, xs, ys)
             for c in range(3):
-                # g ** (1/2.4) with g = 1 / (exposure * vignetting(r) * colour gain), as _lens_linear_gain
+                # g ** (1/gamma) with g = 1 / (exposure * vignetting(r) * colour gain), as _lens_linear_gain
                 a = [
-                    np.power(np.maximum(np.float32(l.exposure * l.color_gain[c]) * _vignetting_f32(l, np.minimum(q, 1.0)), np.float32(1e-3)), np.float32(-1 / 2.4))
+                    np.power(np.maximum(np.float32(l.exposure * l.color_gain[c]) * _vignetting_f32(l, np.minimum(q, 1.0)), np.float32(1e-3)), np.float32(-1 / gamma))
                     for l, q in zip(rig.lenses, r2)
                 ]
                 sel = np.clip(np.where(owner0, a[0], a[1]), lo, hi)
                 mult[y0 : y0 + ys.size, :, c] = np.round(sel * one).astype(np.uint16)
-        return cls(mult)
+        room = headroom(rig)
+        to_u, to_code = source_tables(rig, room)
+        return cls(mult, to_u, to_code, room)
 
     def apply(
         self,
@@ -179,17 +240,17 @@ class SourceGain:
         h, w = frame.shape[:2]
         if scratch is None:
             scratch = np.empty((min(h, _STRIP), w, 3), np.uint16)
-        scale = 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS))
+        scale = 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS) * max(self.room, 1.0))
         # whole rows: OpenCV handles continuous memory fastest (skipping the pixels no map
         # reads, column ranges of each strip, measured slower)
         for y0 in range(0, h, _STRIP):
             y1 = min(h, y0 + _STRIP)
             u = scratch[: y1 - y0]
             o = out[y0:y1]
-            cv2.LUT(frame[y0:y1], _TO_U16, dst=u)
+            cv2.LUT(frame[y0:y1], self.to_u, dst=u)
             cv2.multiply(u, self.multiplier[y0:y1], dst=u, scale=scale)
             cv2.convertScaleAbs(u, dst=o, alpha=1.0 / _W_SCALE)
-            cv2.LUT(o, _U8_TO_SRGB, dst=o)
+            cv2.LUT(o, self.to_code, dst=o)
         return out
 
 
