@@ -179,8 +179,8 @@ def _floats(v: Any, n: int) -> tuple[float, ...]:
 
 def _response_from(v: Any) -> tuple[float, float]:
     gamma, offset = _floats(v, 2)
-    if not (1.0 <= gamma <= 8.0 and -0.15 <= offset <= 0.07):  # as stitch._response.check_response
-        raise ValueError(f"response (gamma, offset) must lie in [1, 8] x [-0.15, 0.07], got {v!r}")
+    if not (1.0 <= gamma <= 8.0 and -0.15 <= offset <= 8.0):  # as stitch._response.check_response
+        raise ValueError(f"response (gamma, offset) must lie in [1, 8] x [-0.15, 8], got {v!r}")
     return gamma, offset
 
 

@@ -7,10 +7,11 @@ mid-tones. The rig stores a gamma-plus-offset curve shared by both lenses,
 
     u(v) = (v + offset) / (1 + offset),   linear light = u ** gamma
 
-with, for a positive offset, a straight toe through black below the point where the
-straight line from (0, 0) touches the curve (v = offset / (gamma - 1)); a negative offset
-is a raised black level (codes under -offset are black). ``(2.4, 0.055)``, the default, is
-sRGB itself (its own toe, kept exactly, so older profiles stitch as before).
+(black is not zero light for a positive offset: u is affine in code values everywhere,
+which is what the compensation relies on). A negative offset is a raised black level
+(codes under -offset are black); a small positive one is gamma-like; a large one is
+log-like (ln u is nearly linear in v: a flat or log profile). ``(2.4, 0.055)``, the
+default, is sRGB itself (its own toe, kept exactly, so older profiles stitch as before).
 
 The stitcher works in u: a linear-light gain g multiplies u by g ** (1 / gamma), and u is
 affine in code values above the toe, which the YUV path relies on (``_yuv``). Two
@@ -39,7 +40,7 @@ __all__ = ["SRGB_RESPONSE", "is_srgb", "code_to_u", "u_to_code", "rolloff", "kne
 SRGB_RESPONSE = (2.4, 0.055)
 """The default response: sRGB (gamma 2.4 and offset 0.055, with sRGB's own toe)."""
 
-OFFSET_RANGE = (-0.15, 0.07)
+OFFSET_RANGE = (-0.15, 8.0)
 """Offsets the stitcher supports (the YUV path needs 16 - 219 * offset > 0 in luma)."""
 
 
@@ -62,13 +63,7 @@ def code_to_u(v: NDArray[np.floating] | float, response: tuple[float, float]) ->
     if is_srgb(response):
         lin = np.where(v <= 0.04045, np.maximum(v, 0.0) / 12.92, ((v + 0.055) / 1.055) ** 2.4)
         return np.power(lin, 1.0 / 2.4)
-    u = np.maximum(v + o, 0.0) / (1.0 + o)
-    if o > 0.0:
-        vt = o / (gamma - 1.0) if gamma > 1.0 else 0.0
-        ut = (vt + o) / (1.0 + o)
-        toe = ut * np.power(np.clip(v, 0.0, None) / vt, 1.0 / gamma) if vt > 0 else u
-        u = np.where(v < vt, toe, u)
-    return u
+    return np.maximum(v + o, 0.0) / (1.0 + o)
 
 
 def u_to_code(u: NDArray[np.floating] | float, response: tuple[float, float]) -> NDArray[np.float64]:
@@ -78,12 +73,7 @@ def u_to_code(u: NDArray[np.floating] | float, response: tuple[float, float]) ->
     if is_srgb(response):
         lin = u**2.4
         return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
-    v = u * (1.0 + o) - o
-    if o > 0.0 and gamma > 1.0:
-        vt = o / (gamma - 1.0)
-        ut = (vt + o) / (1.0 + o)
-        v = np.where(u < ut, vt * np.power(u / ut, gamma), v)
-    return np.maximum(v, 0.0)
+    return np.maximum(u * (1.0 + o) - o, 0.0)
 
 
 def knee_of(headroom: float) -> float:

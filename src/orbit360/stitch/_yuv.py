@@ -39,6 +39,7 @@ the same tables as the compensation).
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field, replace
 
@@ -50,7 +51,7 @@ from ..profile import RigProfile
 from ..video._convert import Planes, stitch_planes, yuv420p_planes
 from ._parallel import run_chunks, run_parallel
 from ._response import code_to_u, is_srgb, rolloff, u_to_code
-from .plan import _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii, headroom
+from .plan import _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii, headroom, max_u_gain
 
 __all__ = ["YuvStitch", "YuvGain", "half_rig", "yuv420p_planes", "LUMA_COEFFICIENTS"]
 
@@ -158,7 +159,7 @@ class YuvGain:
                     tint[k][y0 // 2 : y1 // 2] = per_lens(s, own, i, 0, one, (-hi, hi))
 
         run_chunks(rows, range(0, fh, _ROW_CHUNK))  # (_ROW_CHUNK is even: chroma rows y0 / 2 on)
-        tables = None if is_srgb(rig.response) and room <= 1.0 else _tables(rig.response, room)
+        tables = None if is_srgb(rig.response) and room <= 1.0 else _tables(rig.response, room, max_u_gain(rig))
         return cls(luma, chroma, tint, bool(full_range), tables)  # type: ignore[arg-type]
 
     def apply(
@@ -189,15 +190,20 @@ class YuvGain:
         """Compensate luma rows [y0, y1) and the chroma rows under them into ``loc``'s buffers."""
         g = 1.0 / (1 << _GAIN_BITS)
         if self.tables is None:
-            (luma_lut, tint_lut), toe_lut, y_off = _LUTS[self.full_range], _TOE_LUT, _Y_OFF
+            (luma_lut, tint_lut), toe_lut, y_off, y_bits, t_shift = _LUTS[self.full_range], _TOE_LUT, _Y_OFF, _Y_BITS, 0
         else:
-            (luma_lut, tint_lut), toe_lut, y_off = self.tables.luts[self.full_range], self.tables.toe, self.tables.y_off
+            t = self.tables
+            (luma_lut, tint_lut), toe_lut, y_off, y_bits, t_shift = t.luts[self.full_range], t.toe, t.y_off, t.y_bits, t.tint_shift
         ly, l16 = loc.y[y0:y1], loc.y16[y0:y1]
         # luma: u (8 fractional bits, limited-range units) → times s·A00 → the affine code
         # value (u16 → u8, offset 3.955 > 0) → the toe table
         cv2.LUT(y[y0:y1], luma_lut, dst=l16)
         cv2.multiply(l16, self.luma[y0:y1], dst=l16, scale=g)
-        cv2.convertScaleAbs(l16, dst=ly, alpha=1.0 / (1 << _Y_BITS), beta=y_off)
+        if y_off >= 0:
+            cv2.convertScaleAbs(l16, dst=ly, alpha=1.0 / (1 << y_bits), beta=y_off)
+        else:  # (a large offset: convertScaleAbs would fold negatives up)
+            cv2.subtract(l16, -y_off * (1 << y_bits), dst=l16)
+            cv2.convertScaleAbs(l16, dst=ly, alpha=1.0 / (1 << y_bits))
         cv2.LUT(ly, toe_lut, dst=ly)
         c0, c1 = y0 // 2, y1 // 2
         c16, p16 = loc.c16[c0:c1], loc.p16[c0:c1]
@@ -220,7 +226,7 @@ class YuvGain:
             np.subtract(src[c0:c1], 128, out=c16, dtype=np.int16)
             cv2.multiply(c16, self.chroma[k][c0:c1], dst=c16, scale=g * (1 << _C_BITS))
             if self.tint is not None:
-                cv2.multiply(yd16, self.tint[k][c0:c1], dst=p16, scale=g)
+                cv2.multiply(yd16, self.tint[k][c0:c1], dst=p16, scale=g * (1 << t_shift))
                 cv2.add(c16, p16, dst=c16)
             if fac16 is not None:
                 cv2.multiply(c16, fac16, dst=c16, scale=g)
@@ -272,9 +278,15 @@ _TOE_LUT = _make_toe_lut()
 
 @dataclass(frozen=True)
 class _Tables:
-    """``_LUTS``, ``_TOE_LUT`` and ``_Y_OFF`` for another response curve or a headroom:
-    the same steps with the curve's offset o in place of sRGB's 0.055, luma entering as
-    u / room, and the last table undoing that through the roll-off."""
+    """``_LUTS``, ``_TOE_LUT`` and ``_Y_OFF`` for another response curve or a headroom.
+
+    sRGB with headroom: the same steps, luma entering as u / room and the last table
+    undoing that through the roll-off. Another response (u affine in the code value v
+    everywhere): luma enters as v + o (``y_bits`` fractional bits, fewer for a large
+    offset), the gain and 1 / room multiply it, and ``y_off`` = 16 - 219 o / room (taken
+    off by a saturating subtraction when negative) leaves the compensated code value over
+    room, which the last table rolls off; luma enters the tint terms as v + o too, with
+    ``tint_shift`` bits fewer than ``_C_BITS``."""
 
     luts: dict[bool, tuple[NDArray[np.uint16], NDArray[np.int16]]]
     toe: NDArray[np.uint8]
@@ -282,29 +294,42 @@ class _Tables:
     slope: NDArray[np.int16]
     """Compensated luma code value -> the roll-off's slope there (``_GAIN_BITS`` bits): the
     factor the shoulder puts on chroma, as applying the curve per RGB channel does."""
+    y_bits: int = _Y_BITS
+    tint_shift: int = 0
 
 
-def _tables(response: tuple[float, float], room: float) -> _Tables:
+def _tables(response: tuple[float, float], room: float, max_gain: float = 1.0) -> _Tables:
     o = float(response[1])
+    srgb = is_srgb(response)
     codes = np.arange(256, dtype=np.float64)
+    top = 1.1 + max(o, 0.0)  # v + o of the brightest code value (limited-range super-white)
+    y_bits = _Y_BITS if srgb else int(min(_Y_BITS, math.floor(math.log2(65535.0 / (219.0 * top * max_gain)))))
+    tint_shift = 0 if srgb else max(0, math.ceil(math.log2(224.0 * top * (1 << _C_BITS) / 32767.0)))
     luts = {}
     for full in (False, True):
         y = codes / 255.0 if full else (codes - 16.0) / 219.0
-        u = (1.0 + o) * code_to_u(y, response)
-        luma = np.clip(np.round(219.0 * u * (1 << _Y_BITS)), 0, 65535).astype(np.uint16)
-        tint = np.round(224.0 * u * (1 << _C_BITS)).astype(np.int16)
+        vo = (1.0 + o) * code_to_u(y, response)  # = v + o above the toe
+        luma = np.clip(np.round(219.0 * vo * (1 << y_bits)), 0, 65535).astype(np.uint16)
+        tint = np.clip(np.round(224.0 * vo * (1 << (_C_BITS - tint_shift))), -32768, 32767).astype(np.int16)
         luts[full] = (luma, tint)
-    y_off = 16.0 - 219.0 * o
-    # affine luma code value k = y_off + 219 (1 + o) u / room  ->  limited-range luma
-    u = np.maximum(np.arange(256, dtype=np.float64) - y_off, 0.0) / (219.0 * (1.0 + o)) * room
-    luma_out = 16.0 + 219.0 * u_to_code(rolloff(u, room), response)
+    k = np.arange(256, dtype=np.float64)
     x = np.linspace(0.0, room, 4097)
     rolled = rolloff(x, room)
-    luma_of_x = 16.0 + 219.0 * u_to_code(rolled, response)
     slope = np.gradient(rolled, x)
+    if srgb:
+        y_off = 16.0 - 219.0 * o
+        # affine luma code value k = y_off + 219 (1 + o) u / room  ->  limited-range luma
+        u = np.maximum(k - y_off, 0.0) / (219.0 * (1.0 + o)) * room
+        luma_out = 16.0 + 219.0 * u_to_code(rolloff(u, room), response)
+        luma_of_x = 16.0 + 219.0 * u_to_code(rolled, response)
+    else:
+        y_off = 16.0 - 219.0 * o / room
+        # k = 16 + 219 v' / room, v' the compensated code value  ->  16 + 219 rolloff(v')
+        luma_out = 16.0 + 219.0 * rolloff(np.maximum(k - 16.0, 0.0) / 219.0 * room, room)
+        luma_of_x = 16.0 + 219.0 * rolled
     slope_of_code = np.interp(codes, luma_of_x, slope, left=1.0, right=float(slope[-1]))
     slope_lut = np.round(np.clip(slope_of_code, 0.0, 1.0) * (1 << _GAIN_BITS)).astype(np.int16)
-    return _Tables(luts, np.clip(np.round(luma_out), 0, 255).astype(np.uint8), y_off, slope_lut)
+    return _Tables(luts, np.clip(np.round(luma_out), 0, 255).astype(np.uint8), y_off, slope_lut, y_bits, tint_shift)
 
 
 def _vignetting_factor(

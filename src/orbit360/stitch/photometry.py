@@ -38,6 +38,9 @@ CODE_LO = 6.0
 """Code values at or under this (any channel) are too dark to compare (noise, black)."""
 CODE_HI = 245.0
 """Code values at or over this (any channel) may be clipped or on the camera's shoulder."""
+OFFSETS = tuple(np.round(np.concatenate([np.linspace(-0.15, 0.05, 5), np.geomspace(0.1, 8.0, 12)]), 4))
+"""Offsets the fit tries: raised black levels (negative), gamma-like curves (small) and
+log-like ones (large: ln u is then nearly linear in the code value)."""
 _HUBER = 0.03  # natural-log units: past 3% a residual counts linearly
 _MIN_PAIRS = 400  # inlier pairs under which the fit shrinks towards no compensation
 _FULL_PAIRS = 4000  # inlier pairs from which it is trusted fully
@@ -138,7 +141,7 @@ def fit_pairs(
     rng = np.random.default_rng(0)
     sub = rng.choice(n, min(n, 30000), replace=False) if n > 30000 else np.arange(n)
     rows = np.concatenate([sub + c * n for c in range(3)])
-    cands = [prior] + [(gamma, float(o)) for o in np.linspace(OFFSET_RANGE[0], OFFSET_RANGE[1], 12)]
+    cands = [prior] + [(gamma, float(o)) for o in OFFSETS]
     costs = []
     for resp in cands:
         _, r = _irls(a_mat[rows], target(resp)[rows], w0[rows], rounds=4)

@@ -161,11 +161,9 @@ def _make_source_luts() -> tuple[NDArray[np.uint16], NDArray[np.uint8]]:
 _TO_U16, _U8_TO_SRGB = _make_source_luts()
 
 
-def headroom(rig: RigProfile) -> float:
-    """The largest factor on u that the rig's compensation puts on any pixel inside an
-    image circle (``g ** (1 / gamma)``, g the linear gain; 1 when no gain exceeds 1): how
-    far past white a pixel can go, which the roll-off folds back under it; at most
-    ``_MAX_ROOM``."""
+def max_u_gain(rig: RigProfile) -> float:
+    """The largest factor ``g ** (1 / gamma)`` the rig's compensation puts on any pixel
+    inside an image circle (g the linear gain), at least 1."""
     gamma = rig.response[0]
     r2 = np.linspace(0.0, 1.0, 257, dtype=np.float32)
     worst = 1.0
@@ -173,21 +171,69 @@ def headroom(rig: RigProfile) -> float:
         for c in range(3):
             lin = np.maximum(np.float32(lens.exposure * lens.color_gain[c]) * _vignetting_f32(lens, r2), np.float32(1e-3))
             worst = max(worst, float(np.max(np.power(lin.astype(np.float64), -1.0 / gamma))))
-    # capped: the compensated u passes through 8 bits scaled by 1 / room, so each unit of
-    # headroom costs precision everywhere; past the cap a pixel may still clip
-    return float(min(worst, _MAX_ROOM))
+    return float(min(worst, 2.0 ** (_GAIN_LOG2 / gamma)))
 
 
-def source_tables(rig: RigProfile, room: float) -> tuple[NDArray[np.uint16], NDArray[np.uint8]]:
-    """The two tables of ``SourceGain``: code value -> u (uint16, ``_U_MAX`` = 1) under the
-    rig's response, and the compensated u / ``room`` (uint8, 255 = ``room``) -> code value
-    through the roll-off. sRGB without headroom: exactly the tables used before responses."""
-    if is_srgb(rig.response) and room <= 1.0:
-        return _TO_U16, _U8_TO_SRGB
-    codes = np.arange(256, dtype=np.float64) / 255.0
-    to_u = np.clip(np.round(_U_MAX * code_to_u(codes, rig.response)), 0, 65535).astype(np.uint16)
-    back = u_to_code(rolloff(codes * room, room), rig.response) * 255.0
-    return to_u, np.clip(np.round(back), 0, 255).astype(np.uint8)
+def headroom(rig: RigProfile) -> float:
+    """How far past white the rig's compensation can push a pixel, which the roll-off
+    folds back under it: in u for sRGB (the largest ``max_u_gain``), in code values
+    (white's code value after the largest gain, over 255) for other responses, whose
+    compensation works in code values (``SourceGain``); 1 when no gain exceeds 1, at most
+    ``_MAX_ROOM``."""
+    a = max_u_gain(rig)
+    o = rig.response[1]
+    worst = a if is_srgb(rig.response) else (1.0 + o) * a - o
+    # capped: the compensated value passes through 8 bits scaled by 1 / room, so each unit
+    # of headroom costs precision everywhere; past the cap a pixel may still clip
+    return float(min(max(worst, 1.0), _MAX_ROOM))
+
+
+@dataclass(frozen=True)
+class GainSteps:
+    """The per-frame steps of ``SourceGain`` besides the per-pixel multiply: ``to_u`` (code
+    value -> uint16), the multiply's ``scale``, a constant ``sub`` taken off after it
+    (saturating at 0), ``alpha`` down to 8 bits and ``to_code`` (8 bits -> code value,
+    through the roll-off).
+
+    sRGB: u = lin ** (1/2.4) times the gain, over ``room`` (u-space: exact through sRGB's
+    toe). Other responses, where u is affine in the code value v (``_response``): the
+    compensated code value g'(v + o) - o, over ``room``: the subtraction keeps the full
+    8-bit precision even for a log-like curve (large o), whose u spans a narrow range.
+    """
+
+    to_u: NDArray[np.uint16] = field(repr=False)
+    scale: float
+    sub: float
+    alpha: float
+    to_code: NDArray[np.uint8] = field(repr=False)
+    room: float
+
+    @classmethod
+    def of(cls, rig: RigProfile) -> "GainSteps":
+        room = headroom(rig)
+        codes = np.arange(256, dtype=np.float64) / 255.0
+        if is_srgb(rig.response):
+            if room <= 1.0:
+                to_u, back = _TO_U16, _U8_TO_SRGB
+            else:
+                to_u = np.clip(np.round(_U_MAX * code_to_u(codes, rig.response)), 0, 65535).astype(np.uint16)
+                back = np.clip(np.round(u_to_code(rolloff(codes * room, room), rig.response) * 255.0), 0, 255).astype(np.uint8)
+            scale = 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS) * room)
+            return cls(to_u, scale, 0.0, 1.0 / _W_SCALE, back, room)
+        o = float(rig.response[1])
+        amp = math.floor(65535.0 / ((1.0 + max(o, 0.0)) * max_u_gain(rig) * 1.001))
+        to_u = np.clip(np.round(amp * (codes + o)), 0, 65535).astype(np.uint16)
+        back = np.clip(np.round(rolloff(codes * room, room) * 255.0), 0, 255).astype(np.uint8)
+        return cls(to_u, 1.0 / (1 << _A_BITS), amp * o, 255.0 / (amp * room), back, room)
+
+    def finish(self, x: NDArray[np.uint16], out: NDArray[np.uint8]) -> None:
+        """From the multiplied values ``x`` (overwritten) to code values in ``out``."""
+        if self.sub > 0:
+            cv2.subtract(x, self.sub, dst=x)
+        elif self.sub < 0:
+            cv2.add(x, -self.sub, dst=x)
+        cv2.convertScaleAbs(x, dst=out, alpha=self.alpha)
+        cv2.LUT(out, self.to_code, dst=out)
 
 
 @dataclass(frozen=True)
@@ -196,15 +242,12 @@ class SourceGain:
 
     ``multiplier`` (fh, fw, 3) uint16 holds, per frame pixel and channel, g ** (1/gamma)
     with ``_A_BITS`` fractional bits, g the linear-light gain of the lens whose image
-    circle the pixel belongs to (the nearer centre, in radii), clipped to [1/16, 16].
-    ``to_u`` and ``to_code`` are the tables of the rig's response curve (``source_tables``),
-    ``room`` the headroom the roll-off folds under white (``headroom``).
+    circle the pixel belongs to (the nearer centre, in radii), clipped to [1/16, 16];
+    ``steps`` the rest (``GainSteps``: the response curve and the roll-off).
     """
 
     multiplier: NDArray[np.uint16] = field(repr=False)
-    to_u: NDArray[np.uint16] = field(default_factory=lambda: _TO_U16, repr=False)
-    to_code: NDArray[np.uint8] = field(default_factory=lambda: _U8_TO_SRGB, repr=False)
-    room: float = 1.0
+    steps: GainSteps | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, rig: RigProfile) -> "SourceGain":
@@ -225,9 +268,7 @@ class SourceGain:
                 ]
                 sel = np.clip(np.where(owner0, a[0], a[1]), lo, hi)
                 mult[y0 : y0 + ys.size, :, c] = np.round(sel * one).astype(np.uint16)
-        room = headroom(rig)
-        to_u, to_code = source_tables(rig, room)
-        return cls(mult, to_u, to_code, room)
+        return cls(mult, GainSteps.of(rig))
 
     def apply(
         self,
@@ -240,17 +281,17 @@ class SourceGain:
         h, w = frame.shape[:2]
         if scratch is None:
             scratch = np.empty((min(h, _STRIP), w, 3), np.uint16)
-        scale = 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS) * max(self.room, 1.0))
+        steps = self.steps
+        if steps is None:
+            steps = GainSteps(_TO_U16, 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS)), 0.0, 1.0 / _W_SCALE, _U8_TO_SRGB, 1.0)
         # whole rows: OpenCV handles continuous memory fastest (skipping the pixels no map
         # reads, column ranges of each strip, measured slower)
         for y0 in range(0, h, _STRIP):
             y1 = min(h, y0 + _STRIP)
             u = scratch[: y1 - y0]
-            o = out[y0:y1]
-            cv2.LUT(frame[y0:y1], self.to_u, dst=u)
-            cv2.multiply(u, self.multiplier[y0:y1], dst=u, scale=scale)
-            cv2.convertScaleAbs(u, dst=o, alpha=1.0 / _W_SCALE)
-            cv2.LUT(o, self.to_code, dst=o)
+            cv2.LUT(frame[y0:y1], steps.to_u, dst=u)
+            cv2.multiply(u, self.multiplier[y0:y1], dst=u, scale=steps.scale)
+            steps.finish(u, out[y0:y1])
         return out
 
 
