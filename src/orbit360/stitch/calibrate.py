@@ -69,7 +69,7 @@ class CalibrationResult:
     :param matches: number of overlap tracks used in the final geometric fit.
     :param frames: number of frames used.
     :param circle_rms_px: RMS distance of the edge points to each fitted image circle.
-    :param photometric_rms: RMS of the log-ratio residuals (natural log units; 0.01 = 1%).
+    :param photometric_rms: RMS residual (code values) of the photometric fit's inlier pairs.
     :param motion_deg: largest camera rotation found between calibration frames; under a
         few degrees the vignetting depth is not observable and comes from the prior.
     :param vignetting_observed: True when camera motion constrained the vignetting.
@@ -100,7 +100,7 @@ class CalibrationResult:
                 f"vignetting ({', '.join(f'{v:.3f}' for v in lens.vignetting)})"
             )
         obs = "observed" if self.vignetting_observed else "from prior (camera did not move)"
-        lines.append(f"photometric rms {self.photometric_rms:.4f}, camera motion {self.motion_deg:.1f} deg, vignetting {obs}")
+        lines.append(f"photometric rms {self.photometric_rms:.2f} code values, camera motion {self.motion_deg:.1f} deg, vignetting {obs}")
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
@@ -433,10 +433,13 @@ def _fit_photometry(
     ring_half = math.radians(overlap / 2.0)
     dirs = np.concatenate([base, ring_dirs(1024, max(8, int(overlap * 4)), ring_half).reshape(-1, 3)])
     usable_total = clipped_total = 0
+    # smoothed over about 0.4 degree: a misregistration of that order (parallax, an
+    # imperfect lens model) then changes smooth areas little; busy ones are weighted down
+    blur = max(1.2, math.radians(0.4) * float(np.mean([l.focal for l in rig.lenses])))
     obs = []
     for k, (fi, m) in enumerate(zip(used, rots)):
         frame = picked[fi]
-        codes = cv2.GaussianBlur(frame.astype(np.float32), (0, 0), 1.2)
+        codes = cv2.GaussianBlur(frame.astype(np.float32), (0, 0), blur)
         luma = codes @ _LUMA
         busy = cv2.GaussianBlur(np.abs(cv2.Laplacian(luma, cv2.CV_32F, ksize=3)), (0, 0), 2.0)
         d = dirs @ m.T
@@ -454,7 +457,9 @@ def _fit_photometry(
         clipped_total += int((both & ~(per_lens[0][1] & per_lens[1][1])).sum())
     # pairs of observations of one direction: all (frame, lens) combinations that differ
     keys = [(k, i) for k in range(len(used)) for i in range(2)]
-    cols: dict[str, list[NDArray[Any]]] = {n: [] for n in ("va", "vb", "ka", "kb", "ia", "ib", "ra", "rb", "weight")}
+    cols: dict[str, list[NDArray[Any]]] = {n: [] for n in ("va", "vb", "ka", "kb", "ia", "ib", "ra", "rb", "weight", "group")}
+    # sectors of 20 degrees of azimuth about the front axis (halves for the stability check)
+    sector = (np.floor((np.arctan2(dirs[:, 1], dirs[:, 0]) + np.pi) / np.radians(20.0))).astype(np.int64)
     for a in range(len(keys)):
         for b in range(a + 1, len(keys)):
             (ka, ia), (kb, ib) = keys[a], keys[b]
@@ -466,7 +471,7 @@ def _fit_photometry(
                 continue
             for name, val in (("va", va[both]), ("vb", vb[both]), ("ka", np.full(cnt, ka)), ("kb", np.full(cnt, kb)),
                               ("ia", np.full(cnt, ia)), ("ib", np.full(cnt, ib)), ("ra", ra[both]), ("rb", rb[both]),
-                              ("weight", 1.0 / (1.0 + (za[both] + zb[both]) / 8.0))):
+                              ("weight", 1.0 / (1.0 + (za[both] + zb[both]) / 8.0)), ("group", sector[both])):
                 cols[name].append(val)
     if not cols["va"]:
         raise CalibrationError("no direction seen twice with usable brightness: cannot match exposure")
@@ -492,7 +497,13 @@ def _fit_photometry(
             shape = lambda r: (r * r)[:, None]  # noqa: E731
         fit = fit_pairs(pairs, nk, shape, 1, prior=nominal.response)
         rr = np.linspace(0.0, 1.0, 101)
-        target_v = np.exp(fit.vignetting_log[0] * shape(rr)[:, 0]) - 1.0
+        # extrapolated from the slope at the rim: bounded to what lenses show (at the rim
+        # 0.5 to 1.05 of the centre's light), the nominal's shape when it has one
+        scale_v = float(fit.vignetting_log[0])
+        edge = float(shape(np.array([1.0]))[0, 0])
+        if edge != 0:
+            scale_v = float(np.clip(scale_v, math.log(0.5) / edge if edge > 0 else math.log(1.05) / edge, math.log(1.05) / edge if edge > 0 else math.log(0.5) / edge))
+        target_v = np.exp(scale_v * shape(rr)[:, 0]) - 1.0
         v = np.linalg.lstsq(np.stack([rr**2, rr**4, rr**6], -1), target_v, rcond=None)[0]
     # a poorly supported fit shrinks towards no compensation (never worse than none)
     t = fit.trust
@@ -510,6 +521,9 @@ def _fit_photometry(
         "rejected_fraction": fit.rejected / max(1, fit.inliers + fit.rejected),
         "clipped_fraction": clipped_total / max(1, usable_total),
         "trust": t,
+        "residual_codes": fit.rms,
+        "raw_difference_codes": fit.raw_codes,
+        "split_half_codes": fit.split_codes,
         "frame_exposure_spread": float(np.exp(np.ptp(fit.frame_log_gain))) if len(fit.frame_log_gain) > 1 else 1.0,
     }
     return rig.replace(lenses=(front, back), response=response), fit.rms, motion, observed, stats

@@ -25,6 +25,7 @@ ones) the compensation shrinks towards none.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,11 +42,12 @@ CODE_HI = 245.0
 OFFSETS = tuple(np.round(np.concatenate([np.linspace(-0.15, 0.05, 5), np.geomspace(0.1, 8.0, 12)]), 4))
 """Offsets the fit tries: raised black levels (negative), gamma-like curves (small) and
 log-like ones (large: ln u is then nearly linear in the code value)."""
-_HUBER = 0.03  # natural-log units: past 3% a residual counts linearly
+_HUBER_CODES = 3.0  # code values: past this a residual counts linearly
+_REJECT_CODES = 6.0  # pairs are outliers past 3 MADs, but never under this many codes
 _MIN_PAIRS = 400  # inlier pairs under which the fit shrinks towards no compensation
 _FULL_PAIRS = 4000  # inlier pairs from which it is trusted fully
-_RMS_OK = 0.05  # inlier rms (ln units) up to which the fit is trusted fully
-_RMS_BAD = 0.12  # and from which not at all
+_SPLIT_OK = 3.0  # halves' brightness transfers this close (code values): trusted fully
+_SPLIT_BAD = 8.0  # this far apart: not at all
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ class PairObservations:
     ra: NDArray[np.float64]
     rb: NDArray[np.float64]
     weight: NDArray[np.float64]
+    group: NDArray[np.int64]
+    """Which sector of directions a pair belongs to (the two halves, even and odd, are
+    fitted apart to see whether the fit is stable)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class PhotometricFit:
     """:param log_gain: back lens' linear gain over the front lens' per channel (ln).
     :param vignetting_log: coefficients of ln V(r) on the basis ``basis`` gave.
     :param response: (gamma, offset) fitted.
-    :param rms: RMS residual of the inliers (ln units).
+    :param rms: RMS residual of the inliers, code values.
     :param inliers: pairs kept; ``rejected``: pairs left out as outliers (parallax ...).
     :param trust: 0..1, how far the fit is applied (1 = fully, 0 = no compensation).
     """
@@ -83,42 +88,47 @@ class PhotometricFit:
     rejected: int
     trust: float
     frame_log_gain: NDArray[np.float64]
+    split_codes: float = float("nan")
+    """Largest difference (code values) between the brightness transfers fitted on the
+    two halves of the directions."""
+    raw_codes: float = float("nan")
 
 
 def _log_u(v: NDArray[np.float64], response: tuple[float, float]) -> NDArray[np.float64]:
     return np.log(np.maximum(code_to_u(v / 255.0, response), 1e-4))
 
 
-def _irls(a_mat: NDArray[np.float64], target: NDArray[np.float64], w0: NDArray[np.float64], rounds: int = 6) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Huber-weighted least squares (weights ``w0`` per row on top)."""
+def _irls(
+    a_mat: NDArray[np.float64], target: NDArray[np.float64], w0: NDArray[np.float64], scale: NDArray[np.float64], rounds: int = 6
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Huber-weighted least squares (weights ``w0`` per row on top); ``scale`` turns a
+    row's residual into code values, where the Huber threshold ``_HUBER_CODES`` lies."""
     wts = w0.copy()
     x = np.zeros(a_mat.shape[1])
     for _ in range(rounds):
         aw = a_mat * wts[:, None]
         x = np.linalg.solve(aw.T @ a_mat + 1e-9 * np.eye(a_mat.shape[1]), aw.T @ target)
         r = a_mat @ x - target
-        wts = w0 * np.minimum(1.0, _HUBER / np.maximum(np.abs(r), 1e-9))
+        wts = w0 * np.minimum(1.0, _HUBER_CODES / np.maximum(np.abs(r) * scale, 1e-9))
     return x, a_mat @ x - target
 
 
-def _huber_cost(r: NDArray[np.float64], w: NDArray[np.float64]) -> float:
-    a = np.abs(r)
-    return float(np.sum(w * np.where(a < _HUBER, 0.5 * a * a, _HUBER * (a - 0.5 * _HUBER))) / max(np.sum(w), 1e-9))
+def _huber_cost(r_codes: NDArray[np.float64], w: NDArray[np.float64]) -> float:
+    """Mean Huber loss of residuals in code values."""
+    a = np.abs(r_codes)
+    h = _HUBER_CODES
+    return float(np.sum(w * np.where(a < h, 0.5 * a * a, h * (a - 0.5 * h))) / max(np.sum(w), 1e-9))
 
 
-def fit_pairs(
-    obs: PairObservations,
-    frames: int,
-    vig_basis: "callable",  # type: ignore[valid-type]
-    vig_terms: int,
-    *,
-    prior: tuple[float, float] = SRGB_RESPONSE,
-) -> PhotometricFit:
-    """Fit the model to ``obs``: ``vig_basis(r)`` gives the (N, vig_terms) columns of
-    ln V(r). The response's gamma is the prior's; its offset is searched over
-    ``OFFSET_RANGE`` and the prior's own curve, which is kept unless another fits clearly
-    better (an offset is only observable when exposures differ)."""
-    gamma = prior[0]
+@dataclass(frozen=True)
+class _Design:
+    a_mat: NDArray[np.float64]
+    w0: NDArray[np.float64]
+    n: int
+    frames: int
+
+
+def _design(obs: PairObservations, frames: int, vig_basis: "callable", vig_terms: int) -> _Design:  # type: ignore[valid-type]
     n = len(obs.va)
     frame_cols = np.zeros((n, max(frames - 1, 0)))
     for k in range(1, frames):
@@ -130,50 +140,102 @@ def fit_pairs(
         gcols = np.zeros((n, 3))
         gcols[:, c] = back
         blocks.append(np.concatenate([gcols, frame_cols, vig_cols], axis=1))
-    a_mat = np.concatenate(blocks)
-    w0 = np.tile(obs.weight, 3)
+    return _Design(np.concatenate(blocks), np.tile(obs.weight, 3), n, frames)
 
-    def target(resp: tuple[float, float]) -> NDArray[np.float64]:
-        y = gamma * (_log_u(obs.va, resp) - _log_u(obs.vb, resp))
-        return np.concatenate([y[:, c] for c in range(3)])
 
-    # the offset: a coarse search on a subsample, the prior's curve among the candidates
-    rng = np.random.default_rng(0)
-    sub = rng.choice(n, min(n, 30000), replace=False) if n > 30000 else np.arange(n)
-    rows = np.concatenate([sub + c * n for c in range(3)])
-    cands = [prior] + [(gamma, float(o)) for o in OFFSETS]
-    costs = []
-    for resp in cands:
-        _, r = _irls(a_mat[rows], target(resp)[rows], w0[rows], rounds=4)
-        costs.append(_huber_cost(r, w0[rows]))
-    best = int(np.argmin(costs))
-    # keep the prior's curve unless another explains the overlap clearly better
-    response = cands[best] if costs[best] < 0.9 * costs[0] else prior
-    y = target(response)
-    x, r = _irls(a_mat, y, w0)
-    # outliers (parallax, motion, flare) out by the residual of the pair (worst channel),
-    # then an ordinary weighted least squares on the rest
-    rp = np.abs(r.reshape(3, n)).max(axis=0)
-    mad = 1.4826 * float(np.median(rp))
-    keep = rp < max(0.04, 3.0 * mad)
+def _target(obs: PairObservations, resp: tuple[float, float]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """gamma (ln u_a - ln u_b) per row (channel-major), and per row the factor from those
+    units to code values (1 / the slope of gamma ln u at the pair's mean code value)."""
+    gamma, o = resp
+    y = gamma * (_log_u(obs.va, resp) - _log_u(obs.vb, resp))
+    vm = 0.5 * (obs.va + obs.vb) / 255.0
+    if abs(o - SRGB_RESPONSE[1]) < 1e-9 and abs(gamma - SRGB_RESPONSE[0]) < 1e-9:
+        scale = 255.0 * np.maximum(vm + 0.055, 0.02) / gamma
+    else:
+        scale = 255.0 * np.maximum(vm + o, 0.02) / gamma
+    return np.concatenate([y[:, c] for c in range(3)]), np.concatenate([scale[:, c] for c in range(3)])
+
+
+def _solve(d: _Design, obs: PairObservations, resp: tuple[float, float], rows: NDArray[np.int64] | None = None) -> tuple[NDArray[np.float64], NDArray[np.bool_], float, float]:
+    """Fit with ``resp``'s curve: robust, then refitted without the pairs past 3 MADs
+    (worst channel). Returns (parameters, inlier pairs, inlier rms in code values, Huber
+    cost of the inliers in code values)."""
+    y, scale = _target(obs, resp)
+    a_mat, w0 = d.a_mat, d.w0
+    if rows is not None:
+        a_mat, w0, y, scale = a_mat[rows], w0[rows], y[rows], scale[rows]
+    n = len(y) // 3
+    x, r = _irls(a_mat, y, w0, scale)
+    rc = np.abs(r * scale).reshape(3, n).max(axis=0)
+    mad = 1.4826 * float(np.median(rc))
+    keep = rc < max(_REJECT_CODES, 3.0 * mad)
     rows_in = np.tile(keep, 3)
     if keep.sum() >= 20:
         aw = a_mat[rows_in] * w0[rows_in, None]
         x = np.linalg.solve(aw.T @ a_mat[rows_in] + 1e-9 * np.eye(a_mat.shape[1]), aw.T @ y[rows_in])
         r = a_mat @ x - y
-    rin = r[rows_in]
-    rms = float(np.sqrt(np.mean(rin**2))) if rin.size else float("nan")
+    rin = (r * scale)[rows_in]
+    rms = float(np.sqrt(np.mean(rin**2))) if rin.size else float("inf")
+    return x, keep, rms, _huber_cost(rin, w0[rows_in])
+
+
+def _btf(x: NDArray[np.float64], resp: tuple[float, float]) -> NDArray[np.float64]:
+    """Front code values (3 channels) at which the back lens records 20, 40 .. 220 at
+    equal radius: the brightness transfer the fit implies (compared between halves)."""
+    from ._response import u_to_code
+
+    v = np.arange(20.0, 240.0, 20.0)[:, None] / 255.0
+    u = code_to_u(v, resp) * np.exp(-x[:3] / resp[0])[None, :]
+    return u_to_code(u, resp) * 255.0
+
+
+def fit_pairs(
+    obs: PairObservations,
+    frames: int,
+    vig_basis: "callable",  # type: ignore[valid-type]
+    vig_terms: int,
+    *,
+    prior: tuple[float, float] = SRGB_RESPONSE,
+) -> PhotometricFit:
+    """Fit the model to ``obs``: ``vig_basis(r)`` gives the (N, vig_terms) columns of
+    ln V(r). The response's gamma is the prior's; its offset is searched over ``OFFSETS``
+    and the prior's own curve, compared by their robust cost in code values; the prior's
+    curve is kept unless another fits clearly better (an offset is only observable when
+    exposures differ).
+
+    Trust (how much of the fit is applied): the fit on each half of the directions (by
+    ``obs.group``, alternately) must imply the same brightness transfer between the
+    lenses within a few code values, the compensated lenses must agree better than the
+    raw ones, and enough pairs must remain."""
+    gamma = prior[0]
+    d = _design(obs, frames, vig_basis, vig_terms)
+    n = d.n
+    rng = np.random.default_rng(0)
+    sub = np.sort(rng.choice(n, min(n, 30000), replace=False)) if n > 30000 else np.arange(n)
+    rows = np.concatenate([sub + c * n for c in range(3)])
+    cands = [prior] + [(gamma, float(o)) for o in OFFSETS]
+    costs = [_solve(d, obs, resp, rows)[3] for resp in cands]
+    if os.environ.get("ORBIT360_DEBUG_PHOTOMETRY"):
+        print("offset costs", [(round(c[1], 3), round(k, 3)) for c, k in zip(cands, costs)])
+    best = int(np.argmin(costs))
+    response = cands[best] if costs[best] < 0.9 * costs[0] else prior
+    x, keep, rms, fitted = _solve(d, obs, response)
     inliers = int(keep.sum())
-    # trust: enough pairs, and the compensated lenses must agree better than raw ones
+    # trust: enough pairs ...
     trust = float(np.clip((inliers - _MIN_PAIRS) / (_FULL_PAIRS - _MIN_PAIRS), 0.0, 1.0))
-    raw = _huber_cost(y[rows_in], w0[rows_in])
-    fitted = _huber_cost(r[rows_in], w0[rows_in])
-    if not fitted < 0.9 * raw:
+    # ... the compensated lenses agree better than raw ones (on the same inliers) ...
+    y, scale = _target(obs, response)
+    rows_in = np.tile(keep, 3)
+    raw = _huber_cost((y * scale)[rows_in], d.w0[rows_in])
+    if not fitted < 0.8 * raw:
         trust = 0.0
-    # a model that leaves the lenses this far apart does not describe the camera (its tone
-    # curve is outside the family, or the geometry is off): applying it would trade one
-    # error for another, so it fades out between _RMS_OK and _RMS_BAD
-    trust *= float(np.clip((_RMS_BAD - rms) / (_RMS_BAD - _RMS_OK), 0.0, 1.0)) if math.isfinite(rms) else 0.0
+    # ... and both halves of the directions tell the same story
+    spread = float("inf")
+    halves = [np.flatnonzero(obs.group % 2 == h) for h in (0, 1)]
+    if all(len(hv) >= 50 for hv in halves):
+        fits = [_solve(d, obs, response, np.concatenate([hv + c * n for c in range(3)]))[0] for hv in halves]
+        spread = float(np.max(np.abs(_btf(fits[0], response) - _btf(fits[1], response))))
+    trust *= float(np.clip((_SPLIT_BAD - spread) / (_SPLIT_BAD - _SPLIT_OK), 0.0, 1.0))
     nf = max(frames - 1, 0)
     frame_gain = np.concatenate([[0.0], x[3 : 3 + nf]])
     return PhotometricFit(
@@ -185,7 +247,13 @@ def fit_pairs(
         rejected=int(n - inliers),
         trust=trust,
         frame_log_gain=frame_gain - float(np.mean(frame_gain)),
+        split_codes=spread,
+        raw_codes=float(math.sqrt(2.0 * raw)) if raw > 0 else 0.0,
     )
+
+
+def _subset(obs: PairObservations, idx: NDArray[np.int64]) -> PairObservations:
+    return PairObservations(**{k: getattr(obs, k)[idx] for k in obs.__dataclass_fields__})
 
 
 def reference_split(log_gain: NDArray[np.float64]) -> tuple[tuple[float, tuple[float, ...]], tuple[float, tuple[float, ...]]]:

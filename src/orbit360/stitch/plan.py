@@ -140,7 +140,7 @@ def apply_gain(
 _U_MAX = 65373.0  # u as uint16: u * _U_MAX (243 * 255 * 1.055)
 _A_BITS = 12  # per-pixel multiplier g ** (1/2.4) in uint16 with 12 fractional bits
 _W_SCALE = 256.0  # the product holds u * 255 with 8 fractional bits (saturating at u = 1)
-_MAX_ROOM = 1.25  # the most headroom the roll-off keeps (u = 1.25: 0.77 stop of linear gain)
+_MAX_ROOM = 1.5  # the most headroom the roll-off keeps (u = 1.5: 1.4 stops of linear gain under sRGB)
 _STRIP = 256  # rows per compensation strip (measured best of 32..1024 at 2880 and 5760)
 # geometric-seam band rectangles, in units of the pyramid padding 2**levels: pixels within
 # _SEAM_REACH of the seam (measured: a wider reach changes no pixel by more than one code
