@@ -514,8 +514,11 @@ def _fit_photometry(
     vig = tuple(float(c) for c in v)
     front = rig.lenses[0].replace(exposure=ef, color_gain=cf, vignetting=vig)
     back = rig.lenses[1].replace(exposure=eb, color_gain=cb, vignetting=vig)
+    final = rig.replace(lenses=(front, back), response=response)
     stats = {
         "response": list(response),
+        "exposure_kept": [_axis_gain(final, i) for i in range(2)],
+        "seam_step_codes": [v * t for v in fit.step_codes],
         "pairs": fit.inliers + fit.rejected,
         "inliers": fit.inliers,
         "rejected_fraction": fit.rejected / max(1, fit.inliers + fit.rejected),
@@ -526,7 +529,17 @@ def _fit_photometry(
         "split_half_codes": fit.split_codes,
         "frame_exposure_spread": float(np.exp(np.ptp(fit.frame_log_gain))) if len(fit.frame_log_gain) > 1 else 1.0,
     }
-    return rig.replace(lenses=(front, back), response=response), fit.rms, motion, observed, stats
+    return final, fit.rms, motion, observed, stats
+
+
+def _axis_gain(rig: RigProfile, lens: int, code: float = 118.0) -> float:
+    """What the compensation does at ``lens``' optical axis to a mid-grey code value:
+    output over recorded (the exposure the stitch keeps of that lens)."""
+    from ._response import code_to_u, u_to_code
+
+    l = rig.lenses[lens]
+    g = (l.exposure * float(np.exp(np.mean(np.log(l.color_gain))))) ** (-1.0 / rig.response[0])
+    return float(u_to_code(code_to_u(code / 255.0, rig.response) * g, rig.response) * 255.0 / code)
 
 
 # ---- the whole calibration ------------------------------------------------------------------

@@ -92,6 +92,9 @@ class PhotometricFit:
     """Largest difference (code values) between the brightness transfers fitted on the
     two halves of the directions."""
     raw_codes: float = float("nan")
+    step_codes: tuple[float, ...] = ()
+    """Mean residual front minus back (code values, per channel) of the inlier pairs the
+    two lenses give in one frame: the colour step the model leaves."""
 
 
 def _log_u(v: NDArray[np.float64], response: tuple[float, float]) -> NDArray[np.float64]:
@@ -221,6 +224,13 @@ def fit_pairs(
     response = cands[best] if costs[best] < 0.9 * costs[0] else prior
     x, keep, rms, fitted = _solve(d, obs, response)
     inliers = int(keep.sum())
+    # the colour step left between the lenses: mean signed residual, in code values, of
+    # the inlier pairs of both lenses in one frame (front minus back)
+    y_all, sc_all = _target(obs, response)
+    res_codes = ((d.a_mat @ x - y_all) * sc_all).reshape(3, n)
+    across = keep & (obs.ia != obs.ib) & (obs.ka == obs.kb)
+    sign = np.where(obs.ia == 0, -1.0, 1.0)  # residual is model - data of a minus b
+    step = (res_codes[:, across] * sign[across]).mean(axis=1) if across.any() else np.full(3, np.nan)
     # trust: enough pairs ...
     trust = float(np.clip((inliers - _MIN_PAIRS) / (_FULL_PAIRS - _MIN_PAIRS), 0.0, 1.0))
     # ... the compensated lenses agree better than raw ones (on the same inliers) ...
@@ -249,6 +259,7 @@ def fit_pairs(
         frame_log_gain=frame_gain - float(np.mean(frame_gain)),
         split_codes=spread,
         raw_codes=float(math.sqrt(2.0 * raw)) if raw > 0 else 0.0,
+        step_codes=tuple(float(v) for v in step),
     )
 
 
