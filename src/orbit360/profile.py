@@ -100,6 +100,9 @@ class RigProfile:
     """The camera's response curve shared by both lenses, (gamma, offset): linear light
     ``((v + offset) / (1 + offset)) ** gamma`` of a code value v in [0, 1]; the default is
     sRGB (see ``stitch._response``)."""
+    keep_white: bool = False
+    """Whether recorded white (clipped) stays white where the compensation darkens a lens
+    (the footage clips there: ``stitch.plan.white_stretch``); calibration sets it."""
 
     @classmethod
     def nominal(cls, frame_size: SizeLike, *, fov_deg: float = 195.0, camera: str = "unknown", fill: float = 1.0) -> Self:
@@ -147,6 +150,7 @@ class RigProfile:
                 camera=str(d.get("camera", "unknown")),
                 notes=dict(d.get("notes", {})),
                 response=_response_from(d.get("response", (2.4, 0.055))),
+                keep_white=bool(d.get("keep_white", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             msg = str(exc) if isinstance(exc, ValueError) else f"missing or malformed field {exc}"

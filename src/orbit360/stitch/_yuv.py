@@ -51,7 +51,9 @@ from ..profile import RigProfile
 from ..video._convert import Planes, stitch_planes, yuv420p_planes
 from ._parallel import run_chunks, run_parallel
 from ._response import code_to_u, is_srgb, rolloff, u_to_code
-from .plan import _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii, headroom, max_u_gain
+from .plan import (
+    _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii, headroom, max_u_gain, min_u_gain, white_stretch, white_top,
+)
 
 __all__ = ["YuvStitch", "YuvGain", "half_rig", "yuv420p_planes", "LUMA_COEFFICIENTS"]
 
@@ -159,7 +161,8 @@ class YuvGain:
                     tint[k][y0 // 2 : y1 // 2] = per_lens(s, own, i, 0, one, (-hi, hi))
 
         run_chunks(rows, range(0, fh, _ROW_CHUNK))  # (_ROW_CHUNK is even: chroma rows y0 / 2 on)
-        tables = None if is_srgb(rig.response) and room <= 1.0 else _tables(rig.response, room, max_u_gain(rig))
+        top = white_top(rig, room, min_u_gain(rig))
+        tables = None if is_srgb(rig.response) and room <= 1.0 and top <= 255.0 else _tables(rig.response, room, max_u_gain(rig), top)
         return cls(luma, chroma, tint, bool(full_range), tables)  # type: ignore[arg-type]
 
     def apply(
@@ -298,17 +301,18 @@ class _Tables:
     tint_shift: int = 0
 
 
-def _tables(response: tuple[float, float], room: float, max_gain: float = 1.0) -> _Tables:
+def _tables(response: tuple[float, float], room: float, max_gain: float = 1.0, top: float = 255.0) -> _Tables:
     o = float(response[1])
     srgb = is_srgb(response)
     codes = np.arange(256, dtype=np.float64)
-    top = 1.1 + max(o, 0.0)  # v + o of the brightest code value (limited-range super-white)
-    y_bits = _Y_BITS if srgb else int(min(_Y_BITS, math.floor(math.log2(65535.0 / (219.0 * top * max_gain)))))
-    tint_shift = 0 if srgb else max(0, math.ceil(math.log2(224.0 * top * (1 << _C_BITS) / 32767.0)))
+    # (1 + o) u of the brightest code value: limited-range super-white, stretched white
+    peak = (1.0 + o) * float(code_to_u(white_stretch(np.array([1.1 * 255.0]), top)[0] / 255.0, response))
+    y_bits = int(min(_Y_BITS, math.floor(math.log2(65535.0 / (219.0 * peak * max_gain)))))
+    tint_shift = max(0, math.ceil(math.log2(224.0 * peak * (1 << _C_BITS) / 32767.0)))
     luts = {}
     for full in (False, True):
         y = codes / 255.0 if full else (codes - 16.0) / 219.0
-        vo = (1.0 + o) * code_to_u(y, response)  # = v + o above the toe
+        vo = (1.0 + o) * code_to_u(white_stretch(y * 255.0, top) / 255.0, response)  # = v + o above the toe
         luma = np.clip(np.round(219.0 * vo * (1 << y_bits)), 0, 65535).astype(np.uint16)
         tint = np.clip(np.round(224.0 * vo * (1 << (_C_BITS - tint_shift))), -32768, 32767).astype(np.int16)
         luts[full] = (luma, tint)

@@ -417,22 +417,30 @@ def _fit_photometry(
     rots: list[NDArray[np.float64]] = [np.eye(3)]
     motion = 0.0
     used = [0]
+    turned = [True]  # whether a frame pairs with the others across frames
     for j in range(1, len(picked)):
         m, _n = _frame_rotation(feats[0], feats[j])
-        if m is None:
-            continue
-        ang = math.degrees(Rotation(m).angle)
-        if ang < 0.5:
-            continue  # no parallax of radius: adds nothing the overlap does not give
-        motion = max(motion, ang)
-        rots.append(m)
+        ang = math.degrees(Rotation(m).angle) if m is not None else 0.0
+        # every frame gives both lenses' view of the overlap; only a frame turned (and
+        # registered) gives new radii of one direction across frames
+        moved = m is not None and ang >= 0.5
+        motion = max(motion, ang if moved else 0.0)
+        rots.append(m if moved else np.eye(3))
         used.append(j)
+        turned.append(moved)
     # observations: (frame, lens) -> (usable, r, codes, busyness) for each direction: the
     # whole sphere sparsely (pairs across frames) and the overlap densely (both lenses)
     overlap = max(0.5, min(l.fov_deg for l in rig.lenses) - 180.0)
     ring_half = math.radians(overlap / 2.0)
     dirs = np.concatenate([base, ring_dirs(1024, max(8, int(overlap * 4)), ring_half).reshape(-1, 3)])
     usable_total = clipped_total = 0
+    # how much of each lens' circle the camera clipped (for keep_white)
+    white = [0.0, 0.0]
+    for f in picked:
+        for i, lens in enumerate(rig.lenses):
+            x0, x1 = max(0, int(lens.center[0] - lens.radius)), int(lens.center[0] + lens.radius)
+            y0, y1 = max(0, int(lens.center[1] - lens.radius)), int(lens.center[1] + lens.radius)
+            white[i] += float((f[y0:y1, x0:x1].max(axis=2) >= 254).mean()) / len(picked)
     # smoothed over about 0.4 degree: a misregistration of that order (parallax, an
     # imperfect lens model) then changes smooth areas little; busy ones are weighted down
     blur = max(1.2, math.radians(0.4) * float(np.mean([l.focal for l in rig.lenses])))
@@ -463,6 +471,8 @@ def _fit_photometry(
     for a in range(len(keys)):
         for b in range(a + 1, len(keys)):
             (ka, ia), (kb, ib) = keys[a], keys[b]
+            if ka != kb and not (turned[ka] and turned[kb]):
+                continue
             _, oka, ra, va, za = obs[ka][ia]
             _, okb, rb, vb, zb = obs[kb][ib]
             both = oka & okb
@@ -510,11 +520,22 @@ def _fit_photometry(
     log_gain = fit.log_gain * t
     v = np.asarray(v) * t
     response = fit.response if t > 0 else nominal.response
-    (ef, cf), (eb, cb) = reference_split(log_gain)
     vig = tuple(float(c) for c in v)
-    front = rig.lenses[0].replace(exposure=ef, color_gain=cf, vignetting=vig)
-    back = rig.lenses[1].replace(exposure=eb, color_gain=cb, vignetting=vig)
-    final = rig.replace(lenses=(front, back), response=response)
+
+    # recorded white stays white where the compensation darkens a lens that clips (the
+    # lens recorded brighter is brought down)
+    keep_white = bool(white[1 if float(np.mean(log_gain)) > 0 else 0] > 0.002) and abs(float(np.mean(log_gain))) > 0.05
+
+    def with_split(shift: float) -> RigProfile:
+        (ef, cf), (eb, cb) = reference_split(log_gain)
+        k = math.exp(shift)
+        return rig.replace(
+            lenses=(rig.lenses[0].replace(exposure=ef * k, color_gain=cf, vignetting=vig), rig.lenses[1].replace(exposure=eb * k, color_gain=cb, vignetting=vig)),
+            response=response,
+            keep_white=keep_white,
+        )
+
+    final = with_split(_brightness_shift(with_split, picked[:: max(1, len(picked) // 3)][:3], float(np.mean(log_gain))))
     stats = {
         "response": list(response),
         "exposure_kept": [_axis_gain(final, i) for i in range(2)],
@@ -524,12 +545,51 @@ def _fit_photometry(
         "rejected_fraction": fit.rejected / max(1, fit.inliers + fit.rejected),
         "clipped_fraction": clipped_total / max(1, usable_total),
         "trust": t,
+        "white_fraction": white,
         "residual_codes": fit.rms,
         "raw_difference_codes": fit.raw_codes,
         "split_half_codes": fit.split_codes,
         "frame_exposure_spread": float(np.exp(np.ptp(fit.frame_log_gain))) if len(fit.frame_log_gain) > 1 else 1.0,
     }
     return final, fit.rms, motion, observed, stats
+
+
+def _brightness_shift(with_split: Any, frames: list[NDArray[np.uint8]], log_gain: float) -> float:
+    """The common exposure (ln, added to both lenses) that keeps the stitched frame as
+    bright as the footage (each direction as its lens recorded it; mean luma weighted by
+    solid angle), within the range where neither lens is boosted or darkened alone: from
+    the geometric mean (0) at most half the lenses' gap either way, so one lens is always
+    brought up and the other down (or kept)."""
+    from .plan import StitchPlan
+
+    width = 512
+    lat = np.cos((np.arange(width // 2) + 0.5) / (width // 2) * np.pi - np.pi / 2.0)[:, None]
+    # frames and rig at a quarter of the size at most (the level of a 512-wide stitch)
+    fw, fh = with_split(0.0).frame_size
+    k = max(1, min(4, fw // 1024))
+    small = [cv2.resize(f, (fw // k, fh // k), interpolation=cv2.INTER_AREA) for f in frames]
+
+    def level(rig_x: RigProfile, compensate: bool) -> float:
+        if k > 1:
+            rig_x = rig_x.replace(
+                frame_size=(fw // k, fh // k),
+                lenses=tuple(l.replace(center=(l.center[0] / k, l.center[1] / k), radius=l.radius / k) for l in rig_x.lenses),
+            )
+        plan = StitchPlan.build(rig_x, width, compensate=compensate)
+        return float(np.mean([((plan.apply(f).astype(np.float64) @ _LUMA) * lat).sum() for f in small]))
+
+    target = level(with_split(0.0), False)
+    lim = abs(log_gain) / 2.0
+    if target <= 0 or lim < 1e-4:
+        return 0.0
+    lo, hi = -lim, lim  # a larger shift darkens: exposure is divided out
+    for _ in range(10):
+        mid = 0.5 * (lo + hi)
+        if level(with_split(mid), True) > target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def _axis_gain(rig: RigProfile, lens: int, code: float = 118.0) -> float:

@@ -234,9 +234,11 @@ def fit_pairs(
     # trust: enough pairs ...
     trust = float(np.clip((inliers - _MIN_PAIRS) / (_FULL_PAIRS - _MIN_PAIRS), 0.0, 1.0))
     # ... the compensated lenses agree better than raw ones (on the same inliers) ...
+    # (on the pairs of both lenses in one frame: what the compensation is for)
     y, scale = _target(obs, response)
-    rows_in = np.tile(keep, 3)
+    rows_in = np.tile(keep & across, 3) if across.any() else np.tile(keep, 3)
     raw = _huber_cost((y * scale)[rows_in], d.w0[rows_in])
+    fitted = _huber_cost((res_codes.ravel())[rows_in], d.w0[rows_in])
     if not fitted < 0.8 * raw:
         trust = 0.0
     # ... and both halves of the directions tell the same story

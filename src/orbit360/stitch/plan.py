@@ -161,17 +161,46 @@ def _make_source_luts() -> tuple[NDArray[np.uint16], NDArray[np.uint8]]:
 _TO_U16, _U8_TO_SRGB = _make_source_luts()
 
 
-def max_u_gain(rig: RigProfile) -> float:
-    """The largest factor ``g ** (1 / gamma)`` the rig's compensation puts on any pixel
-    inside an image circle (g the linear gain), at least 1."""
+def _u_gains(rig: RigProfile) -> NDArray[np.float64]:
+    """Every factor ``g ** (1 / gamma)`` the rig's compensation puts on a pixel inside an
+    image circle (g the linear gain), sampled over the radius, per lens and channel."""
     gamma = rig.response[0]
     r2 = np.linspace(0.0, 1.0, 257, dtype=np.float32)
-    worst = 1.0
+    out = []
     for lens in rig.lenses:
         for c in range(3):
             lin = np.maximum(np.float32(lens.exposure * lens.color_gain[c]) * _vignetting_f32(lens, r2), np.float32(1e-3))
-            worst = max(worst, float(np.max(np.power(lin.astype(np.float64), -1.0 / gamma))))
-    return float(min(worst, 2.0 ** (_GAIN_LOG2 / gamma)))
+            out.append(np.power(lin.astype(np.float64), -1.0 / gamma))
+    return np.clip(np.concatenate(out), 2.0 ** (-_GAIN_LOG2 / gamma), 2.0 ** (_GAIN_LOG2 / gamma))
+
+
+def max_u_gain(rig: RigProfile) -> float:
+    """The largest factor ``g ** (1 / gamma)`` the rig's compensation puts on any pixel
+    inside an image circle (g the linear gain), at least 1."""
+    return float(max(1.0, float(np.max(_u_gains(rig)))))
+
+
+def min_u_gain(rig: RigProfile) -> float:
+    """The smallest such factor, at most 1."""
+    return float(min(1.0, float(np.min(_u_gains(rig)))))
+
+
+WHITE_KNEE = 200.0
+"""Recorded code values from here to 255 are stretched (``white_stretch``) so that a clipped
+pixel stays white under any gain below 1."""
+WHITE_SLOPE = 5.0
+"""The stretch's steepest slope (code values per recorded code value): steeper bends
+near-white texture into contours and, channel by channel, tints it; where a gain is so
+low that white would need more, a clipped pixel ends a little under white."""
+
+
+def white_stretch(v: NDArray[np.float64], top: float) -> NDArray[np.float64]:
+    """Code values (0..255) with the range [``WHITE_KNEE``, 255] bent smoothly up so that 255
+    becomes ``top`` (smoothstep: same value and slope at the knee). A clipped sky in a lens
+    the compensation darkens then still reaches white, instead of turning grey, and the
+    near-white values before it rise smoothly to it."""
+    t = np.clip((np.asarray(v, np.float64) - WHITE_KNEE) / (255.0 - WHITE_KNEE), 0.0, 1.0)
+    return np.asarray(v, np.float64) + t * t * (3.0 - 2.0 * t) * (top - 255.0)
 
 
 def headroom(rig: RigProfile) -> float:
@@ -186,6 +215,23 @@ def headroom(rig: RigProfile) -> float:
     # capped: the compensated value passes through 8 bits scaled by 1 / room, so each unit
     # of headroom costs precision everywhere; past the cap a pixel may still clip
     return float(min(max(worst, 1.0), _MAX_ROOM))
+
+
+def white_top(rig: RigProfile, room: float, low: float) -> float:
+    """The code value recorded white (255) must stand for so that the lowest gain ``low``
+    (u-factor) still brings it to white after the roll-off (``room``): 255 when no gain
+    is below 1."""
+    if low >= 1.0 or not rig.keep_white:
+        return 255.0
+    if is_srgb(rig.response):
+        # u(top) * low = room, u(top) continued past white as sRGB's power law
+        u_top = room / low
+        top = 255.0 * ((1.055 * u_top) - 0.055)
+    else:
+        o = float(rig.response[1])
+        top = 255.0 * ((room + o) / low - o)
+    # smoothstep's steepest slope is 1.5 (top - 255) / (255 - knee), plus the identity's 1
+    return float(min(top, 255.0 + (WHITE_SLOPE - 1.0) / 1.5 * (255.0 - WHITE_KNEE)))
 
 
 @dataclass(frozen=True)
@@ -211,19 +257,23 @@ class GainSteps:
     @classmethod
     def of(cls, rig: RigProfile) -> "GainSteps":
         room = headroom(rig)
-        codes = np.arange(256, dtype=np.float64) / 255.0
+        low = min_u_gain(rig)
+        top = white_top(rig, room, low)
+        codes = np.arange(256, dtype=np.float64)
         if is_srgb(rig.response):
-            if room <= 1.0:
-                to_u, back = _TO_U16, _U8_TO_SRGB
-            else:
-                to_u = np.clip(np.round(_U_MAX * code_to_u(codes, rig.response)), 0, 65535).astype(np.uint16)
-                back = np.clip(np.round(u_to_code(rolloff(codes * room, room), rig.response) * 255.0), 0, 255).astype(np.uint8)
-            scale = 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS) * room)
+            if room <= 1.0 and top <= 255.0:
+                return cls(_TO_U16, 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS)), 0.0, 1.0 / _W_SCALE, _U8_TO_SRGB, 1.0)
+            u = code_to_u(white_stretch(codes, top) / 255.0, rig.response)
+            amp = min(_U_MAX, 65535.0 / float(u[-1]))
+            to_u = np.clip(np.round(amp * u), 0, 65535).astype(np.uint16)
+            back = np.clip(np.round(u_to_code(rolloff(codes / 255.0 * room, room), rig.response) * 255.0), 0, 255).astype(np.uint8)
+            scale = 255.0 * _W_SCALE / (amp * (1 << _A_BITS) * room)
             return cls(to_u, scale, 0.0, 1.0 / _W_SCALE, back, room)
         o = float(rig.response[1])
-        amp = math.floor(65535.0 / ((1.0 + max(o, 0.0)) * max_u_gain(rig) * 1.001))
-        to_u = np.clip(np.round(amp * (codes + o)), 0, 65535).astype(np.uint16)
-        back = np.clip(np.round(rolloff(codes * room, room) * 255.0), 0, 255).astype(np.uint8)
+        v = white_stretch(codes, top) / 255.0
+        amp = math.floor(65535.0 / ((float(v[-1]) + max(o, 0.0)) * max_u_gain(rig) * 1.001))
+        to_u = np.clip(np.round(amp * (v + o)), 0, 65535).astype(np.uint16)
+        back = np.clip(np.round(rolloff(codes / 255.0 * room, room) * 255.0), 0, 255).astype(np.uint8)
         return cls(to_u, 1.0 / (1 << _A_BITS), amp * o, 255.0 / (amp * room), back, room)
 
     def finish(self, x: NDArray[np.uint16], out: NDArray[np.uint8]) -> None:
