@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -55,6 +54,11 @@ CASES = [
     ("sRGB, 2 stops, clipped sky", (1.0, 0.25), ((1.0, 1.0, 1.0), (1.0, 1.0, 1.0)), (-0.15, -0.05), False, False),
 ]
 SEEDS = (8801, 8802)
+
+
+def _f(x: float | None) -> str:
+    """A figure, or n/a where no sample qualified (e.g. no two lenses agree anywhere)."""
+    return "n/a" if x is None else f"{x:.2f}"
 
 
 def synthetic(out: Path) -> list[str]:
@@ -88,7 +92,7 @@ def synthetic(out: Path) -> list[str]:
             true_offset = gen.FLAT_OFFSET if flat else 0.055
             rows.append(
                 f"| {name} | {seed} | {score['ours']:.2f} | {score['true']:.2f} | {score['none']:.2f} | {score['v360']:.2f} | "
-                f"{score['ours'] - score['true']:+.2f} | {steps[0]:.2f} / {steps[1]:.2f} / {steps[2]:.2f} | {bright:.3f} | "
+                f"{score['ours'] - score['true']:+.2f} | {' / '.join(_f(x) for x in steps)} | {bright:.3f} | "
                 f"{stats['response'][1]:.3f} ({true_offset}) | {stats['trust']:.2f} |"
             )
             print(rows[-1], flush=True)
@@ -123,8 +127,8 @@ def real(out: Path) -> list[str]:
         rep0 = photometric_report(none_rig, [frame])
         rows.append(
             f"| img{i + 1} | {_frame_brightness(ours) / foot:.3f} | {_frame_brightness(peer) / foot:.3f} | "
-            f"{rep['seam_step_max_codes']:.2f} ({rep0['seam_step_max_codes']:.2f}) | {rep['seam_mean_abs_difference_codes']:.2f} "
-            f"({rep0['seam_mean_abs_difference_codes']:.2f}) | {100 * rep['rejected_clipped_fraction']:.0f}% / {100 * rep['rejected_parallax_fraction']:.0f}% |"
+            f"{_f(rep['seam_step_max_codes'])} ({_f(rep0['seam_step_max_codes'])}) | {_f(rep['seam_mean_abs_difference_codes'])} "
+            f"({_f(rep0['seam_mean_abs_difference_codes'])}) | {100 * rep['rejected_clipped_fraction']:.0f}% / {100 * rep['rejected_parallax_fraction']:.0f}% |"
         )
         print(rows[-1], flush=True)
         small = [cv2.resize(x, (1536, 768), interpolation=cv2.INTER_AREA) for x in (ours, none, cv2.resize(peer, (width, width // 2)))]
@@ -152,7 +156,6 @@ def main() -> None:
         lines += [""] + real(a.out)
     if a.markdown:
         print("\n".join(lines))
-    del math
 
 
 if __name__ == "__main__":
