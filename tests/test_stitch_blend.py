@@ -89,7 +89,7 @@ def test_seam_goes_around_a_parallax_object_and_does_not_flicker(scene) -> None:
     frame = renderer.render()
     cols = np.arange(int(tracker.width * 0.30), int(tracker.width * 0.36))
     geo = tracker.seam_rows[cols].mean()
-    top, bottom = geo - 2.0, geo + 2.0  # the object spans 4 ring rows around the seam
+    top, bottom = geo - 1.5, geo + 1.5  # the object spans 3 ring rows around the seam (inside the blend band)
     rng = np.random.default_rng(5)
     texture = rng.integers(0, 256, (64, 400, 3)).astype(np.uint8)
     az = np.linspace(cols[0], cols[-1] + 1, 400) / tracker.width * 2 * np.pi

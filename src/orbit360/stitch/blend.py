@@ -177,7 +177,11 @@ class SeamTracker:
         geo = np.argmin(np.abs(thetas[0] - thetas[1]), axis=0).astype(np.float64)
         self._geo = geo
         rows_idx = np.arange(self.rows)[:, None]
-        self._base_cost = np.where(valid_all, centre_pull * np.abs(rows_idx - geo[None, :]) / self.rows, 1e3).astype(np.float32)
+        # the plan blends only where the lenses' off-axis angles differ by less than the
+        # band's half width (elevation within about half of it): a seam beyond would meet
+        # the dominant copy at the band's edge, so those rows are closed
+        inside = np.abs(self.row_to_eps(np.arange(self.rows)))[:, None] <= 0.4 * self.half
+        self._base_cost = np.where(valid_all & inside, centre_pull * np.abs(rows_idx - geo[None, :]) / self.rows, 1e3).astype(np.float32)
         self.stickiness = float(stickiness)
         self.max_step_rows = float(max_step_rows)
         self.seam_rows: NDArray[np.float64] = geo.copy()
