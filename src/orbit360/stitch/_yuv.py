@@ -33,8 +33,13 @@ the same tables as the compensation).
   values under 10 of 255) a gain is linear, not affine: luma enters through the exact
   u (a table), and a last table on the result maps the toe back, so black stays black
   whatever the gain (a black sky must not turn grey in one lens); luma enters the tint
-  terms through u too. tests/test_stitch_yuv.py measures the whole path against the RGB
-  one.
+  terms through u too. Another response curve (``_response``: u affine in the code
+  value everywhere, offset o) takes the same steps with its o, luma entering as v + o and
+  leaving as the compensated code value over the headroom; the highlight roll-off is a
+  last table on luma, and chroma is scaled by the roll-off's slope at each chroma site's
+  compensated luma (``_Tables``); recorded white kept white (``keep_white``) is a stretch
+  of the top of the luma table. tests/test_stitch_yuv.py measures the whole path against
+  the RGB one.
 """
 
 from __future__ import annotations

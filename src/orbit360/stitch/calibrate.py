@@ -17,14 +17,21 @@ Three stages, each on physics the footage constrains:
    runs again from the new estimate until the update is negligible. The FOV starts from a
    coarse search (normalised correlation of the two views, 186° to 232°), trying its
    best few candidates until one's tracks fit.
-3. **Photometry.** In linear light, a scene point recorded by lens i at normalised radius
-   r has value ``L = scene * gain_i[c] * V(r)``. Log ratios of two observations of one
-   direction (both lenses in one frame, and, when the camera moves, either lens in two
-   frames, registered by a rotation fitted to SIFT matches) give the back lens' gain per
-   channel and the vignetting polynomial V (shared by both lenses). The front lens is the
-   reference (gain 1). Without camera motion only the overlap constrains V, which fixes
-   its slope near the rim but not its depth; V then keeps the nominal profile's shape
-   scaled to that slope, or 1 + v1 r^2 when the nominal has none.
+3. **Photometry** (``photometry``). Pairs of observations of one direction (both lenses
+   in every frame, over the whole overlap; and, when the camera turns, either lens in two
+   frames, registered by a rotation fitted to SIFT matches), smoothed over 0.4°, only
+   where every channel is unclipped in both and inside 0.97 of the radius, weighted
+   down where the image is busy. They fit, robustly (Huber, then without the pairs past 3
+   MADs, in code values), the back lens' gain per channel over the front's, the
+   vignetting V shared by both lenses and the offset of the camera's response curve
+   (``_response``: the prior's curve unless another explains the overlap clearly
+   better). The reference is between the lenses (neither is boosted or darkened alone),
+   placed so that the stitched frame is as bright as the footage; a fit the overlap does
+   not support (few pairs, no better than no compensation, halves of the overlap that
+   disagree) shrinks towards no compensation. Without camera motion only the overlap
+   constrains V, which fixes its slope near the rim but not its depth; V then keeps the
+   nominal profile's shape scaled to that slope (bounded), or 1 + v1 r^2 when the nominal
+   has none. Where the lens brought down clips, ``keep_white`` keeps its white white.
 """
 
 from __future__ import annotations

@@ -17,13 +17,19 @@ Principle of operation (after FFmpeg's v360):
    (the overlap band); per frame only those are remapped from both lenses and blended.
 
 Photometric compensation (exposure, colour gain, vignetting) is a per-pixel linear-light
-gain of each lens under the sRGB transfer, applied to the recorded frame before any remap
+gain of each lens under the rig's response curve (``RigProfile.response``, gamma plus
+offset, sRGB by default: ``_response``), applied to the recorded frame before any remap
 (``SourceGain``: the gain depends only on where a pixel lies in its lens' image circle, so
-one pass over the frame serves the dominant map and both band layers). It works in the
-power-law domain u = lin ** (1/2.4), where a linear gain g is a multiplication by
-g ** (1/2.4): per frame, a table from code value to u (uint16), one fixed-point multiply
-by the plan's per-pixel gain, and a table back to sRGB; within one code value of the exact
-sRGB maths (``apply_gain`` keeps the exact table, 4096 log-spaced gains from 1/16 to 16).
+one pass over the frame serves the dominant map and both band layers). A linear gain g is
+a multiplication of u = lin ** (1/gamma) by g ** (1/gamma): per frame, a table from code
+value to u (uint16), one fixed-point multiply by the plan's per-pixel gain, and a table
+back to code values (``GainSteps``; for a curve other than sRGB the steps work on the
+code value g'(v + o) - o, which keeps 8-bit precision for log-like curves). Gains above 1
+are folded under white by a shared highlight roll-off (``_response.rolloff``, headroom up
+to ``_MAX_ROOM``) instead of clipping, and with ``RigProfile.keep_white`` recorded white
+stays white in a lens the compensation darkens (``white_stretch``). sRGB without either is
+within one code value of the exact maths (``apply_gain`` keeps the exact table, 4096
+log-spaced gains from 1/16 to 16).
 
 Video is stitched as decoded, in yuv420p planes (``StitchPlan.yuv420()``, ``stitch._yuv``):
 the same dominant map and bands on the luma plane, those of the half-size rig on the chroma
