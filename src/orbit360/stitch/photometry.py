@@ -159,16 +159,14 @@ def _target(obs: PairObservations, resp: tuple[float, float]) -> tuple[NDArray[n
     return np.concatenate([y[:, c] for c in range(3)]), np.concatenate([scale[:, c] for c in range(3)])
 
 
-def _solve(d: _Design, obs: PairObservations, resp: tuple[float, float], rows: NDArray[np.int64] | None = None) -> tuple[NDArray[np.float64], NDArray[np.bool_], float, float]:
+def _solve(d: _Design, obs: PairObservations, resp: tuple[float, float], rounds: int = 6) -> tuple[NDArray[np.float64], NDArray[np.bool_], float, float]:
     """Fit with ``resp``'s curve: robust, then refitted without the pairs past 3 MADs
     (worst channel). Returns (parameters, inlier pairs, inlier rms in code values, Huber
     cost of the inliers in code values)."""
     y, scale = _target(obs, resp)
     a_mat, w0 = d.a_mat, d.w0
-    if rows is not None:
-        a_mat, w0, y, scale = a_mat[rows], w0[rows], y[rows], scale[rows]
     n = len(y) // 3
-    x, r = _irls(a_mat, y, w0, scale)
+    x, r = _irls(a_mat, y, w0, scale, rounds=rounds)
     rc = np.abs(r * scale).reshape(3, n).max(axis=0)
     mad = 1.4826 * float(np.median(rc))
     keep = rc < max(_REJECT_CODES, 3.0 * mad)
@@ -214,10 +212,11 @@ def fit_pairs(
     d = _design(obs, frames, vig_basis, vig_terms)
     n = d.n
     rng = np.random.default_rng(0)
-    sub = np.sort(rng.choice(n, min(n, 30000), replace=False)) if n > 30000 else np.arange(n)
+    sub = np.sort(rng.choice(n, min(n, 15000), replace=False)) if n > 15000 else np.arange(n)
     rows = np.concatenate([sub + c * n for c in range(3)])
     cands = [prior] + [(gamma, float(o)) for o in OFFSETS]
-    costs = [_solve(d, obs, resp, rows)[3] for resp in cands]
+    d_sub, obs_sub = _Design(d.a_mat[rows], d.w0[rows], len(sub), frames), _subset(obs, sub)
+    costs = [_solve(d_sub, obs_sub, resp, rounds=3)[3] for resp in cands]
     if os.environ.get("ORBIT360_DEBUG_PHOTOMETRY"):
         print("offset costs", [(round(c[1], 3), round(k, 3)) for c, k in zip(cands, costs)])
     best = int(np.argmin(costs))
@@ -245,7 +244,10 @@ def fit_pairs(
     spread = float("inf")
     halves = [np.flatnonzero(obs.group % 2 == h) for h in (0, 1)]
     if all(len(hv) >= 50 for hv in halves):
-        fits = [_solve(d, obs, response, np.concatenate([hv + c * n for c in range(3)]))[0] for hv in halves]
+        fits = []
+        for hv in halves:
+            hrows = np.concatenate([hv + c * n for c in range(3)])
+            fits.append(_solve(_Design(d.a_mat[hrows], d.w0[hrows], len(hv), frames), _subset(obs, hv), response)[0])
         spread = float(np.max(np.abs(_btf(fits[0], response) - _btf(fits[1], response))))
     trust *= float(np.clip((_SPLIT_BAD - spread) / (_SPLIT_BAD - _SPLIT_OK), 0.0, 1.0))
     nf = max(frames - 1, 0)
