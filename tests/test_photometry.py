@@ -212,3 +212,44 @@ def test_real_fusion_frames_keep_their_exposure(samples_dir: Path) -> None:
     # neither lens is boosted alone: one comes up, the other down
     kept = sorted(l["exposure_kept"] for l in rep["lenses"])
     assert kept[0] < 1.0 < kept[1], rep
+
+
+def test_response_curve_and_rolloff() -> None:
+    """The curve's two directions invert each other; the roll-off is the identity up to its
+    knee, rises strictly, and reaches white exactly at the headroom (nothing under it clips)."""
+    from orbit360.stitch._response import code_to_u, knee_of, rolloff, u_to_code
+
+    v = np.linspace(0.0, 1.0, 256)
+    for resp in [(2.4, 0.055), (2.4, 0.3), (2.4, 1.5), (2.4, -0.1)]:
+        back = u_to_code(code_to_u(v, resp), resp)
+        ok = v >= max(0.0, -resp[1])  # under a raised black level every code is black
+        np.testing.assert_allclose(back[ok], v[ok], atol=1e-9)
+    for room in (1.1, 1.5):
+        u = np.linspace(0.0, room, 2001)
+        r = rolloff(u, room)
+        k = knee_of(room)
+        np.testing.assert_allclose(r[u <= k], u[u <= k])
+        assert np.all(np.diff(r) > 0) and r[-1] == pytest.approx(1.0) and r[-2] < 1.0
+
+
+def test_old_profiles_read_as_srgb(tmp_path: Path) -> None:
+    """A profile written before response curves existed stitches as before (sRGB, white not
+    stretched); a new one keeps its curve through JSON; a curve out of range is refused."""
+    import json
+
+    from orbit360.errors import InputError
+
+    rig = RigProfile.nominal(SIZE)
+    d = rig.to_dict()
+    del d["response"], d["keep_white"]
+    p = tmp_path / "old.json"
+    p.write_text(json.dumps(d))
+    old = RigProfile.load(p)
+    assert old.response == (2.4, 0.055) and old.keep_white is False
+    rig.replace(response=(2.4, 0.33), keep_white=True).save(p)
+    new = RigProfile.load(p)
+    assert new.response == (2.4, 0.33) and new.keep_white is True
+    d["response"] = [2.4, 20.0]
+    p.write_text(json.dumps(d))
+    with pytest.raises(InputError, match="response"):
+        RigProfile.load(p)
