@@ -61,7 +61,7 @@ def code_to_u(v: NDArray[np.floating] | float, response: tuple[float, float]) ->
     gamma, o = response
     v = np.asarray(v, np.float64)
     if is_srgb(response):
-        lin = np.where(v <= 0.04045, np.maximum(v, 0.0) / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+        lin = np.where(v <= 0.04045, np.maximum(v, 0.0) / 12.92, (np.maximum(v + 0.055, 0.0) / 1.055) ** 2.4)
         return np.power(lin, 1.0 / 2.4)
     return np.maximum(v + o, 0.0) / (1.0 + o)
 
