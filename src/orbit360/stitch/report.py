@@ -137,9 +137,12 @@ def summary_line(report: dict[str, Any]) -> str:
     )
 
 
-def fit_summary_line(rig: RigProfile) -> str | None:
+def fit_summary_line(rig: RigProfile | None) -> str | None:
     """One line from what calibration recorded of its photometric fit (``rig.notes``), for
-    a stitch's summary; None when the rig was not calibrated here."""
+    a stitch's summary; None when the rig was not calibrated here (or there is no rig:
+    a source already on the sphere)."""
+    if rig is None:
+        return None
     cal = rig.notes.get("calibration", {}) if isinstance(rig.notes, dict) else {}
     st = cal.get("photometry") if isinstance(cal, dict) else None
     if not st or "exposure_kept" not in st:
