@@ -16,7 +16,7 @@ from orbit360.geometry import Rotation
 from orbit360.metrics import band_rows, psnr
 from orbit360.profile import RigProfile
 from orbit360.stitch import StitchPlan, calibrate_rig
-from orbit360.stitch.quality import seam_step
+from orbit360.stitch.quality import seam_step, tone_matched
 from orbit360.synthetic import RigRenderer, make_scene, misaligned_rig, pan_motion
 
 SIZE = (1280, 640)
@@ -71,12 +71,14 @@ def test_calibration_accuracy_and_stitch(scene, seed, mis, off, fov, stops, vig,
     truth = renderer.ground_truth(SIZE, orientation)
     plan = StitchPlan.build(result.rig, SIZE[0])
     out = plan.apply(frame)
-    ours = psnr(out, truth, rows=ROWS)
-    ideal = psnr(StitchPlan.build(rig, SIZE[0]).apply(frame), truth, rows=ROWS)
+    # the output keeps the lenses' mean exposure, the truth is at the front lens': compared
+    # after one global tone curve each (seams, halos and local errors still count)
+    ours = psnr(tone_matched(out, truth, rows=ROWS), truth, rows=ROWS)
+    ideal = psnr(tone_matched(StitchPlan.build(rig, SIZE[0]).apply(frame), truth, rows=ROWS), truth, rows=ROWS)
     assert ours >= 27.0
     assert ours >= ideal - 1.0, (ours, ideal)
     if stops >= 2.0:
-        assert seam_step(out, truth, plan.weight >= 0.5, rows=ROWS) < 1.0
+        assert seam_step(tone_matched(out, truth, rows=ROWS), truth, plan.weight >= 0.5, rows=ROWS) < 1.0
 
 
 def test_photometric_estimates_with_motion(scene) -> None:  # type: ignore[no-untyped-def]
@@ -85,6 +87,8 @@ def test_photometric_estimates_with_motion(scene) -> None:  # type: ignore[no-un
     assert result.vignetting_observed and result.motion_deg > 10
     true_gain = rig.lenses[1].exposure * np.asarray(rig.lenses[1].color_gain)
     est_gain = result.rig.lenses[1].exposure * np.asarray(result.rig.lenses[1].color_gain)
+    # the reference is the geometric mean of the lenses: compare the back lens over the front
+    est_gain = est_gain / (result.rig.lenses[0].exposure * np.asarray(result.rig.lenses[0].color_gain))
     np.testing.assert_allclose(est_gain, true_gain, rtol=0.02)
     r = np.linspace(0.0, 1.0, 11)
     np.testing.assert_allclose(result.rig.lenses[0].vignetting_gain(r), rig.lenses[0].vignetting_gain(r), atol=0.02)
@@ -98,17 +102,20 @@ def test_static_vignetting_needs_motion_or_a_prior(scene) -> None:  # type: igno
     renderer = RigRenderer(rig, scene)
     frames = _frames(renderer, False, n=3)
     truth = renderer.ground_truth(SIZE)
-    ideal = psnr(StitchPlan.build(rig, SIZE[0]).apply(frames[0]), truth, rows=ROWS)
+    def score(r: RigProfile) -> float:
+        return psnr(tone_matched(StitchPlan.build(r, SIZE[0]).apply(frames[0]), truth, rows=ROWS), truth, rows=ROWS)
+
+    ideal = score(rig)
 
     plain = calibrate_rig(frames, SIZE)
     assert not plain.vignetting_observed and any("vignetting" in w for w in plain.warnings)
-    assert psnr(StitchPlan.build(plain.rig, SIZE[0]).apply(frames[0]), truth, rows=ROWS) >= 27.0
+    assert score(plain.rig) >= 27.0
 
     # same lens model, another unit (different misalignment, circles, exposure), moving footage
     other = misaligned_rig(SIZE, seed=9109, misalign_deg=0.8, center_offset_px=2.0, fov_deg=196.0, exposure_stops=0.5)
     prior = calibrate_rig(_frames(RigRenderer(other, scene), True), SIZE).rig
     helped = calibrate_rig(frames, SIZE, nominal=prior)
-    ours = psnr(StitchPlan.build(helped.rig, SIZE[0]).apply(frames[0]), truth, rows=ROWS)
+    ours = score(helped.rig)
     assert ours >= ideal - 1.0, (ours, ideal)
     assert _errors(helped.rig, rig)[0] < 0.05
 

@@ -25,8 +25,8 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RigProfil
 
 def test_calibrate_writes_profile_project_and_preview(tmp_path: Path, recording, capsys) -> None:  # type: ignore[no-untyped-def]
     video, truth = recording
-    out, pto, png = tmp_path / "rig.json", tmp_path / "rig.pto", tmp_path / "preview.png"
-    rc = main(["calibrate", str(video), "-o", str(out), "--pto", str(pto), "--preview", str(png), "--frames", "6"])
+    out, pto, png, rep = tmp_path / "rig.json", tmp_path / "rig.pto", tmp_path / "preview.png", tmp_path / "report.json"
+    rc = main(["calibrate", str(video), "-o", str(out), "--pto", str(pto), "--preview", str(png), "--frames", "6", "--report", str(rep)])
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "ray residual" in text and "lens 1:" in text and f"wrote {out}" in text
@@ -40,10 +40,23 @@ def test_calibrate_writes_profile_project_and_preview(tmp_path: Path, recording,
     back = read_pto(pto)
     np.testing.assert_allclose(back.lenses[1].rotation().matrix, rig.lenses[1].rotation().matrix, atol=1e-6)
     img = cv2.imread(str(png))
-    assert img is not None and img.shape == (640, 1280, 3)
+    # the overview, then two rows of 256-pixel seam crops at full size
+    assert img is not None and img.shape == (640 + 2 * 256 + 4, 1280, 3)
     # the seam is drawn in red (BGR 0, 0, 255) somewhere near longitude +-90 degrees
     red = (img[..., 2] > 200) & (img[..., 1] < 40) & (img[..., 0] < 40)
-    assert red[:, 300:340].any() and red[:, 940:980].any()
+    assert red[:640, 300:340].any() and red[:640, 940:980].any()
+    # the no-reference report: the lenses 1.5 stops apart meet at the geometric mean
+    # (the darker one brought up, the brighter one down, neither alone), the frame keeps
+    # the footage's brightness and no colour step is left at the seam
+    import json
+
+    report = json.loads(rep.read_text())
+    kept = [lens["exposure_kept"] for lens in report["lenses"]]
+    assert kept[0] < 0.95 and kept[1] > 1.05, kept
+    assert abs(report["brightness_vs_footage"] - 1.0) < 0.05, report["brightness_vs_footage"]
+    assert report["seam_step_max_codes"] < 1.5, report["seam_step_codes"]
+    assert report["rejected_clipped_fraction"] < 0.2 and report["rejected_parallax_fraction"] < 0.1
+    assert "photometry: exposure kept" in text
 
 
 def test_calibrate_errors_are_one_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -77,8 +77,9 @@ def test_multiband_keeps_band_structure(scene) -> None:  # type: ignore[no-untyp
 
 def test_seam_goes_around_a_parallax_object_and_does_not_flicker(scene) -> None:  # type: ignore[no-untyped-def]
     """A near object straddling the geometric seam lands at different places in the two
-    lenses (parallax). The geometric seam cuts it; the tracked seam moves, a bounded step
-    per frame, to a path of low difference that leaves it whole, then holds still."""
+    lenses (parallax). The geometric seam cuts it; the tracked seam takes a path of low
+    difference that leaves it whole (on the first frame at once, then a bounded step per
+    frame as the scene changes) and holds still."""
     from orbit360.stitch._ring import lens_project
 
     rig = misaligned_rig(SIZE, seed=7304, misalign_deg=0.5, exposure_stops=1.0)
@@ -88,7 +89,7 @@ def test_seam_goes_around_a_parallax_object_and_does_not_flicker(scene) -> None:
     frame = renderer.render()
     cols = np.arange(int(tracker.width * 0.30), int(tracker.width * 0.36))
     geo = tracker.seam_rows[cols].mean()
-    top, bottom = geo - 2.0, geo + 2.0  # the object spans 4 ring rows around the seam
+    top, bottom = geo - 1.5, geo + 1.5  # the object spans 3 ring rows around the seam (inside the blend band)
     rng = np.random.default_rng(5)
     texture = rng.integers(0, 256, (64, 400, 3)).astype(np.uint8)
     az = np.linspace(cols[0], cols[-1] + 1, 400) / tracker.width * 2 * np.pi
@@ -113,8 +114,14 @@ def test_seam_goes_around_a_parallax_object_and_does_not_flicker(scene) -> None:
     assert np.all((path <= top + 0.5) | (path >= bottom - 0.5)), (path, top, bottom)
     new_cost = tracker.difference(frame)[np.round(tracker.seam_rows[cols]).astype(int), cols].mean()
     assert new_cost < 0.5 * geo_cost
-    assert max(steps) <= tracker.max_step_rows + 1e-9
+    # the first frame takes its path whole (nothing shown yet to be stable with); from then
+    # on the seam moves a bounded step per frame
+    assert max(steps[1:]) <= tracker.max_step_rows + 1e-9
     assert steps[-1] == 0.0  # converged: no flicker on a still scene
+    # and after a cut (reset) the next frame's seam avoids the object at once
+    tracker.reset()
+    tracker.update(frame)
+    assert np.all((tracker.seam_rows[inner] <= top + 0.5) | (tracker.seam_rows[inner] >= bottom - 0.5))
     out = plan.apply(frame, seam=tracker.row_to_eps(tracker.seam_rows))
     assert out.shape == (SIZE[1], SIZE[0], 3)
 

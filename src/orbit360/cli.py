@@ -36,9 +36,14 @@ def cli() -> None:
 @click.option("--frames", "n_frames", default=12, show_default=True, type=click.IntRange(1, 64), help="Frames spread over the video to use.")
 @click.option("--prior", type=click.Path(dir_okay=False, path_type=Path), help="Starting rig: orbit360 rig JSON or Gyroflow lens profile.")
 @click.option("--fov", type=click.FloatRange(150.0, 260.0), help="Keep this field of view (degrees) instead of estimating it.")
-def calibrate(video: Path, output: Path, pto: Path | None, preview: Path | None, n_frames: int, prior: Path | None, fov: float | None) -> None:
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a photometric quality report (JSON): exposure kept, seam step, overlap rejected.")
+def calibrate(video: Path, output: Path, pto: Path | None, preview: Path | None, n_frames: int, prior: Path | None, fov: float | None,
+              report_path: Path | None) -> None:
     """Estimate the rig profile of a side-by-side dual-fisheye VIDEO from its footage alone."""
+    import json
+
     import cv2
+    import numpy as np
 
     from ._files import atomic_output, check_input_file
     from .errors import file_context
@@ -56,6 +61,14 @@ def calibrate(video: Path, output: Path, pto: Path | None, preview: Path | None,
     click.echo(result.summary())
     result.rig.save(output)
     click.echo(f"wrote {output}")
+    if report_path:
+        from .stitch.report import photometric_report, summary_line
+
+        report = photometric_report(result.rig, frames[:: max(1, len(frames) // 4)][:4])
+        with atomic_output(report_path) as tmp:
+            tmp.write_text(json.dumps(report, indent=2) + "\n")
+        click.echo(summary_line(report))
+        click.echo(f"wrote {report_path}")
     if pto:
         from .stitch.interop import write_pto
 
@@ -66,6 +79,11 @@ def calibrate(video: Path, output: Path, pto: Path | None, preview: Path | None,
 
         caption = f"{video.name}: ray residual {result.residual_deg:.3f} deg, {result.matches} tracks\nred = seam, yellow = overlap band"
         img = render_preview(result.rig, frames[len(frames) // 2], width=min(4096, max(1024, size[0])), caption=caption)
+        from .stitch.report import seam_crops
+
+        crops = seam_crops(result.rig, frames[len(frames) // 2])  # full size, below the overview
+        pad = np.zeros((crops.shape[0], max(0, img.shape[1] - crops.shape[1]), 3), np.uint8)
+        img = np.concatenate([img, np.concatenate([crops[:, : img.shape[1]], pad], axis=1)])
         with atomic_output(preview) as tmp:
             if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
                 from .errors import OutputError
@@ -331,6 +349,9 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
                 r = stitch_video(playable, output, rig=rig, width=width, options=options, progress=update, calibrate=rig is None, log=warn,
                                  orient=orient, start_s=start_s, stop_s=stop_s)
             summary = f"wrote {r.output}: {r.frames} frames, {r.size[0]}x{r.size[1]}, {r.encoder}, spherical metadata V1+V2"
+            from .stitch.report import fit_summary_line
+
+            summary += "".join(f"\n{line}" for line in [fit_summary_line(r.rig)] if line)
         else:
             from .pipeline import DEFAULT_SEGMENT_FRAMES, stitch_segmented
 

@@ -96,6 +96,13 @@ class RigProfile:
     layout: str = LAYOUT_DUAL_FISHEYE_SBS
     camera: str = "unknown"
     notes: dict[str, Any] = field(default_factory=dict)
+    response: tuple[float, float] = (2.4, 0.055)
+    """The camera's response curve shared by both lenses, (gamma, offset): linear light
+    ``((v + offset) / (1 + offset)) ** gamma`` of a code value v in [0, 1]; the default is
+    sRGB (see ``stitch._response``)."""
+    keep_white: bool = False
+    """Whether recorded white (clipped) stays white where the compensation darkens a lens
+    (the footage clips there: ``stitch.plan.white_stretch``); calibration sets it."""
 
     @classmethod
     def nominal(cls, frame_size: SizeLike, *, fov_deg: float = 195.0, camera: str = "unknown", fill: float = 1.0) -> Self:
@@ -142,6 +149,8 @@ class RigProfile:
                 layout=str(d.get("layout", LAYOUT_DUAL_FISHEYE_SBS)),
                 camera=str(d.get("camera", "unknown")),
                 notes=dict(d.get("notes", {})),
+                response=_response_from(d.get("response", (2.4, 0.055))),
+                keep_white=bool(d.get("keep_white", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             msg = str(exc) if isinstance(exc, ValueError) else f"missing or malformed field {exc}"
@@ -170,6 +179,13 @@ def _floats(v: Any, n: int) -> tuple[float, ...]:
     if len(t) != n or not all(math.isfinite(x) for x in t):
         raise ValueError(f"expected {n} finite numbers, got {v!r}")
     return t
+
+
+def _response_from(v: Any) -> tuple[float, float]:
+    gamma, offset = _floats(v, 2)
+    if not (1.0 <= gamma <= 8.0 and -0.15 <= offset <= 8.0):  # as stitch._response.check_response
+        raise ValueError(f"response (gamma, offset) must lie in [1, 8] x [-0.15, 8], got {v!r}")
+    return gamma, offset
 
 
 def _lens_from_dict(d: dict[str, Any]) -> LensProfile:

@@ -33,12 +33,18 @@ the same tables as the compensation).
   values under 10 of 255) a gain is linear, not affine: luma enters through the exact
   u (a table), and a last table on the result maps the toe back, so black stays black
   whatever the gain (a black sky must not turn grey in one lens); luma enters the tint
-  terms through u too. tests/test_stitch_yuv.py measures the whole path against the RGB
-  one.
+  terms through u too. Another response curve (``_response``: u affine in the code
+  value everywhere, offset o) takes the same steps with its o, luma entering as v + o and
+  leaving as the compensated code value over the headroom; the highlight roll-off is a
+  last table on luma, and chroma is scaled by the roll-off's slope at each chroma site's
+  compensated luma (``_Tables``); recorded white kept white (``keep_white``) is a stretch
+  of the top of the luma table. tests/test_stitch_yuv.py measures the whole path against
+  the RGB one.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field, replace
 
@@ -49,7 +55,10 @@ from numpy.typing import NDArray
 from ..profile import RigProfile
 from ..video._convert import Planes, stitch_planes, yuv420p_planes
 from ._parallel import run_chunks, run_parallel
-from .plan import _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii
+from ._response import code_to_u, is_srgb, rolloff, u_to_code
+from .plan import (
+    _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii, headroom, max_u_gain, min_u_gain, white_stretch, white_top,
+)
 
 __all__ = ["YuvStitch", "YuvGain", "half_rig", "yuv420p_planes", "LUMA_COEFFICIENTS"]
 
@@ -111,19 +120,26 @@ class YuvGain:
     tint: tuple[NDArray[np.int16], NDArray[np.int16]] | None = field(repr=False)
     full_range: bool = False
     """Whether recorded frames are full range (the output is limited range either way)."""
+    tables: "_Tables | None" = field(default=None, repr=False)
+    """The response curve's tables (``_tables``); None: sRGB without headroom."""
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     @classmethod
     def build(cls, rig: RigProfile, matrix: str = "bt601", *, full_range: bool = False) -> "YuvGain":
         m = _ycbcr_matrix(matrix)
         m_inv = np.linalg.inv(m)
+        gamma = rig.response[0]
+        room = headroom(rig)
         coeffs = []  # per lens, the 3x3 A of (Y' + o, Cb, Cr)
         for lens in rig.lenses:
-            a = np.power(np.maximum(lens.exposure * np.asarray(lens.color_gain, np.float64), 1e-3), -1 / 2.4)
+            a = np.power(np.maximum(lens.exposure * np.asarray(lens.color_gain, np.float64), 1e-3), -1 / gamma)
             coeffs.append(m @ np.diag(a) @ m_inv)
+        # luma goes through u / room and back through the roll-off (``_tables``); chroma is
+        # left at full gain (the shoulder's desaturation of highlights is not modelled)
+        coeffs = [np.diag([1.0 / room, 1.0, 1.0]) @ c for c in coeffs]
         tinted = any(abs(c[1, 0]) > 1e-6 or abs(c[2, 0]) > 1e-6 for c in coeffs)
         fw, fh = rig.frame_size
-        lo, hi = 2.0 ** (-_GAIN_LOG2 / 2.4), 2.0 ** (_GAIN_LOG2 / 2.4)
+        lo, hi = 2.0 ** (-_GAIN_LOG2 / gamma), 2.0 ** (_GAIN_LOG2 / gamma)
         one = float(1 << _GAIN_BITS)
         c_range = 224.0 / 255.0 if full_range else 1.0  # chroma code values to limited range
         luma = np.empty((fh, fw), np.uint16)
@@ -140,9 +156,9 @@ class YuvGain:
         def rows(y0: int) -> None:
             # luma rows [y0, y1) and the chroma rows under them (row chunks: bounded temporaries)
             y1 = min(fh, y0 + _ROW_CHUNK)
-            s, own = _vignetting_factor(rig, (fw, fh), 1.0, (y0, y1))
+            s, own = _vignetting_factor(rig, (fw, fh), 1.0, (y0, y1), gamma)
             luma[y0:y1] = per_lens(s, own, 0, 0, one, (lo, hi))
-            s, own = _vignetting_factor(rig, (fw // 2, fh // 2), 2.0, (y0 // 2, y1 // 2))
+            s, own = _vignetting_factor(rig, (fw // 2, fh // 2), 2.0, (y0 // 2, y1 // 2), gamma)
             for k, i in enumerate((1, 2)):
                 chroma[k][y0 // 2 : y1 // 2] = per_lens(s, own, i, i, one * c_range, (lo, hi))
                 if tint is not None:
@@ -150,7 +166,9 @@ class YuvGain:
                     tint[k][y0 // 2 : y1 // 2] = per_lens(s, own, i, 0, one, (-hi, hi))
 
         run_chunks(rows, range(0, fh, _ROW_CHUNK))  # (_ROW_CHUNK is even: chroma rows y0 / 2 on)
-        return cls(luma, chroma, tint, bool(full_range))  # type: ignore[arg-type]
+        top = white_top(rig, room, min_u_gain(rig))
+        tables = None if is_srgb(rig.response) and room <= 1.0 and top <= 255.0 else _tables(rig.response, room, max_u_gain(rig), top)
+        return cls(luma, chroma, tint, bool(full_range), tables)  # type: ignore[arg-type]
 
     def apply(
         self, planes: tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]
@@ -179,14 +197,22 @@ class YuvGain:
     def _strip(self, y: NDArray[np.uint8], u: NDArray[np.uint8], v: NDArray[np.uint8], loc: "_Scratch", y0: int, y1: int) -> None:
         """Compensate luma rows [y0, y1) and the chroma rows under them into ``loc``'s buffers."""
         g = 1.0 / (1 << _GAIN_BITS)
-        luma_lut, tint_lut = _LUTS[self.full_range]
+        if self.tables is None:
+            (luma_lut, tint_lut), toe_lut, y_off, y_bits, t_shift = _LUTS[self.full_range], _TOE_LUT, _Y_OFF, _Y_BITS, 0
+        else:
+            t = self.tables
+            (luma_lut, tint_lut), toe_lut, y_off, y_bits, t_shift = t.luts[self.full_range], t.toe, t.y_off, t.y_bits, t.tint_shift
         ly, l16 = loc.y[y0:y1], loc.y16[y0:y1]
         # luma: u (8 fractional bits, limited-range units) → times s·A00 → the affine code
         # value (u16 → u8, offset 3.955 > 0) → the toe table
         cv2.LUT(y[y0:y1], luma_lut, dst=l16)
         cv2.multiply(l16, self.luma[y0:y1], dst=l16, scale=g)
-        cv2.convertScaleAbs(l16, dst=ly, alpha=1.0 / (1 << _Y_BITS), beta=_Y_OFF)
-        cv2.LUT(ly, _TOE_LUT, dst=ly)
+        if y_off >= 0:
+            cv2.convertScaleAbs(l16, dst=ly, alpha=1.0 / (1 << y_bits), beta=y_off)
+        else:  # (a large offset: convertScaleAbs would fold negatives up)
+            cv2.subtract(l16, -y_off * (1 << y_bits), dst=l16)
+            cv2.convertScaleAbs(l16, dst=ly, alpha=1.0 / (1 << y_bits))
+        cv2.LUT(ly, toe_lut, dst=ly)
         c0, c1 = y0 // 2, y1 // 2
         c16, p16 = loc.c16[c0:c1], loc.p16[c0:c1]
         if self.tint is not None:
@@ -198,18 +224,26 @@ class YuvGain:
         # 128 (an array: OpenCV adds arrays several times faster than scalars), clipped
         # at 0 and rounded to uint8 (convertScaleAbs rounds and saturates at 255)
         half = loc.half[c0:c1]
+        fac16 = None
+        if self.tables is not None:
+            # the shoulder's slope at each chroma site's compensated luma (2x2 mean)
+            yo = np.empty((c1 - c0, u.shape[1]), np.uint8)
+            cv2.resize(ly, (yo.shape[1], yo.shape[0]), dst=yo, interpolation=cv2.INTER_AREA)
+            fac16 = np.take(self.tables.slope, yo)
         for k, (src, dst) in enumerate(((u, loc.u), (v, loc.v))):
             np.subtract(src[c0:c1], 128, out=c16, dtype=np.int16)
             cv2.multiply(c16, self.chroma[k][c0:c1], dst=c16, scale=g * (1 << _C_BITS))
             if self.tint is not None:
-                cv2.multiply(yd16, self.tint[k][c0:c1], dst=p16, scale=g)
+                cv2.multiply(yd16, self.tint[k][c0:c1], dst=p16, scale=g * (1 << t_shift))
                 cv2.add(c16, p16, dst=c16)
+            if fac16 is not None:
+                cv2.multiply(c16, fac16, dst=c16, scale=g)
             cv2.add(c16, half, dst=c16)
             cv2.max(c16, 0, dst=c16)
             cv2.convertScaleAbs(c16, dst=dst[c0:c1], alpha=1.0 / (1 << _C_BITS))
 
     def __getstate__(self) -> dict[str, object]:
-        return {"luma": self.luma, "chroma": self.chroma, "tint": self.tint, "full_range": self.full_range}
+        return {"luma": self.luma, "chroma": self.chroma, "tint": self.tint, "full_range": self.full_range, "tables": self.tables}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         for k, v in state.items():
@@ -250,18 +284,75 @@ _LUTS = {False: _make_luts(False), True: _make_luts(True)}
 _TOE_LUT = _make_toe_lut()
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """``_LUTS``, ``_TOE_LUT`` and ``_Y_OFF`` for another response curve or a headroom.
+
+    sRGB with headroom: the same steps, luma entering as u / room and the last table
+    undoing that through the roll-off. Another response (u affine in the code value v
+    everywhere): luma enters as v + o (``y_bits`` fractional bits, fewer for a large
+    offset), the gain and 1 / room multiply it, and ``y_off`` = 16 - 219 o / room (taken
+    off by a saturating subtraction when negative) leaves the compensated code value over
+    room, which the last table rolls off; luma enters the tint terms as v + o too, with
+    ``tint_shift`` bits fewer than ``_C_BITS``."""
+
+    luts: dict[bool, tuple[NDArray[np.uint16], NDArray[np.int16]]]
+    toe: NDArray[np.uint8]
+    y_off: float
+    slope: NDArray[np.int16]
+    """Compensated luma code value -> the roll-off's slope there (``_GAIN_BITS`` bits): the
+    factor the shoulder puts on chroma, as applying the curve per RGB channel does."""
+    y_bits: int = _Y_BITS
+    tint_shift: int = 0
+
+
+def _tables(response: tuple[float, float], room: float, max_gain: float = 1.0, top: float = 255.0) -> _Tables:
+    o = float(response[1])
+    srgb = is_srgb(response)
+    codes = np.arange(256, dtype=np.float64)
+    # (1 + o) u of the brightest code value: limited-range super-white, stretched white
+    peak = (1.0 + o) * float(code_to_u(white_stretch(np.array([1.1 * 255.0]), top)[0] / 255.0, response))
+    y_bits = int(min(_Y_BITS, math.floor(math.log2(65535.0 / (219.0 * peak * max_gain)))))
+    tint_shift = max(0, math.ceil(math.log2(224.0 * peak * (1 << _C_BITS) / 32767.0)))
+    luts = {}
+    for full in (False, True):
+        y = codes / 255.0 if full else (codes - 16.0) / 219.0
+        vo = (1.0 + o) * code_to_u(white_stretch(y * 255.0, top) / 255.0, response)  # = v + o above the toe
+        luma = np.clip(np.round(219.0 * vo * (1 << y_bits)), 0, 65535).astype(np.uint16)
+        tint = np.clip(np.round(224.0 * vo * (1 << (_C_BITS - tint_shift))), -32768, 32767).astype(np.int16)
+        luts[full] = (luma, tint)
+    k = np.arange(256, dtype=np.float64)
+    x = np.linspace(0.0, room, 4097)
+    rolled = rolloff(x, room)
+    slope = np.gradient(rolled, x)
+    if srgb:
+        y_off = 16.0 - 219.0 * o
+        # affine luma code value k = y_off + 219 (1 + o) u / room  ->  limited-range luma
+        u = np.maximum(k - y_off, 0.0) / (219.0 * (1.0 + o)) * room
+        luma_out = 16.0 + 219.0 * u_to_code(rolloff(u, room), response)
+        luma_of_x = 16.0 + 219.0 * u_to_code(rolled, response)
+    else:
+        y_off = 16.0 - 219.0 * o / room
+        # k = 16 + 219 v' / room, v' the compensated code value  ->  16 + 219 rolloff(v')
+        luma_out = 16.0 + 219.0 * rolloff(np.maximum(k - 16.0, 0.0) / 219.0 * room, room)
+        luma_of_x = 16.0 + 219.0 * rolled
+    slope_of_code = np.interp(codes, luma_of_x, slope, left=1.0, right=float(slope[-1]))
+    slope_lut = np.round(np.clip(slope_of_code, 0.0, 1.0) * (1 << _GAIN_BITS)).astype(np.int16)
+    return _Tables(luts, np.clip(np.round(luma_out), 0, 255).astype(np.uint8), y_off, slope_lut, y_bits, tint_shift)
+
+
 def _vignetting_factor(
-    rig: RigProfile, size: tuple[int, int], scale: float, rows: tuple[int, int]
+    rig: RigProfile, size: tuple[int, int], scale: float, rows: tuple[int, int], gamma: float = 2.4
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """Per pixel of ``rows`` [y0, y1) of a plane of ``size`` (``scale`` frame pixels per
-    plane pixel): the vignetting factor s = vignetting(r)^(-1/2.4) of the lens whose image
+    plane pixel): the vignetting factor s = vignetting(r)^(-1/gamma) of the lens whose image
     circle the pixel belongs to (the nearer centre, in radii), and whether that is lens 0."""
     w, _ = size
     xs = (np.arange(w, dtype=np.float32) + 0.5) * np.float32(scale)
     ys = (np.arange(rows[0], rows[1], dtype=np.float32) + 0.5) * np.float32(scale)
     r2, owner = circle_radii(rig, xs, ys)
     s = [
-        np.power(np.maximum(_vignetting_f32(lens, np.minimum(q, np.float32(1.0))), np.float32(1e-3)), np.float32(-1 / 2.4))
+        np.power(np.maximum(_vignetting_f32(lens, np.minimum(q, np.float32(1.0))), np.float32(1e-3)), np.float32(-1 / gamma))
         for lens, q in zip(rig.lenses, r2)
     ]
     return np.where(owner, s[0], s[1]), owner

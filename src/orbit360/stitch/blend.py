@@ -7,7 +7,8 @@
 - ``SeamTracker``: per frame, the seam path of least colour difference through the
   overlap ring (dynamic programming, one column of the ring at a time), pulled towards
   the previous frame's path and limited in how far it may move per frame, so it follows
-  the scene without flickering.
+  the scene without flickering; the first frame (and the first after ``reset``) takes
+  its path whole.
 """
 
 from __future__ import annotations
@@ -176,10 +177,15 @@ class SeamTracker:
         geo = np.argmin(np.abs(thetas[0] - thetas[1]), axis=0).astype(np.float64)
         self._geo = geo
         rows_idx = np.arange(self.rows)[:, None]
-        self._base_cost = np.where(valid_all, centre_pull * np.abs(rows_idx - geo[None, :]) / self.rows, 1e3).astype(np.float32)
+        # the plan blends only where the lenses' off-axis angles differ by less than the
+        # band's half width (elevation within about half of it): a seam beyond would meet
+        # the dominant copy at the band's edge, so those rows are closed
+        inside = np.abs(self.row_to_eps(np.arange(self.rows)))[:, None] <= 0.4 * self.half
+        self._base_cost = np.where(valid_all & inside, centre_pull * np.abs(rows_idx - geo[None, :]) / self.rows, 1e3).astype(np.float32)
         self.stickiness = float(stickiness)
         self.max_step_rows = float(max_step_rows)
         self.seam_rows: NDArray[np.float64] = geo.copy()
+        self._fresh = True  # the first frame (or the first after a cut) takes its path whole
 
     def row_to_eps(self, rows: NDArray[np.floating]) -> NDArray[np.float64]:
         """Elevation (radians) of fractional ring rows (row index i has its centre at i + 0.5)."""
@@ -193,7 +199,7 @@ class SeamTracker:
         for i, (mx, my) in enumerate(self._maps):
             px = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             if self._gains is not None:
-                layers.append(apply_gain(px, self._gains[i], as_float=True))
+                layers.append(apply_gain(px, self._gains[i], as_float=True, response=self.plan.rig.response))
             else:
                 layers.append(px.astype(np.float32))
         d = np.abs(layers[0] - layers[1]).sum(axis=2) / 3.0
@@ -205,12 +211,18 @@ class SeamTracker:
         rows_idx = np.arange(self.rows)[:, None]
         cost = cost + self.stickiness * np.abs(rows_idx - self.seam_rows[None, :]) / self.rows
         path = _closed_dp(cost, int(round(self.seam_rows[0])))
+        if self._fresh:
+            # nothing on screen to stay stable with: the path where the lenses agree, whole
+            self.seam_rows = path
+            self._fresh = False
+            return self.row_to_eps(self.seam_rows)
         step = np.clip(path - self.seam_rows, -self.max_step_rows, self.max_step_rows)
         self.seam_rows = self.seam_rows + step
         return self.row_to_eps(self.seam_rows)
 
     def reset(self) -> None:
         self.seam_rows = self._geo.copy()
+        self._fresh = True
 
 
 def _closed_dp(cost: NDArray[np.float32], start: int) -> NDArray[np.float64]:

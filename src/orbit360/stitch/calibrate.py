@@ -19,14 +19,21 @@ Three stages, each on physics the footage constrains:
    runs again from the new estimate until the update is negligible. The FOV starts from a
    coarse search (normalised correlation of the two views, 186° to 232°), trying its
    best few candidates until one's tracks fit.
-3. **Photometry.** In linear light, a scene point recorded by lens i at normalised radius
-   r has value ``L = scene * gain_i[c] * V(r)``. Log ratios of two observations of one
-   direction (both lenses in one frame, and, when the camera moves, either lens in two
-   frames, registered by a rotation fitted to SIFT matches) give the back lens' gain per
-   channel and the vignetting polynomial V (shared by both lenses). The front lens is the
-   reference (gain 1). Without camera motion only the overlap constrains V, which fixes
-   its slope near the rim but not its depth; V then keeps the nominal profile's shape
-   scaled to that slope, or 1 + v1 r^2 when the nominal has none.
+3. **Photometry** (``photometry``). Pairs of observations of one direction (both lenses
+   in every frame, over the whole overlap; and, when the camera turns, either lens in two
+   frames, registered by a rotation fitted to SIFT matches), smoothed over 0.4°, only
+   where every channel is unclipped in both and inside 0.97 of the radius, weighted
+   down where the image is busy. They fit, robustly (Huber, then without the pairs past 3
+   MADs, in code values), the back lens' gain per channel over the front's, the
+   vignetting V shared by both lenses and the offset of the camera's response curve
+   (``_response``: the prior's curve unless another explains the overlap clearly
+   better). The reference is between the lenses (neither is boosted or darkened alone),
+   placed so that the stitched frame is as bright as the footage; a fit the overlap does
+   not support (few pairs, no better than no compensation, halves of the overlap that
+   disagree) shrinks towards no compensation. Without camera motion only the overlap
+   constrains V, which fixes its slope near the rim but not its depth; V then keeps the
+   nominal profile's shape scaled to that slope (bounded), or 1 + v1 r^2 when the nominal
+   has none. Where the lens brought down clips, ``keep_white`` keeps its white white.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from ..geometry import Rotation, distort_theta
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
 from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
 from .circle import find_image_circle
+from .photometry import CODE_HI, CODE_LO, PairObservations, fit_pairs, reference_split
 
 
 def least_squares(*args: Any, **kwargs: Any) -> Any:
@@ -71,7 +79,7 @@ class CalibrationResult:
     :param matches: number of overlap tracks used in the final geometric fit.
     :param frames: number of frames used.
     :param circle_rms_px: RMS distance of the edge points to each fitted image circle.
-    :param photometric_rms: RMS of the log-ratio residuals (natural log units; 0.01 = 1%).
+    :param photometric_rms: RMS residual (code values) of the photometric fit's inlier pairs.
     :param motion_deg: largest camera rotation found between calibration frames; under a
         few degrees the vignetting depth is not observable and comes from the prior.
     :param vignetting_observed: True when camera motion constrained the vignetting.
@@ -108,7 +116,7 @@ class CalibrationResult:
                 f"vignetting ({', '.join(f'{v:.3f}' for v in lens.vignetting)})"
             )
         obs = "observed" if self.vignetting_observed else "from prior (camera did not move)"
-        lines.append(f"photometric rms {self.photometric_rms:.4f}, camera motion {self.motion_deg:.1f} deg, vignetting {obs}")
+        lines.append(f"photometric rms {self.photometric_rms:.2f} code values, camera motion {self.motion_deg:.1f} deg, vignetting {obs}")
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
@@ -358,13 +366,27 @@ def _log_poly_to_vignetting(coef: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.linalg.lstsq(basis, np.exp(lv) - 1.0, rcond=None)[0]
 
 
+def _sample(img: NDArray[np.float32], xy: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Bilinear samples of ``img`` at frame positions ``xy`` (N, 2), pixel centres at i + 0.5
+    (remap's maps are kept under its 32767-column limit)."""
+    n = len(xy)
+    cols = 4096
+    pad = (-n) % cols
+    m = np.concatenate([xy - 0.5, np.zeros((pad, 2))]).astype(np.float32).reshape(-1, cols, 2)
+    out = cv2.remap(img, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape((-1,) + img.shape[2:])[:n].astype(np.float64)
+
+
 def _fit_photometry(
     frames: list[NDArray[np.uint8]], rig: RigProfile, nominal: RigProfile
-) -> tuple[RigProfile, float, float, bool]:
-    """Back lens' per-channel gain and the shared vignetting from repeated observations."""
+) -> tuple[RigProfile, float, float, bool, dict[str, Any]]:
+    """Per-lens exposure and colour (geometric-mean reference), the shared vignetting and
+    the response curve's offset (``photometry.fit_pairs``), from repeated observations of
+    one direction: both lenses in the overlap, and either lens in two frames when the
+    camera turns. Returns the rig, the inlier rms, the camera motion, whether vignetting
+    was observed, and the fit's statistics (for the report)."""
     from .plan import StitchPlan
 
-    lut = srgb_lut()
     n_dirs = 24000
     base = _fibonacci_dirs(n_dirs)
     # camera motion between frames (frame 0 as reference) from geometry-only stitches
@@ -376,122 +398,189 @@ def _fit_photometry(
     rots: list[NDArray[np.float64]] = [np.eye(3)]
     motion = 0.0
     used = [0]
+    turned = [True]  # whether a frame pairs with the others across frames
     for j in range(1, len(picked)):
         m, _n = _frame_rotation(feats[0], feats[j])
-        if m is None:
-            continue
-        ang = math.degrees(Rotation(m).angle)
-        if ang < 0.5:
-            continue  # no parallax of radius: adds nothing the overlap does not give
-        motion = max(motion, ang)
-        rots.append(m)
+        ang = math.degrees(Rotation(m).angle) if m is not None else 0.0
+        # every frame gives both lenses' view of the overlap; only a frame turned (and
+        # registered) gives new radii of one direction across frames
+        moved = m is not None and ang >= 0.5
+        motion = max(motion, ang if moved else 0.0)
+        rots.append(m if moved else np.eye(3))
         used.append(j)
-    # observations: (frame, lens, r, linear rgb) for each direction
-    obs_lin = []
+        turned.append(moved)
+    # observations: (frame, lens) -> (usable, r, codes, busyness) for each direction: the
+    # whole sphere sparsely (pairs across frames) and the overlap densely (both lenses)
+    overlap = max(0.5, min(l.fov_deg for l in rig.lenses) - 180.0)
+    ring_half = math.radians(overlap / 2.0)
+    dirs = np.concatenate([base, ring_dirs(1024, max(8, int(overlap * 4)), ring_half).reshape(-1, 3)])
+    usable_total = clipped_total = 0
+    # how much of each lens' circle the camera clipped (for keep_white)
+    white = [0.0, 0.0]
+    for f in picked:
+        for i, lens in enumerate(rig.lenses):
+            x0, x1 = max(0, int(lens.center[0] - lens.radius)), int(lens.center[0] + lens.radius)
+            y0, y1 = max(0, int(lens.center[1] - lens.radius)), int(lens.center[1] + lens.radius)
+            white[i] += float((f[y0:y1, x0:x1].max(axis=2) >= 254).mean()) / len(picked)
+    # smoothed over about 0.4 degree: a misregistration of that order (parallax, an
+    # imperfect lens model) then changes smooth areas little; busy ones are weighted down
+    blur = max(1.2, math.radians(0.4) * float(np.mean([l.focal for l in rig.lenses])))
+    obs = []
     for k, (fi, m) in enumerate(zip(used, rots)):
-        lin = lut[picked[fi]]
-        lin = cv2.GaussianBlur(lin, (0, 0), 1.2)
-        d = base @ m.T
+        frame = picked[fi]
+        codes = cv2.GaussianBlur(frame.astype(np.float32), (0, 0), blur)
+        luma = codes @ _LUMA
+        busy = cv2.GaussianBlur(np.abs(cv2.Laplacian(luma, cv2.CV_32F, ksize=3)), (0, 0), 2.0)
+        d = dirs @ m.T
         per_lens = []
         for i, lens in enumerate(rig.lenses):
             xy, valid, r = lens_project(lens, d, margin_px=4.0)
-            vals = cv2.remap(lin, (xy[:, 0] - 0.5).astype(np.float32)[None], (xy[:, 1] - 0.5).astype(np.float32)[None], cv2.INTER_LINEAR)[0]
-            ok = valid & np.all((vals > 0.004) & (vals < 0.85), axis=1)
-            per_lens.append((ok, r, vals))
-        obs_lin.append(per_lens)
+            vals = _sample(codes, xy)
+            bz = _sample(busy, xy)
+            inside = valid & (r < 0.97)  # away from the rim (flare, the lens' own edge)
+            unclipped = np.all((vals > CODE_LO) & (vals < CODE_HI), axis=1)
+            per_lens.append((inside, inside & unclipped, r, vals, bz))
+        obs.append(per_lens)
+        both = per_lens[0][0] & per_lens[1][0]
+        usable_total += int(both.sum())
+        clipped_total += int((both & ~(per_lens[0][1] & per_lens[1][1])).sum())
     # pairs of observations of one direction: all (frame, lens) combinations that differ
     keys = [(k, i) for k in range(len(used)) for i in range(2)]
-    pa_k, pa_i, pa_r, pb_k, pb_i, pb_r, lr = [], [], [], [], [], [], []
+    cols: dict[str, list[NDArray[Any]]] = {n: [] for n in ("va", "vb", "ka", "kb", "ia", "ib", "ra", "rb", "weight", "group")}
+    # sectors of 20 degrees of azimuth about the front axis (halves for the stability check)
+    sector = (np.floor((np.arctan2(dirs[:, 1], dirs[:, 0]) + np.pi) / np.radians(20.0))).astype(np.int64)
     for a in range(len(keys)):
         for b in range(a + 1, len(keys)):
             (ka, ia), (kb, ib) = keys[a], keys[b]
-            oka, ra, va = obs_lin[ka][ia]
-            okb, rb, vb = obs_lin[kb][ib]
-            both = oka & okb
-            if both.sum() < 20:
+            if ka != kb and not (turned[ka] and turned[kb]):
                 continue
-            pa_k.append(np.full(both.sum(), ka)); pa_i.append(np.full(both.sum(), ia)); pa_r.append(ra[both])
-            pb_k.append(np.full(both.sum(), kb)); pb_i.append(np.full(both.sum(), ib)); pb_r.append(rb[both])
-            lr.append(np.log(va[both]) - np.log(vb[both]))
-    if not lr:
+            _, oka, ra, va, za = obs[ka][ia]
+            _, okb, rb, vb, zb = obs[kb][ib]
+            both = oka & okb
+            cnt = int(both.sum())
+            if cnt < 20:
+                continue
+            for name, val in (("va", va[both]), ("vb", vb[both]), ("ka", np.full(cnt, ka)), ("kb", np.full(cnt, kb)),
+                              ("ia", np.full(cnt, ia)), ("ib", np.full(cnt, ib)), ("ra", ra[both]), ("rb", rb[both]),
+                              ("weight", 1.0 / (1.0 + (za[both] + zb[both]) / 8.0)), ("group", sector[both])):
+                cols[name].append(val)
+    if not cols["va"]:
         raise CalibrationError("no direction seen twice with usable brightness: cannot match exposure")
-    ak, ai, ar = np.concatenate(pa_k), np.concatenate(pa_i), np.concatenate(pa_r)
-    bk, bi, br = np.concatenate(pb_k), np.concatenate(pb_i), np.concatenate(pb_r)
-    y = np.concatenate(lr)  # (N, 3)
-    if len(y) > _MAX_PAIRS:  # plenty for a dozen parameters; keeps the solve fast
-        pick = np.random.default_rng(0).choice(len(y), _MAX_PAIRS, replace=False)
-        ak, ai, ar, bk, bi, br, y = ak[pick], ai[pick], ar[pick], bk[pick], bi[pick], br[pick], y[pick]
+    arrays = {k: np.concatenate(v) for k, v in cols.items()}
+    if len(arrays["va"]) > _MAX_PAIRS:  # plenty for a dozen parameters; keeps the solve fast
+        pick = np.random.default_rng(0).choice(len(arrays["va"]), _MAX_PAIRS, replace=False)
+        arrays = {k: v[pick] for k, v in arrays.items()}
+    pairs = PairObservations(**arrays)
     nk = len(used)
     observed = motion >= 3.0
     prior = np.asarray(nominal.lenses[0].vignetting, np.float64)
     has_prior_shape = bool(np.any(prior != 0))
-    # The model is linear in its parameters once log V(r) is a polynomial in r^2:
-    # log La - log Lb = fg[a] - fg[b] + g_c ([a is back] - [b is back]) + logV(ra) - logV(rb)
-    # parameters: back lens log gain per channel (3), frame log gains (nk - 1), log V terms
-    # parameters: back lens log gain per channel (3), frame log gains (nk - 1), and V.
-    # Moving camera: log V(r) = a1 r^2 + a2 r^4 + a3 r^6, linear in a. Static camera:
-    # V = 1 + s P(r), P the nominal's vignetting polynomial (r^2 when it has none), s found
-    # by a 1-D search (the overlap fixes the slope of V near the rim, P its shape).
-    n = len(ak)
-    frame_cols = np.zeros((n, max(nk - 1, 0)))
-    for k in range(1, nk):
-        frame_cols[:, k - 1] = (ak == k).astype(float) - (bk == k).astype(float)
-    back = (ai == 1).astype(float) - (bi == 1).astype(float)
-
-    def design(vig_cols: NDArray[np.float64]) -> NDArray[np.float64]:
-        blocks = []
-        for c in range(3):
-            gcols = np.zeros((n, 3))
-            gcols[:, c] = back
-            blocks.append(np.concatenate([gcols, frame_cols, vig_cols], axis=1))
-        return np.concatenate(blocks)
-
-    y_all = np.concatenate([y[:, c] for c in range(3)])
-
-    def solve(a_mat: NDArray[np.float64], target: NDArray[np.float64], rounds: int = 6) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        wts = np.ones(len(target))
-        for _ in range(rounds):  # iteratively reweighted least squares, Huber weights
-            aw = a_mat * wts[:, None]
-            lhs = aw.T @ a_mat + 1e-9 * np.eye(a_mat.shape[1])
-            x = np.linalg.solve(lhs, aw.T @ target)
-            r = a_mat @ x - target
-            wts = np.minimum(1.0, 0.02 / np.maximum(np.abs(r), 1e-9))
-        return x, r
-
-    shape = prior if has_prior_shape else np.array([1.0, 0.0, 0.0])
+    # ln V(r): moving camera, a polynomial in r^2 (3 terms); static camera, the overlap
+    # fixes only the slope near the rim, so one term: the nominal's shape ln(1 + P(r))
+    # scaled (r^2 when the nominal has none)
     if observed:
-        x, r = solve(design(np.stack([ar ** (2 * j) - br ** (2 * j) for j in (1, 2, 3)], -1)), y_all)
-        v = _log_poly_to_vignetting(x[3 + nk - 1 :])
+        fit = fit_pairs(pairs, nk, lambda r: np.stack([r**2, r**4, r**6], -1), 3, prior=nominal.response)
+        v = _log_poly_to_vignetting(fit.vignetting_log)
     else:
-        base_mat = design(np.zeros((n, 0)))
-
-        def cost(scale: float) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
-            vv = shape * scale
-            lv = np.tile(_vig_log(ar, vv) - _vig_log(br, vv), 3)
-            x, r = solve(base_mat, y_all - lv, rounds=3)
-            return float(np.sum(np.minimum(r * r, 0.02**2))), x, r
-
-        grid = np.linspace(-0.5, 2.5, 41) if has_prior_shape else np.linspace(-0.9, 0.3, 41)
-        costs = [cost(float(sv))[0] for sv in grid]
-        kbest = int(np.argmin(costs))
-        sbest = float(grid[kbest])
-        if 0 < kbest < len(grid) - 1:
-            c0, c1, c2 = costs[kbest - 1], costs[kbest], costs[kbest + 1]
-            d = c0 - 2 * c1 + c2
-            if d > 0:
-                sbest += 0.5 * (c0 - c2) / d * (grid[1] - grid[0])
-        _, x, r = cost(sbest)
-        v = shape * sbest
-    inl = np.abs(r) < max(0.1, 4.0 * float(np.median(np.abs(r))))
-    rms = float(np.sqrt(np.mean(r[inl] ** 2)))
-    g = x[:3]
-    gains = np.exp(g)
-    exposure = float(np.exp(np.mean(g)))
-    color = tuple(float(c) for c in gains / exposure)
+        if has_prior_shape:
+            shape = lambda r: np.log(np.maximum(1.0 + (r * r) * (prior[0] + (r * r) * (prior[1] + (r * r) * prior[2])), 1e-3))[:, None]  # noqa: E731
+        else:
+            shape = lambda r: (r * r)[:, None]  # noqa: E731
+        fit = fit_pairs(pairs, nk, shape, 1, prior=nominal.response)
+        rr = np.linspace(0.0, 1.0, 101)
+        # extrapolated from the slope at the rim: bounded to what lenses show (at the rim
+        # 0.5 to 1.05 of the centre's light), the nominal's shape when it has one
+        scale_v = float(fit.vignetting_log[0])
+        edge = float(shape(np.array([1.0]))[0, 0])
+        if edge != 0:
+            scale_v = float(np.clip(scale_v, math.log(0.5) / edge if edge > 0 else math.log(1.05) / edge, math.log(1.05) / edge if edge > 0 else math.log(0.5) / edge))
+        target_v = np.exp(scale_v * shape(rr)[:, 0]) - 1.0
+        v = np.linalg.lstsq(np.stack([rr**2, rr**4, rr**6], -1), target_v, rcond=None)[0]
+    # a poorly supported fit shrinks towards no compensation (never worse than none)
+    t = fit.trust
+    log_gain = fit.log_gain * t
+    v = np.asarray(v) * t
+    response = fit.response if t > 0 else nominal.response
     vig = tuple(float(c) for c in v)
-    front = rig.lenses[0].replace(exposure=1.0, color_gain=(1.0, 1.0, 1.0), vignetting=vig)
-    back = rig.lenses[1].replace(exposure=exposure, color_gain=color, vignetting=vig)
-    return rig.replace(lenses=(front, back)), rms, motion, observed
+
+    # recorded white stays white where the compensation darkens a lens that clips (the
+    # lens recorded brighter is brought down)
+    keep_white = bool(white[1 if float(np.mean(log_gain)) > 0 else 0] > 0.002) and abs(float(np.mean(log_gain))) > 0.05
+
+    def with_split(shift: float) -> RigProfile:
+        (ef, cf), (eb, cb) = reference_split(log_gain)
+        k = math.exp(shift)
+        return rig.replace(
+            lenses=(rig.lenses[0].replace(exposure=ef * k, color_gain=cf, vignetting=vig), rig.lenses[1].replace(exposure=eb * k, color_gain=cb, vignetting=vig)),
+            response=response,
+            keep_white=keep_white,
+        )
+
+    final = with_split(_brightness_shift(with_split, picked[:: max(1, len(picked) // 3)][:3], float(np.mean(log_gain))))
+    stats = {
+        "response": list(response),
+        "exposure_kept": [_axis_gain(final, i) for i in range(2)],
+        "seam_step_codes": [v * t for v in fit.step_codes],
+        "pairs": fit.inliers + fit.rejected,
+        "inliers": fit.inliers,
+        "rejected_fraction": fit.rejected / max(1, fit.inliers + fit.rejected),
+        "clipped_fraction": clipped_total / max(1, usable_total),
+        "trust": t,
+        "white_fraction": white,
+        "residual_codes": fit.rms,
+        "raw_difference_codes": fit.raw_codes,
+        "split_half_codes": fit.split_codes,
+        "frame_exposure_spread": float(np.exp(np.ptp(fit.frame_log_gain))) if len(fit.frame_log_gain) > 1 else 1.0,
+    }
+    return final, fit.rms, motion, observed, stats
+
+
+def _brightness_shift(with_split: Any, frames: list[NDArray[np.uint8]], log_gain: float) -> float:
+    """The common exposure (ln, added to both lenses) that keeps the stitched frame as
+    bright as the footage (each direction as its lens recorded it; mean luma weighted by
+    solid angle), within the range where neither lens is boosted or darkened alone: from
+    the geometric mean (0) at most half the lenses' gap either way, so one lens is always
+    brought up and the other down (or kept)."""
+    from .plan import StitchPlan
+
+    width = 512
+    lat = np.cos((np.arange(width // 2) + 0.5) / (width // 2) * np.pi - np.pi / 2.0)[:, None]
+    # frames and rig at a quarter of the size at most (the level of a 512-wide stitch)
+    fw, fh = with_split(0.0).frame_size
+    k = max(1, min(4, fw // 1024))
+    small = [cv2.resize(f, (fw // k, fh // k), interpolation=cv2.INTER_AREA) for f in frames]
+
+    def level(rig_x: RigProfile, compensate: bool) -> float:
+        if k > 1:
+            rig_x = rig_x.replace(
+                frame_size=(fw // k, fh // k),
+                lenses=tuple(l.replace(center=(l.center[0] / k, l.center[1] / k), radius=l.radius / k) for l in rig_x.lenses),
+            )
+        plan = StitchPlan.build(rig_x, width, compensate=compensate)
+        return float(np.mean([((plan.apply(f).astype(np.float64) @ _LUMA) * lat).sum() for f in small]))
+
+    target = level(with_split(0.0), False)
+    lim = abs(log_gain) / 2.0
+    if target <= 0 or lim < 1e-4:
+        return 0.0
+    lo, hi = -lim, lim  # a larger shift darkens: exposure is divided out
+    for _ in range(7):  # to 1/128 of the gap: well under 1% of brightness
+        mid = 0.5 * (lo + hi)
+        if level(with_split(mid), True) > target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def _axis_gain(rig: RigProfile, lens: int, code: float = 118.0) -> float:
+    """What the compensation does at ``lens``' optical axis to a mid-grey code value:
+    output over recorded (the exposure the stitch keeps of that lens)."""
+    from ._response import code_to_u, u_to_code
+
+    l = rig.lenses[lens]
+    g = (l.exposure * float(np.exp(np.mean(np.log(l.color_gain))))) ** (-1.0 / rig.response[0])
+    return float(u_to_code(code_to_u(code / 255.0, rig.response) * g, rig.response) * 255.0 / code)
 
 
 # ---- the whole calibration ------------------------------------------------------------------
@@ -596,9 +685,10 @@ def calibrate_rig(
         warnings.append(f"large ray residual {residual:.3f} deg: parallax, rolling shutter or a distortion the model lacks")
 
     phot_rms, motion, observed = float("nan"), 0.0, False
+    phot_stats: dict[str, Any] = {}
     if photometric:
         try:
-            rig, phot_rms, motion, observed = _fit_photometry(picked, rig, nominal)
+            rig, phot_rms, motion, observed, phot_stats = _fit_photometry(picked, rig, nominal)
         except (CalibrationError, np.linalg.LinAlgError) as exc:
             # the geometry stands on its own: keep it, with the nominal photometry
             msg = exc.message if isinstance(exc, CalibrationError) else "singular photometric system"
@@ -614,6 +704,7 @@ def calibrate_rig(
         "motion_deg": motion,
         "vignetting_observed": observed,
         "image_circles": list(circle_source),
+        "photometry": phot_stats,
     }
     rig = rig.replace(notes=notes)
     return CalibrationResult(

@@ -17,13 +17,19 @@ Principle of operation (after FFmpeg's v360):
    (the overlap band); per frame only those are remapped from both lenses and blended.
 
 Photometric compensation (exposure, colour gain, vignetting) is a per-pixel linear-light
-gain of each lens under the sRGB transfer, applied to the recorded frame before any remap
+gain of each lens under the rig's response curve (``RigProfile.response``, gamma plus
+offset, sRGB by default: ``_response``), applied to the recorded frame before any remap
 (``SourceGain``: the gain depends only on where a pixel lies in its lens' image circle, so
-one pass over the frame serves the dominant map and both band layers). It works in the
-power-law domain u = lin ** (1/2.4), where a linear gain g is a multiplication by
-g ** (1/2.4): per frame, a table from code value to u (uint16), one fixed-point multiply
-by the plan's per-pixel gain, and a table back to sRGB; within one code value of the exact
-sRGB maths (``apply_gain`` keeps the exact table, 4096 log-spaced gains from 1/16 to 16).
+one pass over the frame serves the dominant map and both band layers). A linear gain g is
+a multiplication of u = lin ** (1/gamma) by g ** (1/gamma): per frame, a table from code
+value to u (uint16), one fixed-point multiply by the plan's per-pixel gain, and a table
+back to code values (``GainSteps``; for a curve other than sRGB the steps work on the
+code value g'(v + o) - o, which keeps 8-bit precision for log-like curves). Gains above 1
+are folded under white by a shared highlight roll-off (``_response.rolloff``, headroom up
+to ``_MAX_ROOM``) instead of clipping, and with ``RigProfile.keep_white`` recorded white
+stays white in a lens the compensation darkens (``white_stretch``). sRGB without either is
+within one code value of the exact maths (``apply_gain`` keeps the exact table, 4096
+log-spaced gains from 1/16 to 16).
 
 Video is stitched as decoded, in yuv420p planes (``StitchPlan.yuv420()``, ``stitch._yuv``):
 the same dominant map and bands on the luma plane, those of the half-size rig on the chroma
@@ -59,6 +65,7 @@ from ..profile import LensProfile, RigProfile
 if TYPE_CHECKING:
     from ._yuv import YuvStitch
 from ._parallel import run_chunks, run_parallel
+from ._response import SRGB_RESPONSE, code_to_u, is_srgb, rolloff, u_to_code
 from .blend import blend_difference, mask_pyramid, ring_coords
 
 __all__ = ["StitchPlan", "BandRect", "PlaneMaps", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
@@ -86,14 +93,29 @@ _GAIN_K = 4096
 _GAIN_LOG2 = 4.0  # gains from 2**-4 to 2**4
 
 
-def _make_gain_tables() -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+def _make_gain_tables(response: tuple[float, float] = SRGB_RESPONSE) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     gains = np.exp2(np.linspace(-_GAIN_LOG2, _GAIN_LOG2, _GAIN_K)).astype(np.float32)
-    lin = np.clip(DECODE_LUT[None, :] * gains[:, None], 0.0, 1.0)
-    enc = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055) * 255.0
+    if is_srgb(response):
+        lin = np.clip(DECODE_LUT[None, :] * gains[:, None], 0.0, 1.0)
+        enc = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055) * 255.0
+    else:
+        u = code_to_u(np.arange(256) / 255.0, response)[None, :] * np.power(gains.astype(np.float64), 1.0 / response[0])[:, None]
+        enc = u_to_code(np.minimum(u, 1.0), response) * 255.0
     return np.clip(np.round(enc), 0, 255).astype(np.uint8).ravel(), enc.astype(np.float32).ravel()
 
 
 _TABLE_U8, _TABLE_F32 = _make_gain_tables()
+_RESPONSE_TABLES: dict[tuple[float, float], tuple[NDArray[np.uint8], NDArray[np.float32]]] = {}
+
+
+def _gain_tables(response: tuple[float, float]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+    if is_srgb(response):
+        return _TABLE_U8, _TABLE_F32
+    key = (float(response[0]), float(response[1]))
+    if key not in _RESPONSE_TABLES:
+        with _LAZY_LOCK:
+            _RESPONSE_TABLES.setdefault(key, _make_gain_tables(key))
+    return _RESPONSE_TABLES[key]
 
 
 def gain_index(gain: NDArray[np.floating]) -> NDArray[np.int32]:
@@ -103,13 +125,20 @@ def gain_index(gain: NDArray[np.floating]) -> NDArray[np.int32]:
 
 
 def apply_gain(
-    values: NDArray[np.uint8], index: NDArray[np.int32], *, as_float: bool = False, out: NDArray[np.uint8] | None = None
+    values: NDArray[np.uint8],
+    index: NDArray[np.int32],
+    *,
+    as_float: bool = False,
+    out: NDArray[np.uint8] | None = None,
+    response: tuple[float, float] = SRGB_RESPONSE,
 ) -> NDArray[np.uint8] | NDArray[np.float32]:
-    """sRGB code values with linear-light gains applied (``index`` from ``gain_index``)."""
+    """Code values with linear-light gains applied under the camera ``response`` (default
+    sRGB), clipped at white (``index`` from ``gain_index``)."""
+    table_u8, table_f32 = _gain_tables(response)
     idx = np.add(index, values, dtype=np.int32)
     if as_float:
-        return np.take(_TABLE_F32, idx)
-    return np.take(_TABLE_U8, idx, out=out, mode="clip") if out is not None else np.take(_TABLE_U8, idx)
+        return np.take(table_f32, idx)
+    return np.take(table_u8, idx, out=out, mode="clip") if out is not None else np.take(table_u8, idx)
 
 
 # ---- compensation of the recorded frame -------------------------------------------------
@@ -117,6 +146,7 @@ def apply_gain(
 _U_MAX = 65373.0  # u as uint16: u * _U_MAX (243 * 255 * 1.055)
 _A_BITS = 12  # per-pixel multiplier g ** (1/2.4) in uint16 with 12 fractional bits
 _W_SCALE = 256.0  # the product holds u * 255 with 8 fractional bits (saturating at u = 1)
+_MAX_ROOM = 1.5  # the most headroom the roll-off keeps (u = 1.5: 1.4 stops of linear gain under sRGB)
 _STRIP = 256  # rows per compensation strip (measured best of 32..1024 at 2880 and 5760)
 # geometric-seam band rectangles, in units of the pyramid padding 2**levels: pixels within
 # _SEAM_REACH of the seam (measured: a wider reach changes no pixel by more than one code
@@ -137,36 +167,164 @@ def _make_source_luts() -> tuple[NDArray[np.uint16], NDArray[np.uint8]]:
 _TO_U16, _U8_TO_SRGB = _make_source_luts()
 
 
+def _u_gains(rig: RigProfile) -> NDArray[np.float64]:
+    """Every factor ``g ** (1 / gamma)`` the rig's compensation puts on a pixel inside an
+    image circle (g the linear gain), sampled over the radius, per lens and channel."""
+    gamma = rig.response[0]
+    r2 = np.linspace(0.0, 1.0, 257, dtype=np.float32)
+    out = []
+    for lens in rig.lenses:
+        for c in range(3):
+            lin = np.maximum(np.float32(lens.exposure * lens.color_gain[c]) * _vignetting_f32(lens, r2), np.float32(1e-3))
+            out.append(np.power(lin.astype(np.float64), -1.0 / gamma))
+    return np.clip(np.concatenate(out), 2.0 ** (-_GAIN_LOG2 / gamma), 2.0 ** (_GAIN_LOG2 / gamma))
+
+
+def max_u_gain(rig: RigProfile) -> float:
+    """The largest factor ``g ** (1 / gamma)`` the rig's compensation puts on any pixel
+    inside an image circle (g the linear gain), at least 1."""
+    return float(max(1.0, float(np.max(_u_gains(rig)))))
+
+
+def min_u_gain(rig: RigProfile) -> float:
+    """The smallest such factor, at most 1."""
+    return float(min(1.0, float(np.min(_u_gains(rig)))))
+
+
+WHITE_KNEE = 200.0
+"""Recorded code values from here to 255 are stretched (``white_stretch``) so that a clipped
+pixel stays white under any gain below 1."""
+WHITE_SLOPE = 5.0
+"""The stretch's steepest slope (code values per recorded code value): steeper bends
+near-white texture into contours and, channel by channel, tints it; where a gain is so
+low that white would need more, a clipped pixel ends a little under white."""
+
+
+def white_stretch(v: NDArray[np.float64], top: float) -> NDArray[np.float64]:
+    """Code values (0..255) with the range [``WHITE_KNEE``, 255] bent smoothly up so that 255
+    becomes ``top`` (smoothstep: same value and slope at the knee). A clipped sky in a lens
+    the compensation darkens then still reaches white, instead of turning grey, and the
+    near-white values before it rise smoothly to it."""
+    t = np.clip((np.asarray(v, np.float64) - WHITE_KNEE) / (255.0 - WHITE_KNEE), 0.0, 1.0)
+    return np.asarray(v, np.float64) + t * t * (3.0 - 2.0 * t) * (top - 255.0)
+
+
+def headroom(rig: RigProfile) -> float:
+    """How far past white the rig's compensation can push a pixel, which the roll-off
+    folds back under it: in u for sRGB (the largest ``max_u_gain``), in code values
+    (white's code value after the largest gain, over 255) for other responses, whose
+    compensation works in code values (``SourceGain``); 1 when no gain exceeds 1, at most
+    ``_MAX_ROOM``."""
+    a = max_u_gain(rig)
+    o = rig.response[1]
+    worst = a if is_srgb(rig.response) else (1.0 + o) * a - o
+    # capped: the compensated value passes through 8 bits scaled by 1 / room, so each unit
+    # of headroom costs precision everywhere; past the cap a pixel may still clip
+    return float(min(max(worst, 1.0), _MAX_ROOM))
+
+
+def white_top(rig: RigProfile, room: float, low: float) -> float:
+    """The code value recorded white (255) must stand for so that the lowest gain ``low``
+    (u-factor) still brings it to white after the roll-off (``room``): 255 when no gain
+    is below 1."""
+    if low >= 1.0 or not rig.keep_white:
+        return 255.0
+    if is_srgb(rig.response):
+        # u(top) * low = room, u(top) continued past white as sRGB's power law
+        u_top = room / low
+        top = 255.0 * ((1.055 * u_top) - 0.055)
+    else:
+        o = float(rig.response[1])
+        top = 255.0 * ((room + o) / low - o)
+    # smoothstep's steepest slope is 1.5 (top - 255) / (255 - knee), plus the identity's 1
+    return float(min(top, 255.0 + (WHITE_SLOPE - 1.0) / 1.5 * (255.0 - WHITE_KNEE)))
+
+
+@dataclass(frozen=True)
+class GainSteps:
+    """The per-frame steps of ``SourceGain`` besides the per-pixel multiply: ``to_u`` (code
+    value -> uint16), the multiply's ``scale``, a constant ``sub`` taken off after it
+    (saturating at 0), ``alpha`` down to 8 bits and ``to_code`` (8 bits -> code value,
+    through the roll-off).
+
+    sRGB: u = lin ** (1/2.4) times the gain, over ``room`` (u-space: exact through sRGB's
+    toe). Other responses, where u is affine in the code value v (``_response``): the
+    compensated code value g'(v + o) - o, over ``room``: the subtraction keeps the full
+    8-bit precision even for a log-like curve (large o), whose u spans a narrow range.
+    """
+
+    to_u: NDArray[np.uint16] = field(repr=False)
+    scale: float
+    sub: float
+    alpha: float
+    to_code: NDArray[np.uint8] = field(repr=False)
+    room: float
+
+    @classmethod
+    def of(cls, rig: RigProfile) -> "GainSteps":
+        room = headroom(rig)
+        low = min_u_gain(rig)
+        top = white_top(rig, room, low)
+        codes = np.arange(256, dtype=np.float64)
+        if is_srgb(rig.response):
+            if room <= 1.0 and top <= 255.0:
+                return cls(_TO_U16, 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS)), 0.0, 1.0 / _W_SCALE, _U8_TO_SRGB, 1.0)
+            u = code_to_u(white_stretch(codes, top) / 255.0, rig.response)
+            amp = min(_U_MAX, 65535.0 / float(u[-1]))
+            to_u = np.clip(np.round(amp * u), 0, 65535).astype(np.uint16)
+            back = np.clip(np.round(u_to_code(rolloff(codes / 255.0 * room, room), rig.response) * 255.0), 0, 255).astype(np.uint8)
+            scale = 255.0 * _W_SCALE / (amp * (1 << _A_BITS) * room)
+            return cls(to_u, scale, 0.0, 1.0 / _W_SCALE, back, room)
+        o = float(rig.response[1])
+        v = white_stretch(codes, top) / 255.0
+        amp = math.floor(65535.0 / ((float(v[-1]) + max(o, 0.0)) * max_u_gain(rig) * 1.001))
+        to_u = np.clip(np.round(amp * (v + o)), 0, 65535).astype(np.uint16)
+        back = np.clip(np.round(rolloff(codes / 255.0 * room, room) * 255.0), 0, 255).astype(np.uint8)
+        return cls(to_u, 1.0 / (1 << _A_BITS), amp * o, 255.0 / (amp * room), back, room)
+
+    def finish(self, x: NDArray[np.uint16], out: NDArray[np.uint8]) -> None:
+        """From the multiplied values ``x`` (overwritten) to code values in ``out``."""
+        if self.sub > 0:
+            cv2.subtract(x, self.sub, dst=x)
+        elif self.sub < 0:
+            cv2.add(x, -self.sub, dst=x)
+        cv2.convertScaleAbs(x, dst=out, alpha=self.alpha)
+        cv2.LUT(out, self.to_code, dst=out)
+
+
 @dataclass(frozen=True)
 class SourceGain:
     """Per-pixel photometric compensation of recorded frames (exposure, colour, vignetting).
 
-    ``multiplier`` (fh, fw, 3) uint16 holds, per frame pixel and channel, g ** (1/2.4)
+    ``multiplier`` (fh, fw, 3) uint16 holds, per frame pixel and channel, g ** (1/gamma)
     with ``_A_BITS`` fractional bits, g the linear-light gain of the lens whose image
-    circle the pixel belongs to (the nearer centre, in radii), clipped to [1/16, 16].
+    circle the pixel belongs to (the nearer centre, in radii), clipped to [1/16, 16];
+    ``steps`` the rest (``GainSteps``: the response curve and the roll-off).
     """
 
     multiplier: NDArray[np.uint16] = field(repr=False)
+    steps: GainSteps | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, rig: RigProfile) -> "SourceGain":
         fw, fh = rig.frame_size
+        gamma = rig.response[0]
         mult = np.empty((fh, fw, 3), np.uint16)
         xs = np.arange(fw, dtype=np.float32) + 0.5
-        lo, hi = 2.0 ** (-_GAIN_LOG2 / 2.4), 2.0 ** (_GAIN_LOG2 / 2.4)
+        lo, hi = 2.0 ** (-_GAIN_LOG2 / gamma), 2.0 ** (_GAIN_LOG2 / gamma)
         one = float(1 << _A_BITS)
         for y0 in range(0, fh, _ROW_CHUNK):
             ys = np.arange(y0, min(fh, y0 + _ROW_CHUNK), dtype=np.float32) + 0.5
             r2, owner0 = circle_radii(rig, xs, ys)
             for c in range(3):
-                # g ** (1/2.4) with g = 1 / (exposure * vignetting(r) * colour gain), as _lens_linear_gain
+                # g ** (1/gamma) with g = 1 / (exposure * vignetting(r) * colour gain), as _lens_linear_gain
                 a = [
-                    np.power(np.maximum(np.float32(l.exposure * l.color_gain[c]) * _vignetting_f32(l, np.minimum(q, 1.0)), np.float32(1e-3)), np.float32(-1 / 2.4))
+                    np.power(np.maximum(np.float32(l.exposure * l.color_gain[c]) * _vignetting_f32(l, np.minimum(q, 1.0)), np.float32(1e-3)), np.float32(-1 / gamma))
                     for l, q in zip(rig.lenses, r2)
                 ]
                 sel = np.clip(np.where(owner0, a[0], a[1]), lo, hi)
                 mult[y0 : y0 + ys.size, :, c] = np.round(sel * one).astype(np.uint16)
-        return cls(mult)
+        return cls(mult, GainSteps.of(rig))
 
     def apply(
         self,
@@ -179,17 +337,17 @@ class SourceGain:
         h, w = frame.shape[:2]
         if scratch is None:
             scratch = np.empty((min(h, _STRIP), w, 3), np.uint16)
-        scale = 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS))
+        steps = self.steps
+        if steps is None:
+            steps = GainSteps(_TO_U16, 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS)), 0.0, 1.0 / _W_SCALE, _U8_TO_SRGB, 1.0)
         # whole rows: OpenCV handles continuous memory fastest (skipping the pixels no map
         # reads, column ranges of each strip, measured slower)
         for y0 in range(0, h, _STRIP):
             y1 = min(h, y0 + _STRIP)
             u = scratch[: y1 - y0]
-            o = out[y0:y1]
-            cv2.LUT(frame[y0:y1], _TO_U16, dst=u)
-            cv2.multiply(u, self.multiplier[y0:y1], dst=u, scale=scale)
-            cv2.convertScaleAbs(u, dst=o, alpha=1.0 / _W_SCALE)
-            cv2.LUT(o, _U8_TO_SRGB, dst=o)
+            cv2.LUT(frame[y0:y1], steps.to_u, dst=u)
+            cv2.multiply(u, self.multiplier[y0:y1], dst=u, scale=steps.scale)
+            steps.finish(u, out[y0:y1])
         return out
 
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ssim", "seam_step", "seam_columns"]
+__all__ = ["ssim", "seam_step", "seam_columns", "tone_matched"]
 
 
 def ssim(a: NDArray[np.uint8], b: NDArray[np.uint8], *, rows: slice | None = None) -> float:
@@ -78,3 +78,27 @@ def seam_step(
     if not diffs:
         return 0.0
     return float(np.abs(np.mean(diffs, axis=0)).max())
+
+
+def tone_matched(out: NDArray[np.uint8], truth: NDArray[np.uint8], *, rows: slice | None = None) -> NDArray[np.uint8]:
+    """``out`` through the one global tone curve per channel (monotone, code value to code
+    value) that brings it closest to ``truth``: the mean truth of each output code value,
+    made non-decreasing. Comparing this with the truth leaves the choice of overall
+    exposure and tone free while seams, halos and local errors still count."""
+    sel = (slice(None) if rows is None else rows)
+    res = np.empty_like(out)
+    for c in range(out.shape[2]):
+        o = out[sel][..., c].ravel().astype(np.int64)
+        t = truth[sel][..., c].ravel().astype(np.float64)
+        count = np.bincount(o, minlength=256).astype(np.float64)
+        total = np.bincount(o, weights=t, minlength=256)
+        codes = np.arange(256, dtype=np.float64)
+        have = count > 0
+        mean = np.interp(codes, codes[have], total[have] / count[have]) if have.any() else codes
+        # non-decreasing: pool adjacent violators approximately by a running max of the
+        # forward pass and a running min of the backward pass, averaged
+        up = np.maximum.accumulate(mean)
+        down = np.minimum.accumulate(mean[::-1])[::-1]
+        curve = np.clip(np.round(0.5 * (up + down)), 0, 255).astype(np.uint8)
+        res[..., c] = curve[out[..., c]]
+    return res
