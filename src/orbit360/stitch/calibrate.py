@@ -42,7 +42,8 @@ from numpy.typing import NDArray
 from ..errors import CalibrationError, InputError
 from ..geometry import Rotation, distort_theta
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
-from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
+from ._lensfit import FitReport, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_views, track_motion, track_overlap
+from ._ring import lens_project
 
 
 def least_squares(*args: Any, **kwargs: Any) -> Any:
@@ -72,6 +73,9 @@ class CalibrationResult:
     :param motion_deg: largest camera rotation found between calibration frames; under a
         few degrees the vignetting depth is not observable and comes from the prior.
     :param vignetting_observed: True when camera motion constrained the vignetting.
+    :param motion_residual_deg: RMS angle of the motion tracks (one lens, two frames the
+        camera turned between) after the fit; nan without any.
+    :param motion_tracks: number of motion tracks in the final fit.
     """
 
     rig: RigProfile
@@ -83,18 +87,22 @@ class CalibrationResult:
     motion_deg: float = 0.0
     vignetting_observed: bool = False
     warnings: tuple[str, ...] = field(default=())
+    motion_residual_deg: float = float("nan")
+    motion_tracks: int = 0
 
     def summary(self) -> str:
         """A few human-readable lines: the estimates and the residuals."""
+        motion = f"{self.motion_tracks} motion tracks, residual {self.motion_residual_deg:.4f} deg" if self.motion_tracks else "no motion tracks"
         lines = [
-            f"frames {self.frames}, overlap tracks {self.matches}, ray residual {self.residual_deg:.4f} deg",
+            f"frames {self.frames}, overlap tracks {self.matches}, ray residual {self.residual_deg:.4f} deg; {motion}",
             "circle fit rms " + ", ".join(f"{v:.2f}px" for v in self.circle_rms_px),
         ]
         for i, lens in enumerate(self.rig.lenses):
             y, p, r = lens.rotation_ypr
             lines.append(
                 f"lens {i}: centre ({lens.center[0]:.2f}, {lens.center[1]:.2f}) radius {lens.radius:.2f} "
-                f"fov {lens.fov_deg:.3f} ypr ({y:.3f}, {p:.3f}, {r:.3f}) exposure {lens.exposure:.4f} "
+                f"focal {lens.focal:.2f} fov {lens.fov_deg:.3f} k ({', '.join(f'{k:.5f}' for k in lens.distortion)}) "
+                f"ypr ({y:.3f}, {p:.3f}, {r:.3f}) exposure {lens.exposure:.4f} "
                 f"colour ({', '.join(f'{g:.3f}' for g in lens.color_gain)}) "
                 f"vignetting ({', '.join(f'{v:.3f}' for v in lens.vignetting)})"
             )
@@ -149,6 +157,15 @@ def fit_image_circle(
         # edges of the circle only: not dark patches inside it, not the frame border
         keep = (rp > 0.85 * gr) & (rp < 1.15 * gr) & (p[:, 0] > 1) & (p[:, 0] < w - 1) & (p[:, 1] > 1) & (p[:, 1] < h - 1)
         p = p[keep]
+        # the circle is the outermost inside/outside edge on each ray from the centre:
+        # dark scene patches near the rim make edges inside it, never outside
+        if len(p):
+            rp = np.hypot(p[:, 0] - gx, p[:, 1] - gy)
+            az = np.floor((np.arctan2(p[:, 1] - gy, p[:, 0] - gx) + np.pi) / (2 * np.pi) * 720).astype(np.int64) % 720
+            order = np.lexsort((-rp, az))
+            first = np.ones(len(order), bool)
+            first[1:] = az[order][1:] != az[order][:-1]
+            p = p[order[first]]
     if len(p) < 50:
         raise CalibrationError(f"image circle not found (only {len(p)} edge points at threshold {threshold:.0f})")
 
@@ -165,89 +182,29 @@ def fit_image_circle(
     return float(q[0]), float(q[1]), float(q[2]), float(np.sqrt(np.mean(r * r)))
 
 
-# ---- stage 2: geometry ----------------------------------------------------------------------
-def _normalise(gray: NDArray[np.float32], sigma: float) -> NDArray[np.uint8]:
-    """Local contrast normalisation, as uint8 around 128 (for Lucas-Kanade)."""
-    mean = cv2.GaussianBlur(gray, (0, 0), sigma)
-    d = gray - mean
-    sd = np.sqrt(cv2.GaussianBlur(d * d, (0, 0), sigma * 1.5)) + 2.0
-    return np.clip(128.0 + 40.0 * d / sd, 0, 255).astype(np.uint8)
+# ---- stage 2: geometry (see ``_lensfit``) ---------------------------------------------------
+_SEARCH_PX_PER_DEG = 3.0
 
 
-def _ring_size(rig: RigProfile, scale: float = 1.25) -> tuple[int, int, float]:
-    focal = float(np.mean([l.focal for l in rig.lenses]))
-    overlap = max(1.0, max(l.fov_deg for l in rig.lenses) - 180.0)
-    half = math.radians(overlap / 2.0 + 1.5)
-    width = int(round(2.0 * np.pi * focal * scale / 8.0)) * 8
-    rows = int(round(2.0 * half * focal * scale))
-    return width, rows, half
-
-
-def _track_overlap(frames: list[NDArray[np.uint8]], rig: RigProfile, max_corners: int = 500) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Pairs of frame positions (N, 2), (N, 2): front and back lens pixels seeing one direction."""
-    width, rows, half = _ring_size(rig)
-    dirs = ring_dirs(width, rows, half)
-    maps, valids = [], []
-    for lens in rig.lenses:
-        xy, valid, _ = lens_project(lens, dirs, margin_px=3.0)
-        maps.append((xy[..., 0].astype(np.float32) - 0.5, xy[..., 1].astype(np.float32) - 0.5))
-        valids.append(valid)
-    both = (valids[0] & valids[1]).astype(np.uint8)
-    both = cv2.erode(both, np.ones((9, 9), np.uint8))
-    both[:, :12] = 0
-    both[:, -12:] = 0
-    lk = dict(winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.003))
-    front_pts, back_pts = [], []
-    for frame in frames:
-        views = []
-        for mx, my in maps:
-            strip = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            views.append(_normalise(strip.astype(np.float32) @ _LUMA, 2.5))
-        p0 = cv2.goodFeaturesToTrack(views[0], max_corners, 0.02, 6, mask=both, blockSize=7)
-        if p0 is None or len(p0) < 4:
-            continue
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(views[0], views[1], p0, None, **lk)
-        p0r, st2, _ = cv2.calcOpticalFlowPyrLK(views[1], views[0], p1, None, **lk)
-        ok = (st1[:, 0] == 1) & (st2[:, 0] == 1) & (np.linalg.norm((p0r - p0)[:, 0], axis=1) < 0.1)
-        a, b = p0[ok, 0].astype(np.float64), p1[ok, 0].astype(np.float64)
-        inside = (b[:, 0] > 8) & (b[:, 0] < width - 8) & (b[:, 1] > 2) & (b[:, 1] < rows - 2)
-        a, b = a[inside], b[inside]
-        bi = np.clip(np.round(b).astype(int), 0, [width - 1, rows - 1])
-        keep = both[bi[:, 1], bi[:, 0]] > 0
-        a, b = a[keep], b[keep]
-        # cv2 point (x, y) is pixel x's centre: strip coordinate x + 0.5
-        fa, _, _ = lens_project(rig.lenses[0], ring_point_dirs(a + 0.5, width, rows, half))
-        fb, _, _ = lens_project(rig.lenses[1], ring_point_dirs(b + 0.5, width, rows, half))
-        front_pts.append(fa)
-        back_pts.append(fb)
-    if not front_pts:
-        return np.empty((0, 2)), np.empty((0, 2))
-    return np.concatenate(front_pts), np.concatenate(back_pts)
-
-
-def _search_fov(frames: list[NDArray[np.uint8]], rig: RigProfile, lo: float = 186.0, hi: float = 232.0) -> list[float]:
+def _search_fov(pyramids: list[_Pyramid], rig: RigProfile, lo: float = 186.0, hi: float = 232.0) -> list[float]:
     """Coarse FOVs (shared) at which the two lenses' views of the overlap agree best (NCC),
     best first: the best refined by a parabola, then the next local maxima."""
     fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
     cands = np.arange(lo, hi + 0.01, 1.0)
     scores = []
-    width, rows, half = _ring_size(rig.replace(lenses=tuple(l.replace(fov_deg=hi) for l in rig.lenses)), scale=0.6)
-    dirs = ring_dirs(width, rows, half)
+    wide = rig.replace(lenses=tuple(l.replace(fov_deg=hi) for l in rig.lenses))
     for fov in cands:
         r = rig.replace(lenses=tuple(l.replace(fov_deg=l.fov_deg - fov0 + fov) for l in rig.lenses))
-        views, valids = [], []
-        for lens in r.lenses:
-            xy, valid, _ = lens_project(lens, dirs, margin_px=10.0)
-            mx, my = xy[..., 0].astype(np.float32) - 0.5, xy[..., 1].astype(np.float32) - 0.5
-            acc = [cv2.remap(f, mx, my, cv2.INTER_LINEAR).astype(np.float32) @ _LUMA for f in frames]
-            views.append([_normalise(a, 3.0).astype(np.float32) - 128.0 for a in acc])
-            valids.append(valid)
+        # the ring of the widest candidate, so every candidate is scored on the same band
+        views, valids, (width, _, _) = ring_views(pyramids, wide.replace(lenses=r.lenses), _SEARCH_PX_PER_DEG, margin_deg=2.0)
         m = valids[0] & valids[1]
         if m.sum() < 3 * width:  # a sliver of overlap correlates by chance
             scores.append(-1.0)
             continue
-        num = sum(float(np.sum(a[m] * b[m])) for a, b in zip(*views))
-        den = math.sqrt(sum(float(np.sum(a[m] ** 2)) for a in views[0]) * sum(float(np.sum(b[m] ** 2)) for b in views[1]))
+        a = [_normalise(v[0], 0.5 * _SEARCH_PX_PER_DEG).astype(np.float32) - 128.0 for v in views]
+        b = [_normalise(v[1], 0.5 * _SEARCH_PX_PER_DEG).astype(np.float32) - 128.0 for v in views]
+        num = sum(float(np.sum(x[m] * y[m])) for x, y in zip(a, b))
+        den = math.sqrt(sum(float(np.sum(x[m] ** 2)) for x in a) * sum(float(np.sum(y[m] ** 2)) for y in b))
         scores.append(num / den if den > 0 else -1.0)
     sc = np.asarray(scores)
     peaks = [k for k in range(len(sc)) if sc[k] > -1.0 and (k == 0 or sc[k] >= sc[k - 1]) and (k == len(sc) - 1 or sc[k] >= sc[k + 1])]
@@ -262,59 +219,10 @@ def _search_fov(frames: list[NDArray[np.uint8]], rig: RigProfile, lo: float = 18
     return out
 
 
-def _rotvec_matrix(w: NDArray[np.float64]) -> NDArray[np.float64]:
-    angle = float(np.linalg.norm(w))
-    if angle < 1e-15:
-        return np.eye(3)
-    return Rotation.from_axis_angle(w / angle, angle).matrix
-
-
-def _fit_geometry(
-    rig: RigProfile, pf: NDArray[np.float64], pb: NDArray[np.float64], *, fit_fov: bool
-) -> tuple[RigProfile, float, int]:
-    """Least-squares fit of the back lens' rotation and the shared FOV to overlap tracks."""
-    front, back = rig.lenses
-    rf = front.rotation().matrix
-    rb0 = back.rotation().matrix
-    kf, kb = tuple(front.distortion), tuple(back.distortion)
-    fov0 = 0.5 * (front.fov_deg + back.fov_deg)
-    dfov = (front.fov_deg - fov0, back.fov_deg - fov0)
-
-    # parameters: the back lens' rotation vector (radians, applied in its own frame) and,
-    # when fitted, the shared field of view (degrees)
-    def rays(
-        x: NDArray[np.float64], pf: NDArray[np.float64], pb: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        fov = x[3] if fit_fov else fov0
-        ff = front.radius / float(distort_theta(math.radians(fov + dfov[0]) / 2.0, kf))
-        fb = back.radius / float(distort_theta(math.radians(fov + dfov[1]) / 2.0, kb))
-        a = lens_unproject(pf, front.center, ff, kf) @ rf.T  # type: ignore[arg-type]
-        b = lens_unproject(pb, back.center, fb, kb) @ (rb0 @ _rotvec_matrix(x[:3])).T  # type: ignore[arg-type]
-        return a, b
-
-    def resid(x: NDArray[np.float64], pf: NDArray[np.float64], pb: NDArray[np.float64]) -> NDArray[np.float64]:
-        a, b = rays(x, pf, pb)
-        return (a - b).ravel()
-
-    x0 = np.array([0.0, 0.0, 0.0, fov0] if fit_fov else [0.0, 0.0, 0.0])
-    x_scale = [1e-3, 1e-3, 1e-3, 0.1][: len(x0)]
-    scale = 0.3 / front.focal  # about 0.3 px, in radians
-    x = least_squares(resid, x0, args=(pf, pb), loss="soft_l1", f_scale=scale, x_scale=x_scale).x
-    a, b = rays(x, pf, pb)
-    err = np.linalg.norm(a - b, axis=1)
-    inl = err < max(4.0 * scale, 3.0 * float(np.median(err)))
-    # refit on the inliers with a plain (Gaussian) loss: unbiased once outliers are gone
-    if inl.sum() >= 20:
-        pf, pb = pf[inl], pb[inl]
-        x = least_squares(resid, x, args=(pf, pb), x_scale=x_scale).x
-        a, b = rays(x, pf, pb)
-        err = np.linalg.norm(a - b, axis=1)
-    fov = float(x[3]) if fit_fov else fov0
-    rb = Rotation(rb0 @ _rotvec_matrix(x[:3]))
-    new = rig.with_lens(0, front.replace(fov_deg=fov + dfov[0])).with_lens(
-        1, back.replace(fov_deg=fov + dfov[1], rotation_ypr=rb.as_ypr())
-    )
-    return new, float(np.degrees(np.sqrt(np.mean(err * err)))), int(len(err))
+def _with_fov(rig: RigProfile, fov: float) -> RigProfile:
+    """``rig`` with its mean FOV moved to ``fov`` (lenses keep their difference)."""
+    fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
+    return rig.replace(lenses=tuple(l.replace(fov_deg=l.fov_deg - fov0 + fov) for l in rig.lenses))
 
 
 # ---- stage 3: photometry --------------------------------------------------------------------
@@ -530,6 +438,7 @@ def calibrate_rig(
     fit_fov: bool = True,
     photometric: bool = True,
     iterations: int = 4,
+    motion_intrinsics: bool = True,
 ) -> CalibrationResult:
     """Estimate a side-by-side dual-fisheye rig from its frames.
 
@@ -539,10 +448,12 @@ def calibrate_rig(
     :param frame_size: (width, height) of the frames.
     :param nominal: starting rig (circle guesses, distortion, FOV, vignetting shape);
         default ``RigProfile.nominal(frame_size)``.
-    :param fit_fov: estimate the field of view (shared by both lenses); otherwise keep the
-        nominal's.
+    :param fit_fov: estimate each lens' focal length and distortion (hence its field of
+        view); otherwise keep the nominal's (centres and rotation are still fitted).
     :param photometric: estimate exposure, colour gain and vignetting.
     :param iterations: track-and-fit rounds of the geometric stage (at most).
+    :param motion_intrinsics: also track features each lens sees in two frames between which
+        the camera turned (they observe each lens' whole mapping; see ``_lensfit``).
     :raises CalibrationError: when no image circle or too few overlap tracks are found.
     """
     w, h = int(frame_size[0]), int(frame_size[1])
@@ -579,41 +490,48 @@ def calibrate_rig(
             warnings.append(f"lens {i}: ragged image circle (rms {rms:.2f} px)")
     rig = nominal.replace(lenses=tuple(lenses))
 
-    # stage 2: rotation and FOV from overlap tracks, re-tracked from each new estimate
-    residual, n = float("nan"), 0
-    geo_frames = picked[:: max(1, len(picked) // 6)][:6]
-    fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
+    # stage 2: both lenses' intrinsics and the back lens' rotation (``_lensfit``)
+    geo_frames = _spread(picked, 6)
+    pyramids = [_Pyramid(f) for f in geo_frames]
     starts = [rig]
-    if fit_fov:  # the best coarse FOVs first, the nominal's last
-        starts = [rig.replace(lenses=tuple(l.replace(fov_deg=l.fov_deg - fov0 + f) for l in rig.lenses)) for f in _search_fov(geo_frames[:3], rig)]
-        starts.append(rig)
-    chosen: tuple[RigProfile, float, int] | None = None
+    if fit_fov:  # the best coarse (shared) FOVs first, the nominal's last
+        starts = [_with_fov(rig, f) for f in _search_fov(pyramids[:3], rig)] + [rig]
+    chosen: FitReport | None = None
+    chosen_priors = None
     most = 0
     for start in starts:  # first start whose tracks fit well; else the best fitting one
-        pf, pb = _track_overlap(geo_frames, start)
+        pf, pb, _ = track_overlap(pyramids, start)
         most = max(most, len(pf))
         if len(pf) < 30:
             continue
-        fitted = _fit_geometry(start, pf, pb, fit_fov=fit_fov)
-        if chosen is None or fitted[1] < chosen[1]:
-            chosen = fitted
-        if fitted[1] < 0.25:
+        # each lens' focal closes its mapping at the start's FOV on its own circle
+        priors = priors_for(start, start, tuple(circle_rms))
+        fitted = fit_lenses(start, Tracks(pf, pb), priors, fit_fov=fit_fov)
+        if chosen is None or fitted.overlap_rms_deg < chosen.overlap_rms_deg:
+            chosen, chosen_priors = fitted, priors
+        if fitted.overlap_rms_deg < 0.25:
             break
-    if chosen is None:
+    if chosen is None or chosen_priors is None:
         raise CalibrationError(f"only {most} feature tracks across the lens overlap: too little texture to calibrate")
-    rig, residual, n = chosen
-    for _ in range(1, iterations):
-        pf, pb = _track_overlap(geo_frames, rig)
+    rig = chosen.rig
+    report = chosen
+    # a camera that turns between frames shows each lens' whole mapping (module _lensfit)
+    motion_tracks, turns = track_motion(geo_frames, rig) if motion_intrinsics and len(geo_frames) > 1 else ([], {})
+    for _ in range(iterations):
+        pf, pb, _ = track_overlap(pyramids, rig)
         if len(pf) < 30:
             break  # keep the estimate the previous round reached
-        new, residual, n = _fit_geometry(rig, pf, pb, fit_fov=fit_fov)
-        change = Rotation(new.lenses[1].rotation().matrix @ rig.lenses[1].rotation().matrix.T).angle
-        dfov = abs(new.lenses[0].fov_deg - rig.lenses[0].fov_deg)
-        rig = new
-        if math.degrees(change) < 0.005 and dfov < 0.01:
+        new = fit_lenses(rig, Tracks(pf, pb, motion_tracks, turns), chosen_priors, fit_fov=fit_fov)
+        change = Rotation(new.rig.lenses[1].rotation().matrix @ rig.lenses[1].rotation().matrix.T).angle
+        dfocal = max(abs(a.focal / b.focal - 1.0) for a, b in zip(new.rig.lenses, rig.lenses))
+        rig, report = new.rig, new
+        if math.degrees(change) < 0.005 and dfocal < 1e-4:
             break
+    residual, n = report.overlap_rms_deg, report.overlap_tracks
     if residual > 0.25:
         warnings.append(f"large ray residual {residual:.3f} deg: parallax, rolling shutter or a distortion the model lacks")
+    if not report.motion_tracks:
+        warnings.append("camera did not turn between calibration frames: each lens' focal length is split by the prior (only their relation is observed)")
 
     phot_rms, motion, observed = float("nan"), 0.0, False
     if photometric:
@@ -629,6 +547,8 @@ def calibrate_rig(
     notes["calibration"] = {
         "residual_deg": residual,
         "matches": n,
+        "motion_residual_deg": report.motion_rms_deg,
+        "motion_tracks": report.motion_tracks,
         "frames": len(picked),
         "photometric_rms": phot_rms,
         "motion_deg": motion,
@@ -645,7 +565,16 @@ def calibrate_rig(
         motion_deg=motion,
         vignetting_observed=observed,
         warnings=tuple(warnings),
+        motion_residual_deg=report.motion_rms_deg,
+        motion_tracks=report.motion_tracks,
     )
+
+
+def _spread(frames: list[NDArray[np.uint8]], count: int) -> list[NDArray[np.uint8]]:
+    """``count`` of ``frames`` spread evenly over them (first and last included)."""
+    if len(frames) <= count:
+        return list(frames)
+    return [frames[int(round(i))] for i in np.linspace(0, len(frames) - 1, count)]
 
 
 # ---- from a file ----------------------------------------------------------------------------
