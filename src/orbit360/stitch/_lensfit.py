@@ -44,7 +44,7 @@ from ..geometry import Rotation, distort_theta, undistort_theta
 from ..profile import LensProfile, RigProfile
 from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
 
-__all__ = ["LensPrior", "Tracks", "track_overlap", "track_motion", "fit_lenses", "ring_geometry", "RING_PX_PER_DEG"]
+__all__ = ["LensPrior", "Tracks", "MotionMatches", "track_overlap", "track_motion", "fit_lenses", "ring_geometry", "RING_PX_PER_DEG"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -102,10 +102,12 @@ class _Pyramid:
 
 
 def ring_views(
-    pyramids: list[_Pyramid], rig: RigProfile, px_per_deg: float, margin_deg: float = 0.5
+    pyramids: list[_Pyramid], rig: RigProfile, px_per_deg: float, margin_deg: float = 0.5,
+    ring: tuple[int, int, float] | None = None,
 ) -> tuple[list[list[NDArray[np.float32]]], list[NDArray[np.bool_]], tuple[int, int, float]]:
-    """Each frame's two views of the overlap ring (luma, float32) and where each lens sees it."""
-    width, rows, half = ring_geometry(rig, px_per_deg)
+    """Each frame's two views of the overlap ring (luma, float32) and where each lens sees
+    it; ``ring`` (width, rows, half) defaults to ``rig``'s overlap at ``px_per_deg``."""
+    width, rows, half = ring if ring is not None else ring_geometry(rig, px_per_deg)
     dirs = ring_dirs(width, rows, half)
     per_lens = []
     valids = []
@@ -219,69 +221,76 @@ class MotionTrack:
     pb: NDArray[np.float64]
 
 
-def track_motion(frames: list[NDArray[np.uint8]], rig: RigProfile, *, min_turn_deg: float = 3.0) -> tuple[list[MotionTrack], dict[int, NDArray[np.float64]]]:
-    """Features each lens saw in two frames the camera turned between, and the turns.
+class MotionMatches:
+    """Features each lens saw in two calibration frames (SIFT, ratio test), found once;
+    ``tracks(rig)`` keeps the ones a camera turn explains under the current model."""
 
-    Pairs of frames whose turn is under ``min_turn_deg`` are left out: a still camera's
-    repeated views add nothing the overlap does not. Returns the tracks and, per frame,
-    the camera turn from frame 0 (world dir = M_j rig dir, as estimated with ``rig``);
-    frames not linked to frame 0 by any pair are dropped.
-    """
-    w = rig.frame_size[0]
-    half_w = w // 2
-    feats = [[_lens_features(f, lens, 0 if lens.center[0] < half_w else half_w, half_w) for lens in rig.lenses] for f in frames]
-    rng = np.random.default_rng(0)
-    matcher = cv2.BFMatcher(cv2.NORM_L2)
-    tracks: list[MotionTrack] = []
-    turns: dict[tuple[int, int], NDArray[np.float64]] = {}
-    for a in range(len(frames)):
-        for b in range(a + 1, len(frames)):
-            rays_a, rays_b, per_lens = [], [], []
-            for i, lens in enumerate(rig.lenses):
-                fa, fb = feats[a][i], feats[b][i]
-                if fa.desc is None or fb.desc is None or len(fa.points) < 20 or len(fb.points) < 20:
+    def __init__(self, frames: list[NDArray[np.uint8]], rig: RigProfile) -> None:
+        half_w = rig.frame_size[0] // 2
+        feats = [[_lens_features(f, lens, 0 if lens.center[0] < half_w else half_w, half_w) for lens in rig.lenses] for f in frames]
+        matcher = cv2.BFMatcher(cv2.NORM_L2)
+        self.frames = len(frames)
+        self.pairs: list[tuple[int, int, int, NDArray[np.float64], NDArray[np.float64]]] = []
+        for a in range(len(frames)):
+            for b in range(a + 1, len(frames)):
+                for i in range(len(rig.lenses)):
+                    fa, fb = feats[a][i], feats[b][i]
+                    if fa.desc is None or fb.desc is None or len(fa.points) < 20 or len(fb.points) < 20:
+                        continue
+                    knn = matcher.knnMatch(fa.desc, fb.desc, k=2)
+                    good = [m[0] for m in knn if len(m) == 2 and m[0].distance < 0.75 * m[1].distance]
+                    if len(good) >= 20:
+                        self.pairs.append((a, b, i, fa.points[[m.queryIdx for m in good]], fb.points[[m.trainIdx for m in good]]))
+
+    def tracks(self, rig: RigProfile, *, tol_deg: float, min_turn_deg: float = 3.0) -> tuple[list[MotionTrack], dict[int, NDArray[np.float64]]]:
+        """The matches within ``tol_deg`` of a rigid camera turn (RANSAC over both lenses'
+        rays) for frame pairs that turned at least ``min_turn_deg`` (a still camera's
+        repeated views add nothing the overlap does not), and each frame's turn from frame 0
+        (world dir = M_j rig dir); frames not linked to frame 0 are left out."""
+        rng = np.random.default_rng(0)
+        tracks: list[MotionTrack] = []
+        turns: dict[tuple[int, int], NDArray[np.float64]] = {}
+        for a in range(self.frames):
+            for b in range(a + 1, self.frames):
+                per_lens = [(i, pa, pb) for (fa, fb, i, pa, pb) in self.pairs if (fa, fb) == (a, b)]
+                if not per_lens:
                     continue
-                pairs = matcher.knnMatch(fa.desc, fb.desc, k=2)
-                good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < 0.75 * m[1].distance]
-                if len(good) < 20:
+                rays_a, rays_b = [], []
+                for i, pa, pb in per_lens:
+                    lens = rig.lenses[i]
+                    rot = lens.rotation().matrix
+                    rays_a.append(lens_unproject(pa, lens.center, lens.focal, lens.distortion) @ rot.T)  # type: ignore[arg-type]
+                    rays_b.append(lens_unproject(pb, lens.center, lens.focal, lens.distortion) @ rot.T)  # type: ignore[arg-type]
+                va, vb = np.concatenate(rays_a), np.concatenate(rays_b)
+                inl = _ransac_rotation(va, vb, math.radians(tol_deg), rng)
+                if inl.sum() < 20:
                     continue
-                pa = fa.points[[m.queryIdx for m in good]]
-                pb = fb.points[[m.trainIdx for m in good]]
-                rot = lens.rotation().matrix
-                rays_a.append(lens_unproject(pa, lens.center, lens.focal, lens.distortion) @ rot.T)  # type: ignore[arg-type]
-                rays_b.append(lens_unproject(pb, lens.center, lens.focal, lens.distortion) @ rot.T)  # type: ignore[arg-type]
-                per_lens.append((i, pa, pb))
-            if not per_lens:
-                continue
-            va, vb = np.concatenate(rays_a), np.concatenate(rays_b)
-            if len(va) < 20:
-                continue
-            # generous: the starting model may be off by a degree or two at the rim
-            inl = _ransac_rotation(va, vb, math.radians(1.5), rng)
-            if inl.sum() < 20:
-                continue
-            m = _kabsch(va[inl], vb[inl])  # rig_b = m rig_a for one world point
-            if math.degrees(Rotation(m).angle) < min_turn_deg:
-                continue
-            turns[(a, b)] = m
-            start = 0
-            for i, pa, pb in per_lens:
-                sel = inl[start : start + len(pa)]
-                start += len(pa)
-                if sel.sum() >= 8:
-                    tracks.append(MotionTrack(i, a, b, pa[sel], pb[sel]))
-    # each frame's turn from frame 0 (world = frame 0's rig): M_j = m(0, j)^T, or through a
-    # frame that is linked to both
-    motion: dict[int, NDArray[np.float64]] = {0: np.eye(3)}
-    for _ in range(len(frames)):
-        for (a, b), m in turns.items():
-            # a world direction d: rig_a = M_a^T d, rig_b = M_b^T d = m rig_a -> M_b = M_a m^T
-            if a in motion and b not in motion:
-                motion[b] = motion[a] @ m.T
-            elif b in motion and a not in motion:
-                motion[a] = motion[b] @ m
-    tracks = [t for t in tracks if t.frame_a in motion and t.frame_b in motion]
-    return tracks, motion
+                m = _kabsch(va[inl], vb[inl])  # rig_b = m rig_a for one world point
+                if math.degrees(Rotation(m).angle) < min_turn_deg:
+                    continue
+                turns[(a, b)] = m
+                start = 0
+                for i, pa, pb in per_lens:
+                    sel = inl[start : start + len(pa)]
+                    start += len(pa)
+                    if sel.sum() >= 8:
+                        tracks.append(MotionTrack(i, a, b, pa[sel], pb[sel]))
+        # each frame's turn from frame 0, through any chain of linked pairs
+        motion: dict[int, NDArray[np.float64]] = {0: np.eye(3)}
+        for _ in range(self.frames):
+            for (a, b), m in turns.items():
+                # a world direction d: rig_a = M_a^T d, rig_b = M_b^T d = m rig_a -> M_b = M_a m^T
+                if a in motion and b not in motion:
+                    motion[b] = motion[a] @ m.T
+                elif b in motion and a not in motion:
+                    motion[a] = motion[b] @ m
+        tracks = [t for t in tracks if t.frame_a in motion and t.frame_b in motion]
+        return tracks, motion
+
+
+def track_motion(frames: list[NDArray[np.uint8]], rig: RigProfile, *, tol_deg: float = 1.5) -> tuple[list[MotionTrack], dict[int, NDArray[np.float64]]]:
+    """Motion tracks and frame turns of ``frames`` under ``rig`` (``MotionMatches``)."""
+    return MotionMatches(frames, rig).tracks(rig, tol_deg=tol_deg)
 
 
 # ---- the joint fit -------------------------------------------------------------------------------
@@ -344,8 +353,6 @@ def fit_lenses(
     ``fit_fov`` False keeps each lens' FOV and distortion (only centres, rotation and, through
     them, nothing else change); ``fit_intrinsics`` False fits the rotation alone.
     """
-    from scipy.optimize import least_squares
-
     lenses = rig.lenses
     rf = lenses[0].rotation().matrix
     rb0 = lenses[1].rotation().matrix
@@ -399,6 +406,24 @@ def fit_lenses(
             thinned.append(MotionTrack(t.lens, t.frame_a, t.frame_b, t.pa[pick], t.pb[pick]))
         mt = thinned
 
+    n_frames = max([0, *tracks.turns]) + 1
+    groups: list[tuple[int, tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]]] = []
+
+    def regroup(mt: list[MotionTrack]) -> None:
+        """One array per lens of all its motion tracks (in ``mt``'s order, which is by lens)."""
+        groups.clear()
+        for i in range(2):
+            ts = [t for t in mt if t.lens == i]
+            if ts:
+                groups.append((i, (
+                    np.concatenate([t.pa for t in ts]), np.concatenate([t.pb for t in ts]),
+                    np.concatenate([np.full(len(t.pa), t.frame_a) for t in ts]),
+                    np.concatenate([np.full(len(t.pa), t.frame_b) for t in ts]),
+                )))
+
+    mt = sorted(mt, key=lambda t: t.lens)
+    regroup(mt)
+
     def residuals(x: NDArray[np.float64], parts: bool = False) -> Any:
         c0, f0, k0 = intr(x, 0)
         c1, f1, k1 = intr(x, 1)
@@ -409,10 +434,14 @@ def fit_lenses(
         b = lens_unproject(pb, c1, f1, k1) @ rb.T
         r_o = ((a - b) / sig_o).ravel()
         r_m = []
-        for t in mt:
-            c, f, k = intrs[t.lens]
-            da = lens_unproject(t.pa, c, f, k) @ rots[t.lens].T @ turn(x, t.frame_a).T
-            db = lens_unproject(t.pb, c, f, k) @ rots[t.lens].T @ turn(x, t.frame_b).T
+        if groups:
+            turns_x = np.stack([turn(x, j) for j in range(n_frames)])
+        for i, (qa, qb, fa, fb) in groups:
+            c, f, k = intrs[i]
+            da = lens_unproject(qa, c, f, k) @ rots[i].T
+            db = lens_unproject(qb, c, f, k) @ rots[i].T
+            da = np.einsum("nij,nj->ni", turns_x[fa], da)
+            db = np.einsum("nij,nj->ni", turns_x[fb], db)
             r_m.append(((da - db) / sig_m).ravel())
         r_m_all = np.concatenate(r_m) if r_m else np.empty(0)
         r_p = []
@@ -439,24 +468,8 @@ def fit_lenses(
         xs[o] = 1e-3
         xs[o + 1 : o + 5] = k_scale[i] * 0.1
         xs[o + 5 : o + 7] = 0.1
-    n_data = [0]
-
-    def robust_data(z: NDArray[np.float64]) -> NDArray[np.float64]:
-        """soft-L1 (scale 3 sigma) on the track residuals, plain squares on the prior's."""
-        rho = np.empty((3, len(z)))
-        rho[0], rho[1], rho[2] = z, 1.0, 0.0
-        d = z[: n_data[0]] / 9.0
-        t = np.sqrt(1.0 + d)
-        rho[0, : n_data[0]] = 2.0 * 9.0 * (t - 1.0)
-        rho[1, : n_data[0]] = 1.0 / t
-        rho[2, : n_data[0]] = -0.5 / (9.0 * t**3)
-        return rho
-
     r_o0, r_m0, _ = residuals(x0, parts=True)
-    n_data[0] = len(r_o0) + len(r_m0)
-    sol = least_squares(residuals, x0, loss=robust_data, x_scale=xs, max_nfev=60 * n_par)
-    x = sol.x
-    # drop outliers (angles more than 4 sigma or 3x the median off), refit with a plain loss
+    x = _levenberg_marquardt(residuals, x0, xs, n_robust=len(r_o0) + len(r_m0))
     r_o, r_m, _ = residuals(x, parts=True)
     e_o = np.linalg.norm(r_o.reshape(-1, 3), axis=1)
     keep_o = e_o < max(4.0, 3.0 * float(np.median(e_o))) if len(e_o) else np.zeros(0, bool)
@@ -476,7 +489,8 @@ def fit_lenses(
             new_mt.append(MotionTrack(t.lens, t.frame_a, t.frame_b, t.pa[sel], t.pb[sel]))
     if len(new_mt) == len(mt):
         mt = new_mt
-    x = least_squares(residuals, x, x_scale=xs, max_nfev=60 * n_par).x
+        regroup(mt)
+    x = _levenberg_marquardt(residuals, x, xs, n_robust=0)
     r_o, r_m, _ = residuals(x, parts=True)
     e_o = np.linalg.norm(r_o.reshape(-1, 3), axis=1) * sig_o
     e_m = np.linalg.norm(r_m.reshape(-1, 3), axis=1) * sig_m if len(r_m) else np.empty(0)
@@ -502,6 +516,57 @@ def fit_lenses(
         float(np.degrees(np.sqrt(np.mean(e_m**2)))) if len(e_m) else float("nan"),
         int(len(e_m)),
     )
+
+
+def _levenberg_marquardt(
+    fun: Any, x0: NDArray[np.float64], scale: NDArray[np.float64], *, n_robust: int, iterations: int = 30
+) -> NDArray[np.float64]:
+    """Minimise the sum of squares of ``fun(x)`` (residuals in units of their sigma) by
+    Levenberg-Marquardt with forward-difference Jacobians; the first ``n_robust`` residuals
+    (track residuals, in 3-vectors) get soft-L1 weights (scale 3 sigma) by reweighting each
+    iteration, the rest (the prior) plain squares.
+
+    Written out rather than ``scipy.optimize.least_squares``: that one factors the whole
+    Jacobian by SVD every step, which on a few thousand tracks with BLAS threads fighting
+    over two cores took seconds a step; here the normal equations are 30 x 30.
+    """
+
+    def weights(r: NDArray[np.float64]) -> NDArray[np.float64]:
+        w = np.ones(len(r))
+        if n_robust:
+            e = np.linalg.norm(r[:n_robust].reshape(-1, 3), axis=1)
+            w[:n_robust] = np.repeat(1.0 / np.sqrt(np.sqrt(1.0 + (e / 3.0) ** 2)), 3)
+        return w
+
+    x = np.asarray(x0, np.float64).copy()
+    lam = 1e-3
+    r = fun(x)
+    for _ in range(iterations):
+        w = weights(r)
+        rw = r * w
+        h = scale * 1e-3
+        jac = np.empty((len(r), len(x)))
+        for j in range(len(x)):
+            xj = x.copy()
+            xj[j] += h[j]
+            jac[:, j] = (fun(xj) - r) * w / h[j]
+        a = jac.T @ jac
+        g = jac.T @ rw
+        cost = float(rw @ rw)
+        d = np.diag(a).copy() + 1e-12
+        improved = False
+        for _ in range(10):
+            dx = np.linalg.solve(a + lam * np.diag(d), -g)
+            r_new = fun(x + dx)
+            if float(((r_new * w) ** 2).sum()) < cost:
+                x, r = x + dx, r_new
+                lam = max(lam / 3.0, 1e-7)
+                improved = True
+                break
+            lam *= 4.0
+        if not improved or float(np.max(np.abs(dx) / scale)) < 1e-3:
+            break
+    return x
 
 
 def priors_for(rig: RigProfile, nominal: RigProfile, circle_rms: tuple[float, ...]) -> tuple[LensPrior, LensPrior]:

@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from ..errors import CalibrationError, InputError
 from ..geometry import Rotation, distort_theta
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
-from ._lensfit import FitReport, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_views, track_motion, track_overlap
+from ._lensfit import FitReport, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
 from ._ring import lens_project
 
 
@@ -192,11 +192,11 @@ def _search_fov(pyramids: list[_Pyramid], rig: RigProfile, lo: float = 186.0, hi
     fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
     cands = np.arange(lo, hi + 0.01, 1.0)
     scores = []
-    wide = rig.replace(lenses=tuple(l.replace(fov_deg=hi) for l in rig.lenses))
+    # the ring of the widest candidate, so every candidate is scored on the same band
+    ring = ring_geometry(rig.replace(lenses=tuple(l.replace(fov_deg=hi) for l in rig.lenses)), _SEARCH_PX_PER_DEG)
     for fov in cands:
         r = rig.replace(lenses=tuple(l.replace(fov_deg=l.fov_deg - fov0 + fov) for l in rig.lenses))
-        # the ring of the widest candidate, so every candidate is scored on the same band
-        views, valids, (width, _, _) = ring_views(pyramids, wide.replace(lenses=r.lenses), _SEARCH_PX_PER_DEG, margin_deg=2.0)
+        views, valids, (width, _, _) = ring_views(pyramids, r, _SEARCH_PX_PER_DEG, margin_deg=2.0, ring=ring)
         m = valids[0] & valids[1]
         if m.sum() < 3 * width:  # a sliver of overlap correlates by chance
             scores.append(-1.0)
@@ -496,31 +496,36 @@ def calibrate_rig(
     starts = [rig]
     if fit_fov:  # the best coarse (shared) FOVs first, the nominal's last
         starts = [_with_fov(rig, f) for f in _search_fov(pyramids[:3], rig)] + [rig]
+    # the start whose overlap tracks most (a wrong FOV leaves LK a few chance matches):
+    # the correlation's best FOVs, the nominal's and a coarse grid, scored on one frame
+    if fit_fov:
+        starts += [_with_fov(rig, f) for f in np.arange(186.0, 232.0, 4.0)]
+    counts = [len(track_overlap(pyramids[:1], start)[0]) for start in starts]
+    best = [starts[k] for k in np.argsort(counts)[::-1][:2]]
+    tracked = [(start, *track_overlap(pyramids, start)) for start in best]
+    most = max(len(t[1]) for t in tracked)
     chosen: FitReport | None = None
     chosen_priors = None
-    most = 0
-    for start in starts:  # first start whose tracks fit well; else the best fitting one
-        pf, pb, _ = track_overlap(pyramids, start)
-        most = max(most, len(pf))
-        if len(pf) < 30:
+    for start, pf, pb, _ in sorted(tracked, key=lambda t: -len(t[1]))[:2]:
+        if len(pf) < max(30, 0.5 * most):
             continue
         # each lens' focal closes its mapping at the start's FOV on its own circle
         priors = priors_for(start, start, tuple(circle_rms))
         fitted = fit_lenses(start, Tracks(pf, pb), priors, fit_fov=fit_fov)
         if chosen is None or fitted.overlap_rms_deg < chosen.overlap_rms_deg:
             chosen, chosen_priors = fitted, priors
-        if fitted.overlap_rms_deg < 0.25:
-            break
     if chosen is None or chosen_priors is None:
         raise CalibrationError(f"only {most} feature tracks across the lens overlap: too little texture to calibrate")
     rig = chosen.rig
     report = chosen
     # a camera that turns between frames shows each lens' whole mapping (module _lensfit)
-    motion_tracks, turns = track_motion(geo_frames, rig) if motion_intrinsics and len(geo_frames) > 1 else ([], {})
-    for _ in range(iterations):
+    matches = MotionMatches(geo_frames, rig) if motion_intrinsics and fit_fov and len(geo_frames) > 1 else None
+    for round_ in range(iterations):
         pf, pb, _ = track_overlap(pyramids, rig)
         if len(pf) < 30:
             break  # keep the estimate the previous round reached
+        # motion tracks re-selected under each new model, more strictly once it has them
+        motion_tracks, turns = matches.tracks(rig, tol_deg=1.5 if round_ == 0 else 0.5) if matches else ([], {})
         new = fit_lenses(rig, Tracks(pf, pb, motion_tracks, turns), chosen_priors, fit_fov=fit_fov)
         change = Rotation(new.rig.lenses[1].rotation().matrix @ rig.lenses[1].rotation().matrix.T).angle
         dfocal = max(abs(a.focal / b.focal - 1.0) for a, b in zip(new.rig.lenses, rig.lenses))
