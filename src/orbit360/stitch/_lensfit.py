@@ -370,7 +370,11 @@ def fit_lenses(
     n_par = 3 + 2 * n_lens + 3 * len(frames_m)
     fidx = {j: 3 + 2 * n_lens + 3 * q for q, j in enumerate(frames_m)}
     th_max = [l.max_theta for l in lenses]
-    k_scale = [np.array([s / th**(2 * (n + 1)) for n, s in enumerate(p.k_rim_sigma)]) for p, th in zip(priors, th_max)]
+    # without motion tracks the overlap sees only a band of incidence angles, where a
+    # k-term and the focal length act alike: the distortion stays at the prior's (50x
+    # firmer) and the focal lengths take what the band shows
+    firm = (0.02, 0.02, 0.02, 0.02) if not mt else (1.0, 1.0, 1.0, 1.0)
+    k_scale = [np.array([s * g / th**(2 * (n + 1)) for n, (s, g) in enumerate(zip(p.k_rim_sigma, firm))]) for p, th in zip(priors, th_max)]
 
     def intr(x: NDArray[np.float64], i: int) -> tuple[tuple[float, float], float, tuple[float, float, float, float]]:
         lens = lenses[i]
@@ -453,6 +457,13 @@ def fit_lenses(
                 if fit_fov:
                     r_p.append((x[o + 1 : o + 5] - np.asarray(p.distortion)) / k_scale[i])
                 r_p.append((x[o + 5 : o + 7] - np.asarray(p.center)) / p.center_sigma_px)
+        if fit_intrinsics and fit_fov and not mt:
+            # a still camera: the overlap cannot split the lenses (module docstring); keep
+            # their focal lengths and distortions as the prior relates them (same design)
+            o0, o1 = 3, 3 + n_lens
+            r_p.append([(x[o0] - x[o1]) / 1e-3])
+            dk = (x[o0 + 1 : o0 + 5] - np.asarray(priors[0].distortion)) - (x[o1 + 1 : o1 + 5] - np.asarray(priors[1].distortion))
+            r_p.append(dk / (0.1 * k_scale[0]))
         r_prior = np.concatenate([np.atleast_1d(np.asarray(v, np.float64)) for v in r_p]) if r_p else np.empty(0)
         if parts:
             return r_o, r_m_all, r_prior
@@ -576,7 +587,8 @@ def priors_for(rig: RigProfile, nominal: RigProfile, circle_rms: tuple[float, ..
     out = []
     for lens, nom, rms in zip(rig.lenses, nominal.lenses, circle_rms):
         focal = lens.radius / float(distort_theta(nom.max_theta, nom.distortion))
-        sigma = float(np.clip(0.5 * rms, 0.3, 0.05 * lens.radius)) * lens.radius / max(lens.radius, 1.0)
-        sigma = max(sigma, 0.001 * lens.radius)
+        # a clean circle fit places its centre to about a tenth of its edge scatter per
+        # hundred points; a ragged one (rms of several px) hardly at all
+        sigma = float(np.clip(0.5 * rms, 0.1, 0.05 * lens.radius))
         out.append(LensPrior(focal=focal, distortion=tuple(nom.distortion), center=lens.center, center_sigma_px=sigma))  # type: ignore[arg-type]
     return out[0], out[1]

@@ -448,8 +448,9 @@ def calibrate_rig(
     :param frame_size: (width, height) of the frames.
     :param nominal: starting rig (circle guesses, distortion, FOV, vignetting shape);
         default ``RigProfile.nominal(frame_size)``.
-    :param fit_fov: estimate each lens' focal length and distortion (hence its field of
-        view); otherwise keep the nominal's (centres and rotation are still fitted).
+    :param fit_fov: estimate each lens' focal length, distortion and centre (hence its
+        field of view); otherwise keep the nominal's FOV and distortion and the circle
+        fit's centres, and fit the rotation alone.
     :param photometric: estimate exposure, colour gain and vignetting.
     :param iterations: track-and-fit rounds of the geometric stage (at most).
     :param motion_intrinsics: also track features each lens sees in two frames between which
@@ -511,7 +512,7 @@ def calibrate_rig(
             continue
         # each lens' focal closes its mapping at the start's FOV on its own circle
         priors = priors_for(start, start, tuple(circle_rms))
-        fitted = fit_lenses(start, Tracks(pf, pb), priors, fit_fov=fit_fov)
+        fitted = fit_lenses(start, Tracks(pf, pb), priors, fit_intrinsics=fit_fov)
         if chosen is None or fitted.overlap_rms_deg < chosen.overlap_rms_deg:
             chosen, chosen_priors = fitted, priors
     if chosen is None or chosen_priors is None:
@@ -526,7 +527,7 @@ def calibrate_rig(
             break  # keep the estimate the previous round reached
         # motion tracks re-selected under each new model, more strictly once it has them
         motion_tracks, turns = matches.tracks(rig, tol_deg=1.5 if round_ == 0 else 0.5) if matches else ([], {})
-        new = fit_lenses(rig, Tracks(pf, pb, motion_tracks, turns), chosen_priors, fit_fov=fit_fov)
+        new = fit_lenses(rig, Tracks(pf, pb, motion_tracks, turns), chosen_priors, fit_intrinsics=fit_fov)
         change = Rotation(new.rig.lenses[1].rotation().matrix @ rig.lenses[1].rotation().matrix.T).angle
         dfocal = max(abs(a.focal / b.focal - 1.0) for a, b in zip(new.rig.lenses, rig.lenses))
         rig, report = new.rig, new
