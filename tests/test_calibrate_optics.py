@@ -100,3 +100,17 @@ def test_still_camera_takes_the_mapping_from_a_prior(picture) -> None:  # type: 
     helped = calibrate_rig([frame], rig.frame_size, nominal=prior, photometric=False)
     ours = _stitch_psnr(helped.rig, frame, truth)
     assert ours >= ideal - 1.0, (ours, ideal, helped.summary())
+
+
+def test_profile_calibrated_at_one_size_stitches_another(picture) -> None:  # type: ignore[no-untyped-def]
+    """Same sensor crop at another resolution: centres and radii scale, angles stay."""
+    small = realistic_rig(480, 7306)
+    calibrated = calibrate_rig([PhotoRigRenderer(small, picture).render(m) for m in _turns()], small.frame_size, photometric=False).rig
+    big = small.scaled(1024)
+    scaled = calibrated.scaled_to(big.frame_size)
+    assert scaled.frame_size == (2048, 1024) and scaled.notes["scaled_from"] == [960, 480]
+    renderer = PhotoRigRenderer(big, picture)
+    unseen = Rotation.from_ypr(25.0, -3.0, 1.0)
+    frame, truth = renderer.render(unseen), renderer.ground_truth(big.frame_size, unseen)
+    ours, ideal = _stitch_psnr(scaled, frame, truth), _stitch_psnr(big.profile(), frame, truth)
+    assert ours >= ideal - 1.0, (ours, ideal)

@@ -620,10 +620,14 @@ def load_prior(path: str | os.PathLike[str], frame_size: tuple[int, int], *, fov
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InputError("not a rig profile or Gyroflow lens profile (invalid JSON)", path=p) from None
     if isinstance(d, dict) and "fisheye_params" in d:
-        return gyroflow_rig(d, frame_size, fov_deg=fov_deg or 195.0)
+        # NAME_front.json written by ``write_gyroflow``: its NAME_back.json is the back lens
+        back = p.with_name(p.name.replace("_front.json", "_back.json")) if p.name.endswith("_front.json") else None
+        rig = gyroflow_rig(d, frame_size, fov_deg=fov_deg or 195.0, back=back if back is not None and back.is_file() else None)
+        if fov_deg:
+            rig = rig.replace(lenses=tuple(l.replace(fov_deg=fov_deg) for l in rig.lenses))
+        return rig
     rig = RigProfile.from_dict(d, path=p)
-    if tuple(rig.frame_size) != tuple(frame_size):
-        raise InputError(f"prior rig is for {rig.frame_size[0]}x{rig.frame_size[1]} frames, video is {frame_size[0]}x{frame_size[1]}", path=p)
+    rig = rig.scaled_to(frame_size, path=p)  # the same camera at another resolution
     if fov_deg:
         rig = rig.replace(lenses=tuple(l.replace(fov_deg=fov_deg) for l in rig.lenses))
     return rig
