@@ -50,8 +50,16 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 RING_PX_PER_DEG = 6.0
 """Sampling of the overlap ring: LK windows (21 px = 3.5°) and corner spacing (1°) follow."""
-MOTION_PX_PER_DEG = 4.0
-"""Scale (at the lens axis) at which motion features are detected."""
+MOTION_PX_PER_DEG = (4.0, 8.0)
+"""Scales (at the lens axis) at which motion features are detected: the lens' own, within
+these bounds (a coarser lens is upsampled, at most 2x; a finer one reduced)."""
+
+
+def _motion_scale(focal: float) -> float:
+    """Resampling of a lens image for motion features (see ``MOTION_PX_PER_DEG``)."""
+    ppd = focal * math.pi / 180.0
+    lo, hi = MOTION_PX_PER_DEG
+    return float(min(2.0, max(lo / ppd, min(1.0, hi / ppd))))
 K_RIM_SIGMA = (0.03, 0.01, 0.003, 0.001)
 """Prior spread of k1..k4 as each term's relative effect on the radius at the rim."""
 MAX_OVERLAP_TRACKS = 1000
@@ -177,7 +185,7 @@ class _LensFeatures:
 
 def _lens_features(frame: NDArray[np.uint8], lens: LensProfile, x0: int, half_w: int) -> _LensFeatures:
     """SIFT features inside one lens' circle, found at ``MOTION_PX_PER_DEG`` on the axis."""
-    scale = min(2.0, MOTION_PX_PER_DEG / (lens.focal * math.pi / 180.0))
+    scale = _motion_scale(lens.focal)
     gray = cv2.cvtColor(np.ascontiguousarray(frame[:, x0 : x0 + half_w]), cv2.COLOR_RGB2GRAY)
     h = gray.shape[0]
     small = cv2.resize(gray, (max(8, int(round(half_w * scale))), max(8, int(round(h * scale)))), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -360,8 +368,8 @@ def fit_lenses(
     # track noise: LK's precision in the ring, or a tenth of a lens pixel when coarser
     sig_o = math.radians(max(0.01, 0.1 / ppd))
     # SIFT keypoints: about 0.3 px at the scale they were found at
-    f_min = min(l.focal for l in lenses) * math.pi / 180.0
-    sig_m = math.radians(max(0.03, 0.3 / (f_min * min(2.0, MOTION_PX_PER_DEG / f_min))))
+    f_min = min(l.focal for l in lenses)
+    sig_m = math.radians(max(0.02, 0.3 / (f_min * math.pi / 180.0 * _motion_scale(f_min))))
     frames_m = sorted(j for j in tracks.turns if j != 0)
     mt = [t for t in tracks.motion if t.frame_a in tracks.turns and t.frame_b in tracks.turns] if fit_intrinsics else []
     if not mt:
@@ -587,8 +595,8 @@ def priors_for(rig: RigProfile, nominal: RigProfile, circle_rms: tuple[float, ..
     out = []
     for lens, nom, rms in zip(rig.lenses, nominal.lenses, circle_rms):
         focal = lens.radius / float(distort_theta(nom.max_theta, nom.distortion))
-        # a clean circle fit places its centre to about a tenth of its edge scatter per
-        # hundred points; a ragged one (rms of several px) hardly at all
-        sigma = float(np.clip(0.5 * rms, 0.1, 0.05 * lens.radius))
+        # the optical centre is the image circle's (the lens barrel centres both); a clean
+        # circle fit places it to a fraction of its edge scatter, a ragged one hardly at all
+        sigma = float(np.clip(0.25 * rms, 0.05, 0.05 * lens.radius))
         out.append(LensPrior(focal=focal, distortion=tuple(nom.distortion), center=lens.center, center_sigma_px=sigma))  # type: ignore[arg-type]
     return out[0], out[1]

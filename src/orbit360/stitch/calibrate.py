@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from ..errors import CalibrationError, InputError
 from ..geometry import Rotation, distort_theta
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
-from ._lensfit import FitReport, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
+from ._lensfit import FitReport, LensPrior, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
 from ._ring import lens_project
 
 
@@ -217,6 +217,32 @@ def _search_fov(pyramids: list[_Pyramid], rig: RigProfile, lo: float = 186.0, hi
             fov += 0.5 * (sc[k - 1] - sc[k + 1]) / d if d < 0 else 0.0
         out.append(fov)
     return out
+
+
+MOTION_RMS_LIMIT_DEG = 0.2
+"""Motion tracks fitting worse than this are not a pure camera turn (SIFT's own noise is
+under 0.1°; a few centimetres of camera travel near things give tenths of a degree)."""
+
+
+def _refine(
+    start: FitReport, pyramids: list[_Pyramid], matches: MotionMatches | None, priors: tuple[LensPrior, LensPrior],
+    iterations: int, fit_fov: bool,
+) -> tuple[RigProfile, FitReport]:
+    """Track and fit again from each new estimate until the update is negligible."""
+    rig, report = start.rig, start
+    for round_ in range(iterations):
+        pf, pb, _ = track_overlap(pyramids, rig)
+        if len(pf) < 30:
+            break  # keep the estimate the previous round reached
+        # motion tracks re-selected under each new model, more strictly once it has them
+        motion_tracks, turns = matches.tracks(rig, tol_deg=1.5 if round_ == 0 else 0.5) if matches else ([], {})
+        new = fit_lenses(rig, Tracks(pf, pb, motion_tracks, turns), priors, fit_intrinsics=fit_fov)
+        change = Rotation(new.rig.lenses[1].rotation().matrix @ rig.lenses[1].rotation().matrix.T).angle
+        dfocal = max(abs(a.focal / b.focal - 1.0) for a, b in zip(new.rig.lenses, rig.lenses))
+        rig, report = new.rig, new
+        if math.degrees(change) < 0.005 and dfocal < 1e-4:
+            break
+    return rig, report
 
 
 def _with_fov(rig: RigProfile, fov: float) -> RigProfile:
@@ -517,22 +543,17 @@ def calibrate_rig(
             chosen, chosen_priors = fitted, priors
     if chosen is None or chosen_priors is None:
         raise CalibrationError(f"only {most} feature tracks across the lens overlap: too little texture to calibrate")
-    rig = chosen.rig
-    report = chosen
     # a camera that turns between frames shows each lens' whole mapping (module _lensfit)
-    matches = MotionMatches(geo_frames, rig) if motion_intrinsics and fit_fov and len(geo_frames) > 1 else None
-    for round_ in range(iterations):
-        pf, pb, _ = track_overlap(pyramids, rig)
-        if len(pf) < 30:
-            break  # keep the estimate the previous round reached
-        # motion tracks re-selected under each new model, more strictly once it has them
-        motion_tracks, turns = matches.tracks(rig, tol_deg=1.5 if round_ == 0 else 0.5) if matches else ([], {})
-        new = fit_lenses(rig, Tracks(pf, pb, motion_tracks, turns), chosen_priors, fit_intrinsics=fit_fov)
-        change = Rotation(new.rig.lenses[1].rotation().matrix @ rig.lenses[1].rotation().matrix.T).angle
-        dfocal = max(abs(a.focal / b.focal - 1.0) for a, b in zip(new.rig.lenses, rig.lenses))
-        rig, report = new.rig, new
-        if math.degrees(change) < 0.005 and dfocal < 1e-4:
-            break
+    matches = MotionMatches(geo_frames, chosen.rig) if motion_intrinsics and fit_fov and len(geo_frames) > 1 else None
+    rig, report = _refine(chosen, pyramids, matches, chosen_priors, iterations, fit_fov)
+    if report.motion_tracks and report.motion_rms_deg > MOTION_RMS_LIMIT_DEG:
+        # not a pure turn: the camera also moved near things (parallax), or something moved
+        # with it; such tracks would bend the mapping, so the overlap alone decides
+        warnings.append(
+            f"motion tracks left out: rms {report.motion_rms_deg:.3f} deg is more than a camera turn explains "
+            "(parallax from moving near things)"
+        )
+        rig, report = _refine(chosen, pyramids, None, chosen_priors, iterations, fit_fov)
     residual, n = report.overlap_rms_deg, report.overlap_tracks
     if residual > 0.25:
         warnings.append(f"large ray residual {residual:.3f} deg: parallax, rolling shutter or a distortion the model lacks")
