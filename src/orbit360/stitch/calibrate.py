@@ -6,17 +6,19 @@ Three stages, each on physics the footage constrains:
    each pixel over the calibration frames separates inside from outside; the edge points
    (midpoints between an inside pixel and its outside neighbour) are fitted with a circle
    by robust least squares: centre and radius per lens.
-2. **Geometry.** The directions about 90° off the axes are seen by both lenses. Both
-   lenses' views of that band are unrolled into the overlap ring (``_ring``), contrast
-   normalised (so exposure and vignetting do not matter), and corners tracked from one
-   view into the other with pyramidal Lucas-Kanade, checked forwards and backwards. Each
-   track is a pair of fisheye pixels that see the same direction. A robust least-squares
-   fit (``scipy.optimize.least_squares``, soft-L1, then plain least squares on the
-   inliers) over all frames gives the back lens' rotation relative to the front lens and
-   the field of view (shared by both lenses: the same optics); the track-and-fit loop
-   runs again from the new estimate until the update is negligible. The FOV starts from a
-   coarse search (normalised correlation of the two views, 186° to 232°), trying its
-   best few candidates until one's tracks fit.
+2. **Geometry** (``_lensfit``). Each lens' focal length, Kannala-Brandt k1..k4 and
+   centre, and the back lens' rotation, fitted jointly (bundle adjustment over matched
+   rays, robust loss) with a prior that holds what the footage leaves open near the
+   nominal values. Overlap tracks (the band about 90° off both axes, unrolled into the
+   overlap ring at a fixed 6 px/degree, corners tracked from one lens' view into the
+   other's with Lucas-Kanade) fix the rotation and how the two mappings relate in that
+   band, not either mapping alone; when the camera turns between calibration frames,
+   features each lens sees in two frames (SIFT at 4-8 px/degree) fix each lens' whole
+   mapping. A still camera keeps the prior's distortion and the lenses' focal relation
+   (a warning says so). The start FOV comes from a coarse search (normalised correlation
+   of the two views, 186° to 232°, and a 4° grid), the start that tracks best winning;
+   the track-and-fit loop runs again from each new estimate until the update is
+   negligible. All thresholds are angles, so any resolution calibrates alike.
 3. **Photometry.** In linear light, a scene point recorded by lens i at normalised radius
    r has value ``L = scene * gain_i[c] * V(r)``. Log ratios of two observations of one
    direction (both lenses in one frame, and, when the camera moves, either lens in two
@@ -40,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import CalibrationError, InputError
-from ..geometry import Rotation, distort_theta
+from ..geometry import Rotation
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
 from ._lensfit import FitReport, LensPrior, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
 from ._ring import lens_project
@@ -55,7 +57,6 @@ def least_squares(*args: Any, **kwargs: Any) -> Any:
 
 __all__ = ["CalibrationResult", "calibrate_rig", "fit_image_circle", "srgb_lut", "read_calibration_frames", "load_prior"]
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _MAX_PAIRS = 120_000
 
 
@@ -180,6 +181,48 @@ def fit_image_circle(
         p = p[np.abs(r) < max(4.0 * scale, 3.0 * float(np.median(np.abs(r))) + 0.5)]
     r = resid(q, p)
     return float(q[0]), float(q[1]), float(q[2]), float(np.sqrt(np.mean(r * r)))
+
+
+def _half_light_radius(peak: NDArray[np.floating], circle: tuple[float, float, float]) -> float:
+    """The circle's radius where the light falls to half (in linear light) between the
+    inside and the outside, the median over azimuths; the circle's own radius where that
+    cannot be read (cut by the frame, or no clear step).
+
+    The edge points of ``fit_image_circle`` sit where the brightest value first rises off
+    the dark floor, about half a pixel outside the rim; the field of view is where the
+    image ends, which the half-light radius marks to a tenth of a pixel. The FOV follows
+    from the radius through the lens' mapping, so this half pixel is 0.1-0.3° of FOV.
+    """
+    cx, cy, r0 = circle
+    h, w = peak.shape
+    lin = srgb_lut()[np.clip(peak, 0, 255).astype(np.uint8)]
+    n_az = 720
+    offsets = np.arange(-6.0, 6.01, 0.25)
+    az = (np.arange(n_az) + 0.5) / n_az * 2 * np.pi
+    rr = r0 + offsets
+    mx = (cx + np.cos(az)[:, None] * rr[None, :] - 0.5).astype(np.float32)
+    my = (cy + np.sin(az)[:, None] * rr[None, :] - 0.5).astype(np.float32)
+    prof = cv2.remap(lin, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+    inside_frame = np.all((mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1), axis=1)
+    inner = np.median(prof[:, offsets <= -3.0], axis=1)
+    outer = np.median(prof[:, offsets >= 3.0], axis=1)
+    ok = inside_frame & (inner > 4.0 * outer + 0.02)
+    if ok.sum() < 36:
+        return r0
+    p = prof[ok]
+    half_level = 0.5 * (inner[ok] + outer[ok])
+    below = p < half_level[:, None]
+    # the first offset (from the inside out) below half light, and linear interpolation
+    # with the sample before it
+    k = np.argmax(below & (offsets[None, :] > -3.0), axis=1)
+    valid = (k > 0) & below[np.arange(len(k)), k]
+    if valid.sum() < 36:
+        return r0
+    rows = np.nonzero(valid)[0]
+    k = k[valid]
+    a, b = p[rows, k - 1], p[rows, k]
+    t = (a - half_level[rows]) / np.maximum(a - b, 1e-9)
+    return float(r0 + np.median(offsets[k - 1] + t * (offsets[1] - offsets[0])))
 
 
 # ---- stage 2: geometry (see ``_lensfit``) ---------------------------------------------------
@@ -511,6 +554,7 @@ def calibrate_rig(
     for i, lens in enumerate(nominal.lenses):
         x0 = 0 if lens.center[0] < half else half
         cx, cy, r, rms = fit_image_circle(peak[:, x0 : x0 + half], guess=(lens.center[0] - x0, lens.center[1], lens.radius))
+        r = _half_light_radius(peak[:, x0 : x0 + half], (cx, cy, r))
         lenses.append(lens.replace(center=(cx + x0, cy), radius=r))
         circle_rms.append(rms)
         if rms > 1.5:
