@@ -129,9 +129,12 @@ def ring_views(
         vs = []
         for xy, ppd in per_lens:
             img, lvl = pyr.level_for(ppd, px_per_deg)
+            # pyrDown centres level pixel i on frame pixel 2i (not between 2i and 2i+1):
+            # frame position x is level position (x + (2^L - 1) / 2) / 2^L
             s = 2.0**lvl
-            mx = (xy[..., 0] / s - 0.5).astype(np.float32)
-            my = (xy[..., 1] / s - 0.5).astype(np.float32)
+            off = 0.5 * (s - 1.0)
+            mx = ((xy[..., 0] + off) / s - 0.5).astype(np.float32)
+            my = ((xy[..., 1] + off) / s - 0.5).astype(np.float32)
             strip = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             vs.append(strip.astype(np.float32) @ _LUMA)
         views.append(vs)
