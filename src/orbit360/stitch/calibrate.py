@@ -262,6 +262,10 @@ def _search_fov(pyramids: list[_Pyramid], rig: RigProfile, lo: float = 186.0, hi
     return out
 
 
+MAX_AXIS_TURN_DEG = 10.0
+"""Largest turn of the back lens from its nominal axis a calibration may report."""
+MAX_RESIDUAL_DEG = 0.5
+"""Largest RMS ray residual of the overlap tracks a calibration may end with."""
 MOTION_RMS_LIMIT_DEG = 0.2
 """Motion tracks fitting worse than this are not a pure camera turn (SIFT's own noise is
 under 0.1°; a few centimetres of camera travel near things give tenths of a degree)."""
@@ -599,6 +603,14 @@ def calibrate_rig(
         )
         rig, report = _refine(chosen, pyramids, None, chosen_priors, iterations, fit_fov)
     residual, n = report.overlap_rms_deg, report.overlap_tracks
+    # a camera's lenses sit within a degree or two of their nominal axes: an estimate far
+    # from it, or whose rays still disagree by most of a degree, is a failed fit
+    turn = math.degrees(Rotation(rig.lenses[1].rotation().matrix @ nominal.lenses[1].rotation().matrix.T).angle)
+    if turn > MAX_AXIS_TURN_DEG or residual > MAX_RESIDUAL_DEG:
+        raise CalibrationError(
+            f"calibration did not converge (back lens {turn:.1f} deg off its nominal axis, ray residual "
+            f"{residual:.2f} deg over {n} overlap tracks)"
+        )
     if residual > 0.25:
         warnings.append(f"large ray residual {residual:.3f} deg: parallax, rolling shutter or a distortion the model lacks")
     if not report.motion_tracks:
