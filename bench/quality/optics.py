@@ -17,7 +17,7 @@ radius error), centre and rotation errors, residuals, calibration time.
 files side by side), the Fusion photo pair, the THETA Z1 frame. Per sample: what
 calibration found, its residuals, and the stitch; seam crops (the two places ±90° from
 the front axis on the horizon, full size) saved as PNG under ``bench/quality/optics/``,
-ours beside fusion2sphere's where the sample set has its output.
+ours above fusion2sphere's where the sample set has its output; the whole stitch as JPEG.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def real() -> list[str]:
         t_cal = time.perf_counter() - t0
         width = min(4096, 2 * (w // 2))
         eq = StitchPlan.build(rig, width, compensate=False).apply(frames[0])
-        _save(f"{name}_stitch.png", cv2.resize(eq, (min(width, 2048), min(width, 2048) // 2), interpolation=cv2.INTER_AREA))
+        _save(f"{name}_stitch.jpg", cv2.resize(eq, (min(width, 2048), min(width, 2048) // 2), interpolation=cv2.INTER_AREA))
         crops = _seam_crops(eq)
         if peer is not None:
             peer_eq = cv2.resize(peer, (eq.shape[1], eq.shape[0]), interpolation=cv2.INTER_AREA)

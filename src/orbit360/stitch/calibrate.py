@@ -613,7 +613,7 @@ def calibrate_rig(
         )
     if residual > 0.25:
         warnings.append(f"large ray residual {residual:.3f} deg: parallax, rolling shutter or a distortion the model lacks")
-    if not report.motion_tracks:
+    if not report.motion_tracks and not any(w.startswith("motion tracks left out") for w in warnings):
         warnings.append("camera did not turn between calibration frames: each lens' focal length is split by the prior (only their relation is observed)")
 
     phot_rms, motion, observed = float("nan"), 0.0, False
