@@ -44,7 +44,7 @@ from ..geometry import Rotation, distort_theta, undistort_theta
 from ..profile import LensProfile, RigProfile
 from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
 
-__all__ = ["LensPrior", "Tracks", "MotionMatches", "track_overlap", "track_motion", "fit_lenses", "ring_geometry", "RING_PX_PER_DEG"]
+__all__ = ["LensPrior", "Tracks", "MotionMatches", "track_overlap", "fit_lenses", "ring_geometry", "RING_PX_PER_DEG"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -299,11 +299,6 @@ class MotionMatches:
         return tracks, motion
 
 
-def track_motion(frames: list[NDArray[np.uint8]], rig: RigProfile, *, tol_deg: float = 1.5) -> tuple[list[MotionTrack], dict[int, NDArray[np.float64]]]:
-    """Motion tracks and frame turns of ``frames`` under ``rig`` (``MotionMatches``)."""
-    return MotionMatches(frames, rig).tracks(rig, tol_deg=tol_deg)
-
-
 # ---- the joint fit -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LensPrior:
@@ -329,6 +324,8 @@ class Tracks:
 
 @dataclass(frozen=True)
 class FitReport:
+    """A fitted rig and how well its tracks agree (RMS angles in degrees, inlier counts)."""
+
     rig: RigProfile
     overlap_rms_deg: float
     overlap_tracks: int
