@@ -33,7 +33,10 @@ def test_calibrate_writes_profile_project_and_preview(tmp_path: Path, recording,
     rig = RigProfile.load(out)
     # through H.264 the estimates stay within the targets
     err = np.degrees(Rotation(rig.lenses[1].rotation().matrix.T @ truth.lenses[1].rotation().matrix).angle)
-    assert err < 0.05
+    # 0.05° before each lens had its own focal, k1..k4 and centre (issue 14): with them, the
+    # motion tracks through H.264 leave 0.06-0.09° here (0.2-0.3 px at 3.2 px/deg), with
+    # the centres within 0.1 px and the FOV within 0.2°
+    assert err < 0.1
     assert max(float(np.hypot(*np.subtract(a.center, b.center))) for a, b in zip(rig.lenses, truth.lenses)) < 0.5
     assert abs(rig.lenses[0].fov_deg - truth.lenses[0].fov_deg) < 0.2
     assert rig.notes["calibration"]["matches"] > 100
@@ -70,9 +73,16 @@ def test_calibrate_errors_are_one_line(tmp_path: Path, capsys) -> None:  # type:
     assert not (tmp_path / "r.json").exists()
 
 
-def test_calibrate_rejects_a_prior_of_another_size(tmp_path: Path, recording, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_calibrate_scales_a_prior_of_another_size_not_another_aspect(tmp_path: Path, recording, capsys) -> None:  # type: ignore[no-untyped-def]
     video, _ = recording
     prior = tmp_path / "prior.json"
-    RigProfile.nominal((1920, 960)).save(prior)
+    # the same camera at 1920x960: scaled to the video's 1280x640
+    RigProfile.nominal((1920, 960), fov_deg=196.0).save(prior)
+    assert main(["calibrate", str(video), "-o", str(tmp_path / "r.json"), "--prior", str(prior), "--frames", "2"]) == 0
+    assert RigProfile.load(tmp_path / "r.json").frame_size == (1280, 640)
+    capsys.readouterr()
+    # another aspect is another crop of the sensor: one line naming the prior
+    RigProfile.nominal((1920, 1080)).save(prior)
     assert main(["calibrate", str(video), "-o", str(tmp_path / "r.json"), "--prior", str(prior), "--frames", "2"]) == 2
-    assert "1920x960" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1920x1080" in err and "aspect" in err and "prior.json" in err and err.count("\n") == 1

@@ -137,3 +137,31 @@ def test_pto_round_trip_any_lens(tmp_path: Path, yaw, pitch, roll, fov, dx, dy, 
     path = tmp_path / "h.pto"
     write_pto(rig, path)
     _assert_rigs_close(read_pto(path), rig)
+
+
+def test_two_different_lenses_survive_gyroflow_and_pto(tmp_path: Path) -> None:
+    """Per-lens values (focal, centre, k1..k4, FOV) go out and come back for each lens."""
+    import cv2
+
+    from orbit360.stitch.interop import write_gyroflow
+    from orbit360.synthetic_optics import realistic_rig
+
+    rig = realistic_rig(960, 4401).profile()
+    assert rig.lenses[0].distortion != rig.lenses[1].distortion
+    front, back = write_gyroflow(rig, tmp_path / "cam.json")
+    assert (front.name, back.name) == ("cam_front.json", "cam_back.json")
+    # one lens' profile maps a direction where OpenCV's fisheye model (its own code) does
+    d = json.loads(back.read_text())
+    k = np.asarray(d["fisheye_params"]["distortion_coeffs"], np.float64)
+    cm = np.asarray(d["fisheye_params"]["camera_matrix"], np.float64)
+    local = np.array([[[0.3, -0.2, 0.5]]], np.float64)
+    pts, _ = cv2.fisheye.projectPoints(local, np.zeros(3), np.zeros(3), cm, k)
+    lens = rig.lenses[1]
+    dirs, _ = fisheye_to_dirs(np.array([pts[0, 0, 0] + 0.5 + 960, pts[0, 0, 1] + 0.5]), lens.model())
+    # OpenCV's image y points down, its camera y too: flip y to our lens frame (y up)
+    want = local[0, 0] * np.array([1.0, -1.0, 1.0])
+    assert np.allclose(dirs, want / np.linalg.norm(want), atol=1e-6)
+    # both files back (the _back sibling of a _front file is found) and the Hugin project
+    _assert_rigs_close(load_prior(front, rig.frame_size), rig)
+    write_pto(rig, tmp_path / "cam.pto")
+    _assert_rigs_close(read_pto(tmp_path / "cam.pto"), rig)

@@ -39,3 +39,21 @@ def test_not_a_rig_profile(tmp_path: Path, content: str) -> None:
     with pytest.raises(InputError, match="not a rig profile") as exc:
         RigProfile.load(path)
     assert str(path) in str(exc.value)
+
+
+def test_scaled_to_another_resolution_and_not_another_crop() -> None:
+    rig = RigProfile.nominal((1920, 960), fov_deg=197.0)
+    rig = rig.with_lens(1, rig.lenses[1].replace(center=(1441.5, 478.25), radius=471.0, distortion=(0.01, 0.0, 0.0, 0.0)))
+    big = rig.scaled_to((2880, 1440))
+    assert big.frame_size == (2880, 1440)
+    assert big.lenses[1].center == (1441.5 * 1.5, 478.25 * 1.5) and big.lenses[1].radius == 471.0 * 1.5
+    assert big.lenses[1].fov_deg == 197.0 and big.lenses[1].distortion == (0.01, 0.0, 0.0, 0.0)
+    assert big.lenses[1].rotation_ypr == rig.lenses[1].rotation_ypr
+    assert rig.scaled_to((1920, 960)) is rig
+    # the focal length in pixels scales with the frame
+    assert abs(big.lenses[1].focal / rig.lenses[1].focal - 1.5) < 1e-12
+    with pytest.raises(InputError, match="another aspect ratio"):
+        rig.scaled_to((1920, 1080))
+    with pytest.raises(InputError) as exc:
+        rig.scaled_to((3136, 1504), path="rig.json")
+    assert "\n" not in str(exc.value) and "rig.json" in str(exc.value)

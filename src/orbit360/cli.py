@@ -32,12 +32,13 @@ def cli() -> None:
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Rig profile JSON to write.")
 @click.option("--pto", type=click.Path(dir_okay=False, path_type=Path), help="Also write the rig as a Hugin project.")
+@click.option("--gyroflow", type=click.Path(dir_okay=False, path_type=Path), help="Also write NAME_front.json and NAME_back.json Gyroflow lens profiles (one per lens).")
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of the stitch with seam and overlap drawn.")
 @click.option("--frames", "n_frames", default=12, show_default=True, type=click.IntRange(1, 64), help="Frames spread over the video to use.")
 @click.option("--prior", type=click.Path(dir_okay=False, path_type=Path), help="Starting rig: orbit360 rig JSON or Gyroflow lens profile.")
 @click.option("--fov", type=click.FloatRange(150.0, 260.0), help="Keep this field of view (degrees) instead of estimating it.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a photometric quality report (JSON): exposure kept, seam step, overlap rejected.")
-def calibrate(video: Path, output: Path, pto: Path | None, preview: Path | None, n_frames: int, prior: Path | None, fov: float | None,
+def calibrate(video: Path, output: Path, pto: Path | None, gyroflow: Path | None, preview: Path | None, n_frames: int, prior: Path | None, fov: float | None,
               report_path: Path | None) -> None:
     """Estimate the rig profile of a side-by-side dual-fisheye VIDEO from its footage alone."""
     import json
@@ -74,6 +75,11 @@ def calibrate(video: Path, output: Path, pto: Path | None, preview: Path | None,
 
         write_pto(result.rig, pto)
         click.echo(f"wrote {pto}")
+    if gyroflow:
+        from .stitch.interop import write_gyroflow
+
+        for written in write_gyroflow(result.rig, gyroflow):
+            click.echo(f"wrote {written}")
     if preview:
         from .stitch.preview import render_preview
 

@@ -120,6 +120,31 @@ class RigProfile:
     def replace(self, **changes: Any) -> Self:
         return replace(self, **changes)
 
+    def scaled_to(self, frame_size: SizeLike, *, path: StrPath | None = None) -> Self:
+        """This rig for the same camera recording ``frame_size`` frames (same sensor crop).
+
+        Everything in pixels (circle centres and radii) scales with the frame; angles,
+        distortion and photometry are properties of the optics and stay. A frame of another
+        aspect is another crop of the sensor, which no scale maps: InputError saying so.
+        """
+        w, h = int(frame_size[0]), int(frame_size[1])
+        fw, fh = self.frame_size
+        if (w, h) == (fw, fh):
+            return self
+        sx, sy = w / fw, h / fh
+        # sizes are whole pixels: allow the rounding of either dimension, nothing more
+        if w <= 0 or h <= 0 or abs(sx - sy) > max(1.0 / fw, 1.0 / fh) * max(sx, sy) + 1e-9:
+            raise InputError(
+                f"rig profile is for {fw}x{fh} frames, the video is {w}x{h}: another aspect ratio "
+                f"({fw / fh:.4f} vs {w / h:.4f}) is another crop of the sensor, which a profile cannot be scaled to",
+                path=path,
+            )
+        s = 0.5 * (sx + sy)
+        lenses = tuple(l.replace(center=(l.center[0] * sx, l.center[1] * sy), radius=l.radius * s) for l in self.lenses)
+        notes = dict(self.notes)
+        notes["scaled_from"] = [fw, fh]
+        return replace(self, frame_size=(w, h), lenses=lenses, notes=notes)
+
     def with_lens(self, index: int, lens: LensProfile) -> Self:
         lenses = list(self.lenses)
         lenses[index] = lens

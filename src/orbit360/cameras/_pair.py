@@ -178,12 +178,7 @@ class PairSource:
         from ..stitch import StitchPlan
 
         rig = rig or self.nominal_rig()
-        if tuple(rig.frame_size) != tuple(self.frame_size):
-            raise InputError(
-                f"rig profile is for {rig.frame_size[0]}x{rig.frame_size[1]} frames; this pair stitches "
-                f"{self.frame_size[0]}x{self.frame_size[1]} (front and back side by side)",
-                path=self.front,
-            )
+        rig = rig.scaled_to(self.frame_size, path=self.front)  # same camera at another resolution
         return StitchPlan.build(rig, width)
 
     def close(self) -> None:

@@ -130,12 +130,7 @@ class SideBySideSource:
         from ..stitch import StitchPlan
 
         rig = rig or self.nominal_rig()
-        if tuple(rig.frame_size) != tuple(self.frame_size):
-            raise InputError(
-                f"rig profile is for {rig.frame_size[0]}x{rig.frame_size[1]} frames, the video is "
-                f"{self.frame_size[0]}x{self.frame_size[1]}",
-                path=self.path,
-            )
+        rig = rig.scaled_to(self.frame_size, path=self.path)  # same camera at another resolution
         return StitchPlan.build(rig, width)
 
     def close(self) -> None:

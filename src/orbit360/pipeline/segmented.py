@@ -146,13 +146,10 @@ def stitch_segmented(
         span = frame_span(start_s, stop_s, fps=source.fps, frame_count=source.frame_count, path=inp)
         ranged = span.frames != source.frame_count
         width = output_width(width or source.frame_size[0])
-        if rig is not None and tuple(rig.frame_size) != tuple(source.frame_size):
-            # fail here, not once per segment on every worker of a cluster
-            raise InputError(
-                f"rig profile is for {rig.frame_size[0]}x{rig.frame_size[1]} frames, "
-                f"the video is {source.frame_size[0]}x{source.frame_size[1]}",
-                path=inp,
-            )
+        if rig is not None:
+            # the same camera at another resolution scales; another crop fails here, not once
+            # per segment on every worker of a cluster
+            rig = rig.scaled_to(source.frame_size, path=inp)
         with _runner(scheduler, workers) as runner:
             opts = replace(options, encoder=runner.resolve_encoder(options), threads=runner.encoder_threads(options))
             identity = input_identity(inp)

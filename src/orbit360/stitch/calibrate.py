@@ -8,17 +8,19 @@ Three stages, each on physics the footage constrains:
    squares) give centre and radius per lens; only the part of the circle inside the frame
    counts. A circle that cannot be seen keeps the camera's nominal geometry, and the
    result says which was used.
-2. **Geometry.** The directions about 90° off the axes are seen by both lenses. Both
-   lenses' views of that band are unrolled into the overlap ring (``_ring``), contrast
-   normalised (so exposure and vignetting do not matter), and corners tracked from one
-   view into the other with pyramidal Lucas-Kanade, checked forwards and backwards. Each
-   track is a pair of fisheye pixels that see the same direction. A robust least-squares
-   fit (``scipy.optimize.least_squares``, soft-L1, then plain least squares on the
-   inliers) over all frames gives the back lens' rotation relative to the front lens and
-   the field of view (shared by both lenses: the same optics); the track-and-fit loop
-   runs again from the new estimate until the update is negligible. The FOV starts from a
-   coarse search (normalised correlation of the two views, 186° to 232°), trying its
-   best few candidates until one's tracks fit.
+2. **Geometry** (``_lensfit``). Each lens' focal length, Kannala-Brandt k1..k4 and
+   centre, and the back lens' rotation, fitted jointly (bundle adjustment over matched
+   rays, robust loss) with a prior that holds what the footage leaves open near the
+   nominal values. Overlap tracks (the band about 90° off both axes, unrolled into the
+   overlap ring at a fixed 6 px/degree, corners tracked from one lens' view into the
+   other's with Lucas-Kanade) fix the rotation and how the two mappings relate in that
+   band, not either mapping alone; when the camera turns between calibration frames,
+   features each lens sees in two frames (SIFT at 4-8 px/degree) fix each lens' whole
+   mapping. A still camera keeps the prior's distortion and the lenses' focal relation
+   (a warning says so). The start FOV comes from a coarse search (normalised correlation
+   of the two views, 186° to 232°, and a 4° grid), the start that tracks best winning;
+   the track-and-fit loop runs again from each new estimate until the update is
+   negligible. All thresholds are angles, so any resolution calibrates alike.
 3. **Photometry** (``photometry``). Pairs of observations of one direction (both lenses
    in every frame, over the whole overlap; and, when the camera turns, either lens in two
    frames, registered by a rotation fitted to SIFT matches), smoothed over 0.4°, only
@@ -49,9 +51,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import CalibrationError, InputError
-from ..geometry import Rotation, distort_theta
+from ..geometry import Rotation
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
-from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
+from ._lensfit import FitReport, LensPrior, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
+from ._ring import lens_project, ring_dirs
 from .circle import find_image_circle
 from .photometry import CODE_HI, CODE_LO, PairObservations, fit_pairs, reference_split
 
@@ -83,6 +86,9 @@ class CalibrationResult:
     :param motion_deg: largest camera rotation found between calibration frames; under a
         few degrees the vignetting depth is not observable and comes from the prior.
     :param vignetting_observed: True when camera motion constrained the vignetting.
+    :param motion_residual_deg: RMS angle of the motion tracks (one lens, two frames the
+        camera turned between) after the fit; nan without any.
+    :param motion_tracks: number of motion tracks in the final fit.
     """
 
     rig: RigProfile
@@ -97,11 +103,14 @@ class CalibrationResult:
     circle_source: tuple[str, ...] = field(default=())
     """Per lens, where its image circle came from: "fitted" (seen in the footage) or
     "nominal" (the camera's geometry: the circle could not be seen; ``warnings`` says why)."""
+    motion_residual_deg: float = float("nan")
+    motion_tracks: int = 0
 
     def summary(self) -> str:
         """A few human-readable lines: the estimates and the residuals."""
+        motion = f"{self.motion_tracks} motion tracks, residual {self.motion_residual_deg:.4f} deg" if self.motion_tracks else "no motion tracks"
         lines = [
-            f"frames {self.frames}, overlap tracks {self.matches}, ray residual {self.residual_deg:.4f} deg",
+            f"frames {self.frames}, overlap tracks {self.matches}, ray residual {self.residual_deg:.4f} deg; {motion}",
             "image circles: " + ", ".join(
                 f"lens {i} {src}" + (f" (rms {rms:.2f}px)" if src == "fitted" else " (camera geometry)")
                 for i, (src, rms) in enumerate(zip(self.circle_source or ("fitted",) * len(self.circle_rms_px), self.circle_rms_px))
@@ -111,7 +120,8 @@ class CalibrationResult:
             y, p, r = lens.rotation_ypr
             lines.append(
                 f"lens {i}: centre ({lens.center[0]:.2f}, {lens.center[1]:.2f}) radius {lens.radius:.2f} "
-                f"fov {lens.fov_deg:.3f} ypr ({y:.3f}, {p:.3f}, {r:.3f}) exposure {lens.exposure:.4f} "
+                f"focal {lens.focal:.2f} fov {lens.fov_deg:.3f} k ({', '.join(f'{k:.5f}' for k in lens.distortion)}) "
+                f"ypr ({y:.3f}, {p:.3f}, {r:.3f}) exposure {lens.exposure:.4f} "
                 f"colour ({', '.join(f'{g:.3f}' for g in lens.color_gain)}) "
                 f"vignetting ({', '.join(f'{v:.3f}' for v in lens.vignetting)})"
             )
@@ -147,89 +157,71 @@ def fit_image_circle(
     return fit.center[0], fit.center[1], fit.radius, fit.rms
 
 
-# ---- stage 2: geometry ----------------------------------------------------------------------
-def _normalise(gray: NDArray[np.float32], sigma: float) -> NDArray[np.uint8]:
-    """Local contrast normalisation, as uint8 around 128 (for Lucas-Kanade)."""
-    mean = cv2.GaussianBlur(gray, (0, 0), sigma)
-    d = gray - mean
-    sd = np.sqrt(cv2.GaussianBlur(d * d, (0, 0), sigma * 1.5)) + 2.0
-    return np.clip(128.0 + 40.0 * d / sd, 0, 255).astype(np.uint8)
+def _half_light_radius(peak: NDArray[np.floating], circle: tuple[float, float, float]) -> float:
+    """The circle's radius where the light falls to half (in linear light) between the
+    inside and the outside, the median over azimuths; the circle's own radius where that
+    cannot be read (cut by the frame, or no clear step).
+
+    The edge points of ``fit_image_circle`` sit where the brightest value first rises off
+    the dark floor, about half a pixel outside the rim; the field of view is where the
+    image ends, which the half-light radius marks to a tenth of a pixel. The FOV follows
+    from the radius through the lens' mapping, so this half pixel is 0.1-0.3° of FOV.
+    """
+    cx, cy, r0 = circle
+    h, w = peak.shape
+    lin = srgb_lut()[np.clip(peak, 0, 255).astype(np.uint8)]
+    n_az = 720
+    offsets = np.arange(-6.0, 6.01, 0.25)
+    az = (np.arange(n_az) + 0.5) / n_az * 2 * np.pi
+    rr = r0 + offsets
+    mx = (cx + np.cos(az)[:, None] * rr[None, :] - 0.5).astype(np.float32)
+    my = (cy + np.sin(az)[:, None] * rr[None, :] - 0.5).astype(np.float32)
+    prof = cv2.remap(lin, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+    inside_frame = np.all((mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1), axis=1)
+    inner = np.median(prof[:, offsets <= -3.0], axis=1)
+    outer = np.median(prof[:, offsets >= 3.0], axis=1)
+    ok = inside_frame & (inner > 4.0 * outer + 0.02)
+    if ok.sum() < 36:
+        return r0
+    p = prof[ok]
+    half_level = 0.5 * (inner[ok] + outer[ok])
+    below = p < half_level[:, None]
+    # the first offset (from the inside out) below half light, and linear interpolation
+    # with the sample before it
+    k = np.argmax(below & (offsets[None, :] > -3.0), axis=1)
+    valid = (k > 0) & below[np.arange(len(k)), k]
+    if valid.sum() < 36:
+        return r0
+    rows = np.nonzero(valid)[0]
+    k = k[valid]
+    a, b = p[rows, k - 1], p[rows, k]
+    t = (a - half_level[rows]) / np.maximum(a - b, 1e-9)
+    return float(r0 + np.median(offsets[k - 1] + t * (offsets[1] - offsets[0])))
 
 
-def _ring_size(rig: RigProfile, scale: float = 1.25) -> tuple[int, int, float]:
-    focal = float(np.mean([l.focal for l in rig.lenses]))
-    overlap = max(1.0, max(l.fov_deg for l in rig.lenses) - 180.0)
-    half = math.radians(overlap / 2.0 + 1.5)
-    width = int(round(2.0 * np.pi * focal * scale / 8.0)) * 8
-    rows = int(round(2.0 * half * focal * scale))
-    return width, rows, half
+# ---- stage 2: geometry (see ``_lensfit``) ---------------------------------------------------
+_SEARCH_PX_PER_DEG = 3.0
 
 
-def _track_overlap(frames: list[NDArray[np.uint8]], rig: RigProfile, max_corners: int = 500) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Pairs of frame positions (N, 2), (N, 2): front and back lens pixels seeing one direction."""
-    width, rows, half = _ring_size(rig)
-    dirs = ring_dirs(width, rows, half)
-    maps, valids = [], []
-    for lens in rig.lenses:
-        xy, valid, _ = lens_project(lens, dirs, margin_px=3.0)
-        maps.append((xy[..., 0].astype(np.float32) - 0.5, xy[..., 1].astype(np.float32) - 0.5))
-        valids.append(valid)
-    both = (valids[0] & valids[1]).astype(np.uint8)
-    both = cv2.erode(both, np.ones((9, 9), np.uint8))
-    both[:, :12] = 0
-    both[:, -12:] = 0
-    lk = dict(winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.003))
-    front_pts, back_pts = [], []
-    for frame in frames:
-        views = []
-        for mx, my in maps:
-            strip = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            views.append(_normalise(strip.astype(np.float32) @ _LUMA, 2.5))
-        p0 = cv2.goodFeaturesToTrack(views[0], max_corners, 0.02, 6, mask=both, blockSize=7)
-        if p0 is None or len(p0) < 4:
-            continue
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(views[0], views[1], p0, None, **lk)
-        p0r, st2, _ = cv2.calcOpticalFlowPyrLK(views[1], views[0], p1, None, **lk)
-        ok = (st1[:, 0] == 1) & (st2[:, 0] == 1) & (np.linalg.norm((p0r - p0)[:, 0], axis=1) < 0.1)
-        a, b = p0[ok, 0].astype(np.float64), p1[ok, 0].astype(np.float64)
-        inside = (b[:, 0] > 8) & (b[:, 0] < width - 8) & (b[:, 1] > 2) & (b[:, 1] < rows - 2)
-        a, b = a[inside], b[inside]
-        bi = np.clip(np.round(b).astype(int), 0, [width - 1, rows - 1])
-        keep = both[bi[:, 1], bi[:, 0]] > 0
-        a, b = a[keep], b[keep]
-        # cv2 point (x, y) is pixel x's centre: strip coordinate x + 0.5
-        fa, _, _ = lens_project(rig.lenses[0], ring_point_dirs(a + 0.5, width, rows, half))
-        fb, _, _ = lens_project(rig.lenses[1], ring_point_dirs(b + 0.5, width, rows, half))
-        front_pts.append(fa)
-        back_pts.append(fb)
-    if not front_pts:
-        return np.empty((0, 2)), np.empty((0, 2))
-    return np.concatenate(front_pts), np.concatenate(back_pts)
-
-
-def _search_fov(frames: list[NDArray[np.uint8]], rig: RigProfile, lo: float = 186.0, hi: float = 232.0) -> list[float]:
+def _search_fov(pyramids: list[_Pyramid], rig: RigProfile, lo: float = 186.0, hi: float = 232.0) -> list[float]:
     """Coarse FOVs (shared) at which the two lenses' views of the overlap agree best (NCC),
     best first: the best refined by a parabola, then the next local maxima."""
     fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
     cands = np.arange(lo, hi + 0.01, 1.0)
     scores = []
-    width, rows, half = _ring_size(rig.replace(lenses=tuple(l.replace(fov_deg=hi) for l in rig.lenses)), scale=0.6)
-    dirs = ring_dirs(width, rows, half)
+    # the ring of the widest candidate, so every candidate is scored on the same band
+    ring = ring_geometry(rig.replace(lenses=tuple(l.replace(fov_deg=hi) for l in rig.lenses)), _SEARCH_PX_PER_DEG)
     for fov in cands:
         r = rig.replace(lenses=tuple(l.replace(fov_deg=l.fov_deg - fov0 + fov) for l in rig.lenses))
-        views, valids = [], []
-        for lens in r.lenses:
-            xy, valid, _ = lens_project(lens, dirs, margin_px=10.0)
-            mx, my = xy[..., 0].astype(np.float32) - 0.5, xy[..., 1].astype(np.float32) - 0.5
-            acc = [cv2.remap(f, mx, my, cv2.INTER_LINEAR).astype(np.float32) @ _LUMA for f in frames]
-            views.append([_normalise(a, 3.0).astype(np.float32) - 128.0 for a in acc])
-            valids.append(valid)
+        views, valids, (width, _, _) = ring_views(pyramids, r, _SEARCH_PX_PER_DEG, margin_deg=2.0, ring=ring)
         m = valids[0] & valids[1]
         if m.sum() < 3 * width:  # a sliver of overlap correlates by chance
             scores.append(-1.0)
             continue
-        num = sum(float(np.sum(a[m] * b[m])) for a, b in zip(*views))
-        den = math.sqrt(sum(float(np.sum(a[m] ** 2)) for a in views[0]) * sum(float(np.sum(b[m] ** 2)) for b in views[1]))
+        a = [_normalise(v[0], 0.5 * _SEARCH_PX_PER_DEG).astype(np.float32) - 128.0 for v in views]
+        b = [_normalise(v[1], 0.5 * _SEARCH_PX_PER_DEG).astype(np.float32) - 128.0 for v in views]
+        num = sum(float(np.sum(x[m] * y[m])) for x, y in zip(a, b))
+        den = math.sqrt(sum(float(np.sum(x[m] ** 2)) for x in a) * sum(float(np.sum(y[m] ** 2)) for y in b))
         scores.append(num / den if den > 0 else -1.0)
     sc = np.asarray(scores)
     peaks = [k for k in range(len(sc)) if sc[k] > -1.0 and (k == 0 or sc[k] >= sc[k - 1]) and (k == len(sc) - 1 or sc[k] >= sc[k + 1])]
@@ -244,59 +236,40 @@ def _search_fov(frames: list[NDArray[np.uint8]], rig: RigProfile, lo: float = 18
     return out
 
 
-def _rotvec_matrix(w: NDArray[np.float64]) -> NDArray[np.float64]:
-    angle = float(np.linalg.norm(w))
-    if angle < 1e-15:
-        return np.eye(3)
-    return Rotation.from_axis_angle(w / angle, angle).matrix
+MAX_AXIS_TURN_DEG = 10.0
+"""Largest turn of the back lens from its nominal axis a calibration may report."""
+MAX_RESIDUAL_DEG = 0.5
+"""Largest RMS ray residual of the overlap tracks a calibration may end with."""
+MOTION_RMS_LIMIT_DEG = 0.2
+"""Motion tracks fitting worse than this are not a pure camera turn (SIFT's own noise is
+under 0.1°; a few centimetres of camera travel near things give tenths of a degree)."""
 
 
-def _fit_geometry(
-    rig: RigProfile, pf: NDArray[np.float64], pb: NDArray[np.float64], *, fit_fov: bool
-) -> tuple[RigProfile, float, int]:
-    """Least-squares fit of the back lens' rotation and the shared FOV to overlap tracks."""
-    front, back = rig.lenses
-    rf = front.rotation().matrix
-    rb0 = back.rotation().matrix
-    kf, kb = tuple(front.distortion), tuple(back.distortion)
-    fov0 = 0.5 * (front.fov_deg + back.fov_deg)
-    dfov = (front.fov_deg - fov0, back.fov_deg - fov0)
+def _refine(
+    start: FitReport, pyramids: list[_Pyramid], matches: MotionMatches | None, priors: tuple[LensPrior, LensPrior],
+    iterations: int, fit_fov: bool,
+) -> tuple[RigProfile, FitReport]:
+    """Track and fit again from each new estimate until the update is negligible."""
+    rig, report = start.rig, start
+    for round_ in range(iterations):
+        pf, pb, _ = track_overlap(pyramids, rig)
+        if len(pf) < 30:
+            break  # keep the estimate the previous round reached
+        # motion tracks re-selected under each new model, more strictly once it has them
+        motion_tracks, turns = matches.tracks(rig, tol_deg=1.5 if round_ == 0 else 0.5) if matches else ([], {})
+        new = fit_lenses(rig, Tracks(pf, pb, motion_tracks, turns), priors, fit_intrinsics=fit_fov)
+        change = Rotation(new.rig.lenses[1].rotation().matrix @ rig.lenses[1].rotation().matrix.T).angle
+        dfocal = max(abs(a.focal / b.focal - 1.0) for a, b in zip(new.rig.lenses, rig.lenses))
+        rig, report = new.rig, new
+        if math.degrees(change) < 0.005 and dfocal < 1e-4:
+            break
+    return rig, report
 
-    # parameters: the back lens' rotation vector (radians, applied in its own frame) and,
-    # when fitted, the shared field of view (degrees)
-    def rays(
-        x: NDArray[np.float64], pf: NDArray[np.float64], pb: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        fov = x[3] if fit_fov else fov0
-        ff = front.radius / float(distort_theta(math.radians(fov + dfov[0]) / 2.0, kf))
-        fb = back.radius / float(distort_theta(math.radians(fov + dfov[1]) / 2.0, kb))
-        a = lens_unproject(pf, front.center, ff, kf) @ rf.T  # type: ignore[arg-type]
-        b = lens_unproject(pb, back.center, fb, kb) @ (rb0 @ _rotvec_matrix(x[:3])).T  # type: ignore[arg-type]
-        return a, b
 
-    def resid(x: NDArray[np.float64], pf: NDArray[np.float64], pb: NDArray[np.float64]) -> NDArray[np.float64]:
-        a, b = rays(x, pf, pb)
-        return (a - b).ravel()
-
-    x0 = np.array([0.0, 0.0, 0.0, fov0] if fit_fov else [0.0, 0.0, 0.0])
-    x_scale = [1e-3, 1e-3, 1e-3, 0.1][: len(x0)]
-    scale = 0.3 / front.focal  # about 0.3 px, in radians
-    x = least_squares(resid, x0, args=(pf, pb), loss="soft_l1", f_scale=scale, x_scale=x_scale).x
-    a, b = rays(x, pf, pb)
-    err = np.linalg.norm(a - b, axis=1)
-    inl = err < max(4.0 * scale, 3.0 * float(np.median(err)))
-    # refit on the inliers with a plain (Gaussian) loss: unbiased once outliers are gone
-    if inl.sum() >= 20:
-        pf, pb = pf[inl], pb[inl]
-        x = least_squares(resid, x, args=(pf, pb), x_scale=x_scale).x
-        a, b = rays(x, pf, pb)
-        err = np.linalg.norm(a - b, axis=1)
-    fov = float(x[3]) if fit_fov else fov0
-    rb = Rotation(rb0 @ _rotvec_matrix(x[:3]))
-    new = rig.with_lens(0, front.replace(fov_deg=fov + dfov[0])).with_lens(
-        1, back.replace(fov_deg=fov + dfov[1], rotation_ypr=rb.as_ypr())
-    )
-    return new, float(np.degrees(np.sqrt(np.mean(err * err)))), int(len(err))
+def _with_fov(rig: RigProfile, fov: float) -> RigProfile:
+    """``rig`` with its mean FOV moved to ``fov`` (lenses keep their difference)."""
+    fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
+    return rig.replace(lenses=tuple(l.replace(fov_deg=l.fov_deg - fov0 + fov) for l in rig.lenses))
 
 
 # ---- stage 3: photometry --------------------------------------------------------------------
@@ -593,6 +566,7 @@ def calibrate_rig(
     fit_fov: bool = True,
     photometric: bool = True,
     iterations: int = 4,
+    motion_intrinsics: bool = True,
 ) -> CalibrationResult:
     """Estimate a side-by-side dual-fisheye rig from its frames.
 
@@ -602,10 +576,13 @@ def calibrate_rig(
     :param frame_size: (width, height) of the frames.
     :param nominal: starting rig (circle guesses, distortion, FOV, vignetting shape);
         default ``RigProfile.nominal(frame_size)``.
-    :param fit_fov: estimate the field of view (shared by both lenses); otherwise keep the
-        nominal's.
+    :param fit_fov: estimate each lens' focal length, distortion and centre (hence its
+        field of view); otherwise keep the nominal's FOV and distortion and the circle
+        fit's centres, and fit the rotation alone.
     :param photometric: estimate exposure, colour gain and vignetting.
     :param iterations: track-and-fit rounds of the geometric stage (at most).
+    :param motion_intrinsics: also track features each lens sees in two frames between which
+        the camera turned (they observe each lens' whole mapping; see ``_lensfit``).
     :raises CalibrationError: when no image circle or too few overlap tracks are found.
     """
     w, h = int(frame_size[0]), int(frame_size[1])
@@ -638,7 +615,9 @@ def calibrate_rig(
         x0 = 0 if lens.center[0] < half else half
         fit = find_image_circle(peak[:, x0 : x0 + half], (lens.center[0] - x0, lens.center[1], lens.radius))
         if fit.found:
-            lenses.append(lens.replace(center=(fit.center[0] + x0, fit.center[1]), radius=fit.radius))
+            # the rim where the light falls to half: the edge drops sit a fraction of a pixel off it
+            r = _half_light_radius(peak[:, x0 : x0 + half], (fit.center[0], fit.center[1], fit.radius))
+            lenses.append(lens.replace(center=(fit.center[0] + x0, fit.center[1]), radius=r))
             if fit.rms > 1.5:
                 warnings.append(f"lens {i}: ragged image circle (rms {fit.rms:.2f} px)")
         else:  # the camera's own geometry: a wrong guessed circle is worse than the nominal
@@ -648,41 +627,56 @@ def calibrate_rig(
         circle_source.append("fitted" if fit.found else "nominal")
     rig = nominal.replace(lenses=tuple(lenses))
 
-    # stage 2: rotation and FOV from overlap tracks, re-tracked from each new estimate
-    residual, n = float("nan"), 0
-    geo_frames = picked[:: max(1, len(picked) // 6)][:6]
-    fov0 = 0.5 * (rig.lenses[0].fov_deg + rig.lenses[1].fov_deg)
+    # stage 2: both lenses' intrinsics and the back lens' rotation (``_lensfit``)
+    geo_frames = _spread(picked, 6)
+    pyramids = [_Pyramid(f) for f in geo_frames]
     starts = [rig]
-    if fit_fov:  # the best coarse FOVs first, the nominal's last
-        starts = [rig.replace(lenses=tuple(l.replace(fov_deg=l.fov_deg - fov0 + f) for l in rig.lenses)) for f in _search_fov(geo_frames[:3], rig)]
-        starts.append(rig)
-    chosen: tuple[RigProfile, float, int] | None = None
-    most = 0
-    for start in starts:  # first start whose tracks fit well; else the best fitting one
-        pf, pb = _track_overlap(geo_frames, start)
-        most = max(most, len(pf))
-        if len(pf) < 30:
+    if fit_fov:  # the best coarse (shared) FOVs first, the nominal's last
+        starts = [_with_fov(rig, f) for f in _search_fov(pyramids[:3], rig)] + [rig]
+    # the start whose overlap tracks most (a wrong FOV leaves LK a few chance matches):
+    # the correlation's best FOVs, the nominal's and a coarse grid, scored on one frame
+    if fit_fov:
+        starts += [_with_fov(rig, f) for f in np.arange(186.0, 232.0, 4.0)]
+    counts = [len(track_overlap(pyramids[:1], start)[0]) for start in starts]
+    best = [starts[k] for k in np.argsort(counts)[::-1][:2]]
+    tracked = [(start, *track_overlap(pyramids, start)) for start in best]
+    most = max(len(t[1]) for t in tracked)
+    chosen: FitReport | None = None
+    chosen_priors = None
+    for start, pf, pb, _ in sorted(tracked, key=lambda t: -len(t[1]))[:2]:
+        if len(pf) < max(30, 0.5 * most):
             continue
-        fitted = _fit_geometry(start, pf, pb, fit_fov=fit_fov)
-        if chosen is None or fitted[1] < chosen[1]:
-            chosen = fitted
-        if fitted[1] < 0.25:
-            break
-    if chosen is None:
+        # each lens' focal closes its mapping at the start's FOV on its own circle
+        priors = priors_for(start, start, tuple(circle_rms))
+        fitted = fit_lenses(start, Tracks(pf, pb), priors, fit_intrinsics=fit_fov)
+        if chosen is None or fitted.overlap_rms_deg < chosen.overlap_rms_deg:
+            chosen, chosen_priors = fitted, priors
+    if chosen is None or chosen_priors is None:
         raise CalibrationError(f"only {most} feature tracks across the lens overlap: too little texture to calibrate")
-    rig, residual, n = chosen
-    for _ in range(1, iterations):
-        pf, pb = _track_overlap(geo_frames, rig)
-        if len(pf) < 30:
-            break  # keep the estimate the previous round reached
-        new, residual, n = _fit_geometry(rig, pf, pb, fit_fov=fit_fov)
-        change = Rotation(new.lenses[1].rotation().matrix @ rig.lenses[1].rotation().matrix.T).angle
-        dfov = abs(new.lenses[0].fov_deg - rig.lenses[0].fov_deg)
-        rig = new
-        if math.degrees(change) < 0.005 and dfov < 0.01:
-            break
+    # a camera that turns between frames shows each lens' whole mapping (module _lensfit)
+    matches = MotionMatches(geo_frames, chosen.rig) if motion_intrinsics and fit_fov and len(geo_frames) > 1 else None
+    rig, report = _refine(chosen, pyramids, matches, chosen_priors, iterations, fit_fov)
+    if report.motion_tracks and report.motion_rms_deg > MOTION_RMS_LIMIT_DEG:
+        # not a pure turn: the camera also moved near things (parallax), or something moved
+        # with it; such tracks would bend the mapping, so the overlap alone decides
+        warnings.append(
+            f"motion tracks left out: rms {report.motion_rms_deg:.3f} deg is more than a camera turn explains "
+            "(parallax from moving near things)"
+        )
+        rig, report = _refine(chosen, pyramids, None, chosen_priors, iterations, fit_fov)
+    residual, n = report.overlap_rms_deg, report.overlap_tracks
+    # a camera's lenses sit within a degree or two of their nominal axes: an estimate far
+    # from it, or whose rays still disagree by most of a degree, is a failed fit
+    turn = math.degrees(Rotation(rig.lenses[1].rotation().matrix @ nominal.lenses[1].rotation().matrix.T).angle)
+    if turn > MAX_AXIS_TURN_DEG or residual > MAX_RESIDUAL_DEG:
+        raise CalibrationError(
+            f"calibration did not converge (back lens {turn:.1f} deg off its nominal axis, ray residual "
+            f"{residual:.2f} deg over {n} overlap tracks)"
+        )
     if residual > 0.25:
         warnings.append(f"large ray residual {residual:.3f} deg: parallax, rolling shutter or a distortion the model lacks")
+    if not report.motion_tracks and not any(w.startswith("motion tracks left out") for w in warnings):
+        warnings.append("camera did not turn between calibration frames: each lens' focal length is split by the prior (only their relation is observed)")
 
     phot_rms, motion, observed = float("nan"), 0.0, False
     phot_stats: dict[str, Any] = {}
@@ -699,6 +693,8 @@ def calibrate_rig(
     notes["calibration"] = {
         "residual_deg": residual,
         "matches": n,
+        "motion_residual_deg": report.motion_rms_deg,
+        "motion_tracks": report.motion_tracks,
         "frames": len(picked),
         "photometric_rms": phot_rms,
         "motion_deg": motion,
@@ -718,7 +714,16 @@ def calibrate_rig(
         motion_deg=motion,
         vignetting_observed=observed,
         warnings=tuple(warnings),
+        motion_residual_deg=report.motion_rms_deg,
+        motion_tracks=report.motion_tracks,
     )
+
+
+def _spread(frames: list[NDArray[np.uint8]], count: int) -> list[NDArray[np.uint8]]:
+    """``count`` of ``frames`` spread evenly over them (first and last included)."""
+    if len(frames) <= count:
+        return list(frames)
+    return [frames[int(round(i))] for i in np.linspace(0, len(frames) - 1, count)]
 
 
 # ---- from a file ----------------------------------------------------------------------------
@@ -758,10 +763,14 @@ def load_prior(path: str | os.PathLike[str], frame_size: tuple[int, int], *, fov
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InputError("not a rig profile or Gyroflow lens profile (invalid JSON)", path=p) from None
     if isinstance(d, dict) and "fisheye_params" in d:
-        return gyroflow_rig(d, frame_size, fov_deg=fov_deg or 195.0)
+        # NAME_front.json written by ``write_gyroflow``: its NAME_back.json is the back lens
+        back = p.with_name(p.name.replace("_front.json", "_back.json")) if p.name.endswith("_front.json") else None
+        rig = gyroflow_rig(d, frame_size, fov_deg=fov_deg or 195.0, back=back if back is not None and back.is_file() else None)
+        if fov_deg:
+            rig = rig.replace(lenses=tuple(l.replace(fov_deg=fov_deg) for l in rig.lenses))
+        return rig
     rig = RigProfile.from_dict(d, path=p)
-    if tuple(rig.frame_size) != tuple(frame_size):
-        raise InputError(f"prior rig is for {rig.frame_size[0]}x{rig.frame_size[1]} frames, video is {frame_size[0]}x{frame_size[1]}", path=p)
+    rig = rig.scaled_to(frame_size, path=p)  # the same camera at another resolution
     if fov_deg:
         rig = rig.replace(lenses=tuple(l.replace(fov_deg=fov_deg) for l in rig.lenses))
     return rig

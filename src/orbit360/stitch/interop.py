@@ -5,8 +5,10 @@
 centres at integers) and ``fisheye_params.distortion_coeffs`` (k1..k4), which is our
 Kannala-Brandt model. ``read_gyroflow_lens`` scales it to the lens' area of our frame
 (pixel centres at i + 0.5) and closes the image circle at the given field of view;
-``gyroflow_rig`` makes a side-by-side rig of two such lenses, a starting point for
-``calibrate_rig(nominal=...)``.
+``gyroflow_rig`` makes a side-by-side rig of two such lenses (one profile for both, or
+one per lens), a starting point for ``calibrate_rig(nominal=...)``; ``write_gyroflow``
+writes a calibrated rig back out as one profile per lens (each lens' own focal length,
+centre and k1..k4; its FOV and rotation under an ``orbit360`` key Gyroflow ignores).
 
 **Hugin** ``.pto`` projects: ``write_pto`` writes the rig as two circular-fisheye images
 (``f2``), one per half of the side-by-side frame (``IMG_front``/``IMG_back`` names are
@@ -38,7 +40,7 @@ from ..errors import InputError
 from ..geometry import distort_theta
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, LensProfile, RigProfile
 
-__all__ = ["read_gyroflow_lens", "gyroflow_rig", "write_pto", "read_pto", "pto_text"]
+__all__ = ["read_gyroflow_lens", "gyroflow_rig", "gyroflow_lens_profile", "write_gyroflow", "write_pto", "read_pto", "pto_text"]
 
 
 # ---- Gyroflow -------------------------------------------------------------------------------
@@ -97,15 +99,70 @@ def read_gyroflow_lens(
     )
 
 
-def gyroflow_rig(source: StrPath | dict[str, Any], frame_size: tuple[int, int], *, fov_deg: float = 195.0) -> RigProfile:
-    """A side-by-side rig whose two lenses both follow one Gyroflow lens profile."""
+def gyroflow_rig(
+    source: StrPath | dict[str, Any], frame_size: tuple[int, int], *, fov_deg: float = 195.0,
+    back: StrPath | dict[str, Any] | None = None,
+) -> RigProfile:
+    """A side-by-side rig from Gyroflow lens profiles: ``source`` for the front lens and
+    ``back`` for the back lens (default: the same profile for both). A profile written by
+    ``gyroflow_lens_profile`` also restores its lens' FOV and rotation."""
     w, h = int(frame_size[0]), int(frame_size[1])
     d = source if isinstance(source, dict) else _load_json(source)
+    db = d if back is None else back if isinstance(back, dict) else _load_json(back)
     half = (w // 2, h)
-    front = read_gyroflow_lens(d, size=half, fov_deg=fov_deg)
-    back = read_gyroflow_lens(d, size=half, x_offset=w // 2, fov_deg=fov_deg, rotation_ypr=(180.0, 0.0, 0.0))
+
+    def extra(p: dict[str, Any], key: str, default: Any) -> Any:
+        ours = p.get("orbit360") if isinstance(p.get("orbit360"), dict) else {}
+        return ours.get(key, default)
+
+    front = read_gyroflow_lens(d, size=half, fov_deg=float(extra(d, "fov_deg", fov_deg)),
+                               rotation_ypr=tuple(extra(d, "rotation_ypr", (0.0, 0.0, 0.0))))  # type: ignore[arg-type]
+    rear = read_gyroflow_lens(db, size=half, x_offset=w // 2, fov_deg=float(extra(db, "fov_deg", fov_deg)),
+                              rotation_ypr=tuple(extra(db, "rotation_ypr", (180.0, 0.0, 0.0))))  # type: ignore[arg-type]
     camera = " ".join(str(d.get(k, "")) for k in ("camera_brand", "camera_model", "lens_model")).strip() or "unknown"
-    return RigProfile(frame_size=(w, h), lenses=(front, back), layout=LAYOUT_DUAL_FISHEYE_SBS, camera=camera)
+    return RigProfile(frame_size=(w, h), lenses=(front, rear), layout=LAYOUT_DUAL_FISHEYE_SBS, camera=camera)
+
+
+def gyroflow_lens_profile(rig: RigProfile, index: int) -> dict[str, Any]:
+    """Gyroflow lens profile (OpenCV fisheye) of one lens of a side-by-side rig, in the
+    pixels of its half of the frame; the FOV and rotation ride along under ``orbit360``."""
+    if rig.layout != LAYOUT_DUAL_FISHEYE_SBS or len(rig.lenses) != 2:
+        raise InputError(f"Gyroflow lens profiles are written for side-by-side dual-fisheye rigs, not {rig.layout}")
+    fw, fh = rig.frame_size
+    lens = rig.lenses[index]
+    x0 = 0 if lens.center[0] < fw / 2 else fw // 2
+    f = lens.focal
+    # OpenCV puts pixel centres at integers, we at i + 0.5
+    cx, cy = lens.center[0] - x0 - 0.5, lens.center[1] - 0.5
+    return {
+        "name": f"{rig.camera} {'front' if index == 0 else 'back'} lens (orbit360 calibration)",
+        "camera_brand": "", "camera_model": rig.camera, "lens_model": "front" if index == 0 else "back",
+        "calib_dimension": {"w": fw // 2, "h": fh},
+        "orig_dimension": {"w": fw // 2, "h": fh},
+        "distortion_model": "opencv_fisheye",
+        "fisheye_params": {
+            "camera_matrix": [[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]],
+            "distortion_coeffs": [float(k) for k in lens.distortion],
+        },
+        "calibrated_by": "orbit360",
+        "orbit360": {"fov_deg": lens.fov_deg, "rotation_ypr": list(lens.rotation_ypr), "radius": lens.radius},
+    }
+
+
+def write_gyroflow(rig: RigProfile, path: StrPath) -> tuple[Path, Path]:
+    """Write one Gyroflow lens profile per lens, ``NAME_front.json`` and ``NAME_back.json``
+    beside ``path`` (atomically); returns their paths."""
+    from .._files import atomic_output
+
+    p = Path(path)
+    stem = p.name[: -len(p.suffix)] if p.suffix else p.name
+    out = []
+    for i, role in enumerate(("front", "back")):
+        target = p.with_name(f"{stem}_{role}.json")
+        with atomic_output(target) as tmp:
+            tmp.write_text(json.dumps(gyroflow_lens_profile(rig, i), indent=2) + "\n")
+        out.append(target)
+    return out[0], out[1]
 
 
 # ---- Hugin ----------------------------------------------------------------------------------
