@@ -10,13 +10,13 @@ with spherical metadata, and its result checked:
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> rig = orbit360.RigProfile.nominal((512, 256))
 >>> _ = write_rig_video(folder / "rig.mp4", rig, make_scene(512), frames=4)
->>> orbit360.describe_recording(folder / "rig.mp4").kind
-'side-by-side'
+>>> print(orbit360.describe_recording(folder / "rig.mp4").kind)
+side-by-side
 >>> result = orbit360.stitch(folder / "rig.mp4", folder / "360.mp4", rig=rig, width=256)
 >>> result.frames, result.size
 (4, (256, 128))
->>> orbit360.inspect_file(result.output).layout
-'equirectangular 360 (already stitched)'
+>>> print(orbit360.inspect_file(result.output).layout)
+equirectangular 360 (already stitched)
 
 Errors are ``Orbit360Error`` subclasses whose message names the file:
 
@@ -39,6 +39,8 @@ __all__ = [
     "open_rig",
     "describe_recording",
     "Recording",
+    "RecordingKind",
+    "Layout",
     "inspect_file",
     # calibrate and stitch
     "calibrate_rig",
@@ -47,6 +49,7 @@ __all__ = [
     "StitchResult",
     "JobResult",
     "EncodeOptions",
+    "OrientMode",
     # salvage, telemetry, metadata
     "salvage",
     "SalvageReport",
@@ -73,6 +76,9 @@ _HOMES: dict[str, str] = {
     "open_rig": "cameras",
     "describe_recording": "cameras",
     "Recording": "cameras",
+    "RecordingKind": "cameras",
+    "Layout": "cameras",
+    "OrientMode": "orient",
     "inspect_file": "inspect",
     "calibrate_rig": "stitch",
     "CalibrationResult": "stitch",
@@ -96,12 +102,13 @@ _HOMES: dict[str, str] = {
 _PACKAGES = {"stitch", "salvage"}
 
 if TYPE_CHECKING:
-    from .cameras import Recording, describe_recording, open_rig
+    from .cameras import Layout, Recording, RecordingKind, describe_recording, open_rig
     from .errors import (
         BoxError, CalibrationError, InputError, JobError, Orbit360Error, OutputError, SalvageError, TelemetryError,
     )
     from .inspect import inspect_file
     from .isobmff.spherical import inject_spherical
+    from .orient import OrientMode
     from .pipeline import JobResult, StitchResult
     from .pipeline.job import stitch
     from .profile import LensProfile, RigProfile

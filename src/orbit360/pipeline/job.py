@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .._types import StrPath
+from ..orient import OrientMode
 from ..profile import RigProfile
 from ..video import EncodeOptions
 from .segmented import DEFAULT_SEGMENT_FRAMES, JobResult, stitch_segmented
@@ -30,7 +31,7 @@ def stitch(
     rig: RigProfile | None = None,
     width: int | None = None,
     options: EncodeOptions = EncodeOptions(),
-    orient: str = "off",
+    orient: OrientMode | str = OrientMode.OFF,
     start_s: float | None = None,
     stop_s: float | None = None,
     segment_frames: int | None = None,
