@@ -242,7 +242,7 @@ def _gopro_like(healthy_path: Path, out: Path) -> tuple[Movie, list[tuple[bytes,
 
 @pytest.mark.parametrize("codec", ["libx265", "libx264"])
 def test_gopro_like_sos_recording_without_reference(codec: str, tmp_path: Path) -> None:
-    from test_salvage_reference import make_recording
+    from orbit360.cameras.synthetic import write_camera_like_recording as make_recording
 
     healthy = make_recording(tmp_path / "src.mp4", seed=11, codec=codec, seconds=1.0)
     broken = tmp_path / "GX019999.MP4"
@@ -305,7 +305,7 @@ def test_memory_stays_bounded_on_a_long_recording(tmp_path: Path) -> None:
 
 
 def test_reference_of_another_mode_is_ignored_and_same_mode_is_used(tmp_path: Path) -> None:
-    from test_salvage_reference import make_recording
+    from orbit360.cameras.synthetic import write_camera_like_recording as make_recording
 
     hero7 = SAMPLES / "gopro_hero7.mp4"
     data = hero7.read_bytes()
