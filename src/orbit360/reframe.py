@@ -343,7 +343,7 @@ def reframe_video(
         else:  # a range: the video alone first, then joined with the audio cut to the range
             import tempfile
 
-            from .video._concat import concat_segments
+            from .video import concat_segments
 
             with tempfile.TemporaryDirectory(prefix=".reframe.", dir=Path(dst).parent or ".") as scratch:
                 video_only = Path(scratch) / "video.mp4"

@@ -27,9 +27,10 @@ from ..errors import InputError, file_context
 from ..profile import LensProfile, RigProfile
 from ._camera_id import CameraId, identify_camera
 from ._chapters import ChapterSource
-from ._insta360 import InsvTrailer, read_insv_trailer
+from ._insta360 import InsvTrailer, mp4_end, read_insv_trailer
 from ._max import LAYOUT_MAX_EAC, MaxLayout, MaxSource
 from ._naming import chapter_set, fusion_partner, fusion_partner_name, fusion_role, insta360_partner
+from ._photo import PhotoSource, is_photo, open_photo
 from ._pair import LAYOUT_PAIR, PairSource, PairSync, sync_pair
 from ._source import FramePlan, RigSource, SideBySideSource, open_side_by_side
 from .kinds import Layout, RecordingKind
@@ -52,6 +53,11 @@ __all__ = [
     "open_rig",
     "open_side_by_side",
     "read_insv_trailer",
+    "mp4_end",
+    "is_photo",
+    "open_photo",
+    "PhotoSource",
+    "VIDEO_CODECS_SKIPPED",
     "sync_pair",
     "LAYOUT_SBS",
     "LAYOUT_PAIR",
@@ -64,7 +70,8 @@ LAYOUT_TWO_TRACKS = Layout.TWO_TRACKS
 LAYOUT_EQUIRECT = Layout.EQUIRECT
 LAYOUT_SINGLE = Layout.SINGLE
 
-_VIDEO_CODECS_SKIPPED = {b"jpeg", b"mjpa", b"mjpb", b"png "}  # cover art and thumbnails
+VIDEO_CODECS_SKIPPED = frozenset({b"jpeg", b"mjpa", b"mjpb", b"png "})
+"""Video tracks that are cover art or thumbnails, not the recording."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ class Recording:
 def _movie_of(path: Path, trailer: InsvTrailer | None):  # type: ignore[no-untyped-def]
     import os
 
-    from ..isobmff._sample_table import read_movie_from
+    from ..isobmff import read_movie_from
 
     with file_context(path), open(path, "rb") as f:
         end = trailer.start if trailer is not None else os.fstat(f.fileno()).st_size
@@ -128,7 +135,7 @@ def _describe_file(p: Path) -> Recording:
     trailer = read_insv_trailer(p)
     movie = _movie_of(p, trailer)
     cam = identify_camera(p, movie, trailer)
-    videos = [t for t in movie.tracks if t.handler == b"vide" and t.codec not in _VIDEO_CODECS_SKIPPED and t.sample_count > 1]
+    videos = [t for t in movie.tracks if t.handler == b"vide" and t.codec not in VIDEO_CODECS_SKIPPED and t.sample_count > 1]
     sizes = [(int(t.width or 0), int(t.height or 0)) for t in videos]
     name = cam.name
     notes: list[str] = []

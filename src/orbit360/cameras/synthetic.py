@@ -158,7 +158,7 @@ def _text_box(kind: bytes, text: str) -> bytes:
 def add_udta(path: StrPath, tags: dict[str, str]) -> None:
     """Add text tags to the movie ``udta`` of ``path`` in place: ``{"FIRM": "H19.03.02.00.00"}``,
     ``{"\\xa9mak": "RICOH", "\\xa9mod": "RICOH THETA V"}``."""
-    from ..isobmff._edit import BoxNode, parse_boxes, rewrite_moov
+    from ..isobmff import BoxNode, parse_boxes, rewrite_moov
 
     raw = b"".join(_text_box(k.encode("latin-1"), v) for k, v in tags.items())
 

@@ -201,7 +201,7 @@ class OrientedYuvStitch:
     def __call__(self, item: tuple[int, NDArray[np.uint8]], out: Any = None) -> Any:
         """The stitched, rotated frame; into ``out`` when given (an array of the output's
         layout or (Y, U, V) plane views, as ``YuvStitch.apply`` takes)."""
-        from ..video._convert import yuv420p_planes
+        from ..video import yuv420p_planes
 
         index, frame = item
         rotation = Rotation(self.rotations[min(index, len(self.rotations) - 1)])

@@ -230,7 +230,7 @@ def stitch_segmented(
 
                 t0 = time.monotonic()
                 joined = work.path / "joined.mp4"
-                from ..video._concat import concat_segments
+                from ..video import concat_segments
 
                 concat_segments(
                     [work.path / t.name for t in tasks], joined, audio_from=source.audio_path, telemetry_from=source.telemetry_path,
@@ -301,7 +301,7 @@ def _frames_done(work: Path, tasks: list[SegmentTask], records: dict[int, dict[s
 
 def _reusable(work: Path, task: SegmentTask, key: str) -> dict[str, Any] | None:
     """The record of a finished segment of this job whose file is intact, else None."""
-    from ..video._concat import check_segment
+    from ..video import check_segment
 
     rec = read_json(work / task.record_name)
     seg = work / task.name

@@ -122,7 +122,7 @@ def stitch_video(
             if done != total and ranged:
                 raise InputError(f"decoded {done} frames of the range, expected {total} (the recording is shorter than its index says)", path=input)
             if join:
-                from ..video._concat import concat_segments
+                from ..video import concat_segments
 
                 concat_segments(
                     [encoded], output, audio_from=audio, telemetry_from=telemetry, span=span.seconds if ranged else None

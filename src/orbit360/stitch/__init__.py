@@ -9,8 +9,10 @@ from .._callable import make_package_callable
 
 from .calibrate import CalibrationResult, calibrate_rig
 from .blend import SeamTracker
+from ._parallel import run_chunks
+from ._ring import lens_project
 from .plan import BandRect, StitchPlan
 
-__all__ = ["StitchPlan", "BandRect", "CalibrationResult", "calibrate_rig", "SeamTracker"]
+__all__ = ["StitchPlan", "BandRect", "CalibrationResult", "calibrate_rig", "SeamTracker", "run_chunks", "lens_project"]
 
 make_package_callable(__name__, "orbit360.pipeline.job:stitch")
