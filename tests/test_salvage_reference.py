@@ -23,7 +23,6 @@ from orbit360.salvage._aac import audio_specific_config
 
 make_recording = write_camera_like_recording  # the name test_salvage_fuzz imports (to move to the fixture)
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -185,20 +184,20 @@ def test_not_gopro_without_reference_is_a_clear_error(h264_pair: tuple[Path, Pat
     assert diagnose(broken, reference=ref).method == "reference"
 
 
-def test_folder_of_chapters_uses_a_healthy_sibling(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
+def test_folder_of_chapters_uses_a_healthy_sibling(optional_samples_dir: Path | None, h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
     ref, rec = h264_pair
     folder = tmp_path / "DCIM" / "100GOPRO"
     folder.mkdir(parents=True)
     shutil.copy(ref, folder / "GH010042.MP4")
     (folder / "GH020042.MP4").write_bytes(rec.read_bytes()[: rec.stat().st_size * 3 // 4])
-    if SAMPLES.is_dir():
-        gopro = (SAMPLES / "gopro_hero7.mp4").read_bytes()
+    if optional_samples_dir is not None:
+        gopro = (optional_samples_dir / "gopro_hero7.mp4").read_bytes()
         (folder / "GX010043.MP4").write_bytes(gopro[: len(gopro) // 2])
     reports = {Path(r.input).name: r for r in salvage_folder(folder)}
     assert reports["GH020042.MP4"].reference == str(folder / "GH010042.MP4")
     assert reports["GH020042.MP4"].method == "reference"
     assert Path(reports["GH020042.MP4"].output).exists()
-    if SAMPLES.is_dir():
+    if optional_samples_dir is not None:
         assert reports["GX010043.MP4"].method == "gopro-sos"
     assert "GH010042.MP4" not in reports  # healthy files are left alone
 
@@ -219,24 +218,17 @@ def test_cli_salvage_report_and_errors(h264_pair: tuple[Path, Path], tmp_path: P
     assert len(err) == 1 and err[0].startswith("orbit360: error: ") and "--reference" in err[0]
 
 
-def _gopro_without_sos(folder: Path, telemetry: bytes | None = None) -> Path:
-    src = SAMPLES / "gopro_hero7.mp4"
-    if not src.is_file():
-        pytest.skip("shared/samples not present")
-    return gopro_without_index(src, folder, telemetry)
+@pytest.fixture(scope="module")
+def gopro_without_sos(tmp_path_factory: pytest.TempPathFactory, gopro_hero7: Path) -> Path:
+    return gopro_without_index(gopro_hero7, tmp_path_factory.mktemp("nosos"))
 
 
 @pytest.fixture(scope="module")
-def gopro_without_sos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _gopro_without_sos(tmp_path_factory.mktemp("nosos"))
-
-
-@pytest.fixture(scope="module")
-def two_devices_without_sos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    two = SAMPLES / "gpmf" / "hero6+ble.raw"  # HERO6 plus a Bluetooth sensor: two DEVCs
+def two_devices_without_sos(tmp_path_factory: pytest.TempPathFactory, gopro_hero7: Path, samples_dir: Path) -> Path:
+    two = samples_dir / "gpmf" / "hero6+ble.raw"  # HERO6 plus a Bluetooth sensor: two DEVCs
     if not two.is_file():
-        pytest.skip("shared/samples not present")
-    return _gopro_without_sos(tmp_path_factory.mktemp("nosos2"), two.read_bytes())
+        pytest.skip(f"{two} not found")
+    return gopro_without_index(gopro_hero7, tmp_path_factory.mktemp("nosos2"), two.read_bytes())
 
 
 @pytest.mark.parametrize("layout", ["gopro_without_sos", "two_devices_without_sos"])
