@@ -85,3 +85,30 @@ def test_no_new_private_imports_across_packages() -> None:
     found = private_imports()
     assert found - KNOWN == set(), "import these through the package's __init__ (re-export them there)"
     assert KNOWN - found == set(), "fixed: remove these from KNOWN"
+
+
+KNOWN_TEST_IMPORTS = {
+    ("tests/test_salvage_fuzz.py", "test_salvage_reference"),  # -> orbit360.cameras.synthetic.write_camera_like_recording
+}
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared test helpers live in conftest.py (fixtures) or in src/ (the synthetic
+    recordings), so tests and benchmarks never import a test module (nor conftest)."""
+    root = SRC.parent
+    test_modules = {p.stem for p in (root / "tests").glob("*.py")}
+    found = set()
+    for path in sorted([*(root / "tests").rglob("*.py"), *(root / "bench").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in test_modules or top == "tests":
+                    found.add((str(path.relative_to(root)), top))
+    assert found - KNOWN_TEST_IMPORTS == set(), "move the shared helper into tests/conftest.py (a fixture) or src/"
+    assert KNOWN_TEST_IMPORTS - found == set(), "fixed: remove these from KNOWN_TEST_IMPORTS"
