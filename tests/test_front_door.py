@@ -51,3 +51,20 @@ def test_stitch_chooses_single_or_segmented(tmp_path: Path) -> None:
             frames = sum(1 for _ in c.decode(video=0))
         assert (frames, r.size) == (6, (256, 128))
         assert orbit360.inspect_file(r.output).layout == "equirectangular 360 (already stitched)"
+
+
+def test_salvage_package_is_callable_as_its_function(tmp_path: Path) -> None:
+    from orbit360.cameras.synthetic import write_camera_like_recording
+    from orbit360.salvage import salvage as salvage_function
+
+    healthy = write_camera_like_recording(tmp_path / "ref.mp4", seed=1, seconds=1.0)
+    data = write_camera_like_recording(tmp_path / "rec.mp4", seed=2, seconds=1.0).read_bytes()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(data[: len(data) * 2 // 3])  # the moov (at the end) is lost
+    out = tmp_path / "fixed.mp4"
+    report = orbit360.salvage(broken, out, reference=healthy)
+    assert isinstance(report, orbit360.SalvageReport) and orbit360.salvage.salvage is salvage_function
+    with av.open(str(out)) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    assert 10 < frames < 25  # two thirds of 25 frames survive the cut
+    assert report.method == "reference"
