@@ -4,6 +4,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCHSTAMP := $(VENV)/.installed-bench
 SYSSTAMP := $(VENV)/.system-packages
 
 .PHONY: demo test setup system-packages bench clean
@@ -35,8 +36,12 @@ $(SYSSTAMP): | $(PY)
 	fi
 	@touch $@
 
-bench: setup
+bench: $(BENCHSTAMP)
 	$(PY) bench/run_all.py
+
+$(BENCHSTAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	@touch $@
 
 clean:
 	rm -rf $(VENV) orbit360-demo build src/*.egg-info

@@ -21,21 +21,17 @@ from orbit360.isobmff import (
 )
 from orbit360.isobmff._sample_table import read_movie_from
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-GOPRO = sorted(SAMPLES.glob("gopro_*.mp4")) if SAMPLES.is_dir() else []
 FIELDS = ("offsets", "sizes", "durations", "composition_offsets", "sync_samples")
 
 
-@pytest.mark.skipif(not GOPRO, reason="shared/samples not present")
-@pytest.mark.parametrize("path", GOPRO, ids=lambda p: p.name)
-def test_rewrite_real_recording_round_trips(path: Path, tmp_path: Path) -> None:
-    movie = read_movie(path)
+def test_rewrite_real_recording_round_trips(gopro_mp4: Path, tmp_path: Path) -> None:
+    movie = read_movie(gopro_mp4)
     out = tmp_path / "rewritten.mp4"
-    ftyp = path.read_bytes()[:20]
+    ftyp = gopro_mp4.read_bytes()[:20]
     write_movie(
         out,
         ftyp=ftyp,
-        source=MdatSource(path, movie.mdat.payload_offset, movie.mdat.end),
+        source=MdatSource(gopro_mp4, movie.mdat.payload_offset, movie.mdat.end),
         tracks=movie.tracks,
         movie_timescale=movie.timescale,
         udta=movie.udta,
@@ -47,7 +43,7 @@ def test_rewrite_real_recording_round_trips(path: Path, tmp_path: Path) -> None:
         for name in FIELDS:
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     # ftyp and mdat are byte-identical, so the offsets are too
-    assert out.read_bytes()[: movie.mdat.end] == path.read_bytes()[: movie.mdat.end]
+    assert out.read_bytes()[: movie.mdat.end] == gopro_mp4.read_bytes()[: movie.mdat.end]
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == movie.tracks[0].sample_count
 

@@ -12,8 +12,6 @@ import pytest
 from orbit360.errors import CorruptBoxError, InputError
 from orbit360.isobmff import box, container, full_box, read_movie, read_tracks
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-GOPRO = sorted(SAMPLES.glob("gopro_*.mp4")) if SAMPLES.is_dir() else []
 
 
 def _packets(path: Path) -> dict[int, list[av.Packet]]:
@@ -27,18 +25,16 @@ def _packets(path: Path) -> dict[int, list[av.Packet]]:
     return out
 
 
-@pytest.mark.skipif(not GOPRO, reason="shared/samples not present")
-@pytest.mark.parametrize("path", GOPRO, ids=lambda p: p.name)
-def test_gopro_tracks_match_ffmpeg_demuxer(path: Path) -> None:
-    tracks = read_tracks(path)
+def test_gopro_tracks_match_ffmpeg_demuxer(gopro_mp4: Path) -> None:
+    tracks = read_tracks(gopro_mp4)
     assert [t.handler for t in tracks] == [b"vide", b"soun", b"tmcd", b"meta", b"meta"]
     assert [t.codec for t in tracks] == [b"avc1", b"mp4a", b"tmcd", b"gpmd", b"fdsc"]
     video = tracks[0]
     assert (video.width, video.height) == (848, 480)
     assert video.sample_entry.startswith(struct.pack(">I", len(video.sample_entry)) + b"avc1")
     assert b"avcC" in video.sample_entry
-    packets = _packets(path)
-    data = path.read_bytes()
+    packets = _packets(gopro_mp4)
+    data = gopro_mp4.read_bytes()
     checked = 0
     for t in tracks:
         pk = packets.get(t.track_id)

@@ -32,7 +32,6 @@ from orbit360.synthetic import make_scene, pan_motion, shake_motion, static_moti
 from orbit360.telemetry import GpmdSample, parse_samples, read_telemetry
 
 FPS = 30
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"  # as tests/conftest.py
 
 
 def _angle_deg(r: Rotation) -> float:
@@ -163,9 +162,8 @@ def test_wrong_imu_axes_are_measured_from_video() -> None:
 
 
 # ---- real samples --------------------------------------------------------------------------
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared GoPro samples not present")
-def test_max_cori_agrees_with_its_integrated_gyro() -> None:
-    tel = read_telemetry(SAMPLES / "gopro_max-heromode.mp4")
+def test_max_cori_agrees_with_its_integrated_gyro(samples_dir: Path) -> None:
+    tel = read_telemetry(samples_dir / "gopro_max-heromode.mp4")
     cori, gyro = cori_track(tel), gyro_track(tel)
     assert cori is not None and gyro is not None
     turned = max(_angle_deg(Rotation.from_quaternion(q)) for q in cori.q)
@@ -183,16 +181,15 @@ def _relative_at(track, times):  # type: ignore[no-untyped-def]
     return [(first @ Rotation.from_quaternion(x)).as_quaternion() for x in q]
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared GoPro samples not present")
-def test_real_payloads_give_orientation_from_the_camera_device_only() -> None:
-    data = (SAMPLES / "gpmf" / "hero6+ble.raw").read_bytes()
+def test_real_payloads_give_orientation_from_the_camera_device_only(samples_dir: Path) -> None:
+    data = (samples_dir / "gpmf" / "hero6+ble.raw").read_bytes()
     tel = parse_samples([GpmdSample(data, 0.0, 1.001)])
     t, w = imu_rates(tel, "GYRO")
     assert t.shape[0] == 198 and np.all(np.diff(t) > 0)  # the Bluetooth device adds none
-    fusion = parse_samples([GpmdSample((SAMPLES / "gpmf" / "Fusion.raw").read_bytes(), 0.0, 1.0)])
+    fusion = parse_samples([GpmdSample((samples_dir / "gpmf" / "Fusion.raw").read_bytes(), 0.0, 1.0)])
     track = gyro_track(fusion)
     assert track is not None and track.q.shape[0] == 3300
-    rots = orientation_for_frames(SAMPLES / "gopro_hero7.mp4", np.arange(300) / 29.97)
+    rots = orientation_for_frames(samples_dir / "gopro_hero7.mp4", np.arange(300) / 29.97)
     assert len(rots) == 300 and _angle_deg(rots[0]) < 1e-9 and max(_angle_deg(r) for r in rots) > 1
 
 
@@ -371,13 +368,12 @@ def _lowpass(x: np.ndarray, n: int) -> np.ndarray:
     return np.stack([np.convolve(x[:, j], np.ones(n) / n, mode="same") for j in range(x.shape[1])], axis=1)
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared GoPro samples not present")
 @pytest.mark.parametrize("name", ["gopro_hero7.mp4", "gopro_max-heromode.mp4"])
-def test_gyro_and_accelerometer_agree_in_the_rig_frame(name: str) -> None:
+def test_gyro_and_accelerometer_agree_in_the_rig_frame(samples_dir: Path, name: str) -> None:
     # A fixed world vector (gravity's "up") seen from a turning body turns as -w x up,
     # whatever the axes, if rates and directions are mapped consistently (rates as axial
     # vectors): the sign of this relation is what a reflection gets wrong.
-    tel = read_telemetry(SAMPLES / name)
+    tel = read_telemetry(samples_dir / name)
     ta, up = specific_force(tel)
     tg, w = imu_rates(tel, "GYRO")
     t = np.arange(max(ta[0], tg[0]) + 0.3, min(ta[-1], tg[-1]) - 0.3, 0.01)
@@ -424,13 +420,12 @@ def _flat_video_rates(path: Path, hfov_deg: float) -> tuple[np.ndarray, np.ndarr
     return np.array(times), np.array(rates)
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared GoPro samples not present")
-def test_gyro_turns_the_way_the_hero7_picture_turns() -> None:
+def test_gyro_turns_the_way_the_hero7_picture_turns(samples_dir: Path) -> None:
     # The HERO7 sample is a walk with the camera in hand, stabilised in camera: its
     # picture keeps the slow turns, so rates low-passed over a second are compared, at
     # the lag that fits best. Each rig axis must follow the gyro's own axis with a
     # positive sign (a mirrored mapping turns two of them, a wrong axis all of them).
-    path = SAMPLES / "gopro_hero7.mp4"
+    path = samples_dir / "gopro_hero7.mp4"
     tv, video = _flat_video_rates(path, 122.0)
     tg, gyro = imu_rates(read_telemetry(path), "GYRO")
     video = _lowpass(video, 31)

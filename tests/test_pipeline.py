@@ -378,10 +378,8 @@ def test_join_of_segments_with_different_reorder_delays(tmp_path: Path) -> None:
     assert np.array_equal(frames[-1], ref[0])
 
 
-def test_join_copies_audio_timecode_and_telemetry_of_a_gopro_file_once(tmp_path: Path) -> None:
-    src = Path(__file__).resolve().parents[2] / "shared" / "samples" / "gopro_hero7.mp4"
-    if not src.is_file():
-        pytest.skip("shared GoPro sample not found")
+def test_join_copies_audio_timecode_and_telemetry_of_a_gopro_file_once(gopro_hero7: Path, tmp_path: Path) -> None:
+    src = gopro_hero7
     segs = [_segment(tmp_path / "a.mp4", 7), _segment(tmp_path / "b.mp4", 6)]
     out = tmp_path / "j.mp4"
     concat_segments(segs, out, audio_from=src, telemetry_from=src)

@@ -16,29 +16,12 @@ import numpy as np
 import pytest
 
 from orbit360.cli import main
-from test_viewer_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, Page, equirect_pattern, expected_view, view_error
 
 FPS, FRAMES, WIDTH = 10, 20, 960
 
 
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    import os
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-def _turning_video(path: Path) -> None:
-    base = equirect_pattern(WIDTH, WIDTH // 2)
+def _turning_video(viewer_kit, path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = viewer_kit.equirect_pattern(WIDTH, WIDTH // 2)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = WIDTH, WIDTH // 2, "yuv420p"
@@ -55,9 +38,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_site_plays_and_seeks_from_a_plain_static_server(browser, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_site_plays_and_seeks_from_a_plain_static_server(viewer_kit, browser, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     src = tmp_path / "orbit.mp4"
-    _turning_video(src)
+    _turning_video(viewer_kit, src)
     site = tmp_path / "site"
     assert main(["publish", str(src), "--site", str(site), "--preset", "veryfast", "--crf", "16", "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -81,24 +64,24 @@ def test_site_plays_and_seeks_from_a_plain_static_server(browser, tmp_path: Path
             except OSError:
                 time.sleep(0.05)
         errors: list[str] = []
-        context = browser.new_context(viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]}, device_scale_factor=1)
+        context = browser.new_context(viewport={"width": viewer_kit.VIEWPORT[0], "height": viewer_kit.VIEWPORT[1]}, device_scale_factor=1)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        viewer = Page(page, tmp_path)
+        viewer = viewer_kit.Page(page, tmp_path)
         page.goto(f"http://127.0.0.1:{port}/?autoplay=0&yaw=30&pitch=10&fov=90")
         viewer.wait_drawn()
         rows = int(page.locator("#controls").bounding_box()["y"])
         assert page.title() == "orbit - orbit360"
         shot = viewer.shot("site-first")
-        right = view_error(shot, expected_view(frames[0], 30, 10, 90), rows)
-        wrong = view_error(shot, expected_view(frames[0], 75, 10, 90), rows)
+        right = viewer_kit.view_error(shot, viewer_kit.expected_view(frames[0], 30, 10, 90), rows)
+        wrong = viewer_kit.view_error(shot, viewer_kit.expected_view(frames[0], 75, 10, 90), rows)
         assert right < 10 and wrong > 3 * right, (right, wrong)
         page.locator("#seek").fill("1.25")
         viewer.wait_drawn("Math.abs(window.orbit360.video.currentTime - 1.25) < 1e-3 && !window.orbit360.video.seeking")
         shot = viewer.shot("site-seeked")
-        right = view_error(shot, expected_view(frames[12], 30, 10, 90), rows)
-        old = view_error(shot, expected_view(frames[0], 30, 10, 90), rows)
+        right = viewer_kit.view_error(shot, viewer_kit.expected_view(frames[12], 30, 10, 90), rows)
+        old = viewer_kit.view_error(shot, viewer_kit.expected_view(frames[0], 30, 10, 90), rows)
         assert right < 10 and old > 3 * right, (right, old)
         context.close()
         assert not errors, errors

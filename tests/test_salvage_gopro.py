@@ -20,9 +20,6 @@ from orbit360.errors import SalvageError
 from orbit360.isobmff import Movie, read_movie
 from orbit360.salvage import diagnose, salvage, scan
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-GOPRO = sorted(SAMPLES.glob("gopro_*.mp4")) if SAMPLES.is_dir() else []
-pytestmark = pytest.mark.skipif(not GOPRO, reason="shared/samples not present")
 
 
 def _healthy(path: Path) -> tuple[Movie, bytes]:
@@ -94,9 +91,8 @@ def _cuts(healthy: Movie, data: bytes) -> list[int]:
     return sorted(c for c in cuts if payload < c <= healthy.mdat.end)
 
 
-@pytest.mark.parametrize("path", GOPRO, ids=lambda p: p.name)
-def test_every_cut_recovers_every_complete_sample(path: Path, tmp_path: Path) -> None:
-    healthy, data = _healthy(path)
+def test_every_cut_recovers_every_complete_sample(gopro_mp4: Path, tmp_path: Path) -> None:
+    healthy, data = _healthy(gopro_mp4)
     broken, out = tmp_path / "broken.mp4", tmp_path / "fixed.mp4"
     cuts = _cuts(healthy, data)
     assert len(cuts) > 40
@@ -114,9 +110,8 @@ def test_every_cut_recovers_every_complete_sample(path: Path, tmp_path: Path) ->
     assert total > 1000
 
 
-@pytest.mark.parametrize("path", GOPRO, ids=lambda p: p.name)
-def test_salvaged_files_decode_every_recovered_frame(path: Path, tmp_path: Path) -> None:
-    healthy, data = _healthy(path)
+def test_salvaged_files_decode_every_recovered_frame(gopro_mp4: Path, tmp_path: Path) -> None:
+    healthy, data = _healthy(gopro_mp4)
     for cut in (healthy.mdat.end, len(data) // 3):
         broken, out = tmp_path / f"b{cut}.mp4", tmp_path / f"f{cut}.mp4"
         broken.write_bytes(data[:cut])
@@ -131,9 +126,8 @@ def test_salvaged_files_decode_every_recovered_frame(path: Path, tmp_path: Path)
         assert audio == 1024 * [r for r in report.tracks if r["handler"] == "soun"][0]["samples"]
 
 
-@pytest.mark.parametrize("path", GOPRO, ids=lambda p: p.name)
-def test_real_damage_of_the_mdat_header(path: Path, tmp_path: Path) -> None:
-    healthy, data = _healthy(path)
+def test_real_damage_of_the_mdat_header(gopro_mp4: Path, tmp_path: Path) -> None:
+    healthy, data = _healthy(gopro_mp4)
     mdat = healthy.mdat
     cut = mdat.offset + mdat.size * 2 // 3
     payload = data[mdat.payload_offset : cut]
@@ -156,8 +150,8 @@ def test_real_damage_of_the_mdat_header(path: Path, tmp_path: Path) -> None:
             assert report.unassigned_bytes >= len(blob) - cut
 
 
-def test_cut_inside_the_mdat_header_is_a_clear_error(tmp_path: Path) -> None:
-    data = GOPRO[0].read_bytes()
+def test_cut_inside_the_mdat_header_is_a_clear_error(gopro_hero7: Path, tmp_path: Path) -> None:
+    data = gopro_hero7.read_bytes()
     for cut in (20, 23, 27, 28):
         p = tmp_path / "h.mp4"
         p.write_bytes(data[:cut])
@@ -167,18 +161,18 @@ def test_cut_inside_the_mdat_header_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "o.mp4").exists()
 
 
-def test_healthy_file_is_not_salvaged_and_diagnose_says_so(tmp_path: Path) -> None:
+def test_healthy_file_is_not_salvaged_and_diagnose_says_so(gopro_hero7: Path, tmp_path: Path) -> None:
     with pytest.raises(SalvageError, match="nothing to salvage"):
-        scan(GOPRO[0])
-    assert diagnose(GOPRO[0]).method == "healthy"
+        scan(gopro_hero7)
+    assert diagnose(gopro_hero7).method == "healthy"
     cut = tmp_path / "head.mp4"
-    cut.write_bytes(GOPRO[0].read_bytes()[:300])  # inside the GPRO record: nothing whole
+    cut.write_bytes(gopro_hero7.read_bytes()[:300])  # inside the GPRO record: nothing whole
     preview = diagnose(cut)
     assert preview.method == "unrecoverable" and "GPRO" in preview.stop_reason and not preview.tracks
 
 
-def test_diagnose_previews_what_salvage_writes(tmp_path: Path) -> None:
-    data = GOPRO[0].read_bytes()
+def test_diagnose_previews_what_salvage_writes(gopro_hero7: Path, tmp_path: Path) -> None:
+    data = gopro_hero7.read_bytes()
     broken = tmp_path / "GX010001.MP4"
     broken.write_bytes(data[: len(data) // 2])
     preview = diagnose(broken)
@@ -242,7 +236,7 @@ def _gopro_like(healthy_path: Path, out: Path) -> tuple[Movie, list[tuple[bytes,
 
 @pytest.mark.parametrize("codec", ["libx265", "libx264"])
 def test_gopro_like_sos_recording_without_reference(codec: str, tmp_path: Path) -> None:
-    from test_salvage_reference import make_recording
+    from orbit360.cameras.synthetic import write_camera_like_recording as make_recording
 
     healthy = make_recording(tmp_path / "src.mp4", seed=11, codec=codec, seconds=1.0)
     broken = tmp_path / "GX019999.MP4"
@@ -276,12 +270,12 @@ def test_gopro_like_sos_recording_without_reference(codec: str, tmp_path: Path) 
     assert report.method == "gopro-sos"
 
 
-def test_memory_stays_bounded_on_a_long_recording(tmp_path: Path) -> None:
+def test_memory_stays_bounded_on_a_long_recording(gopro_hero7: Path, tmp_path: Path) -> None:
     """A 40 MB recording (the HERO7 SOS chain repeated) salvages with a few MB of Python
     memory: the payload is never read into memory, only the sample index grows."""
     import tracemalloc
 
-    healthy, data = _healthy(GOPRO[0])
+    healthy, data = _healthy(gopro_hero7)
     fdsc = [t for t in healthy.tracks if t.codec == b"fdsc"][0]
     chain_at = int(fdsc.offsets[2])
     segment = data[chain_at : healthy.mdat.end]
@@ -304,10 +298,10 @@ def test_memory_stays_bounded_on_a_long_recording(tmp_path: Path) -> None:
     print(f"peak traced memory {peak / 1e6:.1f} MB for {broken.stat().st_size / 1e6:.0f} MB")
 
 
-def test_reference_of_another_mode_is_ignored_and_same_mode_is_used(tmp_path: Path) -> None:
-    from test_salvage_reference import make_recording
+def test_reference_of_another_mode_is_ignored_and_same_mode_is_used(gopro_hero7: Path, tmp_path: Path) -> None:
+    from orbit360.cameras.synthetic import write_camera_like_recording as make_recording
 
-    hero7 = SAMPLES / "gopro_hero7.mp4"
+    hero7 = gopro_hero7
     data = hero7.read_bytes()
     healthy = read_movie(hero7)
     broken = tmp_path / "GX010002.MP4"
@@ -323,12 +317,12 @@ def test_reference_of_another_mode_is_ignored_and_same_mode_is_used(tmp_path: Pa
     assert [t.stsd for t in read_movie(tmp_path / "b.mp4").tracks] == [t.stsd for t in healthy.tracks]
 
 
-def test_cli_salvage_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_salvage_folder(gopro_hero7: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from orbit360.cli import main
 
     folder = tmp_path / "100GOPRO"
     folder.mkdir()
-    data = GOPRO[0].read_bytes()
+    data = gopro_hero7.read_bytes()
     (folder / "GX010007.MP4").write_bytes(data)  # healthy: left alone
     (folder / "GX020007.MP4").write_bytes(data[: len(data) * 2 // 3])
     report = tmp_path / "r.json"
@@ -341,10 +335,10 @@ def test_cli_salvage_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "nothing to salvage" in capsys.readouterr().err
 
 
-def test_report_summary_is_one_line(tmp_path: Path) -> None:
-    data = GOPRO[0].read_bytes()
+def test_report_summary_is_one_line(gopro_hero7: Path, tmp_path: Path) -> None:
+    data = gopro_hero7.read_bytes()
     broken = tmp_path / "GX010009.MP4"
     broken.write_bytes(data[: len(data) // 4])
     line = diagnose(broken).summary()
     assert "\n" not in line and line.startswith("gopro-sos: avc1 ") and "fdsc" in line
-    assert diagnose(GOPRO[0]).summary() == "healthy: nothing to salvage: the file has a valid moov"
+    assert diagnose(gopro_hero7).summary() == "healthy: nothing to salvage: the file has a valid moov"

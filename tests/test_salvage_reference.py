@@ -6,7 +6,6 @@ mode) cut at many offsets with its moov dropped; its own moov is the ground trut
 
 from __future__ import annotations
 
-import fractions
 import json
 import shutil
 from pathlib import Path
@@ -19,57 +18,11 @@ from orbit360.cli import main
 from orbit360.errors import SalvageError
 from orbit360.isobmff import Movie, read_movie
 from orbit360.salvage import diagnose, salvage, salvage_folder
+from orbit360.cameras.synthetic import gopro_without_index, write_camera_like_recording
 from orbit360.salvage._aac import audio_specific_config
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+make_recording = write_camera_like_recording  # the name test_salvage_fuzz imports (to move to the fixture)
 
-
-def make_recording(
-    path: Path, *, seed: int, codec: str = "libx264", video_tracks: int = 1, seconds: float = 2.0,
-    size: tuple[int, int] = (160, 96), audio_layout: str = "stereo",
-) -> Path:
-    """A camera-like MP4: fixed I/P/B pattern (GOP 12, 2 B-frames), AAC 48 kHz (stereo,
-    or "quad": 4 channels, as a 360 camera's spatial audio)."""
-    fps = 25
-    width, height = size
-    rng = np.random.default_rng(seed)
-    with av.open(str(path), "w") as c:
-        streams = []
-        for _ in range(video_tracks):
-            s = c.add_stream(codec, rate=fps)
-            s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-            if codec == "libx264":
-                s.options = {"bframes": "2", "b-pyramid": "none", "g": "12", "keyint_min": "12", "sc_threshold": "0", "b-adapt": "0"}
-            else:
-                s.options = {"x265-params": "bframes=2:keyint=12:min-keyint=12:scenecut=0:b-adapt=0:log-level=none"}
-            streams.append(s)
-        audio = c.add_stream("aac", rate=48000)
-        audio.layout = audio_layout
-        channels = audio.layout.nb_channels
-        x = np.linspace(0, 1, width)
-        for i in range(int(seconds * fps)):
-            noise = rng.normal(0, 20, (height, width))
-            base = (np.sin(x[None, :] * 10 + i * 0.3 + seed) * 100 + 120 + noise).clip(0, 255)
-            img = np.stack([base, base[::-1], np.roll(base, i, 1)], -1).astype(np.uint8)
-            for k, s in enumerate(streams):
-                frame = av.VideoFrame.from_ndarray(np.roll(img, height // 2 * k, 0), format="rgb24")
-                frame.pts, frame.time_base = i, fractions.Fraction(1, fps)
-                for p in s.encode(frame):
-                    c.mux(p)
-        for s in streams:
-            for p in s.encode():
-                c.mux(p)
-        n = int(seconds * 48000)
-        wave = (np.sin(np.arange(n) / 48000 * 2 * np.pi * (440 + 50 * seed)) * 0.3 + rng.normal(0, 0.05, n)).astype(np.float32)
-        for k in range(0, n - 1023, 1024):
-            tracks = [np.roll(wave, 100 * c)[k : k + 1024] for c in range(channels)]
-            frame = av.AudioFrame.from_ndarray(np.stack(tracks), format="fltp", layout=audio_layout)
-            frame.sample_rate, frame.pts = 48000, k
-            for p in audio.encode(frame):
-                c.mux(p)
-        for p in audio.encode():
-            c.mux(p)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -231,20 +184,20 @@ def test_not_gopro_without_reference_is_a_clear_error(h264_pair: tuple[Path, Pat
     assert diagnose(broken, reference=ref).method == "reference"
 
 
-def test_folder_of_chapters_uses_a_healthy_sibling(h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
+def test_folder_of_chapters_uses_a_healthy_sibling(optional_samples_dir: Path | None, h264_pair: tuple[Path, Path], tmp_path: Path) -> None:
     ref, rec = h264_pair
     folder = tmp_path / "DCIM" / "100GOPRO"
     folder.mkdir(parents=True)
     shutil.copy(ref, folder / "GH010042.MP4")
     (folder / "GH020042.MP4").write_bytes(rec.read_bytes()[: rec.stat().st_size * 3 // 4])
-    if SAMPLES.is_dir():
-        gopro = (SAMPLES / "gopro_hero7.mp4").read_bytes()
+    if optional_samples_dir is not None:
+        gopro = (optional_samples_dir / "gopro_hero7.mp4").read_bytes()
         (folder / "GX010043.MP4").write_bytes(gopro[: len(gopro) // 2])
     reports = {Path(r.input).name: r for r in salvage_folder(folder)}
     assert reports["GH020042.MP4"].reference == str(folder / "GH010042.MP4")
     assert reports["GH020042.MP4"].method == "reference"
     assert Path(reports["GH020042.MP4"].output).exists()
-    if SAMPLES.is_dir():
+    if optional_samples_dir is not None:
         assert reports["GX010043.MP4"].method == "gopro-sos"
     assert "GH010042.MP4" not in reports  # healthy files are left alone
 
@@ -265,52 +218,17 @@ def test_cli_salvage_report_and_errors(h264_pair: tuple[Path, Path], tmp_path: P
     assert len(err) == 1 and err[0].startswith("orbit360: error: ") and "--reference" in err[0]
 
 
-def _gopro_without_sos(folder: Path, telemetry: bytes | None = None) -> Path:
-    """The HERO7 sample rewritten without its SOS records and fdsc track: a camera that
-    interleaves video, AAC, a timecode sample and GPMF telemetry with no index of its own
-    (two telemetry samples sit back to back near the start). ``telemetry`` replaces
-    every gpmd sample's payload (e.g. one with two devices)."""
-    import dataclasses
-
-    from orbit360.isobmff import MdatSource, write_movie
-
-    src = SAMPLES / "gopro_hero7.mp4"
-    if not src.is_file():
-        pytest.skip("shared/samples not present")
-    movie, data = read_movie(src), src.read_bytes()
-    tracks = [t for t in movie.tracks if t.codec != b"fdsc"]
-    spans = sorted((int(o), int(s), k, i) for k, t in enumerate(tracks) for i, (o, s) in enumerate(zip(t.offsets, t.sizes)))
-    payload, moved, sizes = bytearray(), {}, {}
-    for o, s, k, i in spans:
-        sample = telemetry if telemetry is not None and tracks[k].codec == b"gpmd" else data[o : o + s]
-        moved[(k, i)], sizes[(k, i)] = len(payload), len(sample)
-        payload += sample
-    raw = folder / "payload.bin"
-    raw.write_bytes(bytes(payload))
-    rebuilt = [
-        dataclasses.replace(
-            t,
-            offsets=np.array([moved[(k, i)] for i in range(t.sample_count)], np.uint64),
-            sizes=np.array([sizes[(k, i)] for i in range(t.sample_count)], np.uint32),
-        )
-        for k, t in enumerate(tracks)
-    ]
-    out = folder / "GH010001.MP4"
-    write_movie(out, ftyp=data[:20], source=MdatSource(raw, 0, len(payload)), tracks=rebuilt, movie_timescale=movie.timescale)
-    return out
+@pytest.fixture(scope="module")
+def gopro_without_sos(tmp_path_factory: pytest.TempPathFactory, gopro_hero7: Path) -> Path:
+    return gopro_without_index(gopro_hero7, tmp_path_factory.mktemp("nosos"))
 
 
 @pytest.fixture(scope="module")
-def gopro_without_sos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _gopro_without_sos(tmp_path_factory.mktemp("nosos"))
-
-
-@pytest.fixture(scope="module")
-def two_devices_without_sos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    two = SAMPLES / "gpmf" / "hero6+ble.raw"  # HERO6 plus a Bluetooth sensor: two DEVCs
+def two_devices_without_sos(tmp_path_factory: pytest.TempPathFactory, gopro_hero7: Path, samples_dir: Path) -> Path:
+    two = samples_dir / "gpmf" / "hero6+ble.raw"  # HERO6 plus a Bluetooth sensor: two DEVCs
     if not two.is_file():
-        pytest.skip("shared/samples not present")
-    return _gopro_without_sos(tmp_path_factory.mktemp("nosos2"), two.read_bytes())
+        pytest.skip(f"{two} not found")
+    return gopro_without_index(gopro_hero7, tmp_path_factory.mktemp("nosos2"), two.read_bytes())
 
 
 @pytest.mark.parametrize("layout", ["gopro_without_sos", "two_devices_without_sos"])

@@ -27,10 +27,7 @@ from orbit360.telemetry import (
     read_telemetry,
 )
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"  # as tests/conftest.py
-MP4S = [SAMPLES / "gopro_hero7.mp4", SAMPLES / "gopro_max-heromode.mp4"]
-RAW = SAMPLES / "gpmf"
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared GoPro samples not present")
+MP4_NAMES = ("gopro_hero7.mp4", "gopro_max-heromode.mp4")  # in the shared samples (the samples_dir fixture)
 
 
 # ---- an independent reading: FFmpeg's demuxer for the packets, a regex for the KLVs ----
@@ -63,9 +60,10 @@ def _regex_stream(payload: bytes, key: bytes) -> list[tuple[np.ndarray, float]]:
     return found
 
 
-@pytest.mark.parametrize("path", MP4S, ids=lambda p: p.stem)
+@pytest.mark.parametrize("name", MP4_NAMES, ids=lambda n: n.removesuffix(".mp4"))
 @pytest.mark.parametrize("key", ["GYRO", "ACCL"])
-def test_real_imu_counts_values_and_times_match_independent_parse(path: Path, key: str) -> None:
+def test_real_imu_counts_values_and_times_match_independent_parse(samples_dir: Path, name: str, key: str) -> None:
+    path = samples_dir / name
     packets = _demux_gpmd(path)
     tel = read_telemetry(path)
     series = tel.series(key)
@@ -87,8 +85,8 @@ def test_real_imu_counts_values_and_times_match_independent_parse(path: Path, ke
     assert last_tsmp == len(series)
 
 
-def test_gpmd_samples_match_ffmpeg_packets() -> None:
-    for path in MP4S:
+def test_gpmd_samples_match_ffmpeg_packets(samples_dir: Path) -> None:
+    for path in (samples_dir / n for n in MP4_NAMES):
         packets = _demux_gpmd(path)
         track = read_gpmd(path)
         assert track is not None and track.timescale > 0
@@ -99,8 +97,8 @@ def test_gpmd_samples_match_ffmpeg_packets() -> None:
 
 
 # ---- raw payloads -------------------------------------------------------------------------
-def test_fusion_payload_float_accl_and_scaled_gyro() -> None:
-    data = (RAW / "Fusion.raw").read_bytes()
+def test_fusion_payload_float_accl_and_scaled_gyro(samples_dir: Path) -> None:
+    data = (samples_dir / "gpmf" / "Fusion.raw").read_bytes()
     streams = {s.key: s for s in parse_payload(data)}
     assert {"ACCL", "GYRO", "MAGN", "GPS5", "ISOG", "SHUT"} <= set(streams)
     # ACCL is stored as floats (struct 12 = 3 x f); read them here with struct, not numpy.
@@ -114,8 +112,8 @@ def test_fusion_payload_float_accl_and_scaled_gyro() -> None:
     assert streams["GYRO"].timestamp_us is not None and streams["GYRO"].units == ("rad/s",)
 
 
-def test_two_devices_in_one_payload() -> None:
-    data = (RAW / "hero6+ble.raw").read_bytes()
+def test_two_devices_in_one_payload(samples_dir: Path) -> None:
+    data = (samples_dir / "gpmf" / "hero6+ble.raw").read_bytes()
     streams = parse_payload(data)
     devices = list(dict.fromkeys((s.device_id, s.device_name) for s in streams))
     assert len(devices) == 2 and devices[1][1] == "SENSORB6"
@@ -127,8 +125,8 @@ def test_two_devices_in_one_payload() -> None:
     assert acc1.device_name == "SENSORB6"
 
 
-def test_per_component_scal_gps5() -> None:
-    data = (RAW / "hero5.raw").read_bytes()
+def test_per_component_scal_gps5(samples_dir: Path) -> None:
+    data = (samples_dir / "gpmf" / "hero5.raw").read_bytes()
     gps = next(s for s in parse_payload(data) if s.key == "GPS5")
     at = data.index(b"SCALl\x04\x00\x05")
     scal = np.array(struct.unpack(">5l", data[at + 8 : at + 28]), dtype=float)
@@ -140,8 +138,8 @@ def test_per_component_scal_gps5() -> None:
     assert gps.units == ("deg", "deg", "m", "m/s", "m/s")
 
 
-def test_face_records_take_the_time_of_their_klv() -> None:
-    data = (RAW / "hero6.raw").read_bytes()
+def test_face_records_take_the_time_of_their_klv(samples_dir: Path) -> None:
+    data = (samples_dir / "gpmf" / "hero6.raw").read_bytes()
     face = next(s for s in parse_payload(data) if s.key == "FACE")
     # One FACE KLV per instant; repeat = faces seen then (an independent count of headers).
     repeats = [int.from_bytes(m.group(1), "big") for m in re.finditer(rb"FACE\?\x14(..)", data, re.S)]
@@ -198,8 +196,8 @@ def test_malformed_payloads_raise_one_line(payload: bytes, message: str) -> None
 
 @settings(max_examples=150, deadline=None)
 @given(cut=st.integers(0, 5016), flips=st.lists(st.tuples(st.integers(0, 5015), st.integers(0, 255)), max_size=6))
-def test_fuzzed_payloads_parse_or_raise_telemetry_error(cut: int, flips: list[tuple[int, int]]) -> None:
-    data = bytearray((RAW / "hero6.raw").read_bytes())
+def test_fuzzed_payloads_parse_or_raise_telemetry_error(samples_dir: Path, cut: int, flips: list[tuple[int, int]]) -> None:
+    data = bytearray((samples_dir / "gpmf" / "hero6.raw").read_bytes())
     for at, value in flips:
         data[at] = value
     try:
@@ -209,8 +207,8 @@ def test_fuzzed_payloads_parse_or_raise_telemetry_error(cut: int, flips: list[tu
 
 
 # ---- export and CLI -------------------------------------------------------------------------
-def test_cli_json_csv_gpx(tmp_path: Path) -> None:
-    path = MP4S[1]
+def test_cli_json_csv_gpx(samples_dir: Path, tmp_path: Path) -> None:
+    path = samples_dir / MP4_NAMES[1]
     out = tmp_path / "max.json"
     assert main(["telemetry", str(path), "-o", str(out), "--csv", "--gpx"]) == 0
     doc = json.loads(out.read_text())
@@ -231,9 +229,9 @@ def test_cli_json_csv_gpx(tmp_path: Path) -> None:
     assert gpx.count("<trkpt") == len(doc["GPS5"]["t"]) > 0
 
 
-def test_cli_rejects_file_without_moov(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rejects_file_without_moov(samples_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken = tmp_path / "GX010001.MP4"
-    broken.write_bytes(MP4S[0].read_bytes()[:200_000])
+    broken.write_bytes((samples_dir / MP4_NAMES[0]).read_bytes()[:200_000])
     assert main(["telemetry", str(broken), "-o", str(tmp_path / "o.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("orbit360: error:") and "GX010001.MP4" in err and "\n" not in err
@@ -242,10 +240,10 @@ def test_cli_rejects_file_without_moov(tmp_path: Path, capsys: pytest.CaptureFix
 
 # ---- after salvage ---------------------------------------------------------------------------
 @pytest.mark.parametrize("keep_fraction", [0.35, 0.75])
-def test_salvaged_recording_keeps_exactly_the_wholly_written_payloads(tmp_path: Path, keep_fraction: float) -> None:
+def test_salvaged_recording_keeps_exactly_the_wholly_written_payloads(samples_dir: Path, tmp_path: Path, keep_fraction: float) -> None:
     from orbit360.salvage import salvage
 
-    healthy = MP4S[0]
+    healthy = samples_dir / MP4_NAMES[0]
     data = healthy.read_bytes()
     moov_at = data.rindex(b"moov") - 4  # the camera writes moov last; a dead camera never does
     cut = int(moov_at * keep_fraction)
@@ -289,10 +287,10 @@ def test_gps9_records_give_gpx_times_and_skip_fixes_without_lock(tmp_path: Path)
 
 
 # ---- keeping the track -------------------------------------------------------------------------
-def test_attach_gpmd_keeps_every_track_and_adds_the_telemetry(tmp_path: Path) -> None:
+def test_attach_gpmd_keeps_every_track_and_adds_the_telemetry(samples_dir: Path, tmp_path: Path) -> None:
     from orbit360.telemetry import attach_gpmd
 
-    source = MP4S[0]
+    source = samples_dir / MP4_NAMES[0]
     track = read_gpmd(source)
     # A file without telemetry: the healthy sample's video and audio only (FFmpeg remux).
     plain = tmp_path / "plain.mp4"

@@ -35,7 +35,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO.parent / "shared" / "samples"
 sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO / "tests"))
 
 from orbit360.errors import Orbit360Error  # noqa: E402
 from orbit360.isobmff import Movie, Track, read_movie  # noqa: E402
@@ -271,7 +270,7 @@ def main() -> int:
             broken = work / f"{name}-cut{int(frac * 1000)}.mp4"
             broken.write_bytes(data[:cut])
             cases.append((f"{name} cut {frac:.1%}", broken, src, expected_for_cut(healthy, data, cut), False))
-    from test_salvage_reference import make_recording
+    from orbit360.cameras.synthetic import write_camera_like_recording as make_recording
 
     # camera-like bitrate: 640x360 noisy frames, ~7 Mbit/s of video beside 48 kHz AAC
     ref = make_recording(work / "pyav-ref.mp4", seed=1, seconds=6, size=(640, 360))
@@ -283,11 +282,11 @@ def main() -> int:
     cases.append(("x264 B-frames + AAC (reference)", broken, ref, expected_for_cut(healthy, data, cut), True))
     if (SAMPLES / "gopro_hero7.mp4").is_file():
         # real camera streams (HERO7 H.264, AAC, timecode, GPMF) laid out without SOS records
-        from test_salvage_reference import _gopro_without_sos
+        from orbit360.cameras.synthetic import gopro_without_index
 
         nosos_dir = work / "nosos"
         nosos_dir.mkdir(exist_ok=True)
-        nosos = _gopro_without_sos(nosos_dir)
+        nosos = gopro_without_index(SAMPLES / "gopro_hero7.mp4", nosos_dir)
         healthy, data = read_movie(nosos), nosos.read_bytes()
         cut = healthy.mdat.offset + int(healthy.mdat.size * 0.7)
         broken = work / "hero7-without-sos-cut.mp4"

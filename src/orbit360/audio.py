@@ -158,8 +158,8 @@ def _esds_channels(esds: bytes) -> int | None:
 
 def audio_tracks(path: StrPath) -> list[AudioTrackInfo]:
     """Every audio track of ``path`` with its channel count and SA3D box."""
-    from .cameras._insta360 import mp4_end
-    from .isobmff._sample_table import read_movie_from
+    from .cameras import mp4_end
+    from .isobmff import read_movie_from
 
     p = check_input_file(path)
     with file_context(p), open(p, "rb") as f:
@@ -198,7 +198,7 @@ def spatial_audio_boxes(path: StrPath) -> dict[bytes, bytes] | None:
 def mark_spatial_audio(src: StrPath, dst: StrPath) -> list[AudioTrackInfo]:
     """Write ``src`` to ``dst`` with an ambiX SA3D box on each ambisonic audio track (and
     on no other); returns the tracks marked. ``dst`` may be ``src``."""
-    from .isobmff._edit import AUDIO_SAMPLE_ENTRIES, BoxNode, parse_boxes, rewrite_moov
+    from .isobmff import AUDIO_SAMPLE_ENTRIES, BoxNode, parse_boxes, rewrite_moov
 
     tracks = audio_tracks(src)
     marked = [t for t in tracks if t.ambisonic]

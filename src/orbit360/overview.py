@@ -82,11 +82,11 @@ class Overview:
 def _file_key_frames(path: Path, stream: int) -> NDArray[np.int64]:
     """Presentation indices of the key frames of the ``stream``-th video track of ``path``
     (from its sample table: nothing decoded)."""
-    from .cameras import _VIDEO_CODECS_SKIPPED
+    from .cameras import VIDEO_CODECS_SKIPPED
     from .isobmff import read_movie
 
     movie = read_movie(path)
-    videos = [t for t in movie.tracks if t.handler == b"vide" and t.codec not in _VIDEO_CODECS_SKIPPED and t.sample_count > 1]
+    videos = [t for t in movie.tracks if t.handler == b"vide" and t.codec not in VIDEO_CODECS_SKIPPED and t.sample_count > 1]
     if stream >= len(videos):
         raise InputError(f"no video track {stream}", path=path)
     v = videos[stream]

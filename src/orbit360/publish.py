@@ -168,7 +168,7 @@ def _site_page(title: str, video_name: str) -> str:
     page metadata, so a link to it previews with the poster."""
     from html import escape
 
-    from .viewer._server import STATIC_DIR
+    from .viewer import STATIC_DIR
 
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     meta = (
@@ -204,7 +204,7 @@ def publish_site(
     from .geometry.rotation import Rotation
     from .reframe import render_view
     from .still import encode_jpeg, read_frame_at
-    from .viewer._server import STATIC_DIR
+    from .viewer import STATIC_DIR
 
     source = check_input_file(src)
     target = Path(site)

@@ -33,6 +33,7 @@ from ._types import SizeLike, StrPath
 from .errors import InputError
 from .geometry.quaternions import qconj, qexp, qlog, qmul
 from .geometry.rectilinear import rectilinear_grid_rays
+from .geometry.quaternions import slerp
 from .geometry.rotation import Rotation, matrix_to_quaternion, quaternion_to_matrix
 from .geometry.stereographic import stereographic_grid_rays
 
@@ -112,24 +113,6 @@ class Keyframe:
         return Rotation.from_ypr(self.yaw, self.pitch, self.roll)
 
 
-def _slerp_rows(a: NDArray[np.float64], b: NDArray[np.float64], t: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Slerp row by row from ``a`` to ``b`` (N, 4) at fractions ``t`` (N,), no hemisphere flip.
-
-    Squad needs the arc exactly as given (its control points may sit on the far side),
-    so unlike ``geometry.slerp`` this one never negates ``b``.
-    """
-    dot = np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)[:, None]
-    tt = t[:, None]
-    theta = np.arccos(dot)
-    sin_theta = np.sin(theta)
-    near = sin_theta < 1e-6  # (anti)parallel: linear blend is exact enough
-    safe = np.where(near, 1.0, sin_theta)
-    wa = np.where(near, 1.0 - tt, np.sin((1.0 - tt) * theta) / safe)
-    wb = np.where(near, tt, np.sin(tt * theta) / safe)
-    out = wa * a + wb * b
-    return out / np.linalg.norm(out, axis=-1, keepdims=True)
-
-
 class ViewPath:
     """The view (direction and FOV) over time, interpolated through keyframes.
 
@@ -180,7 +163,9 @@ class ViewPath:
         u = (t - t0) / (t1 - t0)
         q0, q1 = self.quaternions[segment], self.quaternions[segment + 1]
         s0, s1 = self.controls[segment], self.controls[segment + 1]
-        quats = _slerp_rows(_slerp_rows(q0, q1, u), _slerp_rows(s0, s1, u), 2.0 * u * (1.0 - u))
+        # squad keeps each arc as given (its control points may sit on the far side)
+        outer = slerp(q0, q1, u, shortest_arc=False), slerp(s0, s1, u, shortest_arc=False)
+        quats = slerp(*outer, 2.0 * u * (1.0 - u), shortest_arc=False)
         return quats, np.asarray(self._fov(t), dtype=np.float64)
 
     def at(self, t: float) -> tuple[Rotation, float]:
@@ -358,7 +343,7 @@ def reframe_video(
         else:  # a range: the video alone first, then joined with the audio cut to the range
             import tempfile
 
-            from .video._concat import concat_segments
+            from .video import concat_segments
 
             with tempfile.TemporaryDirectory(prefix=".reframe.", dir=Path(dst).parent or ".") as scratch:
                 video_only = Path(scratch) / "video.mp4"

@@ -27,11 +27,13 @@ from ..errors import InputError, file_context
 from ..profile import LensProfile, RigProfile
 from ._camera_id import CameraId, identify_camera
 from ._chapters import ChapterSource
-from ._insta360 import InsvTrailer, read_insv_trailer
+from ._insta360 import InsvTrailer, mp4_end, read_insv_trailer
 from ._max import LAYOUT_MAX_EAC, MaxLayout, MaxSource
 from ._naming import chapter_set, fusion_partner, fusion_partner_name, fusion_role, insta360_partner
+from ._photo import PhotoSource, is_photo, open_photo
 from ._pair import LAYOUT_PAIR, PairSource, PairSync, sync_pair
 from ._source import FramePlan, RigSource, SideBySideSource, open_side_by_side
+from .kinds import Layout, RecordingKind
 
 __all__ = [
     "RigSource",
@@ -44,11 +46,18 @@ __all__ = [
     "ChapterSource",
     "CameraId",
     "Recording",
+    "RecordingKind",
+    "Layout",
     "InsvTrailer",
     "describe_recording",
     "open_rig",
     "open_side_by_side",
     "read_insv_trailer",
+    "mp4_end",
+    "is_photo",
+    "open_photo",
+    "PhotoSource",
+    "VIDEO_CODECS_SKIPPED",
     "sync_pair",
     "LAYOUT_SBS",
     "LAYOUT_PAIR",
@@ -56,23 +65,25 @@ __all__ = [
     "LAYOUT_MAX_EAC",
 ]
 
-LAYOUT_SBS = "dual fisheye, side by side"
-LAYOUT_TWO_TRACKS = "dual fisheye, one video track per lens"
-LAYOUT_EQUIRECT = "equirectangular 360 (already stitched)"
-LAYOUT_SINGLE = "single lens (not 360)"
+LAYOUT_SBS = Layout.SIDE_BY_SIDE
+LAYOUT_TWO_TRACKS = Layout.TWO_TRACKS
+LAYOUT_EQUIRECT = Layout.EQUIRECT
+LAYOUT_SINGLE = Layout.SINGLE
 
-_VIDEO_CODECS_SKIPPED = {b"jpeg", b"mjpa", b"mjpb", b"png "}  # cover art and thumbnails
+VIDEO_CODECS_SKIPPED = frozenset({b"jpeg", b"mjpa", b"mjpb", b"png "})
+"""Video tracks that are cover art or thumbnails, not the recording."""
 
 
 @dataclass(frozen=True)
 class Recording:
     """What a recording is, found from its boxes and names alone (nothing decoded).
 
-    ``kind``: "side-by-side", "pair", "two-tracks", "gopro-max", "equirect",
-    "single-lens", "no-video". ``problem`` says why it cannot be stitched (None if it can).
+    ``kind``: a ``RecordingKind`` ("side-by-side", "pair", "two-tracks", "gopro-max",
+    "equirect", "single-lens", "no-video", "unknown"); ``layout`` starts with a ``Layout``.
+    ``problem`` says why it cannot be stitched (None if it can).
     """
 
-    kind: str
+    kind: RecordingKind
     camera: str
     layout: str
     paths: tuple[Path, ...]
@@ -87,7 +98,7 @@ class Recording:
 def _movie_of(path: Path, trailer: InsvTrailer | None):  # type: ignore[no-untyped-def]
     import os
 
-    from ..isobmff._sample_table import read_movie_from
+    from ..isobmff import read_movie_from
 
     with file_context(path), open(path, "rb") as f:
         end = trailer.start if trailer is not None else os.fstat(f.fileno()).st_size
@@ -124,43 +135,43 @@ def _describe_file(p: Path) -> Recording:
     trailer = read_insv_trailer(p)
     movie = _movie_of(p, trailer)
     cam = identify_camera(p, movie, trailer)
-    videos = [t for t in movie.tracks if t.handler == b"vide" and t.codec not in _VIDEO_CODECS_SKIPPED and t.sample_count > 1]
+    videos = [t for t in movie.tracks if t.handler == b"vide" and t.codec not in VIDEO_CODECS_SKIPPED and t.sample_count > 1]
     sizes = [(int(t.width or 0), int(t.height or 0)) for t in videos]
     name = cam.name
     notes: list[str] = []
     if trailer is not None:
         notes.append(f"Insta360 trailer: {len(trailer.records)} records" + (f", {len(trailer.gyro)} gyro samples" if trailer.gyro is not None else ""))
     if len(videos) == 2 and sizes[0] == sizes[1] and MaxLayout.for_track_size(*sizes[0]) is not None:
-        return Recording("gopro-max", name if cam.maker else "GoPro MAX", LAYOUT_MAX_EAC, (p,), sizes[0], notes=tuple(notes), camera_id=cam, trailer=trailer)
+        return Recording(RecordingKind.GOPRO_MAX, name if cam.maker else "GoPro MAX", LAYOUT_MAX_EAC, (p,), sizes[0], notes=tuple(notes), camera_id=cam, trailer=trailer)
     if len(videos) == 2 and sizes[0] == sizes[1] and sizes[0][1] and abs(sizes[0][0] / sizes[0][1] - 1.0) < 0.25:
-        return Recording("two-tracks", name, LAYOUT_TWO_TRACKS, (p,), sizes[0], notes=tuple(notes), camera_id=cam, trailer=trailer)
+        return Recording(RecordingKind.TWO_TRACKS, name, LAYOUT_TWO_TRACKS, (p,), sizes[0], notes=tuple(notes), camera_id=cam, trailer=trailer)
     if not videos:
-        return Recording("no-video", name, "no video", (p,), problem="no video track: nothing to stitch", camera_id=cam)
+        return Recording(RecordingKind.NO_VIDEO, name, Layout.NO_VIDEO, (p,), problem="no video track: nothing to stitch", camera_id=cam)
     w, h = sizes[0]
     if len(videos) == 1 and h and abs(w / h - 2.0) < 0.02:
         if _is_equirect(p):
-            return Recording("equirect", name, LAYOUT_EQUIRECT, (p,), (w, h), problem="already an equirectangular 360 video (spherical metadata): nothing to stitch", camera_id=cam)
+            return Recording(RecordingKind.EQUIRECT, name, LAYOUT_EQUIRECT, (p,), (w, h), problem="already an equirectangular 360 video (spherical metadata): nothing to stitch", camera_id=cam)
         if trailer is None and _looks_equirect(p):  # (an Insta360 trailer says where its lens circles are)
             problem = ("already an equirectangular 360 video (no image circles in the picture): nothing to stitch; "
                        "`orbit360 publish` tags it as 360 video")
-            return Recording("equirect", name, LAYOUT_EQUIRECT, (p,), (w, h), problem=problem, camera_id=cam,
+            return Recording(RecordingKind.EQUIRECT, name, LAYOUT_EQUIRECT, (p,), (w, h), problem=problem, camera_id=cam,
                              notes=tuple(notes) + ("no spherical metadata; equirectangular by content (picture in the corners of both halves)",))
-        return Recording("side-by-side", name, LAYOUT_SBS, (p,), (w, h), notes=tuple(notes), camera_id=cam, trailer=trailer)
+        return Recording(RecordingKind.SIDE_BY_SIDE, name, LAYOUT_SBS, (p,), (w, h), notes=tuple(notes), camera_id=cam, trailer=trailer)
     if len(videos) == 1 and h and abs(w / h - 1.0) < 0.25 and (fusion_role(p) or insta360_partner(p) is not None):
-        return Recording("single-lens", name, "one lens of a pair", (p,), (w, h), camera_id=cam, trailer=trailer)
+        return Recording(RecordingKind.SINGLE_LENS, name, Layout.ONE_LENS_OF_PAIR, (p,), (w, h), camera_id=cam, trailer=trailer)
     if len(videos) > 1:
         shapes = ", ".join(f"{a}x{b}" for a, b in sizes)
         problem = f"{len(videos)} video tracks ({shapes}) in no known 360 camera layout: nothing to stitch"
-        return Recording("unknown", name, "unknown", (p,), (w, h), problem=problem, camera_id=cam)
+        return Recording(RecordingKind.UNKNOWN, name, Layout.UNKNOWN, (p,), (w, h), problem=problem, camera_id=cam)
     if cam.model == "Fusion":
         problem = (f"one lens of a GoPro Fusion ({w}x{h}); its partner is found by the camera's names "
                    "(GPFRnnnn.MP4 front, GPBKnnnn.MP4 back, in one folder)")
-        return Recording("single-lens", name, LAYOUT_PAIR, (p,), (w, h), problem=problem, camera_id=cam)
+        return Recording(RecordingKind.SINGLE_LENS, name, LAYOUT_PAIR, (p,), (w, h), problem=problem, camera_id=cam)
     problem = (
         f"{name + ' ' if cam.maker else ''}single-lens recording ({w}x{h}, {len(videos)} video track"
         f"{'s' if len(videos) != 1 else ''}): not 360 footage, nothing to stitch"
     )
-    return Recording("single-lens", name, LAYOUT_SINGLE, (p,), (w, h), problem=problem, camera_id=cam)
+    return Recording(RecordingKind.SINGLE_LENS, name, LAYOUT_SINGLE, (p,), (w, h), problem=problem, camera_id=cam)
 
 
 def _pick_in_folder(folder: Path) -> Path:
@@ -192,24 +203,24 @@ def describe_recording(path: StrPath) -> Recording:
     rec = _describe_file(p)
     # a lens pair by name: Fusion GPFR/GPBK or Insta360 _00_/_10_
     role = fusion_role(p)
-    if role is not None and rec.kind in ("single-lens", "side-by-side"):
+    if role is not None and rec.kind in (RecordingKind.SINGLE_LENS, RecordingKind.SIDE_BY_SIDE):
         pair = fusion_partner(p)
         if pair is None:
-            return _replace(rec, kind="single-lens", camera=_fusion_name(rec), layout=LAYOUT_PAIR,
+            return _replace(rec, kind=RecordingKind.SINGLE_LENS, camera=_fusion_name(rec), layout=LAYOUT_PAIR,
                             problem=f"GoPro Fusion {role} file without its partner {fusion_partner_name(p)} (one lens is not 360 footage)")
         pair = (chapter_set(pair[0])[0], chapter_set(pair[1])[0])  # the recording starts at the first chapters
-        rec = _replace(rec, kind="pair", camera=_fusion_name(rec), layout=f"{LAYOUT_PAIR} ({pair[0].name} + {pair[1].name})", paths=pair, problem=None)
-    elif rec.kind == "single-lens" and insta360_partner(p) is not None:
+        rec = _replace(rec, kind=RecordingKind.PAIR, camera=_fusion_name(rec), layout=f"{LAYOUT_PAIR} ({pair[0].name} + {pair[1].name})", paths=pair, problem=None)
+    elif rec.kind == RecordingKind.SINGLE_LENS and insta360_partner(p) is not None:
         pair = insta360_partner(p)
         assert pair is not None
         camera = rec.camera if rec.camera != "unknown" else "Insta360"
-        rec = _replace(rec, kind="pair", camera=camera, layout=f"{LAYOUT_PAIR} ({pair[0].name} + {pair[1].name})", paths=pair, problem=None)
-    if rec.kind == "single-lens" and rec.problem is None:
+        rec = _replace(rec, kind=RecordingKind.PAIR, camera=camera, layout=f"{LAYOUT_PAIR} ({pair[0].name} + {pair[1].name})", paths=pair, problem=None)
+    if rec.kind == RecordingKind.SINGLE_LENS and rec.problem is None:
         rec = _replace(rec, problem="one lens of a lens pair whose other file is missing: not 360 footage on its own")
     # chapters of one recording
     chapters = chapter_set(rec.paths[0])
     if len(chapters) > 1 and rec.problem is None:
-        paths = rec.paths if rec.kind == "pair" else tuple(chapters)
+        paths = rec.paths if rec.kind == RecordingKind.PAIR else tuple(chapters)
         rec = _replace(rec, layout=f"{rec.layout}, {len(chapters)} chapters ({chapters[0].name} ... {chapters[-1].name})",
                        paths=paths, notes=rec.notes + (f"chapters: {', '.join(c.name for c in chapters)}",))
     return rec
@@ -253,15 +264,15 @@ def _trailer_rig(trailer: InsvTrailer | None, frame_size: tuple[int, int], camer
 
 def _open_one(rec: Recording, path: Path, *, sync: PairSync | None = None) -> RigSource:
     """Open one chapter ``path`` of recording ``rec``."""
-    if rec.kind == "gopro-max":
+    if rec.kind == RecordingKind.GOPRO_MAX:
         return MaxSource(path, camera=rec.camera)
-    if rec.kind == "side-by-side":
+    if rec.kind == RecordingKind.SIDE_BY_SIDE:
         src = SideBySideSource(path, camera=rec.camera)
         hint = _trailer_rig(read_insv_trailer(path) if rec.trailer is not None else None, src.frame_size, rec.camera)
         if hint is not None:
             src.rig_hint = hint
         return src
-    if rec.kind == "two-tracks":
+    if rec.kind == RecordingKind.TWO_TRACKS:
         src2 = PairSource(path, path, 0, 1, camera=rec.camera, layout=rec.layout)
         hint = _trailer_rig(rec.trailer, src2.frame_size, rec.camera)
         src2.rig_hint = hint
@@ -277,7 +288,7 @@ def open_rig(path: StrPath) -> RigSource:
     rec = describe_recording(path)
     if rec.problem is not None:
         raise InputError(rec.problem, path=rec.paths[0])
-    if rec.kind == "pair":
+    if rec.kind == RecordingKind.PAIR:
         front, back = rec.paths
         fronts, backs = chapter_set(front), chapter_set(back)
         is_fusion = fusion_role(front) is not None

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from ..errors import InputError
 from ..geometry.eac import dirs_to_eac_tiles, eac_tiles_to_dirs
 from ..profile import RigProfile
+from .kinds import Layout
 from ._plan import RemapPlan
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MaxLayout", "MaxSource", "LAYOUT_MAX_EAC"]
 
-LAYOUT_MAX_EAC = "EAC cube in two HEVC tracks (GoPro .360)"
+LAYOUT_MAX_EAC = Layout.MAX_EAC
 
 # (track width, height, side tile width, overlap) as recorded by the camera
 _TEMPLATES = ((4096, 1344, 1376, 64), (2272, 736, 768, 32))

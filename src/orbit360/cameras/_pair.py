@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from ..errors import InputError
 from ..profile import RigProfile
+from .kinds import Layout
 from ._max import _zip_pairs
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PairSync", "PairSource", "sync_pair", "LAYOUT_PAIR"]
 
-LAYOUT_PAIR = "dual fisheye, front/back pair"
+LAYOUT_PAIR = Layout.PAIR
 
 
 @dataclass(frozen=True)

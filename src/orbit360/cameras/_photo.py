@@ -24,13 +24,14 @@ from .._types import StrPath
 from ..errors import InputError
 from ..profile import RigProfile
 from ._content import has_image_circles
+from .kinds import Layout
 
 __all__ = ["PhotoSource", "open_photo", "is_photo", "fusion_photo_pair"]
 
 _PHOTO_SUFFIXES = {".jpg", ".jpeg"}
 _FUSION_PHOTO = re.compile(r"^G([FB])(\d{6})$", re.IGNORECASE)
-LAYOUT_PHOTO_PAIR = "dual fisheye photo, one JPEG per lens"
-LAYOUT_PHOTO_SBS = "dual fisheye photo, side by side"
+LAYOUT_PHOTO_PAIR = Layout.PHOTO_PAIR
+LAYOUT_PHOTO_SBS = Layout.PHOTO_SIDE_BY_SIDE
 
 
 def is_photo(path: StrPath) -> bool:

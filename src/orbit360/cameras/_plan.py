@@ -22,8 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..geometry import equirect_grid_dirs
-from ..stitch._parallel import run_chunks
-from ..video._convert import Planes, stitch_planes
+from ..stitch import run_chunks
+from ..video import Planes, stitch_planes
 
 __all__ = ["RemapPlan", "RemapYuv", "SourceMap"]
 

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from .._types import StrPath
 from ..errors import InputError
 from ..profile import RigProfile
+from .kinds import Layout
 
 if TYPE_CHECKING:
     from ..video import YuvFormat
@@ -77,7 +78,7 @@ class SideBySideSource:
 
     path: Path
     camera: str = "unknown"
-    layout: str = "dual fisheye, side by side"
+    layout: str = Layout.SIDE_BY_SIDE
     fov_deg: float = 195.0
     rig_hint: RigProfile | None = None
     """The camera's own lens data (e.g. an Insta360 trailer), used as the nominal rig."""

@@ -33,7 +33,10 @@ from ..profile import RigProfile
 from ._insta360 import encode_insv_trailer
 from ._max import MaxLayout
 
-__all__ = ["Truth", "write_streams", "add_udta", "write_max_recording", "write_fusion_pair", "write_insv", "noise_audio"]
+__all__ = [
+    "Truth", "write_streams", "add_udta", "write_max_recording", "write_fusion_pair", "write_insv", "noise_audio",
+    "write_camera_like_recording", "gopro_without_index",
+]
 
 Motion = Callable[[float], Rotation]
 
@@ -155,7 +158,7 @@ def _text_box(kind: bytes, text: str) -> bytes:
 def add_udta(path: StrPath, tags: dict[str, str]) -> None:
     """Add text tags to the movie ``udta`` of ``path`` in place: ``{"FIRM": "H19.03.02.00.00"}``,
     ``{"\\xa9mak": "RICOH", "\\xa9mod": "RICOH THETA V"}``."""
-    from ..isobmff._edit import BoxNode, parse_boxes, rewrite_moov
+    from ..isobmff import BoxNode, parse_boxes, rewrite_moov
 
     raw = b"".join(_text_box(k.encode("latin-1"), v) for k, v in tags.items())
 
@@ -325,3 +328,87 @@ def write_insv(
         with open(path, "ab") as f:
             f.write(encode_insv_trailer(camera_type=camera_type, lenses=circles, frame_size=rig.frame_size, frame_rate=int(fps), gyro=gyro))
     return Truth(scene, fps, motion)
+
+
+# ---- recordings for salvage: a camera-like stream pattern, and a GoPro file without its index
+def write_camera_like_recording(
+    path: StrPath, *, seed: int, codec: str = "libx264", video_tracks: int = 1, seconds: float = 2.0,
+    size: tuple[int, int] = (160, 96), audio_layout: str = "stereo",
+) -> Path:
+    """A camera-like MP4 for salvage tests and benchmarks: fixed I/P/B pattern (GOP 12,
+    2 B-frames), AAC 48 kHz (stereo, or "quad": 4 channels, as a 360 camera's spatial audio)."""
+    import av
+
+    fps = 25
+    width, height = size
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), "w") as c:
+        streams = []
+        for _ in range(video_tracks):
+            s = c.add_stream(codec, rate=fps)
+            s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+            if codec == "libx264":
+                s.options = {"bframes": "2", "b-pyramid": "none", "g": "12", "keyint_min": "12", "sc_threshold": "0", "b-adapt": "0"}
+            else:
+                s.options = {"x265-params": "bframes=2:keyint=12:min-keyint=12:scenecut=0:b-adapt=0:log-level=none"}
+            streams.append(s)
+        audio = c.add_stream("aac", rate=48000)
+        audio.layout = audio_layout
+        channels = audio.layout.nb_channels
+        x = np.linspace(0, 1, width)
+        for i in range(int(seconds * fps)):
+            noise = rng.normal(0, 20, (height, width))
+            base = (np.sin(x[None, :] * 10 + i * 0.3 + seed) * 100 + 120 + noise).clip(0, 255)
+            img = np.stack([base, base[::-1], np.roll(base, i, 1)], -1).astype(np.uint8)
+            for k, s in enumerate(streams):
+                frame = av.VideoFrame.from_ndarray(np.roll(img, height // 2 * k, 0), format="rgb24")
+                frame.pts, frame.time_base = i, Fraction(1, fps)
+                for p in s.encode(frame):
+                    c.mux(p)
+        for s in streams:
+            for p in s.encode():
+                c.mux(p)
+        n = int(seconds * 48000)
+        wave = (np.sin(np.arange(n) / 48000 * 2 * np.pi * (440 + 50 * seed)) * 0.3 + rng.normal(0, 0.05, n)).astype(np.float32)
+        for k in range(0, n - 1023, 1024):
+            tracks = [np.roll(wave, 100 * c)[k : k + 1024] for c in range(channels)]
+            frame = av.AudioFrame.from_ndarray(np.stack(tracks), format="fltp", layout=audio_layout)
+            frame.sample_rate, frame.pts = 48000, k
+            for p in audio.encode(frame):
+                c.mux(p)
+        for p in audio.encode():
+            c.mux(p)
+    return Path(path)
+
+
+def gopro_without_index(src: StrPath, folder: StrPath, telemetry: bytes | None = None) -> Path:
+    """The GoPro recording ``src`` rewritten into ``folder`` without its SOS records and fdsc
+    track: a camera that interleaves video, AAC, a timecode sample and GPMF telemetry with
+    no index of its own (on the HERO7 sample two telemetry samples sit back to back near
+    the start). ``telemetry`` replaces every gpmd sample's payload (e.g. one with two devices)."""
+    import dataclasses
+
+    from ..isobmff import MdatSource, read_movie, write_movie
+
+    src, folder = Path(src), Path(folder)
+    movie, data = read_movie(src), src.read_bytes()
+    tracks = [t for t in movie.tracks if t.codec != b"fdsc"]
+    spans = sorted((int(o), int(s), k, i) for k, t in enumerate(tracks) for i, (o, s) in enumerate(zip(t.offsets, t.sizes)))
+    payload, moved, sizes = bytearray(), {}, {}
+    for o, s, k, i in spans:
+        sample = telemetry if telemetry is not None and tracks[k].codec == b"gpmd" else data[o : o + s]
+        moved[(k, i)], sizes[(k, i)] = len(payload), len(sample)
+        payload += sample
+    raw = folder / "payload.bin"
+    raw.write_bytes(bytes(payload))
+    rebuilt = [
+        dataclasses.replace(
+            t,
+            offsets=np.array([moved[(k, i)] for i in range(t.sample_count)], np.uint64),
+            sizes=np.array([sizes[(k, i)] for i in range(t.sample_count)], np.uint32),
+        )
+        for k, t in enumerate(tracks)
+    ]
+    out = folder / "GH010001.MP4"
+    write_movie(out, ftyp=data[:20], source=MdatSource(raw, 0, len(payload)), tracks=rebuilt, movie_timescale=movie.timescale)
+    return out

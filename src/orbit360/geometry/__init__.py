@@ -9,6 +9,7 @@ from .fisheye import FisheyeModel, dirs_to_fisheye, distort_theta, fisheye_to_di
 from .rotation import (
     Rotation,
     axis_angle_to_matrix,
+    kabsch,
     matrix_to_quaternion,
     matrix_to_ypr,
     quaternion_to_matrix,
@@ -27,6 +28,7 @@ __all__ = [
     "equirect_grid_dirs",
     "equirect_to_dirs",
     "fisheye_to_dirs",
+    "kabsch",
     "project_fisheye",
     "lonlat_to_dirs",
     "matrix_to_quaternion",

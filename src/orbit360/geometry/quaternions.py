@@ -19,6 +19,9 @@ __all__ = [
     "cumulative_product",
     "continuous",
     "interpolate",
+    "slerp",
+    "rotvec_to_matrix",
+    "matrix_to_rotvec",
     "to_matrices",
     "from_matrices",
     "angle_between",
@@ -77,6 +80,16 @@ def to_rotvec(q: ArrayLike) -> NDArray[np.float64]:
     return k * vec
 
 
+def rotvec_to_matrix(v: ArrayLike) -> NDArray[np.float64]:
+    """(..., 3, 3) rotation matrices of (..., 3) rotation vectors (axis * angle, radians)."""
+    return to_matrices(from_rotvec(v))
+
+
+def matrix_to_rotvec(m: ArrayLike) -> NDArray[np.float64]:
+    """Rotation vectors (angle in [0, pi]) of (..., 3, 3) rotation matrices."""
+    return to_rotvec(from_matrices(m))
+
+
 def cumulative_product(q: ArrayLike) -> Quats:
     """``out[i] = q[0] ⊗ q[1] ⊗ ... ⊗ q[i]`` as a parallel prefix scan.
 
@@ -113,8 +126,31 @@ def interpolate(times: ArrayLike, q: ArrayLike, at: ArrayLike) -> Quats:
     i = np.clip(np.searchsorted(times, at, side="right") - 1, 0, times.shape[0] - 2)
     span = times[i + 1] - times[i]
     f = np.clip((at - times[i]) / np.where(span > 0, span, 1.0), 0.0, 1.0)
-    delta = to_rotvec(qmul(qconj(q[i]), q[i + 1]))
-    return qnormalize(qmul(q[i], from_rotvec(delta * f[:, None])))
+    return slerp(q[i], q[i + 1], f)
+
+
+def slerp(a: ArrayLike, b: ArrayLike, t: ArrayLike, *, shortest_arc: bool = True) -> Quats:
+    """Spherical linear interpolation from ``a`` to ``b`` at fractions ``t``, row by row
+    (all three broadcast: (..., 4), (..., 4), (...)); inputs are normalised first.
+
+    ``shortest_arc``: negate ``b`` where it lies on the far hemisphere from ``a`` (q and
+    -q are the same rotation). False keeps the arc as given, as squad's control points need.
+    """
+    a = qnormalize(a)
+    b = qnormalize(b)
+    dot = np.sum(a * b, axis=-1, keepdims=True)
+    if shortest_arc:
+        b = np.where(dot < 0, -b, b)
+        dot = np.abs(dot)
+    dot = np.clip(dot, -1.0, 1.0)
+    tt = np.asarray(t, dtype=np.float64)[..., None]
+    theta = np.arccos(dot)
+    sin_theta = np.sin(theta)
+    near = sin_theta < 1e-6  # (anti)parallel: the linear blend is exact enough
+    safe = np.where(near, 1.0, sin_theta)
+    wa = np.where(near, 1.0 - tt, np.sin((1.0 - tt) * theta) / safe)
+    wb = np.where(near, tt, np.sin(tt * theta) / safe)
+    return qnormalize(wa * a + wb * b)
 
 
 def to_matrices(q: ArrayLike) -> NDArray[np.float64]:

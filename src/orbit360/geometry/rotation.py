@@ -23,6 +23,8 @@ from typing import Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import quaternions
+
 __all__ = [
     "Rotation",
     "ypr_to_matrix",
@@ -31,6 +33,7 @@ __all__ = [
     "matrix_to_quaternion",
     "slerp",
     "axis_angle_to_matrix",
+    "kabsch",
 ]
 
 
@@ -74,34 +77,12 @@ def matrix_to_ypr(m: ArrayLike, *, degrees: bool = True) -> tuple[float, float, 
 
 def quaternion_to_matrix(q: ArrayLike) -> NDArray[np.float64]:
     """Rotation matrix of a quaternion (w, x, y, z); normalised first."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+    return quaternions.to_matrices(q)
 
 
 def matrix_to_quaternion(m: ArrayLike) -> NDArray[np.float64]:
-    """Unit quaternion (w, x, y, z) with w >= 0 of a rotation matrix (Shepperd's method)."""
-    m = np.asarray(m, dtype=np.float64)
-    t = np.trace(m)
-    if t > 0:
-        s = 2.0 * np.sqrt(1.0 + t)
-        q = np.array([0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s])
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = np.array([(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s])
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = np.array([(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s])
-    else:
-        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = np.array([(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s])
-    q /= np.linalg.norm(q)
-    return -q if q[0] < 0 else q
+    """Unit quaternion (w, x, y, z) with w >= 0 of a rotation matrix."""
+    return quaternions.from_matrices(m)
 
 
 def axis_angle_to_matrix(axis: ArrayLike, angle: float) -> NDArray[np.float64]:
@@ -113,25 +94,21 @@ def axis_angle_to_matrix(axis: ArrayLike, angle: float) -> NDArray[np.float64]:
 
 
 def slerp(q0: ArrayLike, q1: ArrayLike, t: float | ArrayLike) -> NDArray[np.float64]:
-    """Spherical linear interpolation between unit quaternions (shortest arc).
+    """Spherical linear interpolation between two unit quaternions (shortest arc).
 
     ``t`` may be a scalar (returns (4,)) or an array (returns (..., 4)).
     """
-    a = np.asarray(q0, dtype=np.float64)
-    b = np.asarray(q1, dtype=np.float64)
-    a = a / np.linalg.norm(a)
-    b = b / np.linalg.norm(b)
-    d = float(np.dot(a, b))
-    if d < 0:
-        b, d = -b, -d
-    tt = np.asarray(t, dtype=np.float64)[..., None]
-    if d > 0.9995:  # nearly equal: lerp is exact enough and avoids dividing by sin(0)
-        out = a + tt * (b - a)
-    else:
-        theta = np.arccos(d)
-        out = (np.sin((1 - tt) * theta) * a + np.sin(tt * theta) * b) / np.sin(theta)
-    out = out / np.linalg.norm(out, axis=-1, keepdims=True)
-    return out
+    return quaternions.slerp(q0, q1, t, shortest_arc=True)
+
+
+def kabsch(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
+    """Rotation R minimising sum |R a_i - b_i|² over matched rows of directions (N, 3)
+    (Kabsch: SVD of the cross-covariance, with the sign fixed so R is proper, det +1)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    u, _, vt = np.linalg.svd(b.T @ a)
+    d = np.sign(np.linalg.det(u @ vt))
+    return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
 @dataclass(frozen=True, eq=False)

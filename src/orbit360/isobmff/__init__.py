@@ -9,7 +9,8 @@ from ._reader import (
     read_box_header_unchecked,
     read_payload,
 )
-from ._sample_table import Edit, Movie, Track, iter_sample_bytes, read_movie, read_tracks
+from ._edit import AUDIO_SAMPLE_ENTRIES, BoxNode, parse_boxes, rewrite_moov
+from ._sample_table import Edit, Movie, Track, iter_sample_bytes, read_movie, read_movie_from, read_tracks
 from ._moov import BackgroundMovieWriter, MdatSource, build_moov, mdat_header, write_movie
 from ._writer import box, container, full_box
 
@@ -29,10 +30,15 @@ __all__ = [
     "Edit",
     "read_tracks",
     "read_movie",
+    "read_movie_from",
     "iter_sample_bytes",
     "build_moov",
     "write_movie",
     "MdatSource",
     "mdat_header",
     "BackgroundMovieWriter",
+    "BoxNode",
+    "parse_boxes",
+    "rewrite_moov",
+    "AUDIO_SAMPLE_ENTRIES",
 ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -31,6 +30,7 @@ from ..errors import TelemetryError
 from ..geometry import Rotation
 from ..telemetry import GpmdSample, GpmdTrack, Telemetry, parse_samples, read_telemetry
 from ._imu import OrientationTrack, cori_track, gyro_track, specific_force
+from .modes import TELEMETRY_MODES, OrientMode
 from ..geometry.quaternions import from_matrices, qconj, qmul, to_matrices
 from ._smooth import DEFAULT_SMOOTHING_S, local_linear_lowpass, smooth_quaternions
 from ._video import VideoMotion, estimate_axes, estimate_gyro_bias, estimate_time_offset
@@ -54,12 +54,6 @@ GRAVITY_WINDOW_S = 2.0
 """Sigma (s) over which ACCL is averaged into "up". Shorter follows gyro drift more closely
 (0.16° worst tilt at 1 s, 0.44° at 2 s on a test with 0.7°/s of bias); longer resists a
 sustained push (a car in a bend) that would otherwise tilt the horizon."""
-
-
-class OrientMode(str, Enum):
-    LOCK = "lock"
-    SMOOTH = "smooth"
-    OFF = "off"
 
 
 def _telemetry(source: TelemetrySource) -> Telemetry:
@@ -207,6 +201,8 @@ def plan_orientation(
     low-passed ACCL "up" frame by frame, which also takes out the gyro's tilt drift.
     """
     mode = OrientMode(mode)
+    if mode not in TELEMETRY_MODES:
+        raise ValueError(f"orient mode {mode} is not computed from telemetry alone (see orient._earth)")
     tel = _telemetry(source)
     times = np.atleast_1d(np.asarray(frame_times, dtype=np.float64))
     track = orientation_track(tel, prefer=prefer, imu_to_rig=imu_to_rig)

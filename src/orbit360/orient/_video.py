@@ -23,12 +23,12 @@ import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..geometry import equirect_to_dirs
+from ..geometry import equirect_to_dirs, kabsch
 
 if TYPE_CHECKING:
     from ..profile import RigProfile
 from ._imu import OrientationTrack
-from ..geometry.quaternions import angle_between, qconj, qmul, to_rotvec
+from ..geometry.quaternions import angle_between, matrix_to_rotvec, qconj, qmul, to_rotvec
 
 __all__ = [
     "VideoMotion",
@@ -69,27 +69,20 @@ def _gray_small(frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return gray
 
 
-def _kabsch(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Rotation R minimising sum |R a_i - b_i|² (rows are directions)."""
-    u, _, vt = np.linalg.svd(b.T @ a)
-    d = np.sign(np.linalg.det(u @ vt))
-    return u @ np.diag([1.0, 1.0, d]) @ vt
-
-
 def _fit_rotation(da: NDArray[np.float64], db: NDArray[np.float64], tol: float, min_points: int) -> NDArray[np.float64] | None:
     """Body rotation ``Δ`` from matched rig directions (``db ≈ Δ⁻¹ da``), refitted on
     inliers so moving objects and bad tracks drop out; None with too few points."""
     if da.shape[0] < min_points:
         return None
     keep = np.ones(da.shape[0], bool)
-    r = _kabsch(da, db)
+    r = kabsch(da, db)
     for _ in range(3):
         err = np.linalg.norm(da @ r.T - db, axis=1)
         new_keep = err <= max(3.0 * np.median(err[keep]), tol)
         if new_keep.sum() < min_points or np.array_equal(new_keep, keep):
             break
         keep = new_keep
-        r = _kabsch(da[keep], db[keep])
+        r = kabsch(da[keep], db[keep])
     # Points move by Δ⁻¹: the fitted r is Δ⁻¹, so Δ = rᵀ.
     return r.T
 
@@ -129,18 +122,12 @@ def measure_video_motion(frames: Iterable[NDArray[np.uint8]], times: ArrayLike) 
         if prev is not None:
             delta = rotation_between(prev, small)
             valid.append(delta is not None)
-            rotvecs.append(np.zeros(3) if delta is None else _matrix_rotvec(delta))
+            rotvecs.append(np.zeros(3) if delta is None else matrix_to_rotvec(delta))
         prev = small
     n = len(rotvecs)
     if times.shape[0] < n + 1:
         raise ValueError(f"{n + 1} frames but {times.shape[0]} times")
     return VideoMotion(times[:n], times[1 : n + 1], np.array(rotvecs).reshape(n, 3), np.array(valid, bool))
-
-
-def _matrix_rotvec(m: NDArray[np.float64]) -> NDArray[np.float64]:
-    from ..geometry.quaternions import from_matrices
-
-    return to_rotvec(from_matrices(m))
 
 
 def _gyro_steps(track: OrientationTrack, t0: NDArray, t1: NDArray) -> NDArray[np.float64]:
@@ -196,7 +183,7 @@ def estimate_axes(track: OrientationTrack, motion: VideoMotion, offset: float) -
     s = np.linalg.svd(gyro, compute_uv=False)
     if s.shape[0] < 2 or s[1] < 0.05 * s[0] or s[1] == 0:
         return None
-    return _kabsch(gyro, video)
+    return kabsch(gyro, video)
 
 
 def estimate_gyro_bias(
@@ -270,7 +257,7 @@ def measure_rig_motion(
             ok = va & vb
             delta = _fit_rotation(da[ok], db[ok], 2.0 * np.pi / size[0], min_points)
             valid_pairs.append(delta is not None)
-            rotvecs.append(np.zeros(3) if delta is None else _matrix_rotvec(delta))
+            rotvecs.append(np.zeros(3) if delta is None else matrix_to_rotvec(delta))
         prev = small
     n = len(rotvecs)
     if times.shape[0] < n + 1:

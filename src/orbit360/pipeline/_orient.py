@@ -17,28 +17,30 @@ from numpy.typing import NDArray
 
 from ..errors import InputError, TelemetryError
 from ..geometry import Rotation
+from ..orient import OrientMode
 from ..profile import RigProfile
 
-__all__ = ["ORIENT_MODES", "job_rotations", "OrientedStitch", "OrientedYuvStitch", "MOTION_FRAMES"]
+__all__ = ["job_rotations", "OrientedStitch", "OrientedYuvStitch", "MOTION_FRAMES"]
 
-ORIENT_MODES = ("off", "lock", "smooth", "earth")
 MOTION_FRAMES = 240
 """Frames from the start of the recording whose motion is measured from the video."""
 
 
 def job_rotations(
-    source: Any, rig: RigProfile | None, mode: str, *, log: Callable[[str], None] | None = None, video_motion: bool = True,
+    source: Any, rig: RigProfile | None, mode: OrientMode | str, *, log: Callable[[str], None] | None = None, video_motion: bool = True,
     frames: tuple[int, int] | None = None,
 ) -> NDArray[np.float64] | None:
     """(frame_count, 3, 3) rotations M (output direction d shows the stitched sphere at
     M d), or None for ``mode == "off"``. Raises InputError when the source has no
     usable motion telemetry. ``frames``: the [start, stop) the job stitches (``earth``
     looks at those only; the rotations outside them are the range's first and last)."""
-    if mode not in ORIENT_MODES:
-        raise ValueError(f"orient mode must be one of {ORIENT_MODES}, got {mode!r}")
-    if mode == "off":
+    try:
+        mode = OrientMode(mode)
+    except ValueError:
+        raise ValueError(f"orient mode must be one of {tuple(m.value for m in OrientMode)}, got {mode!r}") from None
+    if mode == OrientMode.OFF:
         return None
-    if mode == "earth":
+    if mode == OrientMode.EARTH:
         return earth_job_rotations(source, rig, log=log, frames=frames)
     from ..orient import measure_rig_motion, plan_orientation
     from ..telemetry import read_gpmd
@@ -74,7 +76,7 @@ def earth_sightings(
     stitched at ``DETECT_WIDTH``. ``frames``: which (decoded from their key frames when
     they are key frames, else exactly); None: every frame of ``span`` (default all),
     decoded in one pass."""
-    from ..orient._earth import DETECT_WIDTH, find_earth
+    from ..orient import DETECT_WIDTH, find_earth
     from ..overview import key_frame_at
 
     plan = source.plan(DETECT_WIDTH, rig)
@@ -111,7 +113,7 @@ def earth_job_rotations(
     from the gyro when the recording has one (else from the previous frame), looking only
     at ``frames`` [start, stop) (default all: a short cut of a long recording looks at its
     own frames only). Raises InputError when no frame looked at shows the Earth."""
-    from ..orient._earth import earth_rotations
+    from ..orient import earth_rotations
     from ..overview import key_frame_indices
 
     n = int(source.frame_count)
@@ -122,7 +124,7 @@ def earth_job_rotations(
         try:
             # no clock offset from the video's motion: it is measured on features, and
             # black space with stars has too few (it found 0.9 s where there was none)
-            lock = job_rotations(source, rig, "lock", video_motion=False)
+            lock = job_rotations(source, rig, OrientMode.LOCK, video_motion=False)
         except InputError as exc:
             if log is not None and "has none" not in exc.message:
                 log(f"orientation: earth: the gyro is not usable ({exc.message}); heading from the previous frame")
@@ -164,7 +166,7 @@ class OrientedStitch:
     """``plan.apply`` followed by the frame's rotation; feed it (index, frame) pairs."""
 
     def __init__(self, plan: Any, rotations: NDArray[np.float64]) -> None:
-        from ..orient._apply import SphereRotator
+        from ..orient import SphereRotator
 
         self.plan = plan
         self.rotations = rotations
@@ -186,7 +188,7 @@ class OrientedYuvStitch:
     rotation, luma at full and chroma at half size; feed it (index, planes) pairs."""
 
     def __init__(self, stitch: Any, rotations: NDArray[np.float64]) -> None:
-        from ..orient._apply import SphereRotator
+        from ..orient import SphereRotator
 
         w, h = stitch.size
         self.size = (w, h)
@@ -199,7 +201,7 @@ class OrientedYuvStitch:
     def __call__(self, item: tuple[int, NDArray[np.uint8]], out: Any = None) -> Any:
         """The stitched, rotated frame; into ``out`` when given (an array of the output's
         layout or (Y, U, V) plane views, as ``YuvStitch.apply`` takes)."""
-        from ..video._convert import yuv420p_planes
+        from ..video import yuv420p_planes
 
         index, frame = item
         rotation = Rotation(self.rotations[min(index, len(self.rotations) - 1)])

@@ -54,7 +54,7 @@ def unseen_fraction(rig: RigProfile, samples: int = 20000) -> float:
     """The fraction of the sphere that no lens of ``rig`` sees inside the recorded frame
     (inside its image circle, inside the frame, and on its own half of a side-by-side
     frame: a position in the other lens's half reads the other lens's picture)."""
-    from ..stitch._ring import lens_project
+    from ..stitch import lens_project
 
     dirs = _sphere_dirs(samples)
     w, h = rig.frame_size

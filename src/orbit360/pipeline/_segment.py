@@ -92,7 +92,7 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
     """Stitch segment ``task`` of the job ``spec``; return its record (also written beside it)."""
     from ..cameras import open_rig
     from ..video import VideoWriter
-    from ..video._concat import check_segment
+    from ..video import check_segment
     from ._frames import frame_work
     from ._stages import default_stitchers, run_stages, stitch_threads
 

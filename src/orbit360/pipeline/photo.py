@@ -33,7 +33,7 @@ def stitch_photo(
     """Stitch the dual-lens photo ``src`` (a GoPro Fusion GF/GB pair by either name, or one
     side-by-side dual-fisheye JPEG) to the photo sphere ``dst``; ``width`` defaults to the
     recorded frame's width (rounded down to a multiple of 4)."""
-    from ..cameras._photo import is_photo, open_photo
+    from ..cameras import is_photo, open_photo
     from ..errors import OutputError
     from ..still import write_photosphere
     from ._rig import calibrate_source

@@ -36,6 +36,7 @@ import numpy as np
 from .._files import check_input_file, check_output_dir
 from .._types import StrPath
 from ..errors import InputError, JobError, OutputError
+from ..orient import OrientMode
 from ..profile import RigProfile
 from ..video import EncodeOptions, resolve_encoder
 from ._rig import calibrate_source
@@ -100,7 +101,7 @@ def stitch_segmented(
     calibrate: bool = False,
     keep_work: bool = False,
     verify_decode: bool = True,
-    orient: str = "off",
+    orient: OrientMode | str = OrientMode.OFF,
     yuv: bool = True,
     start_s: float | None = None,
     stop_s: float | None = None,
@@ -119,7 +120,7 @@ def stitch_segmented(
     :param log: receives one-line messages (``"reused K/N segments"``, ...).
     :param keep_work: keep the work folder after success (its segments and manifest).
     :param verify_decode: each worker decodes its segment once to check the frame count.
-    :param orient: "off", "lock" or "smooth": per-frame rotations from the camera's
+    :param orient: an ``OrientMode`` ("off", "lock", "smooth", "earth"): per-frame rotations from the camera's
         telemetry, computed once per job and kept in the work folder for the workers.
     :param yuv: stitch yuv420p planes as decoded where the source and plan allow (as
         ``stitch_video``); False: through RGB.
@@ -186,7 +187,7 @@ def stitch_segmented(
                 )
                 work.write_manifest(manifest)
                 rotations_file = None
-                if orient != "off":
+                if orient != OrientMode.OFF:
                     rotations_file = work.path / "rotations.npy"
                     if not rotations_file.exists():
                         from ._orient import job_rotations
@@ -226,7 +227,7 @@ def stitch_segmented(
 
                 t0 = time.monotonic()
                 joined = work.path / "joined.mp4"
-                from ..video._concat import concat_segments
+                from ..video import concat_segments
 
                 concat_segments(
                     [work.path / t.name for t in tasks], joined, audio_from=source.audio_path, telemetry_from=source.telemetry_path,
@@ -297,7 +298,7 @@ def _frames_done(work: Path, tasks: list[SegmentTask], records: dict[int, dict[s
 
 def _reusable(work: Path, task: SegmentTask, key: str) -> dict[str, Any] | None:
     """The record of a finished segment of this job whose file is intact, else None."""
-    from ..video._concat import check_segment
+    from ..video import check_segment
 
     rec = read_json(work / task.record_name)
     seg = work / task.name

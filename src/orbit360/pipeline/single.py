@@ -18,6 +18,7 @@ from pathlib import Path
 from .._files import check_output_dir
 from .._types import StrPath
 from ..errors import InputError
+from ..orient import OrientMode
 from ..profile import RigProfile
 from ..video import EncodeOptions, VideoWriter
 from ._frames import frame_work
@@ -51,7 +52,7 @@ def stitch_video(
     progress: ProgressCallback | None = None,
     calibrate: bool = False,
     log: Callable[[str], None] | None = None,
-    orient: str = "off",
+    orient: OrientMode | str = OrientMode.OFF,
     yuv: bool = True,
     start_s: float | None = None,
     stop_s: float | None = None,
@@ -63,8 +64,9 @@ def stitch_video(
     :param log: receives one-line warnings (a failed calibration).
     :param width: output width (height = width / 2), rounded down to a multiple of 4;
         None keeps the input width.
-    :param orient: "off", "lock" (horizon and heading held) or "smooth" (shake removed,
-        turns kept), from the camera's motion telemetry.
+    :param orient: an ``OrientMode``: "off", "lock" (horizon and heading held) or "smooth"
+        (shake removed, turns kept), from the camera's motion telemetry; "earth" (in orbit:
+        the Earth's centre straight down, found in the frames).
     :param yuv: stitch the decoded yuv420p planes without colour conversion where the
         source and plan allow (``_frames``); False: always through RGB.
     :param start_s, stop_s: stitch only the frames of [start_s, stop_s) seconds
@@ -120,7 +122,7 @@ def stitch_video(
             if done != total and ranged:
                 raise InputError(f"decoded {done} frames of the range, expected {total} (the recording is shorter than its index says)", path=input)
             if join:
-                from ..video._concat import concat_segments
+                from ..video import concat_segments
 
                 concat_segments(
                     [encoded], output, audio_from=audio, telemetry_from=telemetry, span=span.seconds if ranged else None

@@ -4,7 +4,12 @@
 would recover; ``scan(path)`` returns the recovered tracks without writing. GoPro files
 need no reference (their "SOS" records index every sample); other cameras need a healthy
 file of the same mode (``reference=``).
+
+The package is also callable: ``orbit360.salvage(path)`` is ``orbit360.salvage.salvage``
+(see ``orbit360._callable``).
 """
+
+from .._callable import make_package_callable
 
 from ._auto import needs_salvage, salvaged_if_broken
 from ._report import SalvageReport, TrackRow
@@ -23,3 +28,5 @@ __all__ = [
     "needs_salvage",
     "salvaged_if_broken",
 ]
+
+make_package_callable(__name__, "orbit360.salvage._salvage:salvage")

@@ -21,7 +21,7 @@ from .._files import atomic_output, check_input_file
 from .._types import StrPath
 from ..errors import InputError, Orbit360Error, SalvageError, file_context
 from ..isobmff import BackgroundMovieWriter, Movie, Track, read_movie
-from ..isobmff._sample_table import read_movie_from
+from ..isobmff import read_movie_from
 from ._gopro import scan_gopro
 from ._gopro_tracks import DEFAULT_VIDEO_TIMESCALE, gopro_tracks
 from ._layout import Layout, find_layout

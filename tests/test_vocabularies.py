@@ -1,0 +1,42 @@
+"""The vocabularies as enums: each member is its own string (comparisons, JSON and
+messages unchanged), and the CLI offers exactly the orient modes the pipeline knows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from orbit360.cameras import LAYOUT_PAIR, LAYOUT_SBS, Layout, RecordingKind, describe_recording
+from orbit360.orient import OrientMode, plan_orientation
+from orbit360.synthetic import make_scene, misaligned_rig, write_rig_video
+
+
+def test_members_are_their_strings() -> None:
+    assert RecordingKind.SIDE_BY_SIDE == "side-by-side" and f"{RecordingKind.PAIR}" == "pair"
+    assert json.dumps({"kind": RecordingKind.GOPRO_MAX, "layout": Layout.MAX_EAC}) == (
+        '{"kind": "gopro-max", "layout": "EAC cube in two HEVC tracks (GoPro .360)"}'
+    )
+    assert f"{LAYOUT_PAIR} (a + b)" == "dual fisheye, front/back pair (a + b)"
+    assert str(OrientMode.SMOOTH) == "smooth" and OrientMode("earth") is OrientMode.EARTH
+    assert len({m.value for m in Layout}) == len(Layout)  # no spelling twice
+
+
+def test_cli_orient_choices_are_the_modes() -> None:
+    from orbit360.cli import cli
+
+    (option,) = [p for p in cli.commands["stitch"].params if p.name == "orient"]
+    assert list(option.type.choices) == [m.value for m in OrientMode]
+
+
+def test_describe_gives_enum_members(tmp_path) -> None:
+    video = tmp_path / "rig.mp4"
+    write_rig_video(video, misaligned_rig((256, 128), seed=1), make_scene(256), frames=2)
+    rec = describe_recording(video)
+    assert rec.kind is RecordingKind.SIDE_BY_SIDE and rec.layout is LAYOUT_SBS
+
+
+def test_telemetry_planning_refuses_earth() -> None:
+    with pytest.raises(ValueError, match="earth"):
+        plan_orientation([], np.zeros(3), mode=OrientMode.EARTH)
