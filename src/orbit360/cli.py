@@ -18,7 +18,64 @@ from .errors import Orbit360Error
 __all__ = ["main", "cli"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Path parameters that name files a command writes; every other path parameter is an input.
+# A new command whose outputs use one of these names (or -o/--output) is checked by construction.
+OUTPUT_PARAMS = frozenset({"output", "out_dir", "pto", "preview", "report_path"})
+
+
+class Orbit360Command(click.Command):
+    """A command whose files are checked before it runs, in one job scope (see _files.job_files).
+
+    Before the body runs: every input path parameter that names a file must be a regular
+    file (a FIFO or device is refused before anything opens it), and every output path must
+    differ from every input (resolved path and inode: links and other spellings too) and
+    from every other output. While it runs, ``atomic_output`` refuses any output, derived
+    ones included (NAME.csv beside NAME.json, NAME.web.mp4), that is an input the command
+    read. An EOFError from a parser is reported as a truncated file, not click's "Aborted!".
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        from ._files import job_files
+
+        with job_files():
+            self._check_paths(ctx)
+            try:
+                return super().invoke(ctx)
+            except EOFError as exc:  # click would turn it into Abort: it is a file that ends early
+                from .errors import InputError
+
+                raise InputError(f"file ends unexpectedly ({exc})" if str(exc) else "file ends unexpectedly") from None
+
+    def _check_paths(self, ctx: click.Context) -> None:
+        import os
+
+        from ._files import check_input_file, check_outputs
+        from .errors import InputError, OutputError
+
+        outputs: list[Path] = []
+        for param in self.params:
+            value = ctx.params.get(param.name or "")
+            if not isinstance(param.type, click.Path) or value is None:
+                continue
+            p = Path(os.fsdecode(value))
+            is_output = param.name in OUTPUT_PARAMS or "-o" in param.opts
+            if is_output:
+                if p.is_dir() and not param.type.dir_okay:
+                    raise OutputError("is a folder; give a file name", path=p)
+                outputs.append(p)
+            elif p.is_dir():
+                if not param.type.dir_okay:
+                    raise InputError("is a folder, expected a file", path=p)
+            else:
+                check_input_file(p)  # exists, regular, readable, non-empty; remembered as an input
+        check_outputs([out for out in outputs if not out.is_dir()])
+
+
+class Orbit360Group(click.Group):
+    command_class = Orbit360Command
+
+
+@click.group(cls=Orbit360Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="orbit360")
 def cli() -> None:
     """orbit360: salvage, stitch, orient and publish 360-camera footage."""
@@ -75,9 +132,9 @@ def calibrate(video: Path, output: Path, pto: Path | None, preview: Path | None,
 
 
 @cli.command()
-@click.argument("broken", type=click.Path(exists=True, path_type=Path))
+@click.argument("broken", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (default NAME.salvaged.mp4 beside the input; a folder for folder input).")
-@click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A healthy file of the same camera mode (needed for non-GoPro files).")
+@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path), help="A healthy file of the same camera mode (needed for non-GoPro files).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report as JSON here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def salvage(broken: Path, output: Path | None, reference: Path | None, report_path: Path | None, quiet: bool) -> None:
@@ -282,6 +339,11 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
         raise click.BadParameter(f"--encoder {encoder} writes {implied}, not {codec}", param_hint="--codec")
     options = EncodeOptions(codec=codec or implied or "h264", crf=crf, preset=preset, encoder=encoder)
     rig = RigProfile.load(lens) if lens else None
+    if web:  # the rendition beside OUTPUT must not be an input either: refuse before stitching
+        from ._files import check_not_input
+        from .publish import web_rendition_path
+
+        check_not_input(web_rendition_path(output))
     from .salvage import salvaged_if_broken
 
     with salvaged_if_broken(input, beside=output, reference=reference, log=warn) as playable:
@@ -368,26 +430,54 @@ def telemetry(file: Path, output: Path, csv: bool, gpx: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    from ._console import deferred_warnings
+
     args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        cli.main(args=args, prog_name="orbit360", standalone_mode=False)
-    except Orbit360Error as exc:
-        click.echo(f"orbit360: error: {exc}", err=True)
-        return 2
-    except click.exceptions.Abort:
-        click.echo("orbit360: aborted", err=True)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("orbit360: interrupted", err=True)
-        return 130
-    except BrokenPipeError:
-        return 1
+    with deferred_warnings() as warnings:
+        try:
+            cli.main(args=args, prog_name="orbit360", standalone_mode=False)
+        except Orbit360Error as exc:
+            warnings.drop()  # the error is the one line that matters
+            return _error(str(exc))
+        except click.exceptions.Abort:
+            click.echo("orbit360: aborted", err=True)
+            return 130
+        except click.UsageError as exc:
+            warnings.drop()
+            return _error(_usage_message(exc))
+        except click.ClickException as exc:
+            warnings.drop()
+            return _error(exc.format_message())
+        except click.exceptions.Exit as exc:
+            return exc.exit_code
+        except KeyboardInterrupt:
+            click.echo("orbit360: interrupted", err=True)
+            return 130
+        except BrokenPipeError:
+            return 1
+        except MemoryError:
+            warnings.drop()
+            return _error("out of memory (try a smaller --width or --size)")
     return 0
+
+
+def _error(message: str) -> int:
+    from .errors import _ESCAPE_CONTROLS
+
+    click.echo(f"orbit360: error: {message.translate(_ESCAPE_CONTROLS)}", err=True)
+    return 2
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """click's usage error as one line: "OPTION: problem (see orbit360 CMD --help)"."""
+    if isinstance(exc, click.BadParameter) and exc.param is not None:
+        hint = exc.param_hint if isinstance(exc.param_hint, str) else exc.param.get_error_hint(exc.ctx) if exc.ctx else exc.param.name
+        message = f"{hint}: {exc.message}"
+    else:
+        message = exc.format_message()
+    message = " ".join(message.split()).rstrip(".")
+    command = exc.ctx.command_path if exc.ctx is not None else "orbit360"
+    return f"{message} (see `{command} --help`)"
 
 
 def entrypoint() -> None:

@@ -9,7 +9,9 @@ The hierarchy, and when to catch each:
     - ``OutputError``: an output cannot be written (folder missing or read-only).
     - ``BoxError``: an ISO-BMFF box structure is inconsistent.
         - ``CorruptBoxError`` (also a ``ValueError``): a size or field is impossible.
-        - ``TruncatedFileError`` (also an ``EOFError``): the bytes end inside a box.
+        - ``TruncatedFileError``: the bytes end inside a box. Deliberately not an
+          ``EOFError``: click turns an EOFError into "Aborted!" (exit 1/130), so no error
+          of ours derives from a builtin that the CLI framework treats specially.
     - ``SalvageError``: nothing could be recovered from a broken recording.
     - ``TelemetryError``: a GPMF stream is malformed.
     - ``CalibrationError``: self-calibration could not reach an estimate.
@@ -79,7 +81,7 @@ class CorruptBoxError(BoxError, ValueError):
     """A box size or field is impossible."""
 
 
-class TruncatedFileError(BoxError, EOFError):
+class TruncatedFileError(BoxError):
     """The bytes end inside a box."""
 
 

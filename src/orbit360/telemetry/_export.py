@@ -17,6 +17,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import TextIO
 from xml.sax.saxutils import escape
@@ -162,20 +163,25 @@ class ExportSummary:
 def export_telemetry(source: StrPath, json_path: StrPath, *, csv: bool = False, gpx: bool = False) -> ExportSummary:
     """Read the telemetry of ``source`` and write JSON, plus CSV / GPX beside it
     (same name, suffix .csv / .gpx). Raises InputError when the file has no gpmd track."""
-    from pathlib import Path
+    from .._files import check_input_file, job_files
 
-    from .._files import check_input_file
+    with job_files():
+        return _export(check_input_file(source), Path(json_path), csv=csv, gpx=gpx)
+
+
+def _export(src: Path, out: Path, *, csv: bool, gpx: bool) -> ExportSummary:
+    from .._files import check_outputs
     from ..errors import InputError, file_context
     from ._series import parse_samples
     from ._track import read_gpmd
 
-    src = check_input_file(source)
+    # every file this export writes, checked before the first is written
+    check_outputs([out, *([out.with_suffix(".csv")] if csv else []), *([out.with_suffix(".gpx")] if gpx else [])])
     with file_context(src):
         track = read_gpmd(src)
         if track is None:
             raise InputError("no GPMF telemetry track (sample entry 'gpmd')")
         telemetry = parse_samples(track.samples)
-    out = Path(json_path)
     write_json(telemetry, out)
     outputs = [str(out)]
     if csv:
