@@ -244,10 +244,10 @@ def atomic_output(path: StrPath) -> Iterator[Path]:
         try:
             yield tmp
         except OSError as exc:
-            about_tmp = exc.filename is not None and os.fspath(exc.filename) == os.fspath(tmp)
-            if not about_tmp and exc.errno not in _DISK_ERRORS:
+            about_tmp = exc.filename is not None and os.path.abspath(os.fsdecode(exc.filename)) == os.path.abspath(tmp)
+            if not about_tmp and abs(exc.errno or 0) not in _DISK_ERRORS:  # FFmpeg's errors carry -errno
                 raise  # about another file: not ours to reword
-            raise OutputError(f"cannot write: {exc.strerror or exc}", path=final) from None
+            raise OutputError(f"cannot write: {exc.strerror or os.strerror(abs(exc.errno or 0))}", path=final) from None
         check_not_input(final)
         # mkstemp makes the file private (0600); give the output the usual permissions
         umask = os.umask(0)

@@ -45,6 +45,10 @@ class Orbit360Command(click.Command):
                 from .errors import InputError
 
                 raise InputError(f"file ends unexpectedly ({exc})" if str(exc) else "file ends unexpectedly") from None
+            except OSError as exc:
+                if isinstance(exc, BrokenPipeError) or exc.filename is None:
+                    raise
+                raise _os_error(exc) from None
 
     def _check_paths(self, ctx: click.Context) -> None:
         import os
@@ -69,6 +73,23 @@ class Orbit360Command(click.Command):
             else:
                 check_input_file(p)  # exists, regular, readable, non-empty; remembered as an input
         check_outputs([out for out in outputs if not out.is_dir()])
+
+
+def _os_error(exc: OSError) -> Orbit360Error:
+    """A file-system error as one line naming the user's file: a hidden temporary
+    (".NAME.xxxx.part.mp4") is named by its folder, which is what the user chose."""
+    import errno
+    import os
+
+    from .errors import OutputError
+
+    name = Path(os.fsdecode(exc.filename))
+    if name.name.startswith("."):
+        name = name.parent
+    code = abs(exc.errno or 0)
+    reason = exc.strerror or (os.strerror(code) if code else str(exc))
+    writing = code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM)
+    return OutputError(f"cannot write: {reason}" if writing else reason, path=name)
 
 
 class Orbit360Group(click.Group):
@@ -158,7 +179,10 @@ def salvage(broken: Path, output: Path | None, reference: Path | None, report_pa
         info(r.format_table())
     if report_path is not None:
         payload = [r.to_dict() for r in reports]
-        report_path.write_text(json.dumps(payload[0] if len(payload) == 1 and not broken.is_dir() else payload, indent=2) + "\n")
+        from ._files import atomic_output
+
+        with atomic_output(report_path) as tmp:
+            tmp.write_text(json.dumps(payload[0] if len(payload) == 1 and not broken.is_dir() else payload, indent=2) + "\n")
 
 
 def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:

@@ -107,8 +107,14 @@ def pick_viewable(src: StrPath) -> tuple[Path, str | None]:
     """
     source = check_input_file(src)
     rendition = web_rendition_path(source)
-    if rendition != source and rendition.is_file():
-        return rendition, None
+    if rendition != source and os.path.lexists(rendition):
+        from .errors import Orbit360Error
+        from .viewer import servable_video
+
+        try:  # only a real video inside the source's own folder (not a symlink elsewhere)
+            return servable_video(rendition, folder=source.absolute().parent), None
+        except Orbit360Error as exc:
+            return source, f"{rendition.name} is not used: {exc.message}"
     from .video import probe_container
 
     with probe_container(source) as container:

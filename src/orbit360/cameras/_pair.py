@@ -210,7 +210,7 @@ def _audio_mono(path: Path, seconds: float, rate: int = 8000) -> NDArray[np.floa
     import av
 
     try:
-        with av.open(str(path)) as c:
+        with av.open(str(path), metadata_errors="replace") as c:
             if not c.streams.audio:
                 return None
             stream = c.streams.audio[0]

@@ -91,7 +91,7 @@ def _decode_count(path: Path) -> int:
 
     n = 0
     try:
-        with av.open(str(path)) as c:
+        with av.open(str(path), metadata_errors="replace") as c:
             s = c.streams.video[0]
             s.thread_type = "AUTO"
             for _ in c.decode(s):

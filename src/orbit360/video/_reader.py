@@ -25,11 +25,15 @@ def probe_container(path: StrPath) -> "av.container.InputContainer":
     """Open ``path`` with FFmpeg or raise InputError naming the file and the reason."""
     p = check_input_file(path)
     try:
-        return av.open(str(p), "r")
+        # metadata that is not UTF-8 (a compatible brand of 0xFF bytes) must not stop
+        # the picture from being read: it is shown with replacement characters
+        return av.open(str(p), "r", metadata_errors="replace")
     except av.error.InvalidDataError:
         raise InputError("not a video file FFmpeg can read (invalid data; is the moov box missing? try `orbit360 salvage`)", path=p) from None
     except av.error.FFmpegError as exc:
         raise InputError(f"FFmpeg cannot open it: {exc.strerror}", path=p) from None
+    except (ValueError, OverflowError, MemoryError) as exc:  # PyAV's own checks of what FFmpeg found
+        raise InputError(f"FFmpeg cannot open it: {type(exc).__name__}: {exc}", path=p) from None
 
 
 @dataclass(frozen=True)
