@@ -274,10 +274,10 @@ def still(src: Path, at: float, output: Path | None, flat: bool, look: tuple[flo
     """Save the frame at --at seconds of SRC as a photo-sphere JPEG (GPano XMP), or a flat view."""
     from .geometry.rotation import Rotation
     from .reframe import render_view
-    from .still import read_frame_at, write_jpeg, write_photosphere
+    from .still import read_equirect_frame_at, write_jpeg, write_photosphere
 
     output = output or src.with_name(f"{src.stem}_{at:.2f}s.jpg")
-    frame = read_frame_at(src, at)
+    frame = read_equirect_frame_at(src, at)
     if flat:
         view = render_view(frame, size=size or (1920, 1080), rotation=Rotation.from_ypr(*(look or (0, 0, 0))), fov_deg=fov)
         write_jpeg(view, output, quality=quality)

@@ -82,6 +82,8 @@ def publish_web(
             if width != 2 * height:
                 raise InputError(f"not a 2:1 equirect video ({width}x{height})", path=source)
             out_size = web_size(reader.size, max_width)
+            if out_size[0] < 64:  # a 2x1 video would be 0 pixels wide
+                raise InputError(f"too small for a web rendition ({reader.size[0]}x{reader.size[1]}; at least 64 wide)", path=source)
             total = reader.frame_count
             with VideoWriter(
                 encoded, size=out_size, fps=reader.fps, options=options, audio_from=source, faststart=True

@@ -234,6 +234,10 @@ class ViewRenderer:
         self.size = (int(size[0]), int(size[1]))
         if self.size[0] < 2 or self.size[1] < 2:
             raise ValueError(f"output size must be at least 2x2, got {self.size}")
+        from ._budget import BYTES_PER_VIEW_PIXEL, check_memory
+
+        # the rays, remap tables and frames of this size, checked before any is allocated
+        check_memory(BYTES_PER_VIEW_PIXEL * self.size[0] * self.size[1], f"a {self.size[0]}x{self.size[1]} view", "choose a smaller --size")
         self.projection = Projection(projection)
         self._rays: tuple[float, NDArray[np.float32]] | None = None
         self._maps: tuple[bytes, tuple[int, int], NDArray[np.float32], NDArray[np.float32]] | None = None

@@ -137,7 +137,7 @@ def stitch_segmented(
     try:
         if source.frame_count <= 0:
             raise InputError("the video track has no frames", path=inp)
-        width = output_width(width or source.frame_size[0])
+        width = output_width(width or source.frame_size[0], source=inp)
         if rig is not None and tuple(rig.frame_size) != tuple(source.frame_size):
             # fail here, not once per segment on every worker of a cluster
             raise InputError(

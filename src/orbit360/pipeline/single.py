@@ -76,7 +76,7 @@ def stitch_video(
             from ._rig import calibrate_source
 
             rig, _ = calibrate_source(source, warn=log)
-        plan = source.plan(output_width(width or source.frame_size[0]), rig)
+        plan = source.plan(output_width(width or source.frame_size[0], source=input), rig)
         rotations = job_rotations(source, getattr(plan, "rig", rig), orient, log=log)
         work = frame_work(source, plan, rotations, yuv=yuv)
         total = source.frame_count
@@ -130,7 +130,18 @@ def _isobmff(path: Path | None) -> Path | None:
     return Path(path)
 
 
-def output_width(n: int) -> int:
+MIN_OUTPUT_WIDTH = 64
+
+
+def output_width(n: int, *, source: StrPath | None = None) -> int:
     """``n`` rounded down to a multiple of 4: yuv420p needs an even width and an even
-    height (width / 2)."""
-    return int(n) - int(n) % 4
+    height (width / 2). Raises Orbit360Error, before anything is allocated, when the
+    width is under 64 pixels (a 2x1 input video) or its stitch would not fit in memory."""
+    from .._budget import BYTES_PER_STITCH_PIXEL, check_memory
+
+    width = int(n) - int(n) % 4
+    if width < MIN_OUTPUT_WIDTH:
+        raise InputError(f"the output would be {max(width, 0)} pixels wide (from {int(n)}): "
+                         f"at least {MIN_OUTPUT_WIDTH} needed", path=source)
+    check_memory(BYTES_PER_STITCH_PIXEL * width * (width // 2), f"a {width}x{width // 2} stitch", "choose a smaller --width")
+    return width

@@ -46,6 +46,10 @@ class YuvFormat:
 
 
 _YUV420 = ("yuv420p", "yuvj420p")
+# The frame rates a recording can have: time-lapse at one frame a minute up to the
+# 1,000 fps of high-speed modes. Outside them the timing tables are damaged (an mdhd
+# timescale of 0x7FFFFFFF gives 4 million fps) and every duration computed would be wrong.
+MIN_FPS, MAX_FPS = Fraction(1, 60), Fraction(2000)
 _BT709 = 1  # AVColorSpace
 
 
@@ -75,6 +79,10 @@ class VideoReader:
             raise InputError("video track has no frame size (broken or unsupported codec)", path=self.path)
         rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
         self.fps: Fraction = Fraction(rate) if rate else Fraction(30)
+        if not MIN_FPS <= self.fps <= MAX_FPS:
+            container.close()
+            raise InputError(f"frame rate of {float(self.fps):.6g} fps is not a camera's "
+                             "(damaged timescale or sample durations)", path=self.path)
         self.size: tuple[int, int] = (cc.width, cc.height)
         self.time_base: Fraction = Fraction(self.stream.time_base) if self.stream.time_base else Fraction(1, 90000)
         self.start_pts: int = self.stream.start_time or 0
