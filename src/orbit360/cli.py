@@ -122,6 +122,10 @@ def calibrate(video: Path, output: Path, pto: Path | None, preview: Path | None,
     from .errors import file_context
     from .stitch.calibrate import calibrate_rig, load_prior, read_calibration_frames
 
+    if preview is not None and preview.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        from .errors import OutputError  # before anything is computed or written
+
+        raise OutputError("--preview is a picture: name it .png or .jpg", path=preview)
     with file_context(video):
         check_input_file(video)
         frames, size = read_calibration_frames(video, n_frames)
@@ -494,12 +498,7 @@ def _error(message: str) -> int:
 
 def _usage_message(exc: click.UsageError) -> str:
     """click's usage error as one line: "OPTION: problem (see orbit360 CMD --help)"."""
-    if isinstance(exc, click.BadParameter) and exc.param is not None:
-        hint = exc.param_hint if isinstance(exc.param_hint, str) else exc.param.get_error_hint(exc.ctx) if exc.ctx else exc.param.name
-        message = f"{hint}: {exc.message}"
-    else:
-        message = exc.format_message()
-    message = " ".join(message.split()).rstrip(".")
+    message = " ".join(exc.format_message().split()).rstrip(".")
     command = exc.ctx.command_path if exc.ctx is not None else "orbit360"
     return f"{message} (see `{command} --help`)"
 
