@@ -121,7 +121,7 @@ def pick_viewable(src: StrPath) -> tuple[Path, str | None]:
 
     with probe_container(source) as container:
         streams = container.streams.video
-        codec = streams[0].codec_context.name if streams else None
+        codec = streams[0].codec_context.name if streams and streams[0].codec_context is not None else None
     if codec is None:
         raise InputError("no video track", path=source)
     if codec not in BROWSER_CODECS:

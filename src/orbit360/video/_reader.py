@@ -70,6 +70,9 @@ class VideoReader:
             raise InputError("no video track", path=self.path)
         self._container = container
         self.stream = container.streams.video[stream_index]
+        if self.stream.codec_context is None:  # FFmpeg found the track but no decoder for it
+            container.close()
+            raise InputError("video track has no decoder (damaged sample description or unsupported codec)", path=self.path)
         self.stream.thread_type = "AUTO"
         if threads:
             self.stream.codec_context.thread_count = threads
