@@ -28,7 +28,7 @@ from ._types import StrPath
 from .errors import InputError, OutputError
 
 __all__ = ["check_input_file", "atomic_output", "check_output_dir", "check_not_input", "job_files", "open_input",
-           "check_outputs", "same_file"]
+           "check_outputs", "same_file", "reported_as"]
 
 
 @dataclass
@@ -222,6 +222,20 @@ def check_outputs(paths: list[Path]) -> None:
 
 
 @contextmanager
+def reported_as(tmp: StrPath, final: StrPath) -> Iterator[None]:
+    """Errors raised inside the block about the hidden temporary ``tmp`` name ``final``
+    instead: a user never sees ".clip.k3j2x.enc.mp4", only the file they asked for."""
+    from .errors import Orbit360Error
+
+    try:
+        yield
+    except Orbit360Error as exc:
+        if exc.path is not None and os.path.abspath(exc.path) == os.path.abspath(tmp):
+            exc.path = os.fspath(final)
+        raise
+
+
+@contextmanager
 def atomic_output(path: StrPath) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
 
@@ -242,7 +256,8 @@ def atomic_output(path: StrPath) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         try:
-            yield tmp
+            with reported_as(tmp, final):
+                yield tmp
         except OSError as exc:
             about_tmp = exc.filename is not None and os.path.abspath(os.fsdecode(exc.filename)) == os.path.abspath(tmp)
             if not about_tmp and abs(exc.errno or 0) not in _DISK_ERRORS:  # FFmpeg's errors carry -errno

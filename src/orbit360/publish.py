@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 
-from ._files import check_input_file, check_output_dir
+from ._files import check_input_file, check_output_dir, reported_as
 from ._types import SizeLike, StrPath
 from .errors import InputError
 
@@ -85,7 +85,7 @@ def publish_web(
             if out_size[0] < 64:  # a 2x1 video would be 0 pixels wide
                 raise InputError(f"too small for a web rendition ({reader.size[0]}x{reader.size[1]}; at least 64 wide)", path=source)
             total = reader.frame_count
-            with VideoWriter(
+            with reported_as(encoded, target), VideoWriter(
                 encoded, size=out_size, fps=reader.fps, options=options, audio_from=source, faststart=True
             ) as writer:
                 for done, frame in enumerate(reader.frames(), 1):

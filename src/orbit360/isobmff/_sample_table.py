@@ -166,6 +166,11 @@ def read_movie(path: StrPath) -> Movie:
 def read_movie_from(f: BinaryIO, file_size: int) -> Movie:
     """``read_movie`` on an open binary file of ``file_size`` bytes."""
     moov = mdat = None
+    f.seek(0)
+    head = f.read(8)
+    if len(head) < 8 or not all(32 <= c < 127 for c in head[4:8]):
+        # a JPEG, a text file ...: say what it is not, not which box size is impossible
+        raise InputError("not an MP4/MOV file (no ISO-BMFF box at the start)")
     try:
         for hdr in iter_boxes(f, 0, file_size):
             if hdr.type == b"moov" and moov is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._files import check_output_dir
+from .._files import check_output_dir, reported_as
 from .._types import StrPath
 from ..errors import InputError
 from ..profile import RigProfile
@@ -91,7 +91,7 @@ def stitch_video(
             audio, telemetry = source.audio_path, source.telemetry_path
             join = audio is None or _isobmff(audio) is not None
             audio_from = None if join else audio
-            with VideoWriter(
+            with reported_as(encoded, output), VideoWriter(
                 encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from, yuv_matrix=work.yuv_matrix
             ) as writer:
                 with stitch_threads(writer.encoder, options.preset):
