@@ -20,7 +20,7 @@ __all__ = ["main", "cli"]
 
 # Path parameters that name files a command writes; every other path parameter is an input.
 # A new command whose outputs use one of these names (or -o/--output) is checked by construction.
-OUTPUT_PARAMS = frozenset({"output", "out_dir", "pto", "preview", "report_path"})
+OUTPUT_PARAMS = frozenset({"output", "out_dir", "pto", "preview", "report_path", "site"})
 
 
 class Orbit360Command(click.Command):
@@ -53,7 +53,7 @@ class Orbit360Command(click.Command):
     def _check_paths(self, ctx: click.Context) -> None:
         import os
 
-        from ._files import check_input_file, check_outputs
+        from ._files import check_input_file, check_output_dir, check_outputs
         from .errors import InputError, OutputError
 
         outputs: list[Path] = []
@@ -61,18 +61,32 @@ class Orbit360Command(click.Command):
             value = ctx.params.get(param.name or "")
             if not isinstance(param.type, click.Path) or value is None:
                 continue
-            p = Path(os.fsdecode(value))
-            is_output = param.name in OUTPUT_PARAMS or "-o" in param.opts
-            if is_output:
-                if p.is_dir() and not param.type.dir_okay:
-                    raise OutputError("is a folder; give a file name", path=p)
-                outputs.append(p)
-            elif p.is_dir():
-                if not param.type.dir_okay:
-                    raise InputError("is a folder, expected a file", path=p)
-            else:
-                check_input_file(p)  # exists, regular, readable, non-empty; remembered as an input
-        check_outputs([out for out in outputs if not out.is_dir()])
+            is_output = _is_output(param)
+            for one in value if isinstance(value, (list, tuple)) else (value,):  # nargs=-1 / multiple=True
+                p = Path(os.fsdecode(one))
+                if is_output:
+                    if p.is_dir() and not param.type.dir_okay:
+                        raise OutputError("is a folder; give a file name", path=p)
+                    if param.type.file_okay:  # not a folder parameter (demo -o)
+                        outputs.append(p)
+                elif p.is_dir():
+                    if not param.type.dir_okay:
+                        raise InputError("is a folder, expected a file", path=p)
+                elif os.path.lexists(p) or param.type.exists:
+                    # regular, readable, non-empty (a FIFO refused before it is opened);
+                    # remembered as an input. A missing file is left to the command to name.
+                    check_input_file(p)
+        files = [out for out in outputs if not out.is_dir()]
+        for out in files:  # a missing or read-only folder is found before any work is done
+            check_output_dir(out)
+        check_outputs(files)
+
+
+def _is_output(param: click.Parameter) -> bool:
+    """An output path parameter: named in OUTPUT_PARAMS, -o, or a click.Path(writable=True)."""
+    name = param.name or ""
+    return (name in OUTPUT_PARAMS or "-o" in param.opts or "--output" in param.opts
+            or bool(getattr(param.type, "writable", False)) or name.startswith("output") or name.endswith("_output"))
 
 
 def _os_error(exc: OSError) -> Orbit360Error:

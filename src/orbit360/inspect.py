@@ -75,7 +75,14 @@ def _top_level_types(path: Path) -> list[bytes]:
 
 def inspect_file(path: StrPath) -> FileInfo:
     """Describe ``path``; a file without a moov is reported (with a salvage hint), not raised."""
+    from .errors import parse_guard
+
     p = check_input_file(path)
+    with file_context(p), parse_guard("file structure"):
+        return _inspect(p)
+
+
+def _inspect(p: Path) -> FileInfo:
     with open(p, "rb") as f:
         head = f.read(12)
     info = FileInfo(str(p), p.stat().st_size, "unknown", has_moov=False)

@@ -20,7 +20,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .._types import StrPath
-from ..errors import BoxError, CorruptBoxError, InputError, file_context
+from ..errors import BoxError, CorruptBoxError, InputError, file_context, parse_guard
 from ._reader import BoxHeader, find_box, iter_boxes, read_payload
 
 __all__ = ["Track", "Movie", "Edit", "read_movie", "read_tracks", "read_movie_from", "iter_sample_bytes"]
@@ -165,6 +165,11 @@ def read_movie(path: StrPath) -> Movie:
 
 def read_movie_from(f: BinaryIO, file_size: int) -> Movie:
     """``read_movie`` on an open binary file of ``file_size`` bytes."""
+    with parse_guard("sample tables"):
+        return _read_movie_from(f, file_size)
+
+
+def _read_movie_from(f: BinaryIO, file_size: int) -> Movie:
     moov = mdat = None
     f.seek(0)
     head = f.read(8)

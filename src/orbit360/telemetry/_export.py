@@ -171,13 +171,13 @@ def export_telemetry(source: StrPath, json_path: StrPath, *, csv: bool = False, 
 
 def _export(src: Path, out: Path, *, csv: bool, gpx: bool) -> ExportSummary:
     from .._files import check_outputs
-    from ..errors import InputError, file_context
+    from ..errors import InputError, file_context, parse_guard
     from ._series import parse_samples
     from ._track import read_gpmd
 
     # every file this export writes, checked before the first is written
     check_outputs([out, *([out.with_suffix(".csv")] if csv else []), *([out.with_suffix(".gpx")] if gpx else [])])
-    with file_context(src):
+    with file_context(src), parse_guard("GPMF telemetry"):
         track = read_gpmd(src)
         if track is None:
             raise InputError("no GPMF telemetry track (sample entry 'gpmd')")
