@@ -272,6 +272,8 @@ def reframe(
         with progress_bar("reframing", quiet=quiet) as update:
             reframe_video(src, output, path=path, size=size or DEFAULT_SIZE[projection], projection=projection,
                           options=EncodeOptions(crf=crf, preset=preset, encoder="libx264"), progress=update)
+    except Orbit360Error:
+        raise  # a damaged file (CorruptBoxError is a ValueError too) is not a usage error
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if not quiet:
