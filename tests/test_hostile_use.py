@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from orbit360.cli import main
-from orbit360.errors import OutputError
+from orbit360.errors import InputError, OutputError
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -126,6 +126,20 @@ def test_job_registry_in_the_library(tmp_path, equirect) -> None:
     with atomic_output(tmp_path / "free.txt") as tmp:
         tmp.write_text("x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "free.txt", "own.txt"]
+
+
+def test_library_entry_points_refuse_to_overwrite_their_input(tmp_path, equirect) -> None:
+    from orbit360.pipeline import stitch_video
+    from orbit360.publish import publish_web
+
+    before = equirect.read_bytes()
+    for call in (lambda: stitch_video(equirect, tmp_path / "sub" / ".." / equirect.name),
+                 lambda: publish_web(equirect, equirect)):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        with pytest.raises(Exception, match="overwrite") as err:
+            call()
+        assert isinstance(err.value, (OutputError, InputError))
+    assert equirect.read_bytes() == before
 
 
 def test_full_disk_is_one_line_naming_the_output_not_the_temporary(tmp_path) -> None:

@@ -15,20 +15,22 @@ the check without asking for it.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ._types import StrPath
 from .errors import InputError, OutputError
 
 __all__ = ["check_input_file", "atomic_output", "check_output_dir", "check_not_input", "job_files", "open_input",
-           "check_outputs", "same_file", "reported_as"]
+           "check_outputs", "same_file", "reported_as", "within_job"]
 
 
 @dataclass
@@ -67,6 +69,21 @@ def job_files() -> Iterator[None]:
             _job.depth -= 1
             if _job.depth == 0:
                 _job = None
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def within_job(func: _F) -> _F:
+    """Run ``func`` in a ``job_files()`` scope: a library entry point that reads inputs and
+    writes outputs then refuses to overwrite its inputs when called outside the CLI too."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with job_files():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _identity(st: os.stat_result) -> tuple[int, int]:

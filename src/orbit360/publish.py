@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 
-from ._files import check_input_file, check_output_dir, reported_as
+from ._files import check_input_file, check_output_dir, reported_as, within_job
 from ._types import SizeLike, StrPath
 from .errors import InputError
 
@@ -46,6 +46,7 @@ def web_size(size: SizeLike, max_width: int = WEB_MAX_WIDTH) -> tuple[int, int]:
     return out_w, out_w // 2
 
 
+@within_job
 def publish_web(
     src: StrPath,
     dst: StrPath | None = None,

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.interpolate import PchipInterpolator
 
-from ._files import check_input_file
+from ._files import check_input_file, within_job
 from ._types import SizeLike, StrPath
 from .errors import InputError
 from .geometry.quaternions import qconj, qexp, qlog, qmul
@@ -305,6 +305,7 @@ def reframe_frames(
         yield renderer.render(frame, rotation, fov)
 
 
+@within_job
 def reframe_video(
     src: StrPath,
     dst: StrPath,

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import check_input_file, check_output_dir
+from .._files import check_input_file, check_output_dir, within_job
 from .._types import StrPath
 from ..errors import InputError, JobError, OutputError
 from ..profile import RigProfile
@@ -85,6 +85,7 @@ class JobResult:
     """"given" (--lens), "calibrated", "nominal" or "cached" (from the work folder)."""
 
 
+@within_job
 def stitch_segmented(
     input: StrPath,
     output: StrPath,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._files import check_output_dir, reported_as
+from .._files import check_output_dir, reported_as, within_job
 from .._types import StrPath
 from ..errors import InputError
 from ..profile import RigProfile
@@ -41,6 +41,7 @@ class StitchResult:
     """Busy seconds of the decode, stitch and encode stages, and the wall time."""
 
 
+@within_job
 def stitch_video(
     input: StrPath,
     output: StrPath,
@@ -72,6 +73,7 @@ def stitch_video(
     check_output_dir(output)
     source = open_rig(input)
     try:
+        check_output_dir(output)  # again, now that the input files (a pair, chapters) are known
         if rig is None and calibrate:
             from ._rig import calibrate_source
 
