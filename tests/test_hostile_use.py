@@ -126,6 +126,21 @@ def test_job_registry_in_the_library(tmp_path, equirect) -> None:
     with atomic_output(tmp_path / "free.txt") as tmp:
         tmp.write_text("x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "free.txt", "own.txt"]
+    # a temporary input deleted during the job no longer counts, even when the filesystem
+    # hands its inode to the next file (ext4 and tmpfs usually do: the max-file stitch
+    # was refused because its output got the inode of a deleted .moov temporary)
+    with job_files():
+        gone = tmp_path / "gone.tmp"
+        gone.write_text("temporary input")
+        check_input_file(gone)
+        gone.unlink()
+        later = [tmp_path / f"later{i}.txt" for i in range(8)]
+        for p in later:
+            p.write_text("x")
+        for p in later:
+            with atomic_output(p) as tmp:
+                tmp.write_text("y")
+    assert all(p.read_text() == "y" for p in later)
 
 
 def test_library_entry_points_refuse_to_overwrite_their_input(tmp_path, equirect) -> None:

@@ -121,16 +121,27 @@ def check_not_input(path: StrPath) -> Path:
     with _job_lock:
         if _job is None:
             return p
-        same = _job.input_names.get(_resolved(p))
-        if same is None:
-            try:
-                same = _job.inputs.get(_identity(os.stat(p)))
-            except (OSError, ValueError):
-                same = None
+        candidates = [_job.input_names.get(_resolved(p))]
+        try:
+            candidates.append(_job.inputs.get(_identity(os.stat(p))))
+        except (OSError, ValueError):
+            pass
+    # an input counts while it is still there as it was read: a temporary input deleted
+    # since (a salvaged copy, a joined moov) may have handed its inode on to this output
+    same = next((c for c in candidates if c is not None and _still_input(c)), None)
     if same is not None:
         what = "is an input" if os.fspath(same) == os.fspath(p) else f"is the same file as the input {same}"
         raise OutputError(f"{what} of this command: refusing to overwrite it", path=p)
     return p
+
+
+def _still_input(p: Path) -> bool:
+    try:
+        st = os.stat(p)
+    except (OSError, ValueError):
+        return False
+    with _job_lock:
+        return _job is not None and _identity(st) in _job.inputs
 
 
 _KINDS = (
