@@ -13,101 +13,10 @@ from pathlib import Path
 
 import click
 
+from ._command import Orbit360Group, error_line, usage_message
 from .errors import Orbit360Error
 
 __all__ = ["main", "cli"]
-
-
-# Path parameters that name files a command writes; every other path parameter is an input.
-# A new command whose outputs use one of these names (or -o/--output) is checked by construction.
-OUTPUT_PARAMS = frozenset({"output", "out_dir", "pto", "preview", "report_path", "site"})
-
-
-class Orbit360Command(click.Command):
-    """A command whose files are checked before it runs, in one job scope (see _files.job_files).
-
-    Before the body runs: every input path parameter that names a file must be a regular
-    file (a FIFO or device is refused before anything opens it), and every output path must
-    differ from every input (resolved path and inode: links and other spellings too) and
-    from every other output. While it runs, ``atomic_output`` refuses any output, derived
-    ones included (NAME.csv beside NAME.json, NAME.web.mp4), that is an input the command
-    read. An EOFError from a parser is reported as a truncated file, not click's "Aborted!".
-    """
-
-    def invoke(self, ctx: click.Context) -> object:
-        from ._files import job_files
-
-        with job_files():
-            self._check_paths(ctx)
-            try:
-                return super().invoke(ctx)
-            except EOFError as exc:  # click would turn it into Abort: it is a file that ends early
-                from .errors import InputError
-
-                raise InputError(f"file ends unexpectedly ({exc})" if str(exc) else "file ends unexpectedly") from None
-            except OSError as exc:
-                if isinstance(exc, BrokenPipeError) or exc.filename is None:
-                    raise
-                raise _os_error(exc) from None
-
-    def _check_paths(self, ctx: click.Context) -> None:
-        import os
-
-        from ._files import check_input_file, check_output_dir, check_outputs
-        from .errors import InputError, OutputError
-
-        outputs: list[Path] = []
-        for param in self.params:
-            value = ctx.params.get(param.name or "")
-            if not isinstance(param.type, click.Path) or value is None:
-                continue
-            is_output = _is_output(param)
-            for one in value if isinstance(value, (list, tuple)) else (value,):  # nargs=-1 / multiple=True
-                p = Path(os.fsdecode(one))
-                if is_output:
-                    if p.is_dir() and not param.type.dir_okay:
-                        raise OutputError("is a folder; give a file name", path=p)
-                    if param.type.file_okay:  # not a folder parameter (demo -o)
-                        outputs.append(p)
-                elif p.is_dir():
-                    if not param.type.dir_okay:
-                        raise InputError("is a folder, expected a file", path=p)
-                elif os.path.lexists(p) or param.type.exists:
-                    # regular, readable, non-empty (a FIFO refused before it is opened);
-                    # remembered as an input. A missing file is left to the command to name.
-                    check_input_file(p)
-        files = [out for out in outputs if not out.is_dir()]
-        for out in files:  # a missing or read-only folder is found before any work is done
-            check_output_dir(out)
-        check_outputs(files)
-
-
-def _is_output(param: click.Parameter) -> bool:
-    """An output path parameter: named in OUTPUT_PARAMS, -o, or a click.Path(writable=True)."""
-    name = param.name or ""
-    return (name in OUTPUT_PARAMS or "-o" in param.opts or "--output" in param.opts
-            or bool(getattr(param.type, "writable", False)) or name.startswith("output") or name.endswith("_output"))
-
-
-def _os_error(exc: OSError) -> Orbit360Error:
-    """A file-system error as one line naming the user's file: a hidden temporary
-    (".NAME.xxxx.part.mp4") is named by its folder, which is what the user chose."""
-    import errno
-    import os
-
-    from .errors import OutputError
-
-    name = Path(os.fsdecode(exc.filename))
-    if name.name.startswith("."):
-        name = name.parent
-    code = abs(exc.errno or 0)
-    reason = exc.strerror or (os.strerror(code) if code else str(exc))
-    writing = code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM)
-    return OutputError(f"cannot write: {reason}" if writing else reason, path=name)
-
-
-class Orbit360Group(click.Group):
-    command_class = Orbit360Command
 
 
 @click.group(cls=Orbit360Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -482,16 +391,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             cli.main(args=args, prog_name="orbit360", standalone_mode=False)
         except Orbit360Error as exc:
             warnings.drop()  # the error is the one line that matters
-            return _error(str(exc))
+            return error_line(str(exc))
         except click.exceptions.Abort:
             click.echo("orbit360: aborted", err=True)
             return 130
         except click.UsageError as exc:
             warnings.drop()
-            return _error(_usage_message(exc))
+            return error_line(usage_message(exc))
         except click.ClickException as exc:
             warnings.drop()
-            return _error(exc.format_message())
+            return error_line(exc.format_message())
         except click.exceptions.Exit as exc:
             return exc.exit_code
         except KeyboardInterrupt:
@@ -501,22 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         except MemoryError:
             warnings.drop()
-            return _error("out of memory (try a smaller --width or --size)")
+            return error_line("out of memory (try a smaller --width or --size)")
     return 0
-
-
-def _error(message: str) -> int:
-    from .errors import _ESCAPE_CONTROLS
-
-    click.echo(f"orbit360: error: {message.translate(_ESCAPE_CONTROLS)}", err=True)
-    return 2
-
-
-def _usage_message(exc: click.UsageError) -> str:
-    """click's usage error as one line: "OPTION: problem (see orbit360 CMD --help)"."""
-    message = " ".join(exc.format_message().split()).rstrip(".")
-    command = exc.ctx.command_path if exc.ctx is not None else "orbit360"
-    return f"{message} (see `{command} --help`)"
 
 
 def entrypoint() -> None:
