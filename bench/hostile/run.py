@@ -8,7 +8,8 @@ is judged on the promises of the README:
 - an error is exactly one line ``orbit360: error: ...`` (no warning line before it, no
   click "Usage:/Try:" block),
 - no input modified (a digest of every file in the case's folder taken before, compared after),
-- no leftover temporary files (``.*.part*``) beside the outputs.
+- no leftover temporary files (``.*.part*``) beside the outputs, and no error line that
+  names one (``.clip.x1y2.enc.mp4``) instead of the user's file.
 
 Inputs are built from the real samples (cut down to a few frames so the slow commands stay
 quick) and mutated with a seeded generator: truncations, byte flips in the moov, box sizes
@@ -25,6 +26,7 @@ import argparse
 import hashlib
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -52,6 +54,7 @@ class Tally:
     multiline: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    temp_named: list[str] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
 
 
@@ -100,18 +103,21 @@ def run_case(tally: Tally, label: str, args: list[str], folder: Path, inputs: li
         tally.errors += 1
         if len(lines) != 1 or not lines[0].startswith("orbit360: error: "):
             tally.multiline.append(desc)
+        elif re.search(r"/\.[^/ ]+\.(part|enc|encode|mdat)\b|\.orbit360-|/\.moov\.", lines[0]):
+            tally.temp_named.append(desc)  # an internal temporary named to the user
     else:
         tally.ok += 1
     after = digest_folder(folder)
     for name, d in before.items():
         if after.get(name) != d:
             tally.modified.append(f"{name} in {desc}")
-    left = [p.name for p in folder.iterdir() if p.name.startswith(".") and ".part" in p.name]
-    left += [p.name for p in folder.iterdir() if p.name.startswith(".orbit360-")]
+    places = [folder, *(d for d in folder.iterdir() if d.is_dir() and not d.is_symlink())]
+    left = [p for d in places for p in d.iterdir() if p.name.startswith(".") and (".part" in p.name or p.name.startswith(".orbit360-")
+                                                                                 or p.name.endswith((".enc.mp4", ".encode.mp4", ".mdat")))]
     if left:
-        tally.leftovers.append(f"{left} after {desc}")
-        for name in left:
-            shutil.rmtree(folder / name, ignore_errors=True) if (folder / name).is_dir() else (folder / name).unlink()
+        tally.leftovers.append(f"{[str(p.relative_to(folder)) for p in left]} after {desc}")
+        for p in left:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 # ---- inputs ---------------------------------------------------------------------------
@@ -359,7 +365,7 @@ def main() -> int:
                         break
                     run_all(f"{key}/r{round_}/{label}", "x.mp4", bad, "sbs" if key == "sbs" else "flat")
     report(tally, a.verbose)
-    bad = tally.tracebacks + tally.hangs + tally.multiline + tally.modified + tally.leftovers
+    bad = tally.tracebacks + tally.hangs + tally.multiline + tally.modified + tally.leftovers + tally.temp_named
     return 1 if bad else 0
 
 
@@ -400,6 +406,45 @@ def fixed_cases(tally: Tally, case: Path, videos: dict[str, Path], *, skip: bool
                  ["reframe", "in.mp4", "--size", "100000x56250", "-o", "big.mp4"]):
         run_case(tally, "odd-path", args, case, ["in.mp4"])
     (case / "fifo.mp4").unlink()
+    disk_cases(tally, case, videos)
+
+
+def disk_cases(tally: Tally, case: Path, videos: dict[str, Path]) -> None:
+    """A full disk (1 MB tmpfs, filled) and a read-only one as output folders. Needs root
+    to mount; skipped (and said so) otherwise."""
+    full, ro = case / "full", case / "ro"
+    full.mkdir()
+    ro.mkdir()
+    mounted = []
+    try:
+        for folder, opts in ((full, "size=1m"), (ro, "size=1m,ro")):
+            if subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(folder)], capture_output=True).returncode == 0:
+                mounted.append(folder)
+        if len(mounted) < 2:
+            print("disk cases skipped: mounting a tmpfs needs root")
+            return
+        subprocess.run(["dd", "if=/dev/zero", f"of={full / 'fill'}", "bs=64k"], capture_output=True)
+        hero = videos.get("hero7")
+        if hero is not None:
+            (case / "broken.mp4").write_bytes(hero.read_bytes()[:2_000_000])
+        (case / "sbs.mp4").write_bytes(videos["sbs"].read_bytes())
+        for where in ("full", "ro"):
+            cases = [["demo", "-o", f"{where}/demo", "--frames", "30", "--quiet"],
+                     ["still", "in.mp4", "-o", f"{where}/s.jpg"],
+                     ["reframe", "in.mp4", "--size", "320x180", "--preset", "ultrafast", "-o", f"{where}/r.mp4"],
+                     ["publish", "in.mp4", "--max-width", "256", "--preset", "ultrafast", "-o", f"{where}/p.mp4"],
+                     ["stitch", "sbs.mp4", "--width", "256", "--preset", "ultrafast", "--lens", "rig.json", "-o", f"{where}/o.mp4"],
+                     ["calibrate", "sbs.mp4", "--frames", "2", "-o", f"{where}/rig.json"]]
+            if hero is not None:
+                cases += [["salvage", "broken.mp4", "-o", "salvaged.mp4", "--report", f"{where}/r.json", "-q"],
+                          ["salvage", "broken.mp4", "-o", f"{where}/s.mp4", "-q"],
+                          ["telemetry", str(hero), "-o", f"{where}/t.json", "--csv"]]
+            for args in cases:
+                run_case(tally, f"disk-{where}", args, case, ["in.mp4", "broken.mp4", "sbs.mp4", "rig.json"])
+                (case / "salvaged.mp4").unlink(missing_ok=True)
+    finally:
+        for folder in mounted:
+            subprocess.run(["umount", str(folder)], capture_output=True)
 
 
 def report(tally: Tally, verbose: bool) -> None:
@@ -411,7 +456,8 @@ def report(tally: Tally, verbose: bool) -> None:
     print(f"multi-line errors:{len(tally.multiline):>2}")
     print(f"modified inputs:  {len(tally.modified)}")
     print(f"temp files left:  {len(tally.leftovers)}")
-    bad = tally.tracebacks + tally.hangs + tally.multiline + tally.modified + tally.leftovers
+    print(f"temps in errors:  {len(tally.temp_named)}")
+    bad = tally.tracebacks + tally.hangs + tally.multiline + tally.modified + tally.leftovers + tally.temp_named
     for line in (bad if verbose else bad[:30]):
         print("  " + line)
 
