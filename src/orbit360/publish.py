@@ -68,9 +68,10 @@ def publish_web(
     from .video import EncodeOptions, VideoWriter, open_reader
 
     source = check_input_file(src)
-    target = check_output_dir(dst if dst is not None else web_rendition_path(source))
+    target = Path(dst if dst is not None else web_rendition_path(source))
     if target.resolve() == source.resolve():
         raise InputError("the web rendition would overwrite its source; name another output", path=source)
+    check_output_dir(target)  # and no other input of the job, whatever its spelling
     options = EncodeOptions(codec="h264", crf=crf, preset=preset, encoder="libx264")
     # Encode to a hidden sibling, then inject the spherical boxes into the final name
     # (inject writes atomically); the sibling goes whatever happens.
