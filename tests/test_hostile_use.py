@@ -222,6 +222,20 @@ def test_impossible_frame_rate_is_refused(capsys, tmp_path, equirect) -> None:
     one_line(*run(capsys, "still", bad, "-o", tmp_path / "s.jpg"), str(bad), "fps is not a camera's")
 
 
+def test_nothing_decodable_is_an_error_not_an_empty_video(capsys, tmp_path, equirect) -> None:
+    """An stsc with no entries: FFmpeg opens the file but decodes no frame. publish named its
+    hidden temporary ("file is empty"), reframe wrote an empty video and exited 0."""
+    data = bytearray(equirect.read_bytes())
+    at = data.find(b"stsc") + 4
+    data[at + 4 : at + 8] = b"\0\0\0\0"  # entry count
+    bad = tmp_path / "stsc.mp4"
+    bad.write_bytes(bytes(data))
+    for argv in (["publish", bad, "--max-width", "256", "-o", tmp_path / "p.mp4"],
+                 ["reframe", bad, "--size", "64x32", "-o", tmp_path / "r.mp4"]):
+        one_line(*run(capsys, *argv), str(bad), "no video frame could be decoded")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "stsc.mp4"]
+
+
 # ---- 4. memory budget and impossible sizes ------------------------------------------------
 
 

@@ -9,7 +9,8 @@ is judged on the promises of the README:
   click "Usage:/Try:" block),
 - no input modified (a digest of every file in the case's folder taken before, compared after),
 - no leftover temporary files (``.*.part*``) beside the outputs, and no error line that
-  names one (``.clip.x1y2.enc.mp4``) instead of the user's file.
+  names one (``.clip.x1y2.enc.mp4``) instead of the user's file,
+- no exit 0 with an MP4 output that holds no decodable frame.
 
 Inputs are built from the real samples (cut down to a few frames so the slow commands stay
 quick) and mutated with a seeded generator: truncations, byte flips in the moov, box sizes
@@ -55,6 +56,7 @@ class Tally:
     modified: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
     temp_named: list[str] = field(default_factory=list)
+    empty_outputs: list[str] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
 
 
@@ -68,7 +70,8 @@ def digest_folder(folder: Path) -> dict[str, str]:
 
 def run_case(tally: Tally, label: str, args: list[str], folder: Path, inputs: list[str], *, serve: bool = False) -> None:
     """Run ``orbit360 ARGS`` in ``folder``; ``inputs`` are names there that must not change."""
-    before = {k: v for k, v in digest_folder(folder).items() if k in inputs}
+    existing = digest_folder(folder)
+    before = {k: v for k, v in existing.items() if k in inputs}
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "NO_COLOR": "1"}
     cmd = [sys.executable, "-m", "orbit360", *args]
     tally.cases += 1
@@ -107,6 +110,9 @@ def run_case(tally: Tally, label: str, args: list[str], folder: Path, inputs: li
             tally.temp_named.append(desc)  # an internal temporary named to the user
     else:
         tally.ok += 1
+        for out in set(digest_folder(folder)) - set(existing):  # what this command wrote
+            if out.endswith(".mp4") and _frames(folder / out) == 0:
+                tally.empty_outputs.append(f"{out} after {desc}")  # exit 0 with no picture
     after = digest_folder(folder)
     for name, d in before.items():
         if after.get(name) != d:
@@ -118,6 +124,17 @@ def run_case(tally: Tally, label: str, args: list[str], folder: Path, inputs: li
         tally.leftovers.append(f"{[str(p.relative_to(folder)) for p in left]} after {desc}")
         for p in left:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def _frames(path: Path) -> int:
+    """Video frames FFmpeg decodes from ``path`` (0 when it cannot open it)."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="replace") as c:
+            return sum(1 for _ in c.decode(video=0)) if c.streams.video else 0
+    except (av.error.FFmpegError, ValueError):
+        return 0
 
 
 # ---- inputs ---------------------------------------------------------------------------
@@ -365,7 +382,7 @@ def main() -> int:
                         break
                     run_all(f"{key}/r{round_}/{label}", "x.mp4", bad, "sbs" if key == "sbs" else "flat")
     report(tally, a.verbose)
-    bad = tally.tracebacks + tally.hangs + tally.multiline + tally.modified + tally.leftovers + tally.temp_named
+    bad = tally.tracebacks + tally.hangs + tally.multiline + tally.modified + tally.leftovers + tally.temp_named + tally.empty_outputs
     return 1 if bad else 0
 
 
@@ -457,7 +474,8 @@ def report(tally: Tally, verbose: bool) -> None:
     print(f"modified inputs:  {len(tally.modified)}")
     print(f"temp files left:  {len(tally.leftovers)}")
     print(f"temps in errors:  {len(tally.temp_named)}")
-    bad = tally.tracebacks + tally.hangs + tally.multiline + tally.modified + tally.leftovers + tally.temp_named
+    print(f"empty outputs:    {len(tally.empty_outputs)}")
+    bad = tally.tracebacks + tally.hangs + tally.multiline + tally.modified + tally.leftovers + tally.temp_named + tally.empty_outputs
     for line in (bad if verbose else bad[:30]):
         print("  " + line)
 

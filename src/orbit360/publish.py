@@ -90,6 +90,7 @@ def publish_web(
             with reported_as(encoded, target), VideoWriter(
                 encoded, size=out_size, fps=reader.fps, options=options, audio_from=source, faststart=True
             ) as writer:
+                done = 0
                 for done, frame in enumerate(reader.frames(), 1):
                     if (frame.shape[1], frame.shape[0]) != out_size:
                         # INTER_AREA: the right filter for shrinking (no aliasing).
@@ -97,7 +98,10 @@ def publish_web(
                     writer.write(frame)
                     if progress is not None:
                         progress(done, total)
-        inject_spherical(encoded, target)
+                if done == 0:  # damaged sample tables: nothing decoded, nothing to publish
+                    raise InputError("no video frame could be decoded", path=source)
+        with reported_as(encoded, target):
+            inject_spherical(encoded, target)
     finally:
         encoded.unlink(missing_ok=True)
     return target

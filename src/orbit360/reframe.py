@@ -340,8 +340,11 @@ def reframe_video(
             raise InputError(f"not a 2:1 equirect video ({width}x{height})", path=src)
         total = reader.frame_count
         with VideoWriter(dst, size=renderer.size, fps=reader.fps, options=encode, audio_from=src) as writer:
+            done = 0
             for done, view in enumerate(reframe_frames(reader.frames(), float(reader.fps), path, renderer), 1):
                 writer.write(view)
                 if progress is not None:
                     progress(done, total)
+            if done == 0:  # damaged sample tables: an empty video is not a result
+                raise InputError("no video frame could be decoded", path=src)
     return Path(dst)
