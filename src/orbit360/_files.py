@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from ._types import StrPath
 from .errors import InputError, OutputError
@@ -187,7 +187,7 @@ def check_input_file(path: StrPath) -> Path:
 
 
 @contextmanager
-def open_input(path: StrPath) -> Iterator[object]:
+def open_input(path: StrPath) -> Iterator[BinaryIO]:
     """Open ``path`` for reading without ever blocking, and check it is a regular file.
 
     O_NONBLOCK makes opening a FIFO return at once (the stat that callers did first can

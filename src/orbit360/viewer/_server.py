@@ -237,7 +237,7 @@ def servable_video(path: StrPath, *, folder: StrPath | None = None) -> Path:
     if resolved.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"not a video file name ({', '.join(sorted(VIDEO_SUFFIXES))}): not served", path=p)
     with open_input(resolved) as f:
-        head = f.read(8)  # type: ignore[attr-defined]
+        head = f.read(8)
     if head[4:8] not in _BMFF_TOPS and head[:4] != _EBML:
         raise InputError("not an MP4/MOV/WebM video: not served", path=p)
     return resolved
