@@ -22,7 +22,7 @@ __all__ = ["OUTPUT_PARAMS", "Orbit360Command", "Orbit360Group", "error_line", "u
 
 # Path parameters that name files a command writes; every other path parameter is an input.
 # A new command whose outputs use one of these names (or -o/--output) is checked by construction.
-OUTPUT_PARAMS = frozenset({"output", "out_dir", "pto", "preview", "report_path", "site"})
+OUTPUT_PARAMS = frozenset({"output", "out_dir", "pto", "preview", "report_path", "site", "gyroflow"})
 
 
 class Orbit360Command(click.Command):
