@@ -90,7 +90,7 @@ def test_jpeg_renamed_mp4(tmp_path: Path) -> None:
     ok, buf = cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8))
     fake.write_bytes(buf.tobytes())
     before = fake.read_bytes()
-    assert_one_line_error(run_cli("stitch", str(fake), "-o", str(tmp_path / "o.mp4")), str(fake), "")
+    assert_one_line_error(run_cli("stitch", str(fake), "-o", str(tmp_path / "o.mp4")), str(fake), "not an MP4")
     assert_one_line_error(run_cli("inspect", str(fake)), str(fake), "not an MP4")
     assert fake.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.mp4"]

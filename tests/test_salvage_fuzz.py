@@ -7,6 +7,7 @@ whatever salvage writes is a well-formed MP4 whose samples lie inside its mdat.
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 import time
 from pathlib import Path
@@ -91,7 +92,7 @@ def test_gopro_header_records_fuzz(gopro_head: bytes, tmp_path: Path, flips) -> 
 
 @pytest.fixture(scope="module")
 def healthy_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from test_salvage_reference import make_recording
+    from orbit360.cameras.synthetic import write_camera_like_recording as make_recording
 
     return make_recording(tmp_path_factory.mktemp("fz") / "ref.mp4", seed=7, seconds=0.8)
 
@@ -135,3 +136,96 @@ def test_box_reader_fuzz_on_moov(healthy_small: Path, tmp_path: Path, flips, box
         for t in movie.tracks:
             assert t.offsets.shape == t.sizes.shape == t.durations.shape == t.composition_offsets.shape
     assert time.monotonic() - start < TIME_LIMIT_S
+
+
+# ---- every command's input path (issue 19) ------------------------------------------------
+
+# Each example runs nine commands in-process: fewer examples than above keep it quick;
+# ORBIT360_FUZZ_EXAMPLES raises them all (bench/hostile/run.py is the long campaign).
+FUZZ_COMMANDS = settings(
+    max_examples=max(1, int(os.environ.get("ORBIT360_FUZZ_EXAMPLES", "40")) // 4),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.fixture(scope="module")
+def small_equirect(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    import av
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("eq") / "eq.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt, s.options = 128, 64, "yuv420p", {"preset": "ultrafast"}
+        for i in range(3):
+            img = np.zeros((64, 128, 3), np.uint8)
+            img[:, : 40 + 10 * i] = 200
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path.read_bytes()
+
+
+def _every_command(video: Path) -> list[list[str]]:
+    d = video.parent
+    return [
+        ["inspect", str(video)],
+        ["inspect", "--json", str(video)],
+        ["telemetry", str(video), "-o", str(d / "t.json"), "--csv"],
+        ["still", str(video), "-o", str(d / "s.jpg")],
+        ["still", str(video), "--flat", "--size", "64x32", "-o", str(d / "f.jpg")],
+        ["reframe", str(video), "--size", "64x32", "--preset", "ultrafast", "--quiet", "-o", str(d / "r.mp4")],
+        ["publish", str(video), "--max-width", "256", "--preset", "ultrafast", "--quiet", "-o", str(d / "p.mp4")],
+        ["stitch", str(video), "--width", "64", "--preset", "ultrafast", "--quiet", "-o", str(d / "st.mp4")],
+        ["salvage", str(video), "-o", str(d / "sv.mp4"), "-q"],
+    ]
+
+
+@FUZZ_COMMANDS
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=6),
+    cut=st.none() | st.integers(0, 1 << 20),
+    in_moov=st.booleans(),
+)
+@example(flips=[], cut=None, in_moov=False)  # the healthy file: every command but salvage and telemetry works
+def test_every_command_on_damaged_video(small_equirect: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str], flips, cut, in_moov) -> None:
+    """publish, still, reframe, view, stitch, inspect, telemetry, salvage on a damaged video:
+    a result or one line ``orbit360: error: ...`` with exit 2, the input unchanged."""
+    from orbit360.cli import main
+
+    data = bytearray(small_equirect)
+    base = data.rfind(b"moov") - 4 if in_moov else 0
+    for pos, value in flips:
+        data[min(base + pos % max(1, len(data) - base), len(data) - 1)] = value
+    if cut is not None:
+        data = data[: cut % (len(data) + 1)]
+    folder = tmp_path / "case"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    video = folder / "x.mp4"
+    video.write_bytes(bytes(data))
+    for argv in _every_command(video):
+        start = time.monotonic()
+        rc = main(argv)
+        err = capsys.readouterr().err
+        assert rc in (0, 2), (argv, err)
+        if not flips and cut is None:
+            assert (rc == 0) == (argv[0] not in ("salvage", "telemetry")), (argv, err)
+        if rc == 2:
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("orbit360: error: "), (argv, err)
+        assert time.monotonic() - start < TIME_LIMIT_S
+        assert video.read_bytes() == bytes(data), argv  # input never modified
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no temporaries left
+    # view: the file it would serve, and the server bound to it (not left serving)
+    from orbit360.errors import Orbit360Error
+    from orbit360.publish import pick_viewable
+    from orbit360.viewer import ViewerServer
+
+    try:
+        source, _ = pick_viewable(video)
+        ViewerServer(source).stop()
+    except Orbit360Error as exc:
+        assert str(exc) and "\n" not in str(exc)

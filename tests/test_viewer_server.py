@@ -23,10 +23,10 @@ SECRET = b"top secret: this file must never be served\n"
 
 @pytest.fixture()
 def video(tmp_path: Path) -> Path:
-    # The server never parses the video, so arbitrary bytes of a known pattern are the
-    # best check that ranges return exactly the right slice.
+    # The server only checks that the file starts like an MP4 (an ftyp box), so a known
+    # byte pattern after it is the best check that ranges return exactly the right slice.
     path = tmp_path / "clip 360.mp4"
-    path.write_bytes(bytes(range(256)) * 1000 + b"tail")
+    path.write_bytes(b"\0\0\0\x10ftypisom\0\0\x02\0" + (bytes(range(256)) * 1000 + b"tail")[16:])
     (tmp_path / "secret.txt").write_bytes(SECRET)
     return path
 
@@ -249,3 +249,81 @@ def test_ctrl_c_shuts_the_view_command_down_cleanly(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ---- hostile use (issue 19) --------------------------------------------------------------
+
+
+def test_web_rendition_symlink_out_of_the_folder_is_not_served(tmp_path: Path) -> None:
+    """A NAME.web.mp4 beside the video that links elsewhere (/etc/passwd) is ignored, and a
+    file that is not a video is never served, even when named directly."""
+    from orbit360.publish import pick_viewable
+    from orbit360.viewer import servable_video
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    video = _tiny_h264(folder / "clip.mp4")
+    outside = tmp_path / "passwd"
+    outside.write_bytes(SECRET)
+    (folder / "clip.web.mp4").symlink_to(outside)
+    source, note = pick_viewable(video)
+    assert source == video and note is not None and "not used" in note
+    with ViewerServer(source) as srv:
+        status, _, body = request(srv, video_route(srv))
+        assert status == 200 and body == video.read_bytes() and SECRET not in body
+    with pytest.raises(InputError, match="not a video file name"):
+        ViewerServer(outside)
+    disguised = folder / "secret.mp4"
+    disguised.write_bytes(SECRET)
+    with pytest.raises(InputError, match="not an MP4/MOV/WebM video"):
+        servable_video(disguised)
+    inside = folder / "inside.mp4"
+    inside.symlink_to(video)  # a link that stays in the folder is the video it names
+    assert servable_video(inside, folder=folder) == video.resolve()
+
+
+def _raw(server: ViewerServer, data: bytes, *, timeout: float = 10) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks):
+                break
+        return b"".join(chunks)
+
+
+def test_malformed_ranges_get_an_http_answer(server: ViewerServer) -> None:
+    route = video_route(server).encode()
+    host = f"127.0.0.1:{server.port}".encode()
+    for value, status in ((b"bytes=\xb2-", b"400"), (b"bytes=" + b"9" * 5000 + b"-", b"416"), (b"bytes=0-" + b"9" * 5000, b"206")):
+        answer = _raw(server, b"GET " + route + b" HTTP/1.1\r\nHost: " + host + b"\r\nRange: " + value + b"\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 " + status), (value[:20], answer[:80])
+
+
+def test_idle_connections_time_out_and_threads_are_bounded(video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orbit360.viewer import _server
+
+    monkeypatch.setattr(_server._Handler, "timeout", 1.0)
+    monkeypatch.setattr(_server, "MAX_CONNECTIONS", 3)
+    with ViewerServer(video) as srv:
+        idle = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(3)]
+        for s in idle:
+            s.sendall(b"GET / HTTP/1.1\r\nHo")  # half a request, then silence
+        time.sleep(0.3)
+        # every slot is held: the next client is told so at once, not queued forever
+        assert _raw(srv, b"GET /config.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").startswith(b"HTTP/1.1 503")
+        for s in idle:  # the server hangs up on the idle ones after its timeout
+            start = time.monotonic()
+            assert s.recv(100) == b""  # closed by the server, no answer to half a request
+            assert time.monotonic() - start < 5
+            s.close()
+        time.sleep(0.2)
+        status, _, _ = request(srv, "/config.json")
+        assert status == 200  # slots are free again

@@ -13,14 +13,55 @@ from contextlib import contextmanager
 
 import click
 
-__all__ = ["progress_bar", "info", "warn"]
+__all__ = ["progress_bar", "info", "warn", "deferred_warnings"]
+
+
+class _Deferred:
+    """Warnings held back until the command shows it is working (a progress step, a line
+    of output, or its end): a command that then fails prints its error line alone."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        for message in pending:
+            click.echo(f"orbit360: warning: {message}", err=True)
+
+    def drop(self) -> None:
+        self.pending = []
+
+
+_deferred: _Deferred | None = None
+
+
+@contextmanager
+def deferred_warnings() -> Iterator[_Deferred]:
+    """Hold warnings inside the block; what is still held at its end is printed (unless dropped)."""
+    global _deferred
+    outer, _deferred = _deferred, _Deferred()
+    held = _deferred
+    try:
+        yield held
+    finally:
+        _deferred = outer
+        held.flush()
+
+
+def _flush_warnings() -> None:
+    if _deferred is not None:
+        _deferred.flush()
 
 
 def info(message: str) -> None:
+    _flush_warnings()
     click.echo(message)
 
 
 def warn(message: str) -> None:
+    if _deferred is not None:
+        _deferred.pending.append(message)
+        return
     click.echo(f"orbit360: warning: {message}", err=True)
 
 
@@ -31,7 +72,7 @@ def progress_bar(label: str, *, quiet: bool = False, unit: str = "frames") -> It
     ``unit`` names what is counted: "frames" (shown with fps) or "bytes" (shown in MB/s).
     """
     if quiet or not sys.stderr.isatty():
-        yield lambda done, total: None
+        yield lambda done, total: _flush_warnings()
         return
     start = time.monotonic()
     state = {"bar": None, "done": 0}
@@ -43,6 +84,7 @@ def progress_bar(label: str, *, quiet: bool = False, unit: str = "frames") -> It
         return f"{state['done']} {unit}, {state['done'] / elapsed:.1f} fps"
 
     def update(done: int, total: int) -> None:
+        _flush_warnings()
         if state["bar"] is None:
             bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr, show_eta=True, item_show_func=show)
             bar.__enter__()

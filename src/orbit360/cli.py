@@ -13,12 +13,13 @@ from pathlib import Path
 
 import click
 
+from ._command import Orbit360Group, error_line, usage_message
 from .errors import Orbit360Error
 
 __all__ = ["main", "cli"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Orbit360Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="orbit360")
 def cli() -> None:
     """orbit360: salvage, stitch, orient and publish 360-camera footage."""
@@ -50,6 +51,10 @@ def calibrate(video: Path, output: Path, pto: Path | None, gyroflow: Path | None
     from .errors import file_context
     from .stitch.calibrate import calibrate_rig, load_prior, read_calibration_frames
 
+    if preview is not None and preview.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        from .errors import OutputError  # before anything is computed or written
+
+        raise OutputError("--preview is a picture: name it .png or .jpg", path=preview)
     with file_context(video):
         check_input_file(video)
         frames, size = read_calibration_frames(video, n_frames)
@@ -99,9 +104,9 @@ def calibrate(video: Path, output: Path, pto: Path | None, gyroflow: Path | None
 
 
 @cli.command()
-@click.argument("broken", type=click.Path(exists=True, path_type=Path))
+@click.argument("broken", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (default NAME.salvaged.mp4 beside the input; a folder for folder input).")
-@click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A healthy file of the same camera mode (needed for non-GoPro files).")
+@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path), help="A healthy file of the same camera mode (needed for non-GoPro files).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report as JSON here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def salvage(broken: Path, output: Path | None, reference: Path | None, report_path: Path | None, quiet: bool) -> None:
@@ -125,7 +130,10 @@ def salvage(broken: Path, output: Path | None, reference: Path | None, report_pa
         info(r.format_table())
     if report_path is not None:
         payload = [r.to_dict() for r in reports]
-        report_path.write_text(json.dumps(payload[0] if len(payload) == 1 and not broken.is_dir() else payload, indent=2) + "\n")
+        from ._files import atomic_output
+
+        with atomic_output(report_path) as tmp:
+            tmp.write_text(json.dumps(payload[0] if len(payload) == 1 and not broken.is_dir() else payload, indent=2) + "\n")
 
 
 def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -214,6 +222,8 @@ def reframe(
             reframe_video(src, output, path=path, size=size or DEFAULT_SIZE[projection], projection=projection,
                           options=EncodeOptions(crf=crf, preset=preset, encoder="libx264"), progress=update,
                           start_s=start_s, stop_s=stop_s)
+    except Orbit360Error:
+        raise  # a damaged file (CorruptBoxError is a ValueError too) is not a usage error
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if not quiet:
@@ -234,10 +244,10 @@ def still(src: Path, at: float, output: Path | None, flat: bool, look: tuple[flo
     """Save the frame at --at seconds of SRC as a photo-sphere JPEG (GPano XMP), or a flat view."""
     from .geometry.rotation import Rotation
     from .reframe import render_view
-    from .still import read_frame_at, write_jpeg, write_photosphere
+    from .still import read_equirect_frame_at, write_jpeg, write_photosphere
 
     output = output or src.with_name(f"{src.stem}_{at:.2f}s.jpg")
-    frame = read_frame_at(src, at)
+    frame = read_equirect_frame_at(src, at)
     if flat:
         view = render_view(frame, size=size or (1920, 1080), rotation=Rotation.from_ypr(*(look or (0, 0, 0))), fov_deg=fov)
         write_jpeg(view, output, quality=quality)
@@ -336,7 +346,7 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
         raise click.BadParameter(f"--encoder {encoder} writes {implied}, not {codec}", param_hint="--codec")
     options = EncodeOptions(codec=codec or implied or "h264", crf=crf, preset=preset, encoder=encoder)
     rig = RigProfile.load(lens) if lens else None
-    from .cameras._photo import is_photo
+    from .cameras import is_photo
 
     if is_photo(input):  # a dual-lens photo (Fusion GF/GB pair or one JPEG) -> photo sphere
         from .pipeline.photo import stitch_photo
@@ -345,6 +355,11 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
         if not quiet:
             click.echo(f"wrote {p.output}: photo sphere {p.size[0]}x{p.size[1]} (GPano XMP), rig {p.calibration}")
         return
+    if web:  # the rendition beside OUTPUT must not be an input either: refuse before stitching
+        from ._files import check_not_input
+        from .publish import web_rendition_path
+
+        check_not_input(web_rendition_path(output))
     from .salvage import salvaged_if_broken
 
     with salvaged_if_broken(input, beside=output, reference=reference, log=warn) as playable:
@@ -476,25 +491,34 @@ def overview(recording: Path, output: Path | None, every_s: float, thumb_width: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    from ._console import deferred_warnings
+
     args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        cli.main(args=args, prog_name="orbit360", standalone_mode=False)
-    except Orbit360Error as exc:
-        click.echo(f"orbit360: error: {exc}", err=True)
-        return 2
-    except click.exceptions.Abort:
-        click.echo("orbit360: aborted", err=True)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("orbit360: interrupted", err=True)
-        return 130
-    except BrokenPipeError:
-        return 1
+    with deferred_warnings() as warnings:
+        try:
+            cli.main(args=args, prog_name="orbit360", standalone_mode=False)
+        except Orbit360Error as exc:
+            warnings.drop()  # the error is the one line that matters
+            return error_line(str(exc))
+        except click.exceptions.Abort:
+            click.echo("orbit360: aborted", err=True)
+            return 130
+        except click.UsageError as exc:
+            warnings.drop()
+            return error_line(usage_message(exc))
+        except click.ClickException as exc:
+            warnings.drop()
+            return error_line(exc.format_message())
+        except click.exceptions.Exit as exc:
+            return exc.exit_code
+        except KeyboardInterrupt:
+            click.echo("orbit360: interrupted", err=True)
+            return 130
+        except BrokenPipeError:
+            return 1
+        except MemoryError:
+            warnings.drop()
+            return error_line("out of memory (try a smaller --width or --size)")
     return 0
 
 

@@ -9,7 +9,9 @@ The hierarchy, and when to catch each:
     - ``OutputError``: an output cannot be written (folder missing or read-only).
     - ``BoxError``: an ISO-BMFF box structure is inconsistent.
         - ``CorruptBoxError`` (also a ``ValueError``): a size or field is impossible.
-        - ``TruncatedFileError`` (also an ``EOFError``): the bytes end inside a box.
+        - ``TruncatedFileError``: the bytes end inside a box. Deliberately not an
+          ``EOFError``: click turns an EOFError into "Aborted!" (exit 1/130), so no error
+          of ours derives from a builtin that the CLI framework treats specially.
     - ``SalvageError``: nothing could be recovered from a broken recording.
     - ``TelemetryError``: a GPMF stream is malformed.
     - ``CalibrationError``: self-calibration could not reach an estimate.
@@ -23,6 +25,7 @@ never pass filenames along.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,6 +41,7 @@ __all__ = [
     "CalibrationError",
     "JobError",
     "file_context",
+    "parse_guard",
 ]
 
 
@@ -79,7 +83,7 @@ class CorruptBoxError(BoxError, ValueError):
     """A box size or field is impossible."""
 
 
-class TruncatedFileError(BoxError, EOFError):
+class TruncatedFileError(BoxError):
     """The bytes end inside a box."""
 
 
@@ -108,3 +112,22 @@ def file_context(path: str | os.PathLike[str]) -> Iterator[None]:
         if exc.path is None:
             exc.path = os.fspath(path)
         raise
+
+
+# What a parser of untrusted bytes raises when a field it trusted was impossible: a table
+# shorter than its count, a string that is not text, a number too large for its format.
+_PARSE_ERRORS = (struct.error, IndexError, KeyError, UnicodeDecodeError, OverflowError, ZeroDivisionError, ValueError)
+
+
+@contextmanager
+def parse_guard(what: str = "box structure") -> Iterator[None]:
+    """Turn the builtin errors a parser raises on impossible bytes into one CorruptBoxError
+    ("damaged WHAT: ..."), so every container open fails in one line; with ``file_context``
+    around it the line names the file. Orbit360Errors pass unchanged."""
+    try:
+        yield
+    except Orbit360Error:
+        raise
+    except _PARSE_ERRORS as exc:
+        detail = " ".join(str(exc).split())[:160]
+        raise CorruptBoxError(f"damaged {what} ({type(exc).__name__}{': ' + detail if detail else ''})") from None

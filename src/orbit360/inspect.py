@@ -75,7 +75,14 @@ def _top_level_types(path: Path) -> list[bytes]:
 
 def inspect_file(path: StrPath) -> FileInfo:
     """Describe ``path``; a file without a moov is reported (with a salvage hint), not raised."""
+    from .errors import parse_guard
+
     p = check_input_file(path)
+    with file_context(p), parse_guard("file structure"):
+        return _inspect(p)
+
+
+def _inspect(p: Path) -> FileInfo:
     with open(p, "rb") as f:
         head = f.read(12)
     info = FileInfo(str(p), p.stat().st_size, "unknown", has_moov=False)
@@ -96,8 +103,8 @@ def inspect_file(path: StrPath) -> FileInfo:
     import os
 
     from .cameras import describe_recording, read_insv_trailer
-    from .cameras._naming import fusion_role
-    from .isobmff._sample_table import read_movie_from
+    from .cameras import fusion_role
+    from .isobmff import read_movie_from
     from .video import probe_container
 
     probe_container(p).close()  # FFmpeg must open it too, or say why not

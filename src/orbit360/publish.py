@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 
-from ._files import check_input_file, check_output_dir
+from ._files import check_input_file, check_output_dir, reported_as, within_job
 from ._types import SizeLike, StrPath
 from .errors import InputError
 
@@ -56,6 +56,7 @@ def web_size(size: SizeLike, max_width: int = WEB_MAX_WIDTH) -> tuple[int, int]:
     return out_w, out_w // 2
 
 
+@within_job
 def publish_web(
     src: StrPath,
     dst: StrPath | None = None,
@@ -77,9 +78,10 @@ def publish_web(
     from .video import EncodeOptions, VideoWriter, open_reader
 
     source = check_input_file(src)
-    target = check_output_dir(dst if dst is not None else web_rendition_path(source))
+    target = Path(dst if dst is not None else web_rendition_path(source))
     if target.resolve() == source.resolve():
         raise InputError("the web rendition would overwrite its source; name another output", path=source)
+    check_output_dir(target)  # and no other input of the job, whatever its spelling
     options = EncodeOptions(codec="h264", crf=crf, preset=preset, encoder="libx264")
     # Encode to a hidden sibling, then inject the spherical boxes into the final name
     # (inject writes atomically); the sibling goes whatever happens.
@@ -92,10 +94,13 @@ def publish_web(
             if width != 2 * height:
                 raise InputError(f"not a 2:1 equirect video ({width}x{height})", path=source)
             out_size = web_size(reader.size, max_width)
+            if out_size[0] < 64:  # a 2x1 video would be 0 pixels wide
+                raise InputError(f"too small for a web rendition ({reader.size[0]}x{reader.size[1]}; at least 64 wide)", path=source)
             total = reader.frame_count
-            with VideoWriter(
+            with reported_as(encoded, target), VideoWriter(
                 encoded, size=out_size, fps=reader.fps, options=options, audio_from=source, faststart=True
             ) as writer:
+                done = 0
                 for done, frame in enumerate(reader.frames(), 1):
                     if (frame.shape[1], frame.shape[0]) != out_size:
                         # INTER_AREA: the right filter for shrinking (no aliasing).
@@ -103,7 +108,10 @@ def publish_web(
                     writer.write(frame)
                     if progress is not None:
                         progress(done, total)
-        inject_spherical(encoded, target)
+                if done == 0:  # damaged sample tables: nothing decoded, nothing to publish
+                    raise InputError("no video frame could be decoded", path=source)
+        with reported_as(encoded, target):
+            inject_spherical(encoded, target)
     finally:
         encoded.unlink(missing_ok=True)
     return target
@@ -117,13 +125,19 @@ def pick_viewable(src: StrPath) -> tuple[Path, str | None]:
     """
     source = check_input_file(src)
     rendition = web_rendition_path(source)
-    if rendition != source and rendition.is_file():
-        return rendition, None
+    if rendition != source and os.path.lexists(rendition):
+        from .errors import Orbit360Error
+        from .viewer import servable_video
+
+        try:  # only a real video inside the source's own folder (not a symlink elsewhere)
+            return servable_video(rendition, folder=source.absolute().parent), None
+        except Orbit360Error as exc:
+            return source, f"{rendition.name} is not used: {exc.message}"
     from .video import probe_container
 
     with probe_container(source) as container:
         streams = container.streams.video
-        codec = streams[0].codec_context.name if streams else None
+        codec = streams[0].codec_context.name if streams and streams[0].codec_context is not None else None
     if codec is None:
         raise InputError("no video track", path=source)
     if codec not in BROWSER_CODECS:

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.interpolate import PchipInterpolator
 
-from ._files import check_input_file
+from ._files import check_input_file, within_job
 from ._types import SizeLike, StrPath
 from .errors import InputError
 from .geometry.quaternions import qconj, qexp, qlog, qmul
@@ -219,6 +219,10 @@ class ViewRenderer:
         self.size = (int(size[0]), int(size[1]))
         if self.size[0] < 2 or self.size[1] < 2:
             raise ValueError(f"output size must be at least 2x2, got {self.size}")
+        from ._budget import BYTES_PER_VIEW_PIXEL, check_memory
+
+        # the rays, remap tables and frames of this size, checked before any is allocated
+        check_memory(BYTES_PER_VIEW_PIXEL * self.size[0] * self.size[1], f"a {self.size[0]}x{self.size[1]} view", "choose a smaller --size")
         self.projection = Projection(projection)
         self._rays: tuple[float, NDArray[np.float32]] | None = None
         self._maps: tuple[bytes, tuple[int, int], NDArray[np.float32], NDArray[np.float32]] | None = None
@@ -286,16 +290,20 @@ def reframe_frames(
         yield renderer.render(frame, rotation, fov)
 
 
-def _write_views(writer, reader, span, path: ViewPath, renderer: ViewRenderer, progress) -> None:  # type: ignore[no-untyped-def]
+def _write_views(writer, reader, span, path: ViewPath, renderer: ViewRenderer, progress, src: Path) -> None:  # type: ignore[no-untyped-def]
     """The views of ``span``'s frames of ``reader`` into ``writer``."""
     fps = float(reader.fps)
+    done = 0
     for done, frame in enumerate(reader.frames(span.start, span.stop), 1):
         rotation, fov = path.at((span.start + done - 1) / fps)  # the path's times are the source's
         writer.write(renderer.render(frame, rotation, fov))
         if progress is not None:
             progress(done, span.frames)
+    if done == 0:  # damaged sample tables: an empty video is not a result
+        raise InputError("no video frame could be decoded", path=src)
 
 
+@within_job
 def reframe_video(
     src: StrPath,
     dst: StrPath,
@@ -339,7 +347,7 @@ def reframe_video(
         span = frame_span(start_s, stop_s, fps=reader.fps, frame_count=reader.frame_count, path=src)
         if span.frames == reader.frame_count:
             with VideoWriter(dst, size=renderer.size, fps=reader.fps, options=encode, audio_from=src) as writer:
-                _write_views(writer, reader, span, path, renderer, progress)
+                _write_views(writer, reader, span, path, renderer, progress, Path(src))
         else:  # a range: the video alone first, then joined with the audio cut to the range
             import tempfile
 
@@ -348,6 +356,6 @@ def reframe_video(
             with tempfile.TemporaryDirectory(prefix=".reframe.", dir=Path(dst).parent or ".") as scratch:
                 video_only = Path(scratch) / "video.mp4"
                 with VideoWriter(video_only, size=renderer.size, fps=reader.fps, options=encode) as writer:
-                    _write_views(writer, reader, span, path, renderer, progress)
+                    _write_views(writer, reader, span, path, renderer, progress, Path(src))
                 concat_segments([video_only], dst, audio_from=src, spherical=False, span=span.seconds)
     return Path(dst)

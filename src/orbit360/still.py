@@ -31,6 +31,7 @@ __all__ = [
     "read_xmp",
     "gpano_fields",
     "read_frame_at",
+    "read_equirect_frame_at",
 ]
 
 XMP_NAMESPACE_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
@@ -174,3 +175,13 @@ def read_frame_at(src: StrPath, seconds: float) -> NDArray[np.uint8]:
         for frame in reader.frames(start=index, stop=index + 1):
             return frame
     raise InputError(f"no frame at {seconds:g} s", path=src)
+
+
+def read_equirect_frame_at(src: StrPath, seconds: float) -> NDArray[np.uint8]:
+    """``read_frame_at`` for a 360 video: InputError naming ``src`` when the frame is not 2:1
+    equirect (a flat or a side-by-side video has no photo sphere or view to take)."""
+    frame = read_frame_at(src, seconds)
+    height, width = frame.shape[:2]
+    if width != 2 * height:
+        raise InputError(f"not a 2:1 equirect video ({width}x{height})", path=src)
+    return frame

@@ -135,7 +135,9 @@ def _describe_file(p: Path) -> Recording:
     trailer = read_insv_trailer(p)
     movie = _movie_of(p, trailer)
     cam = identify_camera(p, movie, trailer)
-    videos = [t for t in movie.tracks if t.handler == b"vide" and t.codec not in VIDEO_CODECS_SKIPPED and t.sample_count > 1]
+    pictures = [t for t in movie.tracks if t.handler == b"vide" and t.codec not in VIDEO_CODECS_SKIPPED and t.sample_count >= 1]
+    # one-sample tracks beside real ones are cover images; alone, a one-frame video
+    videos = [t for t in pictures if t.sample_count > 1] or pictures
     sizes = [(int(t.width or 0), int(t.height or 0)) for t in videos]
     name = cam.name
     notes: list[str] = []

@@ -114,7 +114,7 @@ def join_audio(sources: Sequence[Path], durations: Sequence[Fraction], output: P
     """
     import av
 
-    with av.open(str(sources[0])) as c0:
+    with av.open(str(sources[0]), metadata_errors="replace") as c0:
         if not c0.streams.audio:
             return None
     out = av.open(str(output), "w", format="mp4")
@@ -122,7 +122,7 @@ def join_audio(sources: Sequence[Path], durations: Sequence[Fraction], output: P
         targets = []
         shift = Fraction(0)
         for k, src in enumerate(sources):
-            with av.open(str(src)) as c:
+            with av.open(str(src), metadata_errors="replace") as c:
                 streams = list(c.streams.audio)
                 if k == 0:
                     targets = [out.add_stream_from_template(s) for s in streams]

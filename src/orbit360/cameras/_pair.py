@@ -98,10 +98,25 @@ class PairSource:
                         size, self.fps = r.size, r.fps
                     elif r.size != size:
                         raise InputError(f"{side} is {r.size[0]}x{r.size[1]}, front {size[0]}x{size[1]}: not one camera's lens pair", path=f)
+                    elif abs(r.fps - self.fps) > self.fps * Fraction(1, 1000):
+                        # one body records both lenses at one rate: frames paired by index
+                        # would drift apart (a 25 fps back under a 30 fps front)
+                        raise InputError(f"{side} is {float(r.fps):.3f} fps, front {float(self.fps):.3f} fps: "
+                                         "not one camera's lens pair", path=f)
                     self._counts[side].append(r.frame_count)
         assert size is not None
         nf, nb = sum(self._counts["front"]), sum(self._counts["back"])
         d = self.sync.offset_frames
+        # Both lenses stop on one button: after the sync offset their lengths differ by a
+        # few frames at most. A much shorter lens is another recording (or a cut file),
+        # and stitching would silently drop the rest of the longer one.
+        spare = abs((nf - max(d, 0)) - (nb - max(-d, 0)))
+        if spare > max(3, max(nf, nb) // 100):
+            short, long_ = ("back", "front") if nb < nf else ("front", "back")
+            raise InputError(f"the {short} lens has {min(nf, nb)} frames, the {long_} {max(nf, nb)}"
+                             f"{f' (sync offset {d:+d})' if d else ''}: not one recording's lens pair",
+                             path=self.back if short == "back" else self.front)
+
         self.frame_count = max(0, min(nf - max(d, 0), nb - max(-d, 0)))
         self.frame_size = (2 * size[0], size[1])
         self.yuv_format = formats.pop() if len(formats) == 1 else None
@@ -208,7 +223,7 @@ def _audio_mono(path: Path, seconds: float, rate: int = 8000) -> NDArray[np.floa
     import av
 
     try:
-        with av.open(str(path)) as c:
+        with av.open(str(path), metadata_errors="replace") as c:
             if not c.streams.audio:
                 return None
             stream = c.streams.audio[0]

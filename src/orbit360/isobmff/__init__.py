@@ -2,6 +2,7 @@
 
 from ._reader import (
     CONTAINER_TYPES,
+    MAX_BOXES_IN_A_ROW,
     BoxHeader,
     find_box,
     iter_boxes,
@@ -17,6 +18,7 @@ from ._writer import box, container, full_box
 __all__ = [
     "BoxHeader",
     "CONTAINER_TYPES",
+    "MAX_BOXES_IN_A_ROW",
     "find_box",
     "iter_boxes",
     "read_box_header",

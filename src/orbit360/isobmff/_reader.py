@@ -113,11 +113,21 @@ def read_box_header_unchecked(f: BinaryIO, offset: int, end: int) -> BoxHeader:
     return BoxHeader(btype, offset, size, header, declared, usertype)
 
 
+# The most boxes laid end to end that a recording has: a fragmented MP4 cut every second
+# holds 2 per fragment, 200,000 is 27 hours of it. A file of millions of 8-byte boxes is
+# not a recording, and walking it would take seconds and memory per pass.
+MAX_BOXES_IN_A_ROW = 200_000
+
+
 def iter_boxes(f: BinaryIO, start: int, end: int) -> Iterator[BoxHeader]:
     """Yield the boxes laid end to end from ``start`` to ``end`` (checked, bounded)."""
     pos = start
+    count = 0
     while pos < end:
         hdr = read_box_header(f, pos, end)
+        count += 1
+        if count > MAX_BOXES_IN_A_ROW:
+            raise CorruptBoxError(f"more than {MAX_BOXES_IN_A_ROW} boxes in a row: not a recording", offset=pos)
         yield hdr
         if hdr.size <= 0:  # impossible after the checks; guards against an endless loop
             raise CorruptBoxError("box of size 0", offset=pos)

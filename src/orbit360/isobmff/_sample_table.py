@@ -20,7 +20,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .._types import StrPath
-from ..errors import CorruptBoxError, InputError, file_context
+from ..errors import BoxError, CorruptBoxError, InputError, file_context, parse_guard
 from ._reader import BoxHeader, find_box, iter_boxes, read_payload
 
 __all__ = ["Track", "Movie", "Edit", "read_movie", "read_tracks", "read_movie_from", "iter_sample_bytes"]
@@ -165,12 +165,28 @@ def read_movie(path: StrPath) -> Movie:
 
 def read_movie_from(f: BinaryIO, file_size: int) -> Movie:
     """``read_movie`` on an open binary file of ``file_size`` bytes."""
+    with parse_guard("sample tables"):
+        return _read_movie_from(f, file_size)
+
+
+def _read_movie_from(f: BinaryIO, file_size: int) -> Movie:
     moov = mdat = None
-    for hdr in iter_boxes(f, 0, file_size):
-        if hdr.type == b"moov" and moov is None:
-            moov = hdr
-        elif hdr.type == b"mdat" and mdat is None:
-            mdat = hdr
+    f.seek(0)
+    head = f.read(8)
+    if len(head) < 8 or not all(32 <= c < 127 for c in head[4:8]):
+        # a JPEG, a text file ...: say what it is not, not which box size is impossible
+        raise InputError("not an MP4/MOV file (no ISO-BMFF box at the start)")
+    try:
+        for hdr in iter_boxes(f, 0, file_size):
+            if hdr.type == b"moov" and moov is None:
+                moov = hdr
+            elif hdr.type == b"mdat" and mdat is None:
+                mdat = hdr
+    except BoxError:
+        # bytes after a complete moov that are no box (an Insta360 .insv trailer) do not
+        # make the movie unreadable; without a moov they are the damage to report
+        if moov is None or mdat is None:
+            raise
     if moov is None:
         raise InputError("no moov box: the recording was not finalised (try `orbit360 salvage`)")
     timescale, duration = 0, 0

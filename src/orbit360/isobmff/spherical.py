@@ -16,12 +16,13 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from enum import IntEnum
 from typing import ClassVar, Self
 
 from .._files import check_input_file
 from .._types import StrPath
-from ..errors import CorruptBoxError, InputError, file_context
+from ..errors import CorruptBoxError, InputError, file_context, parse_guard
 from ._edit import AUDIO_SAMPLE_ENTRIES, VISUAL_SAMPLE_ENTRIES, BoxNode, parse_boxes, rewrite_moov
 from ._reader import find_box, read_payload
 from ._writer import box, full_box
@@ -228,8 +229,13 @@ _XML_FIELD = re.compile(rb"<GSpherical:(\w+)>([^<]*)</GSpherical:\1>")
 def read_spherical(path: StrPath) -> SphericalMetadata | None:
     """Read V1 and V2 spherical metadata of the first video track, or None if it has neither."""
     p = check_input_file(path)
+    with file_context(p), parse_guard("spherical metadata"):
+        return _read_spherical(p)
+
+
+def _read_spherical(p: Path) -> SphericalMetadata | None:
     size = p.stat().st_size
-    with file_context(p), open(p, "rb") as f:
+    with open(p, "rb") as f:
         moov_hdr = find_box(f, "moov", 0, size)
         if moov_hdr is None:
             raise InputError("no moov box", path=p)

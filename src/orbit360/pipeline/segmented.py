@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import check_input_file, check_output_dir
+from .._files import check_input_file, check_output_dir, within_job
 from .._types import StrPath
 from ..errors import InputError, JobError, OutputError
 from ..orient import OrientMode
@@ -86,6 +86,7 @@ class JobResult:
     """"given" (--lens), "calibrated", "nominal" or "cached" (from the work folder)."""
 
 
+@within_job
 def stitch_segmented(
     input: StrPath,
     output: StrPath,
@@ -146,7 +147,7 @@ def stitch_segmented(
             raise InputError("the video track has no frames", path=inp)
         span = frame_span(start_s, stop_s, fps=source.fps, frame_count=source.frame_count, path=inp)
         ranged = span.frames != source.frame_count
-        width = output_width(width or source.frame_size[0])
+        width = output_width(width or source.frame_size[0], source=inp)
         if rig is not None:
             # the same camera at another resolution scales; another crop fails here, not once
             # per segment on every worker of a cluster

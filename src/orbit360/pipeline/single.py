@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._files import check_output_dir
+from .._files import check_output_dir, reported_as, within_job
 from .._types import StrPath
 from ..errors import InputError
 from ..orient import OrientMode
@@ -42,6 +42,7 @@ class StitchResult:
     """Busy seconds of the decode, stitch and encode stages, and the wall time."""
 
 
+@within_job
 def stitch_video(
     input: StrPath,
     output: StrPath,
@@ -84,11 +85,12 @@ def stitch_video(
     try:
         span = frame_span(start_s, stop_s, fps=source.fps, frame_count=source.frame_count, path=input)
         ranged = span.frames != source.frame_count
+        check_output_dir(output)  # again, now that the input files (a pair, chapters) are known
         if rig is None and calibrate:
             from ._rig import calibrate_source
 
             rig, _ = calibrate_source(source, warn=log)
-        plan = source.plan(output_width(width or source.frame_size[0]), rig)
+        plan = source.plan(output_width(width or source.frame_size[0], source=input), rig)
         rotations = job_rotations(source, getattr(plan, "rig", rig), orient, log=log, frames=(span.start, span.stop))
         work = frame_work(source, plan, rotations, start=span.start, stop=span.stop, yuv=yuv)
         total = span.frames
@@ -107,7 +109,7 @@ def stitch_video(
                 if log is not None:
                     log("the audio is not in an MP4/MOV: a time range is written without it")
             audio_from = None if join else audio
-            with VideoWriter(
+            with reported_as(encoded, output), VideoWriter(
                 encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from, yuv_matrix=work.yuv_matrix
             ) as writer:
                 with stitch_threads(writer.encoder, options.preset):
@@ -150,7 +152,18 @@ def _isobmff(path: Path | None) -> Path | None:
     return Path(path)
 
 
-def output_width(n: int) -> int:
+MIN_OUTPUT_WIDTH = 64
+
+
+def output_width(n: int, *, source: StrPath | None = None) -> int:
     """``n`` rounded down to a multiple of 4: yuv420p needs an even width and an even
-    height (width / 2)."""
-    return int(n) - int(n) % 4
+    height (width / 2). Raises Orbit360Error, before anything is allocated, when the
+    width is under 64 pixels (a 2x1 input video) or its stitch would not fit in memory."""
+    from .._budget import BYTES_PER_STITCH_PIXEL, check_memory
+
+    width = int(n) - int(n) % 4
+    if width < MIN_OUTPUT_WIDTH:
+        raise InputError(f"the output would be {max(width, 0)} pixels wide (from {int(n)}): "
+                         f"at least {MIN_OUTPUT_WIDTH} needed", path=source)
+    check_memory(BYTES_PER_STITCH_PIXEL * width * (width // 2), f"a {width}x{width // 2} stitch", "choose a smaller --width")
+    return width

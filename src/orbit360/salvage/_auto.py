@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .._files import check_input_file
+from .._files import check_input_file, reported_as
 from .._types import StrPath
 from ..errors import SalvageError
 
@@ -65,6 +65,7 @@ def salvaged_if_broken(
             video = [t for t in report.tracks if t["handler"] == "vide"]
             frames = sum(t["samples"] for t in video)
             log(f"{src}: no moov (unfinished recording): salvaged {frames} video frames, {report.seconds:.2f} s, to a temporary file first")
-        yield out
+        with reported_as(out, src):  # a problem of the salvaged copy is the recording's
+            yield out
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from ..errors import BoxError, SalvageError
 from ..isobmff import BoxHeader, read_box_header_unchecked
+from ..isobmff import MAX_BOXES_IN_A_ROW
 
 __all__ = ["Layout", "find_layout"]
 
@@ -73,7 +74,11 @@ def find_layout(f: BinaryIO, file_size: int) -> Layout:
     moov: BoxHeader | None = None
     damage: list[str] = []
     payload_end = 0
+    count = 0
     while pos < file_size:
+        count += 1
+        if count > MAX_BOXES_IN_A_ROW:  # millions of tiny boxes: bounded time, not a recording
+            raise SalvageError(f"not a recording: more than {MAX_BOXES_IN_A_ROW} boxes at the top level", offset=pos)
         try:
             hdr = read_box_header_unchecked(f, pos, file_size)
         except BoxError as exc:

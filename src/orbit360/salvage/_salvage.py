@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .._files import atomic_output, check_input_file
+from .._files import atomic_output, check_input_file, within_job
 from .._types import StrPath
 from ..errors import InputError, Orbit360Error, SalvageError, file_context
 from ..isobmff import BackgroundMovieWriter, Movie, Track, read_movie
@@ -142,6 +142,7 @@ def default_output_path(path: StrPath) -> Path:
     return p.with_name(f"{p.stem}.salvaged.mp4")
 
 
+@within_job
 def salvage(
     path: StrPath,
     output: StrPath | None = None,

@@ -17,6 +17,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import TextIO
 from xml.sax.saxutils import escape
@@ -168,15 +169,21 @@ def export_telemetry(
 
     ``start_s``/``stop_s``: only the samples timed in [start_s, stop_s) seconds (times
     stay the recording's); InputError when the range lies outside the telemetry."""
-    from pathlib import Path
+    from .._files import check_input_file, job_files
 
-    from .._files import check_input_file
-    from ..errors import InputError, file_context
+    with job_files():
+        return _export(check_input_file(source), Path(json_path), csv=csv, gpx=gpx, start_s=start_s, stop_s=stop_s)
+
+
+def _export(src: Path, out: Path, *, csv: bool, gpx: bool, start_s: float | None, stop_s: float | None) -> ExportSummary:
+    from .._files import check_outputs
+    from ..errors import InputError, file_context, parse_guard
     from ._series import parse_samples
     from ._track import read_gpmd
 
-    src = check_input_file(source)
-    with file_context(src):
+    # every file this export writes, checked before the first is written
+    check_outputs([out, *([out.with_suffix(".csv")] if csv else []), *([out.with_suffix(".gpx")] if gpx else [])])
+    with file_context(src), parse_guard("GPMF telemetry"):
         track = read_gpmd(src)
         if track is None:
             raise InputError("no GPMF telemetry track (sample entry 'gpmd')")
@@ -190,7 +197,6 @@ def export_telemetry(
             end = max((s.start + s.duration for s in track.samples), default=0.0)
             ms = frame_span(start_s, stop_s, fps=Fraction(1000), frame_count=int(round(end * 1000)), path=src)
             telemetry = replace(telemetry, span=ms.seconds)
-    out = Path(json_path)
     write_json(telemetry, out)
     outputs = [str(out)]
     if csv:

@@ -94,10 +94,10 @@ def iter_klv(buf: bytes | memoryview, start: int, end: int) -> Iterator[Klv]:
         value_end = pos + 8 + size
         if value_end > end:
             raise TelemetryError(
-                f"KLV '{key_b.decode('ascii')}' of {size} bytes runs past the end of its parent "
+                f"KLV '{key_b.decode('latin-1')}' of {size} bytes runs past the end of its parent "
                 f"({end - pos - 8} bytes left)",
                 offset=pos,
             )
-        yield Klv(key_b.decode("ascii"), chr(type_b[0]), struct_size, repeat, pos + 8, pos)
+        yield Klv(key_b.decode("latin-1"), chr(type_b[0]), struct_size, repeat, pos + 8, pos)
         # Values are padded to 4 bytes; the last one of a nest may omit its padding.
         pos = min(pos + 8 + ((size + 3) & ~3), end)

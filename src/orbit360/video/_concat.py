@@ -92,7 +92,7 @@ def _decode_count(path: Path) -> int:
 
     n = 0
     try:
-        with av.open(str(path)) as c:
+        with av.open(str(path), metadata_errors="replace") as c:
             s = c.streams.video[0]
             s.thread_type = "AUTO"
             for _ in c.decode(s):
@@ -376,7 +376,7 @@ def _without_btrt(stsd: bytes, *, btrt: tuple[int, int, int] | None = None) -> b
     head, kids = _entry_split(stsd)
     kids = [k for k in kids if k[4:8] != b"btrt"]
     if btrt is not None:
-        kids.append(struct.pack(">I4sIII", 20, b"btrt", *btrt))
+        kids.append(struct.pack(">I4sIII", 20, b"btrt", *(min(max(int(v), 0), 0xFFFFFFFF) for v in btrt)))
     body = head[8:] + b"".join(kids)
     entry = struct.pack(">I", 8 + len(body)) + head[4:8] + body
     return stsd[:8] + entry

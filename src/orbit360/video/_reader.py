@@ -42,11 +42,15 @@ def probe_container(path: StrPath) -> "av.container.InputContainer":
     """Open ``path`` with FFmpeg or raise InputError naming the file and the reason."""
     p = check_input_file(path)
     try:
-        return av.open(str(p), "r")
+        # metadata that is not UTF-8 (a compatible brand of 0xFF bytes) must not stop
+        # the picture from being read: it is shown with replacement characters
+        return av.open(str(p), "r", metadata_errors="replace")
     except av.error.InvalidDataError:
         raise InputError("not a video file FFmpeg can read (invalid data; is the moov box missing? try `orbit360 salvage`)", path=p) from None
     except av.error.FFmpegError as exc:
         raise InputError(f"FFmpeg cannot open it: {exc.strerror}", path=p) from None
+    except (ValueError, OverflowError, MemoryError) as exc:  # PyAV's own checks of what FFmpeg found
+        raise InputError(f"FFmpeg cannot open it: {type(exc).__name__}: {exc}", path=p) from None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,10 @@ class YuvFormat:
 
 
 _YUV420 = ("yuv420p", "yuvj420p")
+# The frame rates a recording can have: time-lapse at one frame a minute up to the
+# 1,000 fps of high-speed modes. Outside them the timing tables are damaged (an mdhd
+# timescale of 0x7FFFFFFF gives 4 million fps) and every duration computed would be wrong.
+MIN_FPS, MAX_FPS = Fraction(1, 60), Fraction(2000)
 _BT709 = 1  # AVColorSpace
 
 
@@ -79,6 +87,9 @@ class VideoReader:
             raise InputError("no video track", path=self.path)
         self._container = container
         self.stream = container.streams.video[stream_index]
+        if self.stream.codec_context is None:  # FFmpeg found the track but no decoder for it
+            container.close()
+            raise InputError("video track has no decoder (damaged sample description or unsupported codec)", path=self.path)
         self.stream.thread_type = "AUTO"
         if threads:
             self.stream.codec_context.thread_count = threads
@@ -90,6 +101,10 @@ class VideoReader:
             raise InputError("video track has no frame size (broken or unsupported codec)", path=self.path)
         rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
         self.fps: Fraction = Fraction(rate) if rate else Fraction(30)
+        if not MIN_FPS <= self.fps <= MAX_FPS:
+            container.close()
+            raise InputError(f"frame rate of {float(self.fps):.6g} fps is not a camera's "
+                             "(damaged timescale or sample durations)", path=self.path)
         self.size: tuple[int, int] = (cc.width, cc.height)
         self.time_base: Fraction = Fraction(self.stream.time_base) if self.stream.time_base else Fraction(1, 90000)
         self.start_pts: int = self.stream.start_time or 0

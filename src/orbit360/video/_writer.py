@@ -154,7 +154,7 @@ class VideoWriter:
             self._audio_src = None
             self._audio_pairs: list[tuple[av.stream.Stream, av.stream.Stream]] = []
             if audio_from is not None:
-                self._audio_src = av.open(str(audio_from), "r")
+                self._audio_src = av.open(str(audio_from), "r", metadata_errors="replace")
                 for a in self._audio_src.streams.audio:
                     self._audio_pairs.append((a, self._out.add_stream_from_template(a)))
             self._tone = None

@@ -6,6 +6,6 @@ is hand-written WebGL with no downloads, so it works offline.
 
 from __future__ import annotations
 
-from ._server import LOOPBACK, MIME_TYPES, STATIC_DIR, ViewerServer
+from ._server import LOOPBACK, MIME_TYPES, STATIC_DIR, ViewerServer, servable_video
 
-__all__ = ["ViewerServer", "STATIC_DIR", "MIME_TYPES", "LOOPBACK"]
+__all__ = ["ViewerServer", "STATIC_DIR", "MIME_TYPES", "LOOPBACK", "servable_video"]

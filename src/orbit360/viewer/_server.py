@@ -18,7 +18,10 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import signal
+import socket
+import stat
 import threading
 import webbrowser
 from collections.abc import Callable
@@ -29,12 +32,12 @@ from types import FrameType, TracebackType
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
-from .._files import check_input_file
+from .._files import check_input_file, open_input
 from .._types import StrPath
-from ..errors import Orbit360Error
-from ._ranges import UnsatisfiableRange, parse_byte_range
+from ..errors import InputError, Orbit360Error
+from ._ranges import MalformedRange, UnsatisfiableRange, parse_byte_range
 
-__all__ = ["ViewerServer", "STATIC_DIR", "MIME_TYPES", "LOOPBACK"]
+__all__ = ["ViewerServer", "STATIC_DIR", "MIME_TYPES", "LOOPBACK", "servable_video", "VIDEO_SUFFIXES"]
 
 LOOPBACK = "127.0.0.1"
 STATIC_DIR = Path(__file__).with_name("static")
@@ -55,7 +58,17 @@ MIME_TYPES: dict[str, str] = {
     ".webm": "video/webm",
 }
 
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm"})
+# The first bytes of a video the viewer serves: an ISO-BMFF top-level box, or WebM's EBML.
+_BMFF_TOPS = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide")
+_EBML = b"\x1a\x45\xdf\xa3"
+
 _CHUNK = 256 * 1024
+# A connection that sends nothing (or reads nothing) for this long is closed; a browser
+# simply opens a new one for its next range request.
+IDLE_TIMEOUT_S = 20.0
+# At most this many connections are served at once; more are answered 503 and closed.
+MAX_CONNECTIONS = 32
 _log = logging.getLogger("orbit360.viewer")
 
 
@@ -78,6 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "orbit360-viewer"
     sys_version = ""
+    timeout = IDLE_TIMEOUT_S  # socket timeout: idle or half-sent requests do not hold a thread
 
     # -- plumbing ---------------------------------------------------------------------
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
@@ -151,17 +165,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_file(self, path: Path, send_body: bool) -> None:
         mime = MIME_TYPES.get(path.suffix.lower(), "application/octet-stream")
         try:
-            handle = open(path, "rb")
+            # O_NONBLOCK: a FIFO swapped in after start must not block a thread; O_NOFOLLOW
+            # where there is one: the path was resolved at start, a symlink now is a swap
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
             self._send_error(HTTPStatus.NOT_FOUND, "not found")
             return
+        handle = os.fdopen(fd, "rb")
         with handle:
-            size = path.stat().st_size
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self._send_error(HTTPStatus.NOT_FOUND, "not found")
+                return
+            os.set_blocking(fd, True)
+            size = st.st_size
             range_header = self.headers.get("Range")
             span: tuple[int, int] | None = None
             if range_header:
                 try:
                     span = parse_byte_range(range_header, size)
+                except MalformedRange:
+                    self._send_error(HTTPStatus.BAD_REQUEST, "malformed Range")
+                    return
                 except UnsatisfiableRange:
                     self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
                     self.send_header("Content-Range", f"bytes */{size}")
@@ -197,11 +222,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def servable_video(path: StrPath, *, folder: StrPath | None = None) -> Path:
+    """The resolved path of ``path`` if the viewer may serve it, else InputError.
+
+    It must be a regular file with a video suffix whose first bytes are an MP4/MOV box or
+    WebM's header, and, when ``folder`` is given (the folder of the video the user named,
+    for a NAME.web.mp4 found beside it), it must resolve inside that folder: a symlink
+    planted there cannot make the server hand out /etc/passwd or anything else.
+    """
+    p = check_input_file(path)
+    resolved = p.resolve()
+    if folder is not None and not resolved.is_relative_to(Path(folder).resolve()):
+        raise InputError(f"resolves outside the video's folder (to {resolved}): not served", path=p)
+    if resolved.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"not a video file name ({', '.join(sorted(VIDEO_SUFFIXES))}): not served", path=p)
+    with open_input(resolved) as f:
+        head = f.read(8)
+    if head[4:8] not in _BMFF_TOPS and head[:4] != _EBML:
+        raise InputError("not an MP4/MOV/WebM video: not served", path=p)
+    return resolved
+
+
 class _Httpd(ThreadingHTTPServer):
     daemon_threads = True  # in-flight video streams must not hold up shutdown
     allow_reuse_address = True
 
     def __init__(self, port: int, video_path: Path, static_root: Path) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.video_path = video_path
         self.static_root = static_root
         self.video_url_path = "/video/" + video_path.name
@@ -212,6 +259,23 @@ class _Httpd(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         _log.debug("request from %s failed", client_address, exc_info=True)
+
+    # a bounded number of handler threads: past MAX_CONNECTIONS a client gets 503 at once
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class ViewerServer:
@@ -228,7 +292,7 @@ class ViewerServer:
     """
 
     def __init__(self, video: StrPath, *, port: int = 0, static_dir: StrPath | None = None) -> None:
-        video_path = check_input_file(video).resolve()
+        video_path = servable_video(video)
         static_root = Path(static_dir if static_dir is not None else STATIC_DIR).resolve()
         if not (static_root / "index.html").is_file():
             raise Orbit360Error("viewer page is missing (no index.html)", path=static_root)
