@@ -45,8 +45,13 @@ def write_video(path: Path, width: int, height: int, frames: int, *, pix_fmt: st
         s.width, s.height, s.pix_fmt = width, height, pix_fmt
         s.options = {"preset": "ultrafast"}
         for i in range(frames):
+            # two lit image circles on black, as a dual-fisheye camera records (a 2:1 frame
+            # lit to its corners is an equirect and stitch refuses it): some picture, not flat
             img = np.zeros((height, width, 3), np.uint8)
-            img[:, : max(1, width // 2)] = 60 + 50 * i  # some picture, not flat
+            half = max(1, width // 2)
+            yy, xx = np.ogrid[0:height, 0:width]
+            disc = np.hypot((xx % half) + 0.5 - half / 2, yy + 0.5 - height / 2) < 0.48 * min(half, height)
+            img[disc] = 60 + 50 * i
             for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
         for p in s.encode(None):

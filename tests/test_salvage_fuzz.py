@@ -159,8 +159,10 @@ def small_equirect(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         s = c.add_stream("libx264", rate=30)
         s.width, s.height, s.pix_fmt, s.options = 128, 64, "yuv420p", {"preset": "ultrafast"}
         for i in range(3):
+            # two lit image circles (dual fisheye: stitch works on it; the others take any 2:1 video)
             img = np.zeros((64, 128, 3), np.uint8)
-            img[:, : 40 + 10 * i] = 200
+            yy, xx = np.ogrid[0:64, 0:128]
+            img[np.hypot((xx % 64) + 0.5 - 32, yy + 0.5 - 32) < 28 + 2 * i] = 200
             for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
         for p in s.encode(None):

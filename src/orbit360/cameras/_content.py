@@ -31,6 +31,8 @@ def has_image_circles(frame: NDArray[np.uint8]) -> bool | None:
     corner, centre = dist > _CORNER * r_in, dist < 0.8 * r_in
     corners = [gray[:, k * half : (k + 1) * half][corner] for k in (0, 1)]
     inner = np.concatenate([gray[:, k * half : (k + 1) * half][centre] for k in (0, 1)])
+    if not inner.size or not all(c.size for c in corners):
+        return None  # a frame of a few pixels has no corners to read
     level = float(np.percentile(inner, 90))
     if level < _TOO_DARK:
         return None
