@@ -127,7 +127,7 @@ class SeamExposure:
         la, lb = a @ _LUMA if a.shape[1] == 3 else a[:, 0], b @ _LUMA if b.shape[1] == 3 else b[:, 0]
         # luma well inside the unclipped range in both lenses (a luma near white may hide a
         # clipped channel)
-        hi = CODE_HI - 15.0
+        hi = CODE_HI - (15.0 if a.shape[1] == 1 else 0.0)
         ok = ok & (la > 2 * CODE_LO) & (la < hi) & (lb > 2 * CODE_LO) & (lb < hi)
         if int(ok.sum()) < _MIN_SAMPLES:
             return None
@@ -147,15 +147,16 @@ class SeamExposure:
 
         def step(r: float, keep: NDArray[np.bool_]) -> tuple[float, NDArray[np.bool_]]:
             fa, fb = factors(r, limit=False)
-            d = (self.steps.codes(va, ua, fa) - self.steps.codes(vb, ub, fb)) @ w
-            return float(d[keep].mean()) if keep.any() else 0.0, np.abs(d) <= PARALLAX_CODES
+            dc = self.steps.codes(va, ua, fa) - self.steps.codes(vb, ub, fb)
+            d = dc @ w
+            return float(d[keep].mean()) if keep.any() else 0.0, np.abs(dc).max(axis=1) <= PARALLAX_CODES
 
         _, keep = step(guess, np.ones(len(va), bool))
         for _ in range(2):
             if int(keep.sum()) < _MIN_SAMPLES:
                 return None
             lo, hi_r = guess - 0.5, guess + 0.5
-            for _ in range(18):  # bisection: the step falls as r rises
+            for _ in range(14):  # bisection (to 1e-4): the step falls as r rises
                 mid = (lo + hi_r) / 2.0
                 if step(mid, keep)[0] > 0:
                     lo = mid
