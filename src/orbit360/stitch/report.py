@@ -84,7 +84,7 @@ def photometric_report(rig: RigProfile, frames: list[NDArray[np.uint8]], *, widt
     ys, xs = np.mgrid[0:fh, 0:fw]
     centre_masks = [np.hypot(xs + 0.5 - l.center[0], ys + 0.5 - l.center[1]) < 0.2 * l.radius for l in rig.lenses]
     kept: list[list[float]] = [[] for _ in rig.lenses]
-    ratios, diffs, absdiffs, steps, factors = [], [], [], [], []
+    ratios, diffs, absdiffs, steps, mads, factors = [], [], [], [], [], []
     n_seen = n_clipped = n_parallax = 0
     for frame in frames:
         plan.reset_seam()  # (following: each frame on its own)
@@ -110,6 +110,7 @@ def photometric_report(rig: RigProfile, frames: list[NDArray[np.uint8]], *, widt
         diffs.append(d[agree])
         absdiffs.append(np.abs(d[agree]))
         steps.append(float(np.abs(d[agree].mean(axis=0)).max()) if agree.any() else None)
+        mads.append(float(np.abs(d[agree]).mean()) if agree.any() else None)
     d_all = np.concatenate(diffs) if diffs else np.zeros((0, 3))
     step = d_all.mean(axis=0) if len(d_all) else np.full(3, np.nan)
     cal = rig.notes.get("calibration", {}) if isinstance(rig.notes, dict) else {}
@@ -125,6 +126,7 @@ def photometric_report(rig: RigProfile, frames: list[NDArray[np.uint8]], *, widt
         "seam_step_codes": [float(x) for x in step],
         "seam_step_max_codes": float(np.nanmax(np.abs(step))) if len(d_all) else None,
         "seam_step_max_codes_per_frame": steps,
+        "seam_mean_abs_difference_codes_per_frame": mads,
         "follow_factors_per_frame": [None if f is None else [float(x) for x in f] for f in factors],
         "seam_mean_abs_difference_codes": float(np.concatenate(absdiffs).mean()) if len(d_all) else None,
         "seam_samples": n_seen,
