@@ -143,11 +143,12 @@ class SeamExposure:
         if a.shape[1] == 1:  # luma: the channels' factors as luma sees them
             ua, ub = np.exp(np.log(ua) @ _LUMA)[:, None], np.exp(np.log(ub) @ _LUMA)[:, None]
         va, vb = a[ok], b[ok]
+        xa, xb = self.steps.multiplied(va, ua), self.steps.multiplied(vb, ub)
         w = _LUMA if a.shape[1] == 3 else np.ones(1)
 
         def step(r: float, keep: NDArray[np.bool_]) -> tuple[float, NDArray[np.bool_]]:
             fa, fb = factors(r, limit=False)
-            dc = self.steps.codes(va, ua, fa) - self.steps.codes(vb, ub, fb)
+            dc = self.steps.codes_of(xa, fa) - self.steps.codes_of(xb, fb)
             d = dc @ w
             return float(d[keep].mean()) if keep.any() else 0.0, np.abs(dc).max(axis=1) <= PARALLAX_CODES
 
@@ -156,7 +157,7 @@ class SeamExposure:
             if int(keep.sum()) < _MIN_SAMPLES:
                 return None
             lo, hi_r = guess - 0.5, guess + 0.5
-            for _ in range(14):  # bisection (to 1e-4): the step falls as r rises
+            for _ in range(12):  # bisection (to 2.5e-4): the step falls as r rises
                 mid = (lo + hi_r) / 2.0
                 if step(mid, keep)[0] > 0:
                     lo = mid

@@ -298,8 +298,15 @@ class GainSteps:
         """The compensated code values of recorded code values ``v`` (float, any shape)
         under per-pixel u-factors ``a`` (g ** (1/gamma)) and a per-frame linear ``factor``:
         these steps in floating point (for measuring a few samples, not for frames)."""
-        x = np.interp(v, np.arange(256.0), self.to_u.astype(np.float64)) * (factor**self.inv_gamma) * a * (1 << _A_BITS) * self.scale
-        y = np.clip((x - self.sub) * self.alpha, 0.0, 255.0)
+        return self.codes_of(self.multiplied(v, a), factor)
+
+    def multiplied(self, v: NDArray[np.float64], a: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``codes``' first part, which no per-frame factor changes."""
+        return np.interp(v, np.arange(256.0), self.to_u.astype(np.float64)) * a * ((1 << _A_BITS) * self.scale)
+
+    def codes_of(self, x: NDArray[np.float64], factor: float = 1.0) -> NDArray[np.float64]:
+        """``codes``' second part, from ``multiplied``."""
+        y = np.clip((x * factor**self.inv_gamma - self.sub) * self.alpha, 0.0, 255.0)
         return np.interp(y, np.arange(256.0), self.to_code.astype(np.float64))
 
     def finish(self, x: NDArray[np.uint16], out: NDArray[np.uint8]) -> None:

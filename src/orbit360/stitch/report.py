@@ -166,14 +166,17 @@ def fit_summary_line(rig: RigProfile | None) -> str | None:
     )
 
 
-def seam_crops(rig: RigProfile, frame: NDArray[np.uint8], *, width: int | None = None, crop: int = 256, count: int = 8) -> NDArray[np.uint8]:
+def seam_crops(
+    rig: RigProfile, frame: NDArray[np.uint8], *, width: int | None = None, crop: int = 256, count: int = 8, follow: bool = False, compensate: bool = True
+) -> NDArray[np.uint8]:
     """Pieces (``crop`` x ``crop``, at the stitch's full size) of the stitch of ``frame``
     along its seam at ``count`` longitudes, the seam's pixels marked in red at the crop's
-    edges only (ticks, so the seam itself stays visible), tiled in two rows."""
+    edges only (ticks, so the seam itself stays visible), tiled in two rows. ``follow``:
+    the frame's own exposure followed (``StitchPlan.build(follow=True)``)."""
     fw, _ = rig.frame_size
     w = int(width or max(1024, min(8192, 2 * (fw // 2) // 2 * 2)))
     w -= w % 2
-    plan = StitchPlan.build(rig, w)
+    plan = StitchPlan.build(rig, w, follow=follow, compensate=compensate)
     out = plan.apply(frame)
     front = plan.weight >= 0.5
     h = out.shape[0]
