@@ -30,7 +30,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..profile import RigProfile
-from ._response import code_to_u
 from ._ring import lens_project, ring_dirs
 from .photometry import CODE_HI, CODE_LO
 
@@ -48,12 +47,12 @@ TAU_S = 0.12
 """Time constant of the smoothing, seconds: a change of light is followed within about
 half a second (to within the dead band)."""
 PARALLAX_LOG = 0.15
-"""Samples whose log ratio is further than this from the median see different things."""
+"""Half the width of the window of log ratios the first guess is the densest of (``_mode``)."""
 _LUMA = np.array([0.299, 0.587, 0.114])
 PARALLAX_CODES = 16.0
 """Compensated samples further apart than this (luma code values) see different things."""
 _MIN_SAMPLES = 48
-_SMOOTH = 8
+_SMOOTH = 8  # the frame is shrunk by this (area mean) before sampling
 
 
 class SeamExposure:
@@ -68,7 +67,7 @@ class SeamExposure:
         half = math.radians(overlap / 2.0)
         rows = max(9, int(round(2.0 * half / (2.0 * math.pi / width))) | 1)
         dirs = ring_dirs(width, rows, half)
-        xys, valid, log_gain, thetas = [], np.ones((rows, width), bool), [], []
+        xys, valid, u_factors, thetas = [], np.ones((rows, width), bool), [], []
         for lens in rig.lenses:
             xy, v, r = lens_project(lens, dirs, margin_px=2.0)
             xys.append(xy)
@@ -77,31 +76,29 @@ class SeamExposure:
             thetas.append(np.arctan2(np.hypot(local[..., 0], local[..., 1]), local[..., 2]))
             # the fixed compensation's u-factor there (as ``SourceGain``'s multiplier)
             lin = lens.exposure * lens.vignetting_gain(np.minimum(r, 1.0))[..., None] * np.asarray(lens.color_gain)
-            log_gain.append(np.clip(np.maximum(lin, 1e-3) ** (-1.0 / rig.response[0]), 2.0 ** (-4 / rig.response[0]), 2.0 ** (4 / rig.response[0])))
+            u_factors.append(np.clip(np.maximum(lin, 1e-3) ** (-1.0 / rig.response[0]), 2.0 ** (-4 / rig.response[0]), 2.0 ** (4 / rig.response[0])))
         geo = np.argmin(np.abs(thetas[0] - thetas[1]), axis=0)
         valid &= np.abs(np.arange(rows)[:, None] - geo[None, :]) <= 1
         self.response = rig.response
         self.steps = steps
-        codes = np.arange(256, dtype=np.float64)
-        table = steps.to_u.astype(np.float64)
+        table = steps.to_u.astype(np.float64)  # code value -> a multiple of u, white stretch included
         self.log_lin = rig.response[0] * np.log(np.maximum(table, 1e-9 * float(table.max())))
         self.maps = [(xy[valid] / _SMOOTH - 0.5).astype(np.float32).reshape(1, -1, 2) for xy in xys]
-        self.u_factors = [g[valid] for g in log_gain]  # (n, 3) per lens
+        self.u_factors = [g[valid] for g in u_factors]  # (n, 3) per lens
         self.log_gain_ratio = rig.response[0] * (np.log(self.u_factors[0]) - np.log(self.u_factors[1])) @ _LUMA.astype(np.float64)
-        self.frame_size = rig.frame_size
 
     @property
     def samples(self) -> int:
         return int(self.log_gain_ratio.size)
 
-    def _sample(self, img: NDArray[np.uint8], scale: float) -> list[NDArray[np.float64]]:
-        # averaged over about 0.4 degrees (a box of _SMOOTH pixels: the frame shrunk by
-        # area): misregistration by a pixel or two, noise and compression blocks average out
+    def _sample(self, img: NDArray[np.uint8]) -> list[NDArray[np.float64]]:
+        # averaged over a box of _SMOOTH pixels (the frame shrunk by area; about 0.4 degrees
+        # at 3K): misregistration by a pixel or two, noise and compression blocks average out
         small = cv2.resize(img, (img.shape[1] // _SMOOTH, img.shape[0] // _SMOOTH), interpolation=cv2.INTER_AREA)
         out = []
         for m in self.maps:
             s = cv2.remap(small, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            out.append(s.reshape(m.shape[1], -1).astype(np.float64) * scale)
+            out.append(s.reshape(m.shape[1], -1).astype(np.float64))
         return out
 
     def measure_rgb(self, frame: NDArray[np.uint8]) -> float | None:
@@ -109,7 +106,7 @@ class SeamExposure:
         None when too few samples agree (mostly clipped, or parallax everywhere)."""
         if not self.samples:
             return None
-        a, b = self._sample(frame, 1.0)
+        a, b = self._sample(frame)
         ok = (a.max(axis=1) < CODE_HI) & (b.max(axis=1) < CODE_HI) & (a.min(axis=1) > CODE_LO) & (b.min(axis=1) > CODE_LO)
         return self._ratio(a, b, ok)
 
@@ -117,7 +114,7 @@ class SeamExposure:
         """As ``measure_rgb``, from a frame's Y plane (limited range unless ``full_range``)."""
         if not self.samples:
             return None
-        a, b = self._sample(y, 1.0)
+        a, b = self._sample(y)
         if not full_range:
             a, b = (a - 16.0) * (255.0 / 219.0), (b - 16.0) * (255.0 / 219.0)
         return self._ratio(a, b, np.ones(a.shape[0], bool))
@@ -125,8 +122,8 @@ class SeamExposure:
     def _ratio(self, a: NDArray[np.float64], b: NDArray[np.float64], ok: NDArray[np.bool_]) -> float | None:
         """``a``, ``b``: (n, channels) recorded code values of the samples in each lens."""
         la, lb = a @ _LUMA if a.shape[1] == 3 else a[:, 0], b @ _LUMA if b.shape[1] == 3 else b[:, 0]
-        # luma well inside the unclipped range in both lenses (a luma near white may hide a
-        # clipped channel)
+        # luma inside the unclipped range in both lenses; from a Y plane, 15 codes further
+        # from white (the channels are not seen: a luma near white may hide a clipped one)
         hi = CODE_HI - (15.0 if a.shape[1] == 1 else 0.0)
         ok = ok & (la > 2 * CODE_LO) & (la < hi) & (lb > 2 * CODE_LO) & (lb < hi)
         if int(ok.sum()) < _MIN_SAMPLES:

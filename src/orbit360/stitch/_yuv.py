@@ -222,10 +222,10 @@ class YuvGain:
         """Compensate luma rows [y0, y1) and the chroma rows under them into ``loc``'s buffers."""
         g = 1.0 / (1 << _GAIN_BITS)
         if self.tables is None:
-            (luma_lut, tint_lut), toe_lut, y_off, y_bits, t_shift = _LUTS[self.full_range], _TOE_LUT, _Y_OFF, _Y_BITS, 0
+            tint_lut, toe_lut, y_off, y_bits, t_shift = _LUTS[self.full_range][1], _TOE_LUT, _Y_OFF, _Y_BITS, 0
         else:
             t = self.tables
-            (luma_lut, tint_lut), toe_lut, y_off, y_bits, t_shift = t.luts[self.full_range], t.toe, t.y_off, t.y_bits, t.tint_shift
+            tint_lut, toe_lut, y_off, y_bits, t_shift = t.luts[self.full_range][1], t.toe, t.y_off, t.y_bits, t.tint_shift
         ly, l16 = loc.y[y0:y1], loc.y16[y0:y1]
         # luma: u (8 fractional bits, limited-range units) → times s·A00 → the affine code
         # value (u16 → u8, offset 3.955 > 0) → the toe table
