@@ -311,3 +311,14 @@ def test_video_follows_each_lens_exposure(world: np.ndarray) -> None:
         noisy = np.clip(np.round(clean + rng.normal(0.0, 2.0, clean.shape)), 0, 255).astype(np.uint8)
         means.append(float(follow.apply(rgb_to_yuv420p(noisy))[: SIZE[1]].mean()))
     assert np.max(np.abs(np.diff(means))) < 0.1, np.round(means, 3)
+
+
+def test_following_needs_side_by_side_lenses() -> None:
+    """Exposure following splits the frame's columns between the lenses; lenses stacked
+    one over the other are refused when the plan is built, not stitched wrongly."""
+    rig = RigProfile.nominal((512, 1024))
+    stacked = rig.replace(lenses=(rig.lenses[0].replace(center=(256.0, 256.0), radius=250.0), rig.lenses[1].replace(center=(256.0, 768.0), radius=250.0)))
+    with pytest.raises(ValueError, match="side by side"):
+        StitchPlan.build(stacked, 256, follow=True)
+    StitchPlan.build(stacked, 256)  # (without following: as before)
+    assert StitchPlan.build(RigProfile.nominal(SIZE), 256, follow=True).follow
