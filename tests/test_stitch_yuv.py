@@ -320,13 +320,14 @@ def test_yuv_matches_rgb_under_other_responses(scene: np.ndarray, response: tupl
     assert psnr(yuv420p_planes(ref)[0], yuv420p_planes(plain)[0]) < floor - 3.0
 
 
-@pytest.mark.parametrize("matrix,factors", [("bt601", (1.4, 1 / 1.4)), ("bt709", (0.6, 1.25))])
-def test_yuv_gain_per_frame_factors_match_rgb(scene: np.ndarray, matrix: str, factors: tuple[float, float]) -> None:
+@pytest.mark.parametrize("matrix,factors,response", [("bt601", (1.4, 1 / 1.4), None), ("bt709", (0.6, 1.25), None), ("bt601", (1.3, 0.8), (2.4, 0.3))])
+def test_yuv_gain_per_frame_factors_match_rgb(scene: np.ndarray, matrix: str, factors: tuple[float, float], response: tuple[float, float] | None) -> None:
     """Exposure following's per-frame factors on top of the fixed gains (per-lens tables
     over the frame's two halves): the planes equal the RGB compensation with the same
     factors, and the factors act (the result differs from the one without them); the
-    following plans of both paths measure the same exposure on one frame."""
-    rig = _rig(4)
+    following plans of both paths measure the same exposure on one frame. Also under a
+    flat response curve (the compensation then works on offset code values)."""
+    rig = _rig(4) if response is None else _rig(4).replace(response=response)
     rgb = _recorded(rig, scene)
     plan = StitchPlan.build(rig, 256, follow=True)
     gain = YuvGain.build(rig, matrix, spread=plan.follow_spread)
