@@ -57,6 +57,7 @@ from ..video._convert import Planes, stitch_planes, yuv420p_planes
 from ._parallel import run_chunks, run_parallel
 from ._response import code_to_u, is_srgb, rolloff, u_to_code
 from .plan import (
+    LensSplit,
     _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii, headroom, max_u_gain, min_u_gain, white_stretch, white_top,
 )
 
@@ -122,14 +123,20 @@ class YuvGain:
     """Whether recorded frames are full range (the output is limited range either way)."""
     tables: "_Tables | None" = field(default=None, repr=False)
     """The response curve's tables (``_tables``); None: sRGB without headroom."""
+    split: "LensSplit | None" = None
+    """Where the frame changes lens, for per-frame factors (built with a spread)."""
+    inv_gamma: float = 1.0 / 2.4
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     @classmethod
-    def build(cls, rig: RigProfile, matrix: str = "bt601", *, full_range: bool = False) -> "YuvGain":
+    def build(cls, rig: RigProfile, matrix: str = "bt601", *, full_range: bool = False, spread: float = 1.0) -> "YuvGain":
+        """``spread`` > 1: room for per-frame linear factors in [1 / spread, spread] on
+        top (``apply(factors=...)``, exposure following)."""
         m = _ycbcr_matrix(matrix)
         m_inv = np.linalg.inv(m)
         gamma = rig.response[0]
-        room = headroom(rig)
+        su = spread ** (1.0 / gamma)
+        room = headroom(rig, spread)
         coeffs = []  # per lens, the 3x3 A of (Y' + o, Cb, Cr)
         for lens in rig.lenses:
             a = np.power(np.maximum(lens.exposure * np.asarray(lens.color_gain, np.float64), 1e-3), -1 / gamma)
@@ -166,15 +173,18 @@ class YuvGain:
                     tint[k][y0 // 2 : y1 // 2] = per_lens(s, own, i, 0, one, (-hi, hi))
 
         run_chunks(rows, range(0, fh, _ROW_CHUNK))  # (_ROW_CHUNK is even: chroma rows y0 / 2 on)
-        top = white_top(rig, room, min_u_gain(rig))
-        tables = None if is_srgb(rig.response) and room <= 1.0 and top <= 255.0 else _tables(rig.response, room, max_u_gain(rig), top)
-        return cls(luma, chroma, tint, bool(full_range), tables)  # type: ignore[arg-type]
+        top = white_top(rig, room, min_u_gain(rig) / su)
+        plain = is_srgb(rig.response) and room <= 1.0 and top <= 255.0 and spread <= 1.0
+        tables = None if plain else _tables(rig.response, room, max_u_gain(rig) * su, top)
+        split = LensSplit.of(rig) if spread > 1.0 else None
+        return cls(luma, chroma, tint, bool(full_range), tables, split, 1.0 / gamma)  # type: ignore[arg-type]
 
     def apply(
-        self, planes: tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]
+        self, planes: tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]], factors: tuple[float, float] | None = None
     ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
         """The compensated planes (Y, U, V), in this thread's scratch buffers (valid until
-        its next call)."""
+        its next call); ``factors``: per-frame linear gains of lens 0 and 1 on top (a
+        gain built with a spread)."""
         y, u, v = planes
         if y.shape != self.luma.shape or u.shape != self.chroma[0].shape:
             raise ValueError(f"frame is {y.shape[1]}x{y.shape[0]}, gain expects {self.luma.shape[1]}x{self.luma.shape[0]}")
@@ -191,21 +201,36 @@ class YuvGain:
         n = max(1, min(cv2.getNumThreads(), h // 64))
         cuts = [2 * ((h // 2) * i // n) for i in range(n + 1)]
         bufs = loc.bufs  # (thread-local: pass them on)
-        run_parallel([lambda a=a, b=b: self._strip(y, u, v, bufs, a, b) for a, b in zip(cuts[:-1], cuts[1:])])
+        luma_lut = (self.tables.luts if self.tables is not None else _LUTS)[self.full_range][0]
+        # per lens: (u-factor, luma columns, chroma columns, its luma table)
+        parts: list[tuple[float, slice, slice, NDArray[np.uint16]]] = [(1.0, slice(None), slice(None), luma_lut)]
+        if factors is not None and tuple(factors) != (1.0, 1.0):
+            if self.split is None:
+                raise ValueError("per-frame factors need a YuvGain built with a spread")
+            parts = []
+            for i, cols in self.split.columns():
+                a = float(factors[i]) ** self.inv_gamma
+                half = slice(None if cols.start is None else cols.start // 2, None if cols.stop is None else cols.stop // 2)
+                parts.append((a, cols, half, np.clip(np.round(luma_lut * a), 0, 65535).astype(np.uint16)))
+        run_parallel([lambda a=a, b=b: self._strip(y, u, v, bufs, a, b, parts) for a, b in zip(cuts[:-1], cuts[1:])])
         return bufs.y, bufs.u, bufs.v
 
-    def _strip(self, y: NDArray[np.uint8], u: NDArray[np.uint8], v: NDArray[np.uint8], loc: "_Scratch", y0: int, y1: int) -> None:
+    def _strip(
+        self, y: NDArray[np.uint8], u: NDArray[np.uint8], v: NDArray[np.uint8], loc: "_Scratch", y0: int, y1: int,
+        parts: "list[tuple[float, slice, slice, NDArray[np.uint16]]]",
+    ) -> None:
         """Compensate luma rows [y0, y1) and the chroma rows under them into ``loc``'s buffers."""
         g = 1.0 / (1 << _GAIN_BITS)
         if self.tables is None:
-            (luma_lut, tint_lut), toe_lut, y_off, y_bits, t_shift = _LUTS[self.full_range], _TOE_LUT, _Y_OFF, _Y_BITS, 0
+            tint_lut, toe_lut, y_off, y_bits, t_shift = _LUTS[self.full_range][1], _TOE_LUT, _Y_OFF, _Y_BITS, 0
         else:
             t = self.tables
-            (luma_lut, tint_lut), toe_lut, y_off, y_bits, t_shift = t.luts[self.full_range], t.toe, t.y_off, t.y_bits, t.tint_shift
+            tint_lut, toe_lut, y_off, y_bits, t_shift = t.luts[self.full_range][1], t.toe, t.y_off, t.y_bits, t.tint_shift
         ly, l16 = loc.y[y0:y1], loc.y16[y0:y1]
         # luma: u (8 fractional bits, limited-range units) → times s·A00 → the affine code
         # value (u16 → u8, offset 3.955 > 0) → the toe table
-        cv2.LUT(y[y0:y1], luma_lut, dst=l16)
+        for _, cols, _, table in parts:  # (per lens when following: column views)
+            cv2.LUT(y[y0:y1, cols], table, dst=l16[:, cols])
         cv2.multiply(l16, self.luma[y0:y1], dst=l16, scale=g)
         if y_off >= 0:
             cv2.convertScaleAbs(l16, dst=ly, alpha=1.0 / (1 << y_bits), beta=y_off)
@@ -232,9 +257,12 @@ class YuvGain:
             fac16 = np.take(self.tables.slope, yo)
         for k, (src, dst) in enumerate(((u, loc.u), (v, loc.v))):
             np.subtract(src[c0:c1], 128, out=c16, dtype=np.int16)
-            cv2.multiply(c16, self.chroma[k][c0:c1], dst=c16, scale=g * (1 << _C_BITS))
+            # chroma and the tint are linear in u: the lens' per-frame factor goes on them too
+            for a, _, cols, _ in parts:
+                cv2.multiply(c16[:, cols], self.chroma[k][c0:c1, cols], dst=c16[:, cols], scale=g * (1 << _C_BITS) * a)
+                if self.tint is not None:
+                    cv2.multiply(yd16[:, cols], self.tint[k][c0:c1, cols], dst=p16[:, cols], scale=g * (1 << t_shift) * a)
             if self.tint is not None:
-                cv2.multiply(yd16, self.tint[k][c0:c1], dst=p16, scale=g * (1 << t_shift))
                 cv2.add(c16, p16, dst=c16)
             if fac16 is not None:
                 cv2.multiply(c16, fac16, dst=c16, scale=g)
@@ -243,7 +271,10 @@ class YuvGain:
             cv2.convertScaleAbs(c16, dst=dst[c0:c1], alpha=1.0 / (1 << _C_BITS))
 
     def __getstate__(self) -> dict[str, object]:
-        return {"luma": self.luma, "chroma": self.chroma, "tint": self.tint, "full_range": self.full_range, "tables": self.tables}
+        return {
+            "luma": self.luma, "chroma": self.chroma, "tint": self.tint, "full_range": self.full_range, "tables": self.tables,
+            "split": self.split, "inv_gamma": self.inv_gamma,
+        }
 
     def __setstate__(self, state: dict[str, object]) -> None:
         for k, v in state.items():
@@ -386,14 +417,20 @@ class YuvStitch:
         self.luma_maps = PlaneMaps.of(plan)
         self.chroma_maps = PlaneMaps.of(self.chroma_plan)
         compensate = plan.compensating
-        self.gain = YuvGain.build(plan.rig if compensate else _neutral(plan.rig), matrix, full_range=full_range) if compensate or full_range else None
+        spread = plan.follow_spread
+        self.gain = YuvGain.build(plan.rig if compensate else _neutral(plan.rig), matrix, full_range=full_range, spread=spread) if compensate or full_range else None
+        self.follower = None
+        if plan.follow:
+            # the plan's own follower: a video goes through one path or the other
+            self.follower = plan._follower
 
     def apply(self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None) -> "NDArray[np.uint8] | Planes":
         """Stitch one recorded yuv420p frame (one array, or the (Y, U, V) planes as the
         reader gives them); ``out`` receives it when given: a contiguous (h * 3 // 2, w)
         uint8 array, or (Y, U, V) plane views (``EncoderFrame.writable()``); returned."""
         planes, out, (oy, ou, ov) = stitch_planes(frame, self.plan.rig.frame_size, out, self.size)
-        y, u, v = planes if self.gain is None else self.gain.apply(planes)
+        factors = None if self.follower is None else self.follower.update_luma(planes[0], full_range=self.full_range)
+        y, u, v = planes if self.gain is None else self.gain.apply(planes, factors)
         # black where no lens sees, as in RGB
         self.plan._stitch(y, oy, None, border=16.0, maps=self.luma_maps)
         self.chroma_plan._stitch(u, ou, None, border=128.0, maps=self.chroma_maps)

@@ -209,13 +209,14 @@ def white_stretch(v: NDArray[np.float64], top: float) -> NDArray[np.float64]:
     return np.asarray(v, np.float64) + t * t * (3.0 - 2.0 * t) * (top - 255.0)
 
 
-def headroom(rig: RigProfile) -> float:
+def headroom(rig: RigProfile, spread: float = 1.0) -> float:
     """How far past white the rig's compensation can push a pixel, which the roll-off
     folds back under it: in u for sRGB (the largest ``max_u_gain``), in code values
     (white's code value after the largest gain, over 255) for other responses, whose
     compensation works in code values (``SourceGain``); 1 when no gain exceeds 1, at most
-    ``_MAX_ROOM``."""
-    a = max_u_gain(rig)
+    ``_MAX_ROOM``. ``spread``: a further linear gain any pixel may get per frame
+    (exposure following, ``_follow``)."""
+    a = max_u_gain(rig) * spread ** (1.0 / rig.response[0])
     o = rig.response[1]
     worst = a if is_srgb(rig.response) else (1.0 + o) * a - o
     # capped: the compensated value passes through 8 bits scaled by 1 / room, so each unit
@@ -259,28 +260,54 @@ class GainSteps:
     alpha: float
     to_code: NDArray[np.uint8] = field(repr=False)
     room: float
+    inv_gamma: float = 1.0 / 2.4
 
     @classmethod
-    def of(cls, rig: RigProfile) -> "GainSteps":
-        room = headroom(rig)
-        low = min_u_gain(rig)
+    def of(cls, rig: RigProfile, spread: float = 1.0) -> "GainSteps":
+        """The steps for ``rig``; ``spread`` (>= 1): per-frame linear factors in [1 /
+        spread, spread] (``lens_table``) must fit under the headroom too."""
+        su = spread ** (1.0 / rig.response[0])
+        room = headroom(rig, spread)
+        low = min_u_gain(rig) / su
         top = white_top(rig, room, low)
         codes = np.arange(256, dtype=np.float64)
         if is_srgb(rig.response):
             if room <= 1.0 and top <= 255.0:
                 return cls(_TO_U16, 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS)), 0.0, 1.0 / _W_SCALE, _U8_TO_SRGB, 1.0)
             u = code_to_u(white_stretch(codes, top) / 255.0, rig.response)
-            amp = min(_U_MAX, 65535.0 / float(u[-1]))
+            amp = min(_U_MAX, 65535.0 / float(u[-1])) / su
             to_u = np.clip(np.round(amp * u), 0, 65535).astype(np.uint16)
             back = np.clip(np.round(u_to_code(rolloff(codes / 255.0 * room, room), rig.response) * 255.0), 0, 255).astype(np.uint8)
             scale = 255.0 * _W_SCALE / (amp * (1 << _A_BITS) * room)
-            return cls(to_u, scale, 0.0, 1.0 / _W_SCALE, back, room)
+            return cls(to_u, scale, 0.0, 1.0 / _W_SCALE, back, room, 1.0 / rig.response[0])
         o = float(rig.response[1])
         v = white_stretch(codes, top) / 255.0
-        amp = math.floor(65535.0 / ((float(v[-1]) + max(o, 0.0)) * max_u_gain(rig) * 1.001))
+        amp = math.floor(65535.0 / ((float(v[-1]) + max(o, 0.0)) * max_u_gain(rig) * su * 1.001))
         to_u = np.clip(np.round(amp * (v + o)), 0, 65535).astype(np.uint16)
         back = np.clip(np.round(rolloff(codes / 255.0 * room, room) * 255.0), 0, 255).astype(np.uint8)
-        return cls(to_u, 1.0 / (1 << _A_BITS), amp * o, 255.0 / (amp * room), back, room)
+        return cls(to_u, 1.0 / (1 << _A_BITS), amp * o, 255.0 / (amp * room), back, room, 1.0 / rig.response[0])
+
+    def lens_table(self, factor: float) -> NDArray[np.uint16]:
+        """``to_u`` with a per-frame linear factor on top (u times factor ** (1/gamma)):
+        one table per lens and frame (exposure following)."""
+        if factor == 1.0:
+            return self.to_u
+        return np.clip(np.round(self.to_u * factor**self.inv_gamma), 0, 65535).astype(np.uint16)
+
+    def codes(self, v: NDArray[np.float64], a: NDArray[np.float64], factor: float = 1.0) -> NDArray[np.float64]:
+        """The compensated code values of recorded code values ``v`` (float, any shape)
+        under per-pixel u-factors ``a`` (g ** (1/gamma)) and a per-frame linear ``factor``:
+        these steps in floating point (for measuring a few samples, not for frames)."""
+        return self.codes_of(self.multiplied(v, a), factor)
+
+    def multiplied(self, v: NDArray[np.float64], a: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``codes``' first part, which no per-frame factor changes."""
+        return np.interp(v, np.arange(256.0), self.to_u.astype(np.float64)) * a * ((1 << _A_BITS) * self.scale)
+
+    def codes_of(self, x: NDArray[np.float64], factor: float = 1.0) -> NDArray[np.float64]:
+        """``codes``' second part, from ``multiplied``."""
+        y = np.clip((x * factor**self.inv_gamma - self.sub) * self.alpha, 0.0, 255.0)
+        return np.interp(y, np.arange(256.0), self.to_code.astype(np.float64))
 
     def finish(self, x: NDArray[np.uint16], out: NDArray[np.uint8]) -> None:
         """From the multiplied values ``x`` (overwritten) to code values in ``out``."""
@@ -304,9 +331,12 @@ class SourceGain:
 
     multiplier: NDArray[np.uint16] = field(repr=False)
     steps: GainSteps | None = field(default=None, repr=False)
+    split: "LensSplit | None" = None
+    """Where the frame's columns change lens (per-frame factors, ``apply(factors=...)``)."""
 
     @classmethod
-    def build(cls, rig: RigProfile) -> "SourceGain":
+    def build(cls, rig: RigProfile, spread: float = 1.0) -> "SourceGain":
+        """``spread`` > 1: room for per-frame factors in [1 / spread, spread] on top."""
         fw, fh = rig.frame_size
         gamma = rig.response[0]
         mult = np.empty((fh, fw, 3), np.uint16)
@@ -324,16 +354,18 @@ class SourceGain:
                 ]
                 sel = np.clip(np.where(owner0, a[0], a[1]), lo, hi)
                 mult[y0 : y0 + ys.size, :, c] = np.round(sel * one).astype(np.uint16)
-        return cls(mult, GainSteps.of(rig))
+        return cls(mult, GainSteps.of(rig, spread), LensSplit.of(rig) if spread > 1.0 else None)
 
     def apply(
         self,
         frame: NDArray[np.uint8],
         out: NDArray[np.uint8],
         scratch: NDArray[np.uint16] | None = None,
+        factors: tuple[float, float] | None = None,
     ) -> NDArray[np.uint8]:
         """Compensated copy of ``frame`` written to ``out`` (same shape); ``scratch`` is an
-        optional (``_STRIP``, fw, 3) uint16 buffer."""
+        optional (``_STRIP``, fw, 3) uint16 buffer; ``factors``: per-frame linear gains of
+        lens 0 and 1 on top of the fixed ones (built with ``spread``: within it)."""
         h, w = frame.shape[:2]
         if scratch is None:
             scratch = np.empty((min(h, _STRIP), w, 3), np.uint16)
@@ -342,13 +374,49 @@ class SourceGain:
             steps = GainSteps(_TO_U16, 255.0 * _W_SCALE / (_U_MAX * (1 << _A_BITS)), 0.0, 1.0 / _W_SCALE, _U8_TO_SRGB, 1.0)
         # whole rows: OpenCV handles continuous memory fastest (skipping the pixels no map
         # reads, column ranges of each strip, measured slower)
+        parts = [(slice(None), steps.to_u)]
+        if factors is not None and tuple(factors) != (1.0, 1.0):
+            if self.split is None:
+                raise ValueError("per-frame factors need a SourceGain built with a spread")
+            parts = [(cols, steps.lens_table(float(factors[i]))) for i, cols in self.split.columns()]
         for y0 in range(0, h, _STRIP):
             y1 = min(h, y0 + _STRIP)
             u = scratch[: y1 - y0]
-            cv2.LUT(frame[y0:y1], steps.to_u, dst=u)
+            for cols, table in parts:  # (column views: OpenCV writes through the row stride)
+                cv2.LUT(frame[y0:y1, cols], table, dst=u[:, cols])
             cv2.multiply(u, self.multiplier[y0:y1], dst=u, scale=steps.scale)
             steps.finish(u, out[y0:y1])
         return out
+
+
+@dataclass(frozen=True)
+class LensSplit:
+    """The column where a side-by-side frame changes lens (the nearer circle centre, in
+    radii, as the compensation assigns pixels), and which lens lies left of it."""
+
+    column: int
+    left: int
+
+    @classmethod
+    def of(cls, rig: RigProfile) -> "LensSplit":
+        fw, fh = rig.frame_size
+        xs = np.arange(fw, dtype=np.float32) + 0.5
+        ys = np.arange(0, fh, max(1, fh // 64), dtype=np.float32) + 0.5
+        _, owner0 = circle_radii(rig, xs, ys)
+        inside = np.zeros_like(owner0)
+        for lens in rig.lenses:
+            inside |= np.hypot(xs[None, :] - lens.center[0], ys[:, None] - lens.center[1]) < lens.radius
+        left = 0 if owner0[:, 0].mean() >= 0.5 else 1
+        # the column on the centres' midline; every pixel inside a circle must agree with it
+        column = int(round((rig.lenses[0].center[0] + rig.lenses[1].center[0]) / 2.0))
+        expect = (xs[None, :] < column) == (left == 0)
+        if not np.array_equal(owner0[inside], np.broadcast_to(expect, owner0.shape)[inside]):
+            raise ValueError("per-frame exposure following needs the lenses side by side (one column splits them)")
+        return cls(column, left)
+
+    def columns(self) -> list[tuple[int, slice]]:
+        """(lens, column range) of both lenses."""
+        return [(self.left, slice(0, self.column)), (1 - self.left, slice(self.column, None))]
 
 
 def circle_radii(
@@ -482,7 +550,10 @@ class StitchPlan:
     seam_width: int = 0
     seam: str = "geometric"
     seam_bands: list[BandRect] = field(default_factory=list, repr=False)
+    follow: bool = False
+    """Whether ``apply`` follows the lenses' per-frame exposure (``_follow``)."""
     _tracker: object | None = field(default=None, repr=False)
+    _follower: object | None = field(default=None, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     # ---- building ------------------------------------------------------------------------
@@ -497,6 +568,8 @@ class StitchPlan:
         blend: str = "multiband",
         seam_width: int | None = None,
         seam: str = "geometric",
+        follow: bool = False,
+        fps: float = 30.0,
     ) -> "StitchPlan":
         """Plan the stitch of ``rig`` to an equirect ``width`` × ``width // 2``.
 
@@ -511,6 +584,11 @@ class StitchPlan:
             stateless) or "tracked" (multiband only: ``apply`` runs a ``SeamTracker``, so
             the plan then holds state and frames must come in order; ``reset_seam()``
             at a cut).
+        :param follow: follow each lens' exposure frame by frame (``_follow``: measured
+            at the seam, smoothed over time at ``fps``, about the geometric mean) on top
+            of the fixed compensation; ``apply`` then holds state, frames must come in
+            order, ``reset_seam()`` at a cut or between unrelated stills. Needs the
+            lenses side by side in the frame and ``compensate``.
         """
         if width < 16 or width % 2:
             raise ValueError(f"output width must be even and >= 16, got {width}")
@@ -579,11 +657,17 @@ class StitchPlan:
         dominant = (mapx, mapy)
         lens_maps.clear()  # lens 1's maps: no longer needed
         del ctx, back
-        compensating = bool(compensate and any(_has_photometry(l) for l in rig.lenses))
+        follow = bool(follow and compensate)
+        compensating = bool(compensate and (follow or any(_has_photometry(l) for l in rig.lenses)))
         plan = cls(
             rig, (w, h), dominant, compensating, bands, weight, float(blend_width_deg),
-            blend, levels, bool(compensate), float(half), seam_width, seam, seam_bands,
+            blend, levels, bool(compensate), float(half), seam_width, seam, seam_bands, follow,
         )
+        if follow:
+            from ._follow import ExposureFollower
+
+            LensSplit.of(rig)  # (refused here, not at the first frame)
+            plan._follower = ExposureFollower(rig, GainSteps.of(rig, plan.follow_spread), fps=fps)
         if seam == "tracked":
             from .blend import SeamTracker
 
@@ -614,7 +698,19 @@ class StitchPlan:
     def source_gain(self) -> SourceGain | None:
         """The compensation of RGB frames (built on first use: the YUV path has its own),
         or None when the plan compensates nothing."""
-        return self._once("source_gain", lambda: SourceGain.build(self.rig)) if self.compensating else None
+        if not self.compensating:
+            return None
+        return self._once("source_gain", lambda: SourceGain.build(self.rig, self.follow_spread))
+
+    @property
+    def follow_spread(self) -> float:
+        """The per-frame factors' range (1: not following): the compensation's headroom
+        is sized for it."""
+        if not self.follow:
+            return 1.0
+        from ._follow import MAX_STOPS
+
+        return float(2.0**MAX_STOPS)
 
     @property
     def dominant_maps(self) -> tuple[NDArray[np.int16], NDArray[np.uint16]]:
@@ -634,9 +730,12 @@ class StitchPlan:
         )
 
     def reset_seam(self) -> None:
-        """Forget the tracked seam's history (at a scene cut); no-op for a geometric seam."""
+        """Forget the tracked seam's and the followed exposure's history (at a scene cut);
+        no-op for a geometric seam without following."""
         if self._tracker is not None:
             self._tracker.reset()  # type: ignore[attr-defined]
+        if self._follower is not None:
+            self._follower.reset()  # type: ignore[attr-defined]
 
     # ---- applying ------------------------------------------------------------------------
     def apply(
@@ -658,7 +757,8 @@ class StitchPlan:
         seam_eps = None if seam is None else np.asarray(seam, np.float32)
         if seam_eps is not None and seam_eps.shape != (self.seam_width,):
             raise ValueError(f"seam must have {self.seam_width} columns, got shape {seam_eps.shape}")
-        return self._stitch(self._compensated(frame), out, seam_eps)
+        factors = None if self._follower is None else self._follower.update_rgb(frame)  # type: ignore[attr-defined]
+        return self._stitch(self._compensated(frame, factors), out, seam_eps)
 
     def _stitch(
         self,
@@ -699,14 +799,25 @@ class StitchPlan:
 
         return self._once(("yuv420", matrix, bool(full_range)), lambda: YuvStitch(self, matrix=matrix, full_range=full_range))
 
-    def compensated(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    def compensated(self, frame: NDArray[np.uint8], factors: tuple[float, float] | None = None) -> NDArray[np.uint8]:
         """The recorded frame with the lenses' photometry undone (a new array; ``frame``
-        itself when the plan compensates nothing)."""
+        itself when the plan compensates nothing). ``factors``: per-frame linear gains
+        (lens 0, lens 1) on top, e.g. ``frame_factors`` (a following plan only)."""
         if self.source_gain is None:
             return frame
-        return self.source_gain.apply(np.ascontiguousarray(frame), np.empty_like(frame))
+        return self.source_gain.apply(np.ascontiguousarray(frame), np.empty_like(frame), factors=factors)
 
-    def _compensated(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    def frame_factors(self, frame: NDArray[np.uint8]) -> tuple[float, float] | None:
+        """This RGB frame's per-frame factors (lens 0, lens 1) as measured on it alone,
+        with no history (a following plan; None otherwise)."""
+        if self._follower is None:
+            return None
+        from ._follow import factors
+
+        m = self._follower.measure.measure_rgb(frame)  # type: ignore[attr-defined]
+        return factors(m or 0.0)
+
+    def _compensated(self, frame: NDArray[np.uint8], factors: tuple[float, float] | None = None) -> NDArray[np.uint8]:
         """``compensated`` into this thread's scratch frame (valid until its next call)."""
         if self.source_gain is None:
             return frame
@@ -714,7 +825,7 @@ class StitchPlan:
         if buf is None or buf.shape != frame.shape:
             buf = self._local.frame = np.empty(frame.shape, np.uint8)
             self._local.strip = np.empty((min(frame.shape[0], _STRIP),) + frame.shape[1:], np.uint16)
-        return self.source_gain.apply(np.ascontiguousarray(frame), buf, self._local.strip)
+        return self.source_gain.apply(np.ascontiguousarray(frame), buf, self._local.strip, factors)
 
     def blend_band(self, frame: NDArray[np.uint8], band: BandRect, *, seam: NDArray[np.float32] | None = None) -> NDArray[np.uint8]:
         """Blend both lenses over one band rectangle of a recorded frame; returns its inner

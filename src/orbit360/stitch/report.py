@@ -71,9 +71,11 @@ def _seam_samples(rig: RigProfile, width: int = 2048) -> tuple[list[NDArray[np.f
     return xys, valid & near
 
 
-def photometric_report(rig: RigProfile, frames: list[NDArray[np.uint8]], *, width: int = 1024) -> dict[str, Any]:
-    """The report (a JSON-able dict) of ``rig`` on ``frames`` (recorded RGB frames)."""
-    plan = StitchPlan.build(rig, width)
+def photometric_report(rig: RigProfile, frames: list[NDArray[np.uint8]], *, width: int = 1024, follow: bool = False) -> dict[str, Any]:
+    """The report (a JSON-able dict) of ``rig`` on ``frames`` (recorded RGB frames).
+    ``follow``: each frame stitched with its own exposure following (``_follow``, measured
+    on that frame alone: the frames need not be consecutive)."""
+    plan = StitchPlan.build(rig, width, follow=follow)
     plain = StitchPlan.build(rig, width, compensate=False)
     xys, seen = _seam_samples(rig)
     focal = float(np.mean([l.focal for l in rig.lenses]))
@@ -82,10 +84,13 @@ def photometric_report(rig: RigProfile, frames: list[NDArray[np.uint8]], *, widt
     ys, xs = np.mgrid[0:fh, 0:fw]
     centre_masks = [np.hypot(xs + 0.5 - l.center[0], ys + 0.5 - l.center[1]) < 0.2 * l.radius for l in rig.lenses]
     kept: list[list[float]] = [[] for _ in rig.lenses]
-    ratios, diffs, absdiffs = [], [], []
+    ratios, diffs, absdiffs, steps, mads, factors = [], [], [], [], [], []
     n_seen = n_clipped = n_parallax = 0
     for frame in frames:
-        comp = plan.compensated(frame)
+        plan.reset_seam()  # (following: each frame on its own)
+        f = plan.frame_factors(frame)
+        factors.append(f)
+        comp = plan.compensated(frame, f)
         for i, m in enumerate(centre_masks):
             rec = float((frame[m].astype(np.float64) @ _LUMA).mean())
             out = float((comp[m].astype(np.float64) @ _LUMA).mean())
@@ -104,6 +109,8 @@ def photometric_report(rig: RigProfile, frames: list[NDArray[np.uint8]], *, widt
         n_parallax += int((usable & ~agree).sum())
         diffs.append(d[agree])
         absdiffs.append(np.abs(d[agree]))
+        steps.append(float(np.abs(d[agree].mean(axis=0)).max()) if agree.any() else None)
+        mads.append(float(np.abs(d[agree]).mean()) if agree.any() else None)
     d_all = np.concatenate(diffs) if diffs else np.zeros((0, 3))
     step = d_all.mean(axis=0) if len(d_all) else np.full(3, np.nan)
     cal = rig.notes.get("calibration", {}) if isinstance(rig.notes, dict) else {}
@@ -118,6 +125,9 @@ def photometric_report(rig: RigProfile, frames: list[NDArray[np.uint8]], *, widt
         "brightness_vs_footage_per_frame": [float(x) for x in ratios],
         "seam_step_codes": [float(x) for x in step],
         "seam_step_max_codes": float(np.nanmax(np.abs(step))) if len(d_all) else None,
+        "seam_step_max_codes_per_frame": steps,
+        "seam_mean_abs_difference_codes_per_frame": mads,
+        "follow_factors_per_frame": [None if f is None else [float(x) for x in f] for f in factors],
         "seam_mean_abs_difference_codes": float(np.concatenate(absdiffs).mean()) if len(d_all) else None,
         "seam_samples": n_seen,
         "rejected_clipped_fraction": n_clipped / max(1, n_seen),
@@ -156,14 +166,17 @@ def fit_summary_line(rig: RigProfile | None) -> str | None:
     )
 
 
-def seam_crops(rig: RigProfile, frame: NDArray[np.uint8], *, width: int | None = None, crop: int = 256, count: int = 8) -> NDArray[np.uint8]:
+def seam_crops(
+    rig: RigProfile, frame: NDArray[np.uint8], *, width: int | None = None, crop: int = 256, count: int = 8, follow: bool = False, compensate: bool = True
+) -> NDArray[np.uint8]:
     """Pieces (``crop`` x ``crop``, at the stitch's full size) of the stitch of ``frame``
     along its seam at ``count`` longitudes, the seam's pixels marked in red at the crop's
-    edges only (ticks, so the seam itself stays visible), tiled in two rows."""
+    edges only (ticks, so the seam itself stays visible), tiled in two rows. ``follow``:
+    the frame's own exposure followed (``StitchPlan.build(follow=True)``)."""
     fw, _ = rig.frame_size
     w = int(width or max(1024, min(8192, 2 * (fw // 2) // 2 * 2)))
     w -= w % 2
-    plan = StitchPlan.build(rig, w)
+    plan = StitchPlan.build(rig, w, follow=follow, compensate=compensate)
     out = plan.apply(frame)
     front = plan.weight >= 0.5
     h = out.shape[0]
