@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "tests"))  # the rig generator lives with its tests
 
-import test_photometry as gen  # noqa: E402
+import orbit360.synthetic_photometry as gen  # noqa: E402
 from run import V360  # noqa: E402
 
 from orbit360.geometry import Rotation  # noqa: E402
@@ -62,15 +62,15 @@ def _f(x: float | None) -> str:
 
 
 def synthetic(out: Path) -> list[str]:
-    world = gen.world.__wrapped__(SAMPLES)  # type: ignore[attr-defined]
+    world = gen.load_world(SAMPLES / "real" / "theta_v_equirect.jpg")  # type: ignore[attr-defined]
     rows = [
         "| rig | seed | ours dB | true dB | uncompensated dB | v360 dB | ours − true | step ours / true / none | brightness | offset fitted (true) | trust |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, exposure, wb, falloff, flat, near in CASES:
         for seed in SEEDS:
-            geometry = gen._geometry(seed)
-            cam = gen.Camera(geometry, exposure, wb, falloff, gen._flat if flat else gen._srgb, near)
+            geometry = gen.photometry_geometry(seed)
+            cam = gen.Camera(geometry, exposure, wb, falloff, gen.flat_curve if flat else gen.srgb_curve, near)
             frames = [cam.record(world, Rotation.from_ypr(35.0 * t, -6.0 * t, 0.0)) for t in np.linspace(0.0, 1.0, 5)]
             fit, _, _, _, stats = _fit_photometry(frames, geometry, RigProfile.nominal(gen.SIZE))
             turn = Rotation.from_ypr(13.0, -2.0, 0.0)
@@ -84,7 +84,7 @@ def synthetic(out: Path) -> list[str]:
             lens = geometry.lenses[0]
             half_fov = lens.fov_deg * (gen.SIZE[1] / 2.0) / lens.radius
             imgs["v360"] = V360(gen.SIZE, gen.SIZE, half_fov)(frame)
-            score = {k: gen._score(v, truth) for k, v in imgs.items()}
+            score = {k: gen.score_after_tone_curve(v, truth) for k, v in imgs.items()}
             steps = [photometric_report(r.replace(keep_white=False), [frame])["seam_step_max_codes"] for r in (fit, true_rig)]
             none_rig = fit.replace(lenses=tuple(l.replace(exposure=1.0, color_gain=(1.0, 1.0, 1.0), vignetting=(0.0, 0.0, 0.0)) for l in fit.lenses))
             steps.append(photometric_report(none_rig, [frame])["seam_step_max_codes"])
