@@ -208,3 +208,15 @@ def test_real_fusion_3k_frames_stitch_calibrated(samples_dir: Path, tmp_path: Pa
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 5 and frames[0].shape == (512, 1024, 3)
     assert all((f.max(axis=2) < 8).mean() < 0.02 for f in frames)  # no empty sphere
+
+
+def test_fusion_photo_pair_full_size_calibrates(samples_dir: Path, tmp_path: Path) -> None:
+    """The camera originals as they are (2 x 3104x3000, 18 MP): calibrated from the photo
+    itself (no fallback to the nominal rig), the whole sphere seen."""
+    folder = samples_dir / "real" / "fusion_photo"
+    out = tmp_path / "pano.jpg"
+    r = _cli("stitch", str(folder / "GF064364.jpeg"), "-o", str(out), "--width", "2048")
+    assert r.returncode == 0, r.stderr
+    assert "rig calibrated" in r.stdout and "failed" not in r.stderr and "nominal" not in r.stderr, (r.stdout, r.stderr)
+    img = _check_photosphere(out, 2048)
+    assert (img.max(axis=2) < 8).mean() < 0.01

@@ -90,7 +90,7 @@ class PhotoSource:
         return known_nominal_rig(self.frame_size, self.camera)
 
     def plan(self, width: int, rig: RigProfile | None):  # type: ignore[no-untyped-def]
-        from ..stitch import StitchPlan
+        from ..stitch import following_plan
 
         rig = rig or self.nominal_rig()
         if tuple(rig.frame_size) != tuple(self.frame_size):
@@ -98,7 +98,7 @@ class PhotoSource:
                 f"rig profile is for {rig.frame_size[0]}x{rig.frame_size[1]} frames, the photo is {self.frame_size[0]}x{self.frame_size[1]}",
                 path=self.paths[0],
             )
-        return StitchPlan.build(rig, width)
+        return following_plan(rig, width)
 
     def close(self) -> None:
         pass

@@ -11,8 +11,8 @@ from .calibrate import CalibrationResult, calibrate_rig
 from .blend import SeamTracker
 from ._parallel import run_chunks
 from ._ring import lens_project
-from .plan import BandRect, StitchPlan
+from .plan import BandRect, StitchPlan, following_plan
 
-__all__ = ["StitchPlan", "BandRect", "CalibrationResult", "calibrate_rig", "SeamTracker", "run_chunks", "lens_project"]
+__all__ = ["StitchPlan", "following_plan", "BandRect", "CalibrationResult", "calibrate_rig", "SeamTracker", "run_chunks", "lens_project"]
 
 make_package_callable(__name__, "orbit360.pipeline.job:stitch")

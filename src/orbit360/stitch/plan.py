@@ -68,7 +68,7 @@ from ._parallel import run_chunks, run_parallel
 from ._response import SRGB_RESPONSE, code_to_u, is_srgb, rolloff, u_to_code
 from .blend import blend_difference, mask_pyramid, ring_coords
 
-__all__ = ["StitchPlan", "BandRect", "PlaneMaps", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
+__all__ = ["StitchPlan", "following_plan", "BandRect", "PlaneMaps", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
 
 ENCODED_GAMMA = 2.2
 """Power-law approximation of the transfer (kept for callers; compensation uses sRGB)."""
@@ -879,6 +879,17 @@ class StitchPlan:
             weights = mask_pyramid(mask, self.levels, channels=src.shape[2] if src.ndim == 3 else 1)
         return blend_difference(d, back, weights, inner=inner)
 
+
+def following_plan(rig: RigProfile, width: int, *, fps: float = 30.0) -> StitchPlan:
+    """The plan a recording is stitched with: the fixed compensation plus per-frame exposure
+    following (each lens of a real camera exposes on its own, frame by frame), or the fixed
+    compensation alone where following cannot split the lenses (not side by side)."""
+    try:
+        return StitchPlan.build(rig, width, follow=True, fps=fps)
+    except ValueError:
+        if not (width >= 16 and width % 2 == 0):
+            raise  # the width's error, not following's
+        return StitchPlan.build(rig, width)
 
 @dataclass
 class _PlanArrays:
