@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ..geometry import Rotation, distort_theta, undistort_theta
+from ..geometry import Rotation, distort_theta, kabsch, undistort_theta
 from ..profile import LensProfile, RigProfile
 from ._ring import lens_project, lens_unproject, ring_dirs, ring_point_dirs
 
@@ -203,18 +203,11 @@ def _lens_features(frame: NDArray[np.uint8], lens: LensProfile, x0: int, half_w:
     return _LensFeatures(pts, desc)
 
 
-def _kabsch(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Rotation M minimising |M a - b| over rows."""
-    u, _, vt = np.linalg.svd(b.T @ a)
-    d = np.sign(np.linalg.det(u @ vt))
-    return u @ np.diag([1.0, 1.0, d]) @ vt
-
-
 def _ransac_rotation(va: NDArray[np.float64], vb: NDArray[np.float64], tol_rad: float, rng: np.random.Generator) -> NDArray[np.bool_]:
     best = np.zeros(len(va), bool)
     for _ in range(300):
         idx = rng.choice(len(va), 3, replace=False)
-        m = _kabsch(va[idx], vb[idx])
+        m = kabsch(va[idx], vb[idx])
         inl = np.linalg.norm(va @ m.T - vb, axis=1) < tol_rad
         if inl.sum() > best.sum():
             best = inl
@@ -276,7 +269,7 @@ class MotionMatches:
                 inl = _ransac_rotation(va, vb, math.radians(tol_deg), rng)
                 if inl.sum() < 20:
                     continue
-                m = _kabsch(va[inl], vb[inl])  # rig_b = m rig_a for one world point
+                m = kabsch(va[inl], vb[inl])  # rig_b = m rig_a for one world point
                 if math.degrees(Rotation(m).angle) < min_turn_deg:
                     continue
                 turns[(a, b)] = m

@@ -51,7 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import CalibrationError, InputError
-from ..geometry import Rotation
+from ..geometry import Rotation, kabsch
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
 from ._lensfit import FitReport, LensPrior, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
 from ._ring import lens_project, ring_dirs
@@ -304,11 +304,6 @@ def _frame_rotation(fa: tuple[Any, Any, tuple[int, int]], fb: tuple[Any, Any, tu
     pa = np.array([ka[m.queryIdx].pt for m in good]) + 0.5
     pb = np.array([kb[m.trainIdx].pt for m in good]) + 0.5
     va, vb = equirect_to_dirs(pa, (w, h)), equirect_to_dirs(pb, (w, h))
-
-    def kabsch(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-        u, _, vt = np.linalg.svd(b.T @ a)
-        d = np.sign(np.linalg.det(u @ vt))
-        return u @ np.diag([1.0, 1.0, d]) @ vt
 
     rng = np.random.default_rng(0)
     tol = 3.0 * 2.0 * np.pi / w
