@@ -53,7 +53,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..profile import RigProfile
-from ..video._convert import Planes, stitch_planes, yuv420p_planes
+from ..video import Planes, stitch_planes, yuv420p_planes
 from ._parallel import run_chunks, run_parallel
 from ._response import code_to_u, is_srgb, rolloff, u_to_code
 from .plan import (
