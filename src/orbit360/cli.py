@@ -15,6 +15,7 @@ import click
 
 from ._command import Orbit360Group, error_line, usage_message
 from .errors import Orbit360Error
+from .orient.modes import OrientMode
 
 __all__ = ["main", "cli"]
 
@@ -319,7 +320,7 @@ def demo(out_dir: str, frames: int, quiet: bool) -> None:
 @click.option("--segment-frames", type=click.IntRange(1, None), help="Stitch in segments of N frames (resumable; joined without re-encoding)  [default with --workers/--scheduler: 600]")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Local worker processes for the segments  [default: one per core]")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the segments on this Dask cluster (workers must share INPUT's and OUTPUT's filesystem; needs orbit360[dask]).")
-@click.option("--orient", type=click.Choice(["off", "lock", "smooth", "earth"]), default="off", show_default=True, help="lock: hold horizon and heading; smooth: remove shake, keep turns (from the camera's gyro/orientation telemetry); earth: in orbit, the Earth's centre straight down (found in the frames), heading from the gyro.")
+@click.option("--orient", type=click.Choice([m.value for m in OrientMode]), default=OrientMode.OFF.value, show_default=True, help="lock: hold horizon and heading; smooth: remove shake, keep turns (from the camera's gyro/orientation telemetry); earth: in orbit, the Earth's centre straight down (found in the frames), heading from the gyro.")
 @click.option("--web", is_flag=True, help="Also write the H.264 web rendition (<= 4096 wide, faststart) beside OUTPUT.")
 @click.option("--reference", type=click.Path(dir_okay=False), help="Healthy clip of the same camera mode, used if INPUT must be salvaged first.")
 @_range_options
