@@ -53,7 +53,7 @@ from numpy.typing import NDArray
 from ..errors import CalibrationError, InputError
 from ..geometry import Rotation, kabsch
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
-from ._lensfit import FitReport, LensPrior, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
+from ._lensfit import FitReport, _ransac_rotation, LensPrior, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
 from ._ring import lens_project, ring_dirs
 from .circle import find_image_circle
 from .photometry import CODE_HI, CODE_LO, PairObservations, fit_pairs, reference_split
@@ -305,15 +305,8 @@ def _frame_rotation(fa: tuple[Any, Any, tuple[int, int]], fb: tuple[Any, Any, tu
     pb = np.array([kb[m.trainIdx].pt for m in good]) + 0.5
     va, vb = equirect_to_dirs(pa, (w, h)), equirect_to_dirs(pb, (w, h))
 
-    rng = np.random.default_rng(0)
     tol = 3.0 * 2.0 * np.pi / w
-    best = np.zeros(len(good), bool)
-    for _ in range(200):
-        idx = rng.choice(len(good), 3, replace=False)
-        m = kabsch(va[idx], vb[idx])
-        inl = np.linalg.norm(va @ m.T - vb, axis=1) < tol
-        if inl.sum() > best.sum():
-            best = inl
+    best = _ransac_rotation(va, vb, tol, np.random.default_rng(0))
     if best.sum() < 10:
         return None, 0
     m = kabsch(va[best], vb[best])
