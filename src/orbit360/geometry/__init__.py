@@ -6,6 +6,7 @@ of functions ``<proj>_to_dirs`` / ``dirs_to_<proj>``.
 
 from .equirect import dirs_to_equirect, dirs_to_lonlat, equirect_grid_dirs, equirect_to_dirs, lonlat_to_dirs
 from .fisheye import FisheyeModel, dirs_to_fisheye, distort_theta, fisheye_to_dirs, project_fisheye, undistort_theta
+from .sphere import fibonacci_dirs
 from .rotation import (
     Rotation,
     axis_angle_to_matrix,
@@ -18,6 +19,7 @@ from .rotation import (
 )
 
 __all__ = [
+    "fibonacci_dirs",
     "Rotation",
     "FisheyeModel",
     "axis_angle_to_matrix",

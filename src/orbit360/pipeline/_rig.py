@@ -8,13 +8,13 @@ more than ``MAX_UNSEEN`` of the sphere unseen, the job stops with an error namin
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..geometry import fibonacci_dirs
 from ..errors import CalibrationError, InputError
 from ..profile import RigProfile
 
@@ -41,22 +41,13 @@ def _spread_frames(source: Any, count: int) -> Iterator[NDArray[np.uint8]]:
             yield frame
 
 
-def _sphere_dirs(n: int) -> NDArray[np.float64]:
-    """``n`` near-uniform unit directions (Fibonacci sphere): equal area each."""
-    k = np.arange(n) + 0.5
-    z = 1.0 - 2.0 * k / n
-    phi = k * math.pi * (3.0 - math.sqrt(5.0))
-    s = np.sqrt(1.0 - z * z)
-    return np.stack([s * np.cos(phi), s * np.sin(phi), z], -1)
-
-
 def unseen_fraction(rig: RigProfile, samples: int = 20000) -> float:
     """The fraction of the sphere that no lens of ``rig`` sees inside the recorded frame
     (inside its image circle, inside the frame, and on its own half of a side-by-side
     frame: a position in the other lens's half reads the other lens's picture)."""
     from ..stitch import lens_project
 
-    dirs = _sphere_dirs(samples)
+    dirs = fibonacci_dirs(samples)
     w, h = rig.frame_size
     seen = np.zeros(samples, bool)
     for lens in rig.lenses:

@@ -51,7 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import CalibrationError, InputError
-from ..geometry import Rotation, kabsch
+from ..geometry import Rotation, fibonacci_dirs, kabsch
 from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
 from ._lensfit import FitReport, _ransac_rotation, LensPrior, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
 from ._ring import lens_project, ring_dirs
@@ -273,14 +273,6 @@ def _with_fov(rig: RigProfile, fov: float) -> RigProfile:
 
 
 # ---- stage 3: photometry --------------------------------------------------------------------
-def _fibonacci_dirs(n: int) -> NDArray[np.float64]:
-    i = np.arange(n) + 0.5
-    z = 1.0 - 2.0 * i / n
-    phi = i * math.pi * (3.0 - math.sqrt(5.0))
-    s = np.sqrt(1.0 - z * z)
-    return np.stack([s * np.cos(phi), s * np.sin(phi), z], -1)
-
-
 def _sift(eq: NDArray[np.uint8]) -> tuple[Any, Any, tuple[int, int]]:
     h, w = eq.shape[:2]
     mask = np.zeros((h, w), np.uint8)
@@ -349,7 +341,7 @@ def _fit_photometry(
     from .plan import StitchPlan
 
     n_dirs = 24000
-    base = _fibonacci_dirs(n_dirs)
+    base = fibonacci_dirs(n_dirs)
     # camera motion between frames (frame 0 as reference) from geometry-only stitches
     eq_w = 768
     plan = StitchPlan.build(rig.replace(lenses=tuple(l.replace(exposure=1.0, color_gain=(1.0, 1.0, 1.0), vignetting=(0.0, 0.0, 0.0)) for l in rig.lenses)), eq_w, compensate=False)
