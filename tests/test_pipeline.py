@@ -126,17 +126,17 @@ def test_stages_keep_order_reuse_buffers_and_reraise() -> None:
         raise ValueError("decoder broke")
 
     with pytest.raises(ValueError, match="decoder broke"):
-        run_stages(bad_decode(), lambda f: f, lambda f: None)
+        run_stages(bad_decode(), lambda f, out=None: f, lambda f: None)
 
     def bad_write(f):  # type: ignore[no-untyped-def]
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        run_stages(iter(src), lambda f: f, bad_write)
+        run_stages(iter(src), lambda f, out=None: f, bad_write)
     with pytest.raises(OSError, match="disk full"):
-        run_stages(iter(src), lambda f: f, bad_write, stitchers=3)
+        run_stages(iter(src), lambda f, out=None: f, bad_write, stitchers=3)
 
-    def bad_apply(f):  # type: ignore[no-untyped-def]
+    def bad_apply(f, out=None):  # type: ignore[no-untyped-def]
         if int(f[0, 0, 0]) == 17:
             raise RuntimeError("stitch broke")
         return f
@@ -201,7 +201,7 @@ def test_lossy_join_with_b_frames_has_no_gap_or_repeat(rec, tmp_path: Path, code
 
 
 def test_encoder_threads_are_shared_only_between_concurrent_segments() -> None:
-    from orbit360.pipeline.segmented import _share_of
+    from orbit360.pipeline._runners import _share_of
 
     assert _share_of(8, 1) == 0  # a segment alone: x264's own choice
     assert [_share_of(2, 2), _share_of(16, 3), _share_of(2, 4)] == [1, 5, 1]

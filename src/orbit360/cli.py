@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from ._codecs import CODECS, ENCODERS, CodecConflict, codec_for
 from ._command import Orbit360Group, error_line, usage_message
 from .errors import Orbit360Error
 from .orient.modes import OrientMode
@@ -44,9 +45,6 @@ def calibrate(video: Path, output: Path, pto: Path | None, gyroflow: Path | None
               report_path: Path | None) -> None:
     """Estimate the rig profile of a side-by-side dual-fisheye VIDEO from its footage alone."""
     import json
-
-    import cv2
-    import numpy as np
 
     from ._files import atomic_output, check_input_file
     from .errors import file_context
@@ -87,20 +85,10 @@ def calibrate(video: Path, output: Path, pto: Path | None, gyroflow: Path | None
         for written in write_gyroflow(result.rig, gyroflow):
             click.echo(f"wrote {written}")
     if preview:
-        from .stitch.preview import render_preview
+        from .stitch.preview import write_calibration_preview
 
         caption = f"{video.name}: ray residual {result.residual_deg:.3f} deg, {result.matches} tracks\nred = seam, yellow = overlap band"
-        img = render_preview(result.rig, frames[len(frames) // 2], width=min(4096, max(1024, size[0])), caption=caption)
-        from .stitch.report import seam_crops
-
-        crops = seam_crops(result.rig, frames[len(frames) // 2])  # full size, below the overview
-        pad = np.zeros((crops.shape[0], max(0, img.shape[1] - crops.shape[1]), 3), np.uint8)
-        img = np.concatenate([img, np.concatenate([crops[:, : img.shape[1]], pad], axis=1)])
-        with atomic_output(preview) as tmp:
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
-                from .errors import OutputError
-
-                raise OutputError("could not write PNG", path=preview)
+        write_calibration_preview(result.rig, frames[len(frames) // 2], preview, caption=caption)
         click.echo(f"wrote {preview}")
 
 
@@ -313,10 +301,10 @@ def demo(out_dir: str, frames: int, quiet: bool) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The 360 MP4 to write.")
 @click.option("--lens", type=click.Path(dir_okay=False), help="Rig profile JSON (from `orbit360 calibrate`).")
 @click.option("--width", type=click.IntRange(64, 16384), help="Output width (height = width / 2), rounded down to a multiple of 4; default: input width.")
-@click.option("--codec", type=click.Choice(["h264", "hevc"]), show_default="h264, or the --encoder's codec")
+@click.option("--codec", type=click.Choice(sorted(CODECS)), show_default="h264, or the --encoder's codec")
 @click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True)
 @click.option("--preset", default="medium", show_default=True, help="x264/x265 preset.")
-@click.option("--encoder", type=click.Choice(["auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc"]), default="auto", show_default=True, help="auto: NVENC when a GPU encoder opens, else libx264/libx265.")
+@click.option("--encoder", type=click.Choice(ENCODERS), default=ENCODERS[0], show_default=True, help="auto: NVENC when a GPU encoder opens, else libx264/libx265.")
 @click.option("--segment-frames", type=click.IntRange(1, None), help="Stitch in segments of N frames (resumable; joined without re-encoding)  [default with --workers/--scheduler: 600]")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Local worker processes for the segments  [default: one per core]")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the segments on this Dask cluster (workers must share INPUT's and OUTPUT's filesystem; needs orbit360[dask]).")
@@ -342,10 +330,10 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
     from .profile import RigProfile
     from .video import EncodeOptions
 
-    implied = {"libx264": "h264", "h264_nvenc": "h264", "libx265": "hevc", "hevc_nvenc": "hevc"}.get(encoder)
-    if codec is not None and implied is not None and codec != implied:
-        raise click.BadParameter(f"--encoder {encoder} writes {implied}, not {codec}", param_hint="--codec")
-    options = EncodeOptions(codec=codec or implied or "h264", crf=crf, preset=preset, encoder=encoder)
+    try:
+        options = EncodeOptions(codec=codec_for(encoder, codec), crf=crf, preset=preset, encoder=encoder)
+    except CodecConflict as exc:
+        raise click.BadParameter(f"--encoder {exc.encoder} writes {exc.writes}, not {exc.asked}", param_hint="--codec") from None
     rig = RigProfile.load(lens) if lens else None
     from .cameras import is_photo
 
@@ -361,35 +349,14 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
         from .publish import web_rendition_path
 
         check_not_input(web_rendition_path(output))
-    from .salvage import salvaged_if_broken
-
-    with salvaged_if_broken(input, beside=output, reference=reference, log=warn) as playable:
-        if segment_frames is None and workers is None and scheduler is None:
-            from .pipeline import stitch_video
-
-            with progress_bar("stitching", quiet=quiet) as update:
-                r = stitch_video(playable, output, rig=rig, width=width, options=options, progress=update, calibrate=rig is None, log=warn,
-                                 orient=orient, start_s=start_s, stop_s=stop_s)
-            summary = f"wrote {r.output}: {r.frames} frames, {r.size[0]}x{r.size[1]}, {r.encoder}, spherical metadata V1+V2"
-            from .stitch.report import fit_summary_line
-
-            summary += "".join(f"\n{line}" for line in [fit_summary_line(r.rig)] if line)
-        else:
-            from .pipeline import DEFAULT_SEGMENT_FRAMES, stitch_segmented
-
-            with progress_bar("stitching", quiet=quiet) as update:
-                j = stitch_segmented(
-                    playable, output, rig=rig, width=width, options=options, segment_frames=segment_frames or DEFAULT_SEGMENT_FRAMES,
-                    workers=workers, scheduler=scheduler, progress=update, log=click.echo, calibrate=rig is None, orient=orient,
-                    start_s=start_s, stop_s=stop_s,
-                )
-            summary = (
-                f"wrote {j.output}: {j.frames} frames in {j.segments} segments ({j.reused} reused), {j.size[0]}x{j.size[1]}, "
-                f"{j.encoder}, spherical metadata V1+V2"
-            )
+    from .pipeline import stitch as stitch_job
     from .publish import finish_publication
 
-    lines = [summary, *finish_publication(output, web=web)]
+    with progress_bar("stitching", quiet=quiet) as update:
+        r = stitch_job(input, output, rig=rig, width=width, options=options, orient=orient, start_s=start_s, stop_s=stop_s,
+                       segment_frames=segment_frames, workers=workers, scheduler=scheduler, reference=reference,
+                       progress=update, log=warn, job_log=click.echo)
+    lines = [r.summary(), *finish_publication(output, web=web)]
     if not quiet:
         click.echo("\n".join(lines))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +20,11 @@ from numpy.typing import NDArray
 
 from ..errors import InputError
 from ..profile import RigProfile
+from ..stitch import FramePlan, YuvFrame
+from ._source import RigSource
+
+if TYPE_CHECKING:
+    from ..video import YuvFormat
 
 __all__ = ["ChapterSource", "join_audio"]
 
@@ -27,7 +32,7 @@ __all__ = ["ChapterSource", "join_audio"]
 class ChapterSource:
     """Several chapter RigSources played back to back as one."""
 
-    def __init__(self, parts: Sequence, *, camera: str | None = None) -> None:  # type: ignore[type-arg]
+    def __init__(self, parts: Sequence[RigSource], *, camera: str | None = None) -> None:
         if not parts:
             raise ValueError("a chapter set needs at least one chapter")
         first = parts[0]
@@ -47,9 +52,8 @@ class ChapterSource:
         self.frame_size: tuple[int, int] = tuple(first.frame_size)  # type: ignore[assignment]
         self.telemetry_path: Path | None = first.telemetry_path
         # the chapters' 4:2:0 coding when all share one and give planes (yuv420_frames)
-        formats = {getattr(p, "yuv_format", None) for p in parts}
-        can = all(hasattr(p, "yuv420_frames") for p in parts)
-        self.yuv_format = formats.pop() if can and len(formats) == 1 else None
+        formats = {p.yuv_format for p in parts}
+        self.yuv_format: YuvFormat | None = formats.pop() if len(formats) == 1 else None
         self._audio: Path | None = None
         self._audio_done = False
         self._tmp: Path | None = None
@@ -75,7 +79,7 @@ class ChapterSource:
                 self._audio = join_audio(sources, durations, self._tmp / "audio.mp4")  # type: ignore[arg-type]
         return self._audio
 
-    def _spans(self, start: int, stop: int | None) -> Iterator[tuple[Any, int, int]]:
+    def _spans(self, start: int, stop: int | None) -> Iterator[tuple[RigSource, int, int]]:
         """(chapter, its first and last-plus-one frame) covering joined frames [start, stop)."""
         stop = self.frame_count if stop is None else min(stop, self.frame_count)
         for first, part in zip(self.chapter_starts, self.parts):
@@ -87,7 +91,7 @@ class ChapterSource:
         for part, lo, hi in self._spans(start, stop):
             yield from part.frames(lo, hi)
 
-    def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[Any]:
+    def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[YuvFrame]:
         """The chapters' yuv420p planes back to back (only when ``yuv_format`` is set)."""
         for part, lo, hi in self._spans(start, stop):
             yield from part.yuv420_frames(lo, hi)
@@ -95,7 +99,7 @@ class ChapterSource:
     def nominal_rig(self) -> RigProfile | None:
         return self.parts[0].nominal_rig()
 
-    def plan(self, width: int, rig: RigProfile | None):  # type: ignore[no-untyped-def]
+    def plan(self, width: int, rig: RigProfile | None) -> FramePlan:
         return self.parts[0].plan(width, rig)
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ from ._max import _zip_pairs
 
 if TYPE_CHECKING:
     from ..video import YuvFormat
+    from ..stitch import StitchPlan
 
 __all__ = ["PairSync", "PairSource", "sync_pair", "LAYOUT_PAIR"]
 
@@ -190,7 +191,7 @@ class PairSource:
 
         return known_nominal_rig(self.frame_size, self.camera, fov_deg=self.fov_deg)
 
-    def plan(self, width: int, rig: RigProfile | None):  # type: ignore[no-untyped-def]
+    def plan(self, width: int, rig: RigProfile | None) -> "StitchPlan":
         from ..stitch import StitchPlan
 
         rig = rig or self.nominal_rig()

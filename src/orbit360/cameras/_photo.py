@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from ..errors import InputError
 from ..profile import RigProfile
 from ._content import has_image_circles
 from .kinds import Layout
+
+if TYPE_CHECKING:
+    from ..stitch import StitchPlan
 
 __all__ = ["PhotoSource", "open_photo", "is_photo", "fusion_photo_pair"]
 
@@ -76,6 +80,8 @@ class PhotoSource:
     audio_path: Path | None = None
     telemetry_path: Path | None = None
     frame_size: tuple[int, int] = field(init=False)
+    yuv_format: None = None
+    """A decoded JPEG is RGB: no yuv420p planes to give."""
 
     def __post_init__(self) -> None:
         self.frame_size = (int(self.frame.shape[1]), int(self.frame.shape[0]))
@@ -84,12 +90,16 @@ class PhotoSource:
         if start <= 0 and (stop is None or stop > 0):
             yield self.frame
 
+    def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+        """None to give (``yuv_format`` is None): the ``RigSource`` rule."""
+        raise ValueError("a photo has no yuv420p frames (yuv_format is None)")
+
     def nominal_rig(self) -> RigProfile:
         from ._optics import known_nominal_rig
 
         return known_nominal_rig(self.frame_size, self.camera)
 
-    def plan(self, width: int, rig: RigProfile | None):  # type: ignore[no-untyped-def]
+    def plan(self, width: int, rig: RigProfile | None) -> StitchPlan:
         from ..stitch import following_plan
 
         rig = rig or self.nominal_rig()

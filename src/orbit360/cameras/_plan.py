@@ -98,12 +98,29 @@ class RemapPlan:
             (block(1, 0), block(1, 1)), (block(2, 0), block(2, 1)), weight, weight_a, chroma_map=chroma_map,
         )
 
-    def apply(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        """The equirect (h, w, 3) of one recorded RGB frame."""
+    memory_frames = 0
+    """A remap keeps no state from frame to frame (``FramePlan``)."""
+
+    @property
+    def stitches_yuv420(self) -> bool:
+        """Whether ``yuv420`` serves this plan: the layout's chroma map is known, the width
+        a multiple of 4 and the recorded frame even."""
+        fw, fh = self.frame_size
+        return self.chroma_map is not None and self.size[0] % 4 == 0 and fw % 2 == 0 and fh % 2 == 0
+
+    def observe(self, frame: NDArray[np.uint8]) -> None:
+        """No state to advance (``FramePlan``)."""
+
+    def apply(self, frame: NDArray[np.uint8], out: NDArray[np.uint8] | None = None, *, index: int | None = None) -> NDArray[np.uint8]:
+        """The equirect (h, w, 3) of one recorded RGB frame, into ``out`` when given
+        ((h, w, 3) uint8); ``index`` (the frame's number, ``FramePlan``) is not used."""
         fw, fh = self.frame_size
         if frame.shape[0] != fh or frame.shape[1] != fw:
             raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, plan expects {fw}x{fh}")
-        out = cv2.remap(frame, self.maps[0], self.maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        w, h = self.size
+        if out is not None and (out.shape != (h, w) + frame.shape[2:] or out.dtype != np.uint8):
+            raise ValueError(f"out is {out.shape} {out.dtype}, the plan stitches {(h, w) + frame.shape[2:]} uint8")
+        out = cv2.remap(frame, self.maps[0], self.maps[1], cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_REPLICATE)
         self._blend(frame, out)
         return out
 
@@ -157,9 +174,18 @@ class RemapYuv:
         self.chroma_maps = cv2.convertMaps(self.chroma.maps[0], self.chroma.maps[1], cv2.CV_32FC1)
         self.luts = _RANGE_LUTS if full_range else None
 
-    def apply(self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None) -> "NDArray[np.uint8] | Planes":
+    memory_frames = 0
+    """No state from frame to frame (``YuvPlan``)."""
+
+    def observe(self, frame: "NDArray[np.uint8] | Planes") -> None:
+        """No state to advance (``YuvPlan``)."""
+
+    def apply(
+        self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None, *, index: int | None = None
+    ) -> "NDArray[np.uint8] | Planes":
         """Stitch one recorded yuv420p frame (one (fh * 3 // 2, fw) array, or its (Y, U, V)
-        planes); into ``out`` when given (an array of the output's layout or plane views)."""
+        planes); into ``out`` when given (an array of the output's layout or plane views);
+        ``index`` is not used."""
         planes, out, dst = stitch_planes(frame, self.plan.frame_size, out, self.size)
         for k, (src, plane) in enumerate(zip(planes, dst)):
             plan, maps = (self.plan, self.luma_maps) if k == 0 else (self.chroma, self.chroma_maps)

@@ -21,21 +21,13 @@ from numpy.typing import NDArray
 from .._types import StrPath
 from ..errors import InputError
 from ..profile import RigProfile
+from ..stitch import FramePlan, StitchPlan, YuvFrame
 from .kinds import Layout
 
 if TYPE_CHECKING:
     from ..video import YuvFormat
 
 __all__ = ["RigSource", "FramePlan", "SideBySideSource", "open_side_by_side"]
-
-
-@runtime_checkable
-class FramePlan(Protocol):
-    """Anything that turns one recorded frame into an equirect frame."""
-
-    size: tuple[int, int]
-
-    def apply(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]: ...
 
 
 @runtime_checkable
@@ -51,6 +43,10 @@ class RigSource(Protocol):
     - ``plan(width, rig)``: the FramePlan for an equirect of ``width``.
     - ``audio_path``: the file whose audio tracks are copied to the output (or None).
     - ``telemetry_path``: the file holding gpmd telemetry (or None).
+    - ``yuv_format``: how the recorded frames are coded when ``yuv420_frames`` can give
+      them as decoded yuv420p planes (8-bit 4:2:0, BT.601/BT.709), else None;
+      ``yuv420_frames(start, stop)``: those planes (only when ``yuv_format`` is set), in
+      the layout of ``frames``.
     """
 
     paths: tuple[Path, ...]
@@ -62,7 +58,12 @@ class RigSource(Protocol):
     audio_path: Path | None
     telemetry_path: Path | None
 
+    @property
+    def yuv_format(self) -> YuvFormat | None: ...
+
     def frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]: ...
+
+    def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[YuvFrame]: ...
 
     def nominal_rig(self) -> RigProfile | None: ...
 
@@ -114,7 +115,7 @@ class SideBySideSource:
         with open_reader(self.path) as r:
             yield from r.frames(start, stop)
 
-    def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[NDArray[np.uint8]]:
+    def yuv420_frames(self, start: int = 0, stop: int | None = None) -> Iterator[YuvFrame]:
         """Recorded frames as decoded yuv420p planes (Y, U, V): views of the decoder's
         buffers, no conversion and no copy."""
         from ..video import open_reader
@@ -127,8 +128,7 @@ class SideBySideSource:
             return self.rig_hint
         return RigProfile.nominal(self.frame_size, fov_deg=self.fov_deg, camera=self.camera)
 
-    def plan(self, width: int, rig: RigProfile | None) -> FramePlan:
-        from ..stitch import StitchPlan
+    def plan(self, width: int, rig: RigProfile | None) -> StitchPlan:
 
         rig = rig or self.nominal_rig()
         rig = rig.scaled_to(self.frame_size, path=self.path)  # same camera at another resolution

@@ -3,14 +3,13 @@
 ``job_rotations`` runs once per job (like calibration): it reads the source's gpmd
 telemetry, measures the camera's own motion from the video (to estimate the telemetry
 clock's offset and the gyro's bias), and returns one rotation matrix per output frame
-for ``--orient lock|smooth``. ``OrientedStitch`` applies plan + rotation per frame.
+for ``--orient lock|smooth``. ``OrientedPlan`` applies plan + rotation per frame.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,16 +17,18 @@ from numpy.typing import NDArray
 from ..errors import InputError, TelemetryError
 from ..geometry import Rotation
 from ..orient import OrientMode
+from ..cameras import RigSource
 from ..profile import RigProfile
+from ..stitch import FramePlan, YuvFrame, YuvPlan
 
-__all__ = ["job_rotations", "OrientedStitch", "OrientedYuvStitch", "MOTION_FRAMES"]
+__all__ = ["job_rotations", "OrientedPlan", "OrientedYuvPlan", "MOTION_FRAMES"]
 
 MOTION_FRAMES = 240
 """Frames from the start of the recording whose motion is measured from the video."""
 
 
 def job_rotations(
-    source: Any, rig: RigProfile | None, mode: OrientMode | str, *, log: Callable[[str], None] | None = None, video_motion: bool = True,
+    source: RigSource, rig: RigProfile | None, mode: OrientMode | str, *, log: Callable[[str], None] | None = None, video_motion: bool = True,
     frames: tuple[int, int] | None = None,
 ) -> NDArray[np.float64] | None:
     """(frame_count, 3, 3) rotations M (output direction d shows the stitched sphere at
@@ -70,8 +71,8 @@ def job_rotations(
 
 
 def earth_sightings(
-    source: Any, rig: RigProfile | None, frames: "list[int] | None" = None, *, span: tuple[int, int] | None = None
-) -> tuple[list[int], list[Any]]:
+    source: RigSource, rig: RigProfile | None, frames: "list[int] | None" = None, *, span: tuple[int, int] | None = None
+) -> tuple[list[int], list[NDArray[np.float64] | None]]:
     """(frames looked at, the Earth's centre on the rig sphere in each or None), each frame
     stitched at ``DETECT_WIDTH``. ``frames``: which (decoded from their key frames when
     they are key frames, else exactly); None: every frame of ``span`` (default all),
@@ -81,7 +82,7 @@ def earth_sightings(
 
     plan = source.plan(DETECT_WIDTH, rig)
     looked: list[int] = []
-    nadirs: list[Any] = []
+    nadirs: list[NDArray[np.float64] | None] = []
 
     def look(index: int, frame: NDArray[np.uint8]) -> None:
         fix = find_earth(plan.apply(frame))
@@ -107,7 +108,7 @@ direction does in the gyro-locked view (orbital motion, 0.07°/s; gyro drift) is
 
 
 def earth_job_rotations(
-    source: Any, rig: RigProfile | None, *, log: Callable[[str], None] | None = None, frames: tuple[int, int] | None = None
+    source: RigSource, rig: RigProfile | None, *, log: Callable[[str], None] | None = None, frames: tuple[int, int] | None = None
 ) -> NDArray[np.float64]:
     """``--orient earth``: rotations putting the Earth's centre straight down, the heading
     from the gyro when the recording has one (else from the previous frame), looking only
@@ -162,57 +163,86 @@ def earth_job_rotations(
     return np.concatenate([np.repeat(part[:1], lo, axis=0), part, np.repeat(part[-1:], n - b, axis=0)])
 
 
-class OrientedStitch:
-    """``plan.apply`` followed by the frame's rotation; feed it (index, frame) pairs."""
+class OrientedPlan:
+    """A ``FramePlan``: ``plan`` followed by the frame's rotation, ``rotations[index]``
+    (the last one past the end); ``apply`` needs the frame's ``index``."""
 
-    def __init__(self, plan: Any, rotations: NDArray[np.float64]) -> None:
+    def __init__(self, plan: FramePlan, rotations: NDArray[np.float64]) -> None:
         from ..orient import SphereRotator
 
         self.plan = plan
         self.rotations = rotations
         self.rotator = SphereRotator(plan.size)
 
-    def __call__(self, item: tuple[int, NDArray[np.uint8]], out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.plan.size
+
+    @property
+    def rig(self) -> RigProfile | None:
+        return self.plan.rig
+
+    @property
+    def memory_frames(self) -> int:
+        return self.plan.memory_frames
+
+    @property
+    def stitches_yuv420(self) -> bool:
+        return self.plan.stitches_yuv420
+
+    def rotation(self, index: int | None) -> Rotation:
+        if index is None:
+            raise ValueError("a rotating plan needs each frame's index")
+        return Rotation(self.rotations[min(index, len(self.rotations) - 1)])
+
+    def apply(self, frame: NDArray[np.uint8], out: NDArray[np.uint8] | None = None, *, index: int | None = None) -> NDArray[np.uint8]:
         """The stitched, rotated frame; into ``out`` when given (a frame the writer is done with)."""
-        index, frame = item
-        m = self.rotations[min(index, len(self.rotations) - 1)]
-        return self.rotator.apply(self.plan.apply(frame), Rotation(m), out=out)
+        rotation = self.rotation(index)
+        return self.rotator.apply(self.plan.apply(frame, index=index), rotation, out=out)
 
-    @staticmethod
-    def number(frames: Iterable[NDArray[np.uint8]], start: int = 0) -> Iterator[tuple[int, NDArray[np.uint8]]]:
-        return enumerate(frames, start)
+    def observe(self, frame: NDArray[np.uint8]) -> None:
+        self.plan.observe(frame)
+
+    def yuv420(self, *, matrix: str = "bt601", full_range: bool = False) -> "OrientedYuvPlan":
+        return OrientedYuvPlan(self.plan.yuv420(matrix=matrix, full_range=full_range), self)
 
 
-class OrientedYuvStitch:
-    """``OrientedStitch`` for yuv420p frames: ``YuvStitch.apply`` then the frame's
-    rotation, luma at full and chroma at half size; feed it (index, planes) pairs."""
+class OrientedYuvPlan:
+    """``OrientedPlan`` for yuv420p frames (a ``YuvPlan``): the plan's ``YuvPlan`` then the
+    frame's rotation, luma at full and chroma at half size."""
 
-    def __init__(self, stitch: Any, rotations: NDArray[np.float64]) -> None:
+    def __init__(self, stitch: YuvPlan, oriented: OrientedPlan) -> None:
         from ..orient import SphereRotator
 
         w, h = stitch.size
         self.size = (w, h)
         self.stitch = stitch
-        self.rotations = rotations
+        self.oriented = oriented
         self._local = threading.local()
         self.luma = SphereRotator((w, h))
         self.chroma = SphereRotator((w // 2, h // 2))
 
-    def __call__(self, item: tuple[int, NDArray[np.uint8]], out: Any = None) -> Any:
+    @property
+    def memory_frames(self) -> int:
+        return self.stitch.memory_frames
+
+    def observe(self, frame: YuvFrame) -> None:
+        self.stitch.observe(frame)
+
+    def apply(self, frame: YuvFrame, out: YuvFrame | None = None, *, index: int | None = None) -> YuvFrame:
         """The stitched, rotated frame; into ``out`` when given (an array of the output's
         layout or (Y, U, V) plane views, as ``YuvStitch.apply`` takes)."""
         from ..video import yuv420p_planes
 
-        index, frame = item
-        rotation = Rotation(self.rotations[min(index, len(self.rotations) - 1)])
+        rotation = self.oriented.rotation(index)
         if rotation.angle < 1e-9:
-            return self.stitch.apply(frame, out=out)
+            return self.stitch.apply(frame, out=out, index=index)
         # stitched into this thread's scratch frame, then turned into ``out``
         w, h = self.size
-        stitched = getattr(self._local, "frame", None)
+        stitched: NDArray[np.uint8] | None = self._local.__dict__.get("frame")
         if stitched is None:
             stitched = self._local.frame = np.empty((h * 3 // 2, w), np.uint8)
-        self.stitch.apply(frame, out=stitched)
+        self.stitch.apply(frame, out=stitched, index=index)
         if out is None:
             out = np.empty_like(stitched)
         for rotator, src, dst in zip((self.luma, self.chroma, self.chroma), yuv420p_planes(stitched), yuv420p_planes(out)):

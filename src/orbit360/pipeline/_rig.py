@@ -8,14 +8,14 @@ more than ``MAX_UNSEEN`` of the sphere unseen, the job stops with an error namin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..geometry import fibonacci_dirs
 from ..errors import CalibrationError, InputError
+from ..cameras import RigSource
 from ..profile import RigProfile
 
 __all__ = ["calibrate_source", "checked_nominal", "unseen_fraction", "CALIBRATION_FRAMES", "MAX_UNSEEN"]
@@ -27,16 +27,15 @@ MAX_UNSEEN = 0.05
 """The largest fraction of the sphere a rig may leave unseen (black in the output)."""
 
 
-def _spread_frames(source: Any, count: int) -> Iterator[NDArray[np.uint8]]:
+def _spread_frames(source: RigSource, count: int) -> Iterator[NDArray[np.uint8]]:
     n = int(source.frame_count)
     for i in sorted({int(round(x)) for x in np.linspace(0, max(n - 1, 0), min(count, max(n, 1)))}):
         it = source.frames(i, i + 1)
         try:
             frame = next(iter(it), None)
         finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
+            if isinstance(it, Generator):
+                it.close()
         if frame is not None:
             yield frame
 
@@ -57,7 +56,7 @@ def unseen_fraction(rig: RigProfile, samples: int = 20000) -> float:
     return float(1.0 - seen.mean())
 
 
-def checked_nominal(source: Any, nominal: RigProfile) -> RigProfile:
+def checked_nominal(source: RigSource, nominal: RigProfile) -> RigProfile:
     """``nominal``, or InputError naming the file when it leaves too much of the sphere unseen."""
     unseen = unseen_fraction(nominal)
     if unseen > MAX_UNSEEN:
@@ -70,7 +69,7 @@ def checked_nominal(source: Any, nominal: RigProfile) -> RigProfile:
     return nominal
 
 
-def calibrate_source(source: Any, *, warn: Callable[[str], None] | None = None) -> tuple[RigProfile | None, str]:
+def calibrate_source(source: RigSource, *, warn: Callable[[str], None] | None = None) -> tuple[RigProfile | None, str]:
     """(rig, how) for ``source``: self-calibrated ("calibrated"), or the nominal rig
     ("nominal") when calibration cannot reach an estimate or its rig would leave more than
     ``MAX_UNSEEN`` of the sphere black (``warn`` is told why). Raises InputError when even

@@ -18,11 +18,14 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
+import numpy as np
+
+from ..cameras import RigSource
 from ..errors import JobError
+from ..stitch import FramePlan
 from ..video import EncodeOptions
-from ._work import SegmentTask, sha256_file, write_json
+from ._work import Record, SegmentTask, sha256_file, write_json
 
 __all__ = ["JobSpec", "run_segment", "where_am_i"]
 
@@ -36,7 +39,7 @@ class JobSpec:
     input: str
     work: str
     key: str
-    rig: dict[str, Any] | None
+    rig: Record | None
     """``RigProfile.to_dict()`` of the job's rig (None: the source needs none)."""
     width: int
     options: EncodeOptions
@@ -51,10 +54,10 @@ class JobSpec:
     """Stitch yuv420p planes as decoded where possible (``_frames``)."""
 
 
-_PLANS: dict[str, Any] = {}
+_PLANS: dict[str, FramePlan] = {}
 
 
-def _plan(spec: JobSpec, source: Any) -> Any:
+def _plan(spec: JobSpec, source: RigSource) -> FramePlan:
     """The job's plan, built once per worker process and job (a 5.7K plan takes seconds)."""
     from ..profile import RigProfile
 
@@ -68,9 +71,9 @@ def _plan(spec: JobSpec, source: Any) -> Any:
     return plan
 
 
-def where_am_i() -> dict[str, Any]:
+def where_am_i() -> Record:
     """This process: pid, host, and the Dask worker address when it is one."""
-    where: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname(), "worker": None}
+    where: Record = {"pid": os.getpid(), "host": socket.gethostname(), "worker": None}
     if "distributed" in sys.modules:  # never import dask here: the local pool must not need it
         try:
             from distributed import get_worker
@@ -88,13 +91,11 @@ def _write_progress(path: Path, frames: int) -> None:
         pass  # progress is best effort; the segment record is what counts
 
 
-def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
+def run_segment(spec: JobSpec, task: SegmentTask) -> Record:
     """Stitch segment ``task`` of the job ``spec``; return its record (also written beside it)."""
     from ..cameras import open_rig
-    from ..video import VideoWriter
     from ..video import check_segment
-    from ._frames import frame_work
-    from ._stages import default_stitchers, run_stages, stitch_threads
+    from ._encode import encode_range
 
     started = time.time()
     work = Path(spec.work)
@@ -113,22 +114,14 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
         t0 = time.perf_counter()
         plan = _plan(spec, source)
         plan_s = time.perf_counter() - t0
-        rotations = None
-        if spec.rotations is not None:
-            import numpy as np
-
-            rotations = np.load(spec.rotations, mmap_mode="r")
-        job = frame_work(source, plan, rotations, start=task.start, stop=task.stop, yuv=spec.yuv)
-        with VideoWriter(final, size=plan.size, fps=spec.fps, options=spec.options, yuv_matrix=job.yuv_matrix) as writer:
-            stitchers = default_stitchers(plan) if getattr(plan, "seam", None) == "tracked" or not spec.stitchers else spec.stitchers
-            with stitch_threads(writer.encoder, spec.options.preset):
-                timings = run_stages(
-                    job.frames, job.stitch, writer.write, stitchers=stitchers, progress=progress, finish=writer.close,
-                    new_buffer=writer.new_frame if job.yuv else None,
-                )
-            encoder = writer.encoder
+        rotations = None if spec.rotations is None else np.load(spec.rotations, mmap_mode="r")
+        done = encode_range(
+            source, plan, final, fps=spec.fps, options=spec.options, start=task.start, stop=task.stop, rotations=rotations,
+            yuv=spec.yuv, stitchers=spec.stitchers, progress=progress,
+        )
     finally:
         source.close()
+    timings, encoder = done.timings, done.encoder
     if timings.frames != task.frames:
         final.unlink(missing_ok=True)
         raise JobError(

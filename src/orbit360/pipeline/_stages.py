@@ -6,7 +6,7 @@ in several threads (frames are written back in input order). FFmpeg (decoding, p
 encoding) and OpenCV (remap) release the GIL, so the threads use separate cores. The
 queues hold at most ``depth`` frames each, which bounds memory whatever the length of the
 input. Stitched frames are written into a small pool of reused buffers (no per-frame
-allocation of a full equirect frame) when the plan's ``apply`` accepts ``out=``.
+allocation of a full equirect frame): ``apply`` gets one as ``out``.
 
 Each stage's busy time (not the time it waits on a queue) is measured; the slowest stage
 sets the throughput, which ``StageTimings.bottleneck`` names.
@@ -14,23 +14,39 @@ sets the throughput, which ``StageTimings.bottleneck`` names.
 
 from __future__ import annotations
 
-import inspect
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Generic, Protocol, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..stitch import FramePlan, YuvPlan
+
 __all__ = ["StageTimings", "run_stages", "default_stitchers", "stitch_threads"]
 
-_END = object()
 _POLL_S = 0.1
+
+T = TypeVar("T")  # what the decode stage yields
+O = TypeVar("O")  # what the stitch stage makes and the encode stage takes
+
+
+class _End:
+    """The marker a stage puts on its queue after its last item."""
+
+
+_END = _End()
+
+
+class Buffer(Protocol):
+    """A picture in the encoder's own buffers (``VideoWriter.new_frame``)."""
+
+    def writable(self) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]: ...
 
 
 @dataclass
@@ -80,19 +96,13 @@ class StageTimings:
                    float(d.get("encode_s", 0)), float(d.get("wall_s", 0)))
 
 
-def _accepts_out(apply: Callable[..., object]) -> bool:
-    try:
-        return "out" in inspect.signature(apply).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def default_stitchers(plan: object = None, cpus: int | None = None) -> int:
+def default_stitchers(plan: FramePlan | YuvPlan | None = None, cpus: int | None = None) -> int:
     """Stitch threads for ``plan`` on a machine of ``cpus`` cores (default: this one): one
     on small machines, where the encoder needs every core, and for a plan that keeps
-    state from frame to frame (a tracked seam, followed exposure); a quarter of the cores (at most 4) on
-    bigger ones, where a single stitch thread would be the bottleneck."""
-    if getattr(plan, "seam", None) == "tracked" or getattr(plan, "follow", False):
+    state from frame to frame (``memory_frames``: a tracked seam, followed exposure); a
+    quarter of the cores (at most 4) on bigger ones, where a single stitch thread would be
+    the bottleneck."""
+    if plan is not None and plan.memory_frames > 0:
         return 1
     n = cpus if cpus is not None else usable_cpus()
     return 1 if n <= 4 else min(4, n // 4)
@@ -133,22 +143,24 @@ def usable_cpus() -> int:
 
 
 def run_stages(
-    frames: Iterable[NDArray[np.uint8]],
-    apply: Callable[..., NDArray[np.uint8]],
-    write: Callable[[NDArray[np.uint8]], None],
+    frames: Iterable[T],
+    apply: Callable[..., O],
+    write: Callable[[O], None],
     *,
     depth: int = 3,
     stitchers: int = 1,
     progress: Callable[[int], None] | None = None,
     finish: Callable[[], None] | None = None,
-    new_buffer: Callable[[], Any] | None = None,
+    new_buffer: Callable[[], O] | None = None,
 ) -> StageTimings:
-    """Run ``write(apply(frame))`` for every frame, decode / stitch / encode overlapped.
+    """Run ``write(apply(frame, out=buffer))`` for every frame, decode / stitch / encode overlapped.
 
-    :param frames: recorded frames; iterated in a decode thread.
-    :param apply: the stitch (runs in the calling thread, and in ``stitchers - 1`` more
-        threads); given ``out=`` a reused buffer when it accepts one. It must not keep
-        state from frame to frame when ``stitchers > 1``.
+    :param frames: recorded frames; iterated in a decode thread (closed there when it is a
+        generator).
+    :param apply: the stitch, ``apply(frame, out=buffer)`` (runs in the calling thread, and
+        in ``stitchers - 1`` more threads); ``buffer`` is a picture ``write`` is done with
+        (None until there is one), to write into. It must not keep state from frame to
+        frame when ``stitchers > 1``.
     :param write: the encoder (runs in an encode thread, frames in input order); must be
         done with its argument when it returns.
     :param depth: frames each queue holds at most.
@@ -156,154 +168,181 @@ def run_stages(
     :param progress: ``progress(frames_written)``, called from the calling thread.
     :param finish: called in the encode thread after the last frame (the encoder's flush:
         frames it still holds are encoded then), timed as encoding.
-    :param new_buffer: makes the buffers ``apply`` writes into when it accepts ``out=``
-        (``VideoWriter.new_frame``: the encoder reads them without a copy): ``apply`` gets
-        ``out=buffer.writable()`` and ``write`` gets the buffer itself. Default: what
-        ``apply`` returns is written, and given back to it as ``out=``.
+    :param new_buffer: makes the buffers ``apply`` writes into (``VideoWriter.new_frame``:
+        the encoder reads them without a copy): ``apply`` gets ``out=buffer.writable()``
+        and ``write`` gets the buffer itself. Default: what ``apply`` returns is written,
+        and given back to it as ``out``.
 
     ``StageTimings.stitch_s`` sums the busy time of all stitch threads. At most
     ``2 * depth + stitchers`` frames are between decoding and encoding at any time. An
     exception in any stage stops the others and is re-raised here.
     """
-    n_st = max(1, int(stitchers))
-    timings = StageTimings()
-    decoded: queue.Queue[object] = queue.Queue(depth)
-    stitched: queue.Queue[object] = queue.Queue(depth)
-    free: queue.Queue[NDArray[np.uint8]] = queue.Queue()
-    inflight = threading.Semaphore(2 * depth + n_st)
-    stop = threading.Event()
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-    written = [0]
-    use_out = _accepts_out(apply)
+    stages = _Stages(frames, apply, write, depth=depth, stitchers=max(1, int(stitchers)), progress=progress,
+                     finish=finish, new_buffer=new_buffer)
+    return stages.run()
 
-    def fail(exc: BaseException) -> None:
-        errors.append(exc)
-        stop.set()
 
-    def put(q: queue.Queue[object], item: object) -> bool:
-        while not stop.is_set():
+@dataclass
+class _Stages(Generic[T, O]):
+    """One run of the three stages: the queues between them, their shared stop signal and
+    counts, and one method per stage (``decode``, ``stitch``, ``encode``) run in threads."""
+
+    frames: Iterable[T]
+    apply: Callable[..., O]
+    write: Callable[[O], None]
+    depth: int
+    stitchers: int
+    progress: Callable[[int], None] | None
+    finish: Callable[[], None] | None
+    new_buffer: Callable[[], O] | None
+    timings: StageTimings = field(default_factory=StageTimings)
+    written: int = 0
+    errors: list[BaseException] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.decoded: queue.Queue[tuple[int, T] | _End] = queue.Queue(self.depth)
+        self.stitched: queue.Queue[tuple[int, O] | _End] = queue.Queue(self.depth)
+        self.free: queue.Queue[O] = queue.Queue()  # written pictures, for ``apply`` to reuse
+        self.inflight = threading.Semaphore(2 * self.depth + self.stitchers)
+
+    def run(self) -> StageTimings:
+        start = time.perf_counter()
+        threads = [threading.Thread(target=self.decode, name="orbit360-decode", daemon=True),
+                   threading.Thread(target=self.encode, name="orbit360-encode", daemon=True)]
+        threads += [threading.Thread(target=self.stitch, args=(False,), name=f"orbit360-stitch-{i}", daemon=True)
+                    for i in range(1, self.stitchers)]
+        for t in threads:
+            t.start()
+        try:
+            self.stitch(True)
+        finally:
+            for t in threads:
+                t.join()
+        self.timings.wall_s = time.perf_counter() - start
+        self.timings.frames = self.written
+        if self.errors:
+            raise self.errors[0]
+        if self.progress is not None:
+            self.progress(self.written)
+        return self.timings
+
+    # ---- what the stages share ----------------------------------------------------------
+    def fail(self, exc: BaseException) -> None:
+        self.errors.append(exc)
+        self.stop.set()
+
+    def put(self, q: "queue.Queue[tuple[int, T] | _End] | queue.Queue[tuple[int, O] | _End]", item: object) -> bool:
+        """Put ``item`` on ``q`` unless the run stops first (then False)."""
+        while not self.stop.is_set():
             try:
-                q.put(item, timeout=_POLL_S)
+                q.put(item, timeout=_POLL_S)  # type: ignore[arg-type]
                 return True
             except queue.Full:
                 continue
         return False
 
-    def get(q: queue.Queue[object]) -> object:
+    def get(self, q: "queue.Queue[tuple[int, T] | _End] | queue.Queue[tuple[int, O] | _End]") -> "tuple[int, T] | tuple[int, O] | _End":
+        """The next item of ``q``, or ``_END`` once the run stops."""
         while True:
             try:
                 return q.get(timeout=_POLL_S)
             except queue.Empty:
-                if stop.is_set():
+                if self.stop.is_set():
                     return _END
 
-    def decode() -> None:
-        it = iter(frames)
+    # ---- the stages ---------------------------------------------------------------------
+    def decode(self) -> None:
+        """Iterate the frames onto ``decoded``, at most ``2 * depth + stitchers`` in flight."""
+        it = iter(self.frames)
         seq = 0
         try:
-            while not stop.is_set():
-                while not inflight.acquire(timeout=_POLL_S):
-                    if stop.is_set():
+            while not self.stop.is_set():
+                while not self.inflight.acquire(timeout=_POLL_S):
+                    if self.stop.is_set():
                         return
                 t0 = time.perf_counter()
                 try:
                     f = next(it)
                 except StopIteration:
                     break
-                timings.decode_s += time.perf_counter() - t0
-                if not put(decoded, (seq, f)):
+                self.timings.decode_s += time.perf_counter() - t0
+                if not self.put(self.decoded, (seq, f)):
                     break
                 seq += 1
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-            fail(exc)
+            self.fail(exc)
         finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
-            for _ in range(n_st):
-                put(decoded, _END)
+            if isinstance(it, Generator):
+                it.close()
+            for _ in range(self.stitchers):
+                self.put(self.decoded, _END)
 
-    def stitch(report: bool) -> None:
+    def stitch(self, report: bool) -> None:
+        """Stitch decoded frames onto ``stitched`` (one of ``stitchers`` threads)."""
         try:
             while True:
-                item = get(decoded)
-                if item is _END:
+                item = self.get(self.decoded)
+                if isinstance(item, _End):
                     break
-                seq, frame = item  # type: ignore[misc]
+                seq, frame = item
                 t0 = time.perf_counter()
-                if use_out:
-                    try:
-                        buf = free.get_nowait()
-                    except queue.Empty:
-                        # a new buffer (no more than the frames in flight)
-                        buf = None if new_buffer is None else new_buffer()
-                    if new_buffer is None:
-                        out = apply(frame, out=buf)
-                    else:
-                        apply(frame, out=buf.writable())
-                        out = buf
-                else:
-                    out = apply(frame)
+                out = self.stitch_one(frame)
                 dt = time.perf_counter() - t0
-                with lock:
-                    timings.stitch_s += dt
-                if not put(stitched, (seq, out)):
+                with self.lock:
+                    self.timings.stitch_s += dt
+                if not self.put(self.stitched, (seq, out)):
                     break
-                if report and progress is not None:
-                    progress(written[0])
+                if report and self.progress is not None:
+                    self.progress(self.written)
         except BaseException as exc:  # noqa: BLE001
-            fail(exc)
+            self.fail(exc)
         finally:
-            put(stitched, _END)
+            self.put(self.stitched, _END)
 
-    def encode() -> None:
+    def stitch_one(self, frame: object) -> O:
+        """``apply`` on one frame, into a picture the encoder is done with (or a new one)."""
+        try:
+            buf: O | None = self.free.get_nowait()
+        except queue.Empty:
+            # a new buffer (no more than the frames in flight)
+            buf = None if self.new_buffer is None else self.new_buffer()
+        if self.new_buffer is None:
+            return self.apply(frame, out=buf)
+        self.apply(frame, out=cast(Buffer, buf).writable())
+        return cast(O, buf)
+
+    def encode(self) -> None:
+        """Write stitched frames in input order (stitch threads finish out of order), then ``finish``."""
         ends, nxt = 0, 0
-        pending: dict[int, NDArray[np.uint8]] = {}
+        pending: dict[int, O] = {}
         try:
             while True:
-                item = get(stitched)
-                if item is _END:
-                    if stop.is_set():
+                item = self.get(self.stitched)
+                if isinstance(item, _End):
+                    if self.stop.is_set():
                         break
                     ends += 1
-                    if ends < n_st:
+                    if ends < self.stitchers:
                         continue
-                    if finish is not None:
+                    if self.finish is not None:
                         t0 = time.perf_counter()
-                        finish()
-                        timings.encode_s += time.perf_counter() - t0
+                        self.finish()
+                        self.timings.encode_s += time.perf_counter() - t0
                     break
-                seq, out = item  # type: ignore[misc]
-                pending[seq] = out
-                while nxt in pending:  # stitch threads finish out of order; write in order
-                    f = pending.pop(nxt)
-                    t0 = time.perf_counter()
-                    write(f)
-                    timings.encode_s += time.perf_counter() - t0
-                    written[0] += 1
+                seq, out = item
+                pending[seq] = out  # type: ignore[assignment]
+                while nxt in pending:
+                    self.write_one(pending.pop(nxt))
                     nxt += 1
-                    inflight.release()
-                    if use_out:
-                        free.put(f)
         except BaseException as exc:  # noqa: BLE001
-            fail(exc)
+            self.fail(exc)
 
-    start = time.perf_counter()
-    threads = [threading.Thread(target=decode, name="orbit360-decode", daemon=True),
-               threading.Thread(target=encode, name="orbit360-encode", daemon=True)]
-    threads += [threading.Thread(target=stitch, args=(False,), name=f"orbit360-stitch-{i}", daemon=True) for i in range(1, n_st)]
-    for t in threads:
-        t.start()
-    try:
-        stitch(True)
-    finally:
-        for t in threads:
-            t.join()
-    timings.wall_s = time.perf_counter() - start
-    timings.frames = written[0]
-    if errors:
-        raise errors[0]
-    if progress is not None:
-        progress(written[0])
-    return timings
+    def write_one(self, picture: O) -> None:
+        t0 = time.perf_counter()
+        self.write(picture)
+        self.timings.encode_s += time.perf_counter() - t0
+        self.written += 1
+        self.inflight.release()
+        self.free.put(picture)

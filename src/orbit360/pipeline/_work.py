@@ -26,13 +26,17 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Union
 
 from .._files import atomic_output
 from .._types import StrPath
 from ..errors import JobError
 
-__all__ = ["WorkFolder", "input_identity", "job_key", "segment_ranges", "SegmentTask", "sha256_file"]
+JsonValue = Union[str, int, float, bool, None, list["JsonValue"], dict[str, "JsonValue"]]
+Record = dict[str, JsonValue]
+"""A JSON object: a manifest, a segment's record, the job's settings."""
+
+__all__ = ["Record", "WorkFolder", "input_identity", "job_key", "segment_ranges", "SegmentTask", "sha256_file"]
 
 MANIFEST_VERSION = 1
 _EDGE = 1024 * 1024
@@ -59,7 +63,7 @@ def sha256_file(path: StrPath, *, limit: int | None = None) -> str:
     return h.hexdigest()
 
 
-def input_identity(path: StrPath) -> dict[str, Any]:
+def input_identity(path: StrPath) -> Record:
     """Size, mtime and hashes of the first and last MiB of ``path``."""
     p = Path(path)
     st = p.stat()
@@ -70,7 +74,7 @@ def input_identity(path: StrPath) -> dict[str, Any]:
     return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "head_sha256": head, "tail_sha256": tail}
 
 
-def job_key(identity: dict[str, Any], settings: dict[str, Any]) -> str:
+def job_key(identity: Record, settings: Record) -> str:
     ident = {k: v for k, v in identity.items() if k != "path"}  # moving the input keeps the job
     blob = json.dumps({"input": ident, "settings": settings}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()
@@ -116,12 +120,12 @@ def segment_ranges(frame_count: int, segment_frames: int, *, first: int = 0) -> 
     ]
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: Record) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> Record | None:
     try:
         d = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -162,10 +166,10 @@ class WorkFolder:
     def manifest_path(self) -> Path:
         return self.path / "manifest.json"
 
-    def manifest(self) -> dict[str, Any] | None:
+    def manifest(self) -> Record | None:
         return read_json(self.manifest_path)
 
-    def write_manifest(self, data: dict[str, Any]) -> None:
+    def write_manifest(self, data: Record) -> None:
         write_json(self.manifest_path, data)
 
     def reset(self) -> None:

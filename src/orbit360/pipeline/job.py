@@ -41,6 +41,7 @@ def stitch(
     reference: StrPath | None = None,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    job_log: Callable[[str], None] | None = None,
 ) -> StitchResult | JobResult:
     """Stitch the dual-lens recording ``input`` to an equirect 360 MP4 at ``output``.
 
@@ -51,8 +52,10 @@ def stitch(
     :param salvage: a recording whose moov is missing is salvaged first (into a temporary
         folder beside ``output``), with ``reference`` as the healthy clip if given.
     :param orient, start_s, stop_s, options, width, progress, log: as ``stitch_video``.
+    :param job_log: where the segmented job's messages go ("reused K/N segments", the
+        rig and orientation found, ...); default ``log``.
     :returns: a ``StitchResult`` (single pass) or a ``JobResult`` (segments); both carry
-        ``output``, ``frames``, ``size``, ``encoder`` and ``rig``.
+        ``output``, ``frames``, ``size``, ``encoder`` and ``rig``, and ``summary()``.
     """
     def run(playable: StrPath) -> StitchResult | JobResult:
         if not is_segmented(segment_frames, workers, scheduler):
@@ -60,7 +63,7 @@ def stitch(
                                 calibrate=rig is None, log=log, orient=orient, start_s=start_s, stop_s=stop_s)
         return stitch_segmented(playable, output, rig=rig, width=width, options=options,
                                 segment_frames=segment_frames or DEFAULT_SEGMENT_FRAMES, workers=workers,
-                                scheduler=scheduler, progress=progress, log=log, calibrate=rig is None, orient=orient,
+                                scheduler=scheduler, progress=progress, log=job_log or log, calibrate=rig is None, orient=orient,
                                 start_s=start_s, stop_s=stop_s)
 
     if not salvage:

@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -38,13 +37,17 @@ from .._types import StrPath
 from ..errors import InputError, JobError, OutputError
 from ..orient import OrientMode
 from ..profile import RigProfile
-from ..video import EncodeOptions, resolve_encoder
+from ..cameras import RigSource
+from ..timerange import FrameSpan
+from ..video import EncodeOptions
 from ._rig import calibrate_source
-from ._segment import JobSpec, run_segment
+from ._runners import Runner, runner_for
+from ._segment import JobSpec
 from .single import output_width
-from ._stages import StageTimings, usable_cpus
+from ._stages import StageTimings
 from ._work import (
     MANIFEST_VERSION,
+    Record,
     SegmentTask,
     WorkFolder,
     input_identity,
@@ -61,7 +64,6 @@ DEFAULT_SEGMENT_FRAMES = 600
 worker at 5.7K)."""
 
 _POLL_S = 0.2
-_DASK_HINT = "pip install 'orbit360[dask]'"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class JobResult:
     rig: RigProfile | None
     segments: int
     reused: int
-    records: list[dict[str, Any]]
+    records: list[Record]
     """Per segment (in order): its record, with ``"reused": True`` when it came from an
     earlier run; ``pid``/``host``/``worker`` say where it was stitched."""
     timings: StageTimings = field(default_factory=StageTimings)
@@ -84,6 +86,13 @@ class JobResult:
     join_s: float = 0.0
     rig_source: str = "given"
     """"given" (--lens), "calibrated", "nominal" or "cached" (from the work folder)."""
+
+    def summary(self) -> str:
+        """What was written, in a line."""
+        return (
+            f"wrote {self.output}: {self.frames} frames in {self.segments} segments ({self.reused} reused), "
+            f"{self.size[0]}x{self.size[1]}, {self.encoder}, spherical metadata V1+V2"
+        )
 
 
 @within_job
@@ -129,56 +138,31 @@ def stitch_segmented(
         ``stitch_video``): the segments cut that range, and the range is part of the job key.
     """
     from ..cameras import open_rig
+    from ..timerange import frame_span
 
     started = time.monotonic()
     say = log or (lambda _msg: None)
-    inp = check_input_file(input).resolve()
-    out = check_output_dir(output)
-    if out.exists() and out.resolve() == inp:
-        raise OutputError("the output would overwrite the input", path=out)
+    inp, out = _check_paths(input, output)
     if segment_frames < 1:
         raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
-
-    from ..timerange import frame_span
-
     source = open_rig(inp)
     try:
         if source.frame_count <= 0:
             raise InputError("the video track has no frames", path=inp)
         span = frame_span(start_s, stop_s, fps=source.fps, frame_count=source.frame_count, path=inp)
-        ranged = span.frames != source.frame_count
         width = output_width(width or source.frame_size[0], source=inp)
         if rig is not None:
             # the same camera at another resolution scales; another crop fails here, not once
             # per segment on every worker of a cluster
             rig = rig.scaled_to(source.frame_size, path=inp)
-        with _runner(scheduler, workers) as runner:
+        with runner_for(scheduler, workers) as runner:
             opts = replace(options, encoder=runner.resolve_encoder(options), threads=runner.encoder_threads(options))
             identity = input_identity(inp)
-            settings = {
-                "manifest": MANIFEST_VERSION,
-                "orbit360": _version(),
-                "width": width,
-                "rig": rig.to_dict() if rig is not None else ("calibrate" if calibrate else "nominal"),
-                "codec": opts.codec,
-                "encoder": opts.encoder,
-                "crf": opts.crf,
-                "preset": opts.preset,
-                "gop": opts.gop,
-                "bframes": opts.bframes,
-                "segment_frames": segment_frames,
-                "frames": source.frame_count,
-                "range": [span.start, span.stop],
-                "orient": orient,
-                "yuv": bool(yuv),
-            }
+            settings = _job_settings(opts, width, rig, calibrate, segment_frames, source.frame_count, span, orient, yuv)
             key = job_key(identity, settings)
             tasks = segment_ranges(span.frames, segment_frames, first=span.start)
             with WorkFolder(out) as work:
-                manifest = work.manifest()
-                if manifest is None or manifest.get("key") != key:
-                    work.reset()
-                    manifest = {"key": key, "input": identity, "settings": settings, "created": time.time(), "ran": {}}
+                manifest = _manifest(work, key, identity, settings)
                 job_rig, rig_source = _job_rig(source, rig, work.path / "rig.json", calibrate, say)
                 if rig_source == "cached":
                     say("rig: reused the rig found by the earlier run of this job")
@@ -187,55 +171,17 @@ def stitch_segmented(
                     runner=runner.describe(),
                 )
                 work.write_manifest(manifest)
-                rotations_file = None
-                if orient != OrientMode.OFF:
-                    rotations_file = work.path / "rotations.npy"
-                    if not rotations_file.exists():
-                        from ._orient import job_rotations
-
-                        try:
-                            rotations = job_rotations(source, job_rig, orient, log=say, frames=(span.start, span.stop))
-                        except InputError:
-                            if not any(work.path.glob("seg-*.mp4")):  # nothing to resume: leave nothing behind
-                                work.remove()
-                            raise
-                        np.save(rotations_file.with_suffix(".part.npy"), rotations)
-                        os.replace(rotations_file.with_suffix(".part.npy"), rotations_file)
-
-                records: dict[int, dict[str, Any]] = {}
-                for t in tasks:
-                    rec = _reusable(work.path, t, key)
-                    if rec is not None:
-                        records[t.index] = {**rec, "reused": True}
-                    else:
-                        for name in (t.name, t.record_name, t.progress_name):
-                            (work.path / name).unlink(missing_ok=True)
+                rotations_file = _rotations_file(work, source, job_rig, orient, span, say)
+                records = _reusable_records(work.path, tasks, key)
                 reused = len(records)
                 say(f"reused {reused}/{len(tasks)} segments")
-
                 spec = JobSpec(
                     str(inp), str(work.path.resolve()), key, job_rig.to_dict() if job_rig is not None else None,
                     width, opts, source.fps, verify_decode, runner.stitchers,
                     str(rotations_file.resolve()) if rotations_file is not None else None, bool(yuv),
                 )
-                todo = [t for t in tasks if t.index not in records]
-                timings = StageTimings()
-                if todo:
-                    for rec in _run_all(runner, spec, todo, tasks, records, work, manifest, progress, span.frames):
-                        timings = timings + StageTimings.from_dict(rec["timings"])
-                elif progress is not None:
-                    progress(span.frames, span.frames)
-
-                t0 = time.monotonic()
-                joined = work.path / "joined.mp4"
-                from ..video import concat_segments
-
-                concat_segments(
-                    [work.path / t.name for t in tasks], joined, audio_from=source.audio_path, telemetry_from=source.telemetry_path,
-                    span=span.seconds if ranged else None,
-                )
-                os.replace(joined, out)
-                join_s = time.monotonic() - t0
+                timings = _stitch_missing(runner, spec, tasks, records, work, manifest, progress, span.frames)
+                join_s = _join(work.path, tasks, source, out, span)
                 ordered = [records[t.index] for t in tasks]
                 if not keep_work:
                     work.remove()
@@ -248,17 +194,127 @@ def stitch_segmented(
     )
 
 
+# ---- the job's steps ----------------------------------------------------------------------
+def _check_paths(input: StrPath, output: StrPath) -> tuple[Path, Path]:
+    """The input (resolved) and the output, checked before anything is opened or written."""
+    inp = check_input_file(input).resolve()
+    out = check_output_dir(output)
+    if out.exists() and out.resolve() == inp:
+        raise OutputError("the output would overwrite the input", path=out)
+    return inp, out
+
+
+def _job_settings(
+    opts: EncodeOptions, width: int, rig: RigProfile | None, calibrate: bool, segment_frames: int, frames: int,
+    span: FrameSpan, orient: OrientMode | str, yuv: bool,
+) -> Record:
+    """Every setting that changes the segments' pixels or bitstream (hashed into the job key)."""
+    return {
+        "manifest": MANIFEST_VERSION,
+        "orbit360": _version(),
+        "width": width,
+        "rig": rig.to_dict() if rig is not None else ("calibrate" if calibrate else "nominal"),
+        "codec": opts.codec,
+        "encoder": opts.encoder,
+        "crf": opts.crf,
+        "preset": opts.preset,
+        "gop": opts.gop,
+        "bframes": opts.bframes,
+        "segment_frames": segment_frames,
+        "frames": frames,
+        "range": [span.start, span.stop],
+        "orient": orient,
+        "yuv": bool(yuv),
+    }
+
+
+def _manifest(work: WorkFolder, key: str, identity: Record, settings: Record) -> Record:
+    """The work folder's manifest of this job; a new one (the folder emptied) when the
+    folder holds another job's or none."""
+    manifest = work.manifest()
+    if manifest is None or manifest.get("key") != key:
+        work.reset()
+        manifest = {"key": key, "input": identity, "settings": settings, "created": time.time(), "ran": {}}
+    return manifest
+
+
+def _rotations_file(
+    work: WorkFolder, source: RigSource, rig: RigProfile | None, orient: OrientMode | str, span: FrameSpan, say: Callable[[str], None]
+) -> Path | None:
+    """The job's per-frame rotations (.npy in the work folder, computed once per job), or
+    None without orientation."""
+    if orient == OrientMode.OFF:
+        return None
+    rotations_file = work.path / "rotations.npy"
+    if not rotations_file.exists():
+        from ._orient import job_rotations
+
+        try:
+            rotations = job_rotations(source, rig, orient, log=say, frames=(span.start, span.stop))
+        except InputError:
+            if not any(work.path.glob("seg-*.mp4")):  # nothing to resume: leave nothing behind
+                work.remove()
+            raise
+        np.save(rotations_file.with_suffix(".part.npy"), rotations)
+        os.replace(rotations_file.with_suffix(".part.npy"), rotations_file)
+    return rotations_file
+
+
+def _reusable_records(work: Path, tasks: list[SegmentTask], key: str) -> dict[int, Record]:
+    """The records of this job's finished, intact segments (marked reused); what is left of
+    the others is removed."""
+    records: dict[int, Record] = {}
+    for t in tasks:
+        rec = _reusable(work, t, key)
+        if rec is not None:
+            records[t.index] = {**rec, "reused": True}
+        else:
+            for name in (t.name, t.record_name, t.progress_name):
+                (work / name).unlink(missing_ok=True)
+    return records
+
+
+def _stitch_missing(
+    runner: Runner, spec: JobSpec, tasks: list[SegmentTask], records: dict[int, Record], work: WorkFolder, manifest: Record,
+    progress: Callable[[int, int], None] | None, total: int,
+) -> StageTimings:
+    """Run the segments without a record; their stage timings summed."""
+    todo = [t for t in tasks if t.index not in records]
+    timings = StageTimings()
+    if todo:
+        for rec in _run_all(runner, spec, todo, tasks, records, work, manifest, progress, total):
+            timings = timings + StageTimings.from_dict(rec["timings"])  # type: ignore[arg-type]
+    elif progress is not None:
+        progress(total, total)
+    return timings
+
+
+def _join(work: Path, tasks: list[SegmentTask], source: RigSource, out: Path, span: FrameSpan) -> float:
+    """Join the segments with the source's audio and telemetry into ``out``; the seconds it took."""
+    from ..video import concat_segments
+
+    t0 = time.monotonic()
+    joined = work / "joined.mp4"
+    ranged = span.frames != source.frame_count
+    concat_segments(
+        [work / t.name for t in tasks], joined, audio_from=source.audio_path, telemetry_from=source.telemetry_path,
+        span=span.seconds if ranged else None,
+    )
+    os.replace(joined, out)
+    return time.monotonic() - t0
+
+
 def _run_all(
-    runner: "_Runner",
+    runner: Runner,
     spec: JobSpec,
     todo: list[SegmentTask],
     tasks: list[SegmentTask],
-    records: dict[int, dict[str, Any]],
+    records: dict[int, Record],
     work: WorkFolder,
-    manifest: dict[str, Any],
+    manifest: Record,
     progress: Callable[[int, int], None] | None,
     total: int,
-):  # type: ignore[no-untyped-def]
+) -> Iterator[Record]:
     """Run ``todo`` on the runner; yield each new record as it lands."""
     pending = {runner.submit(spec, t): t for t in todo}
     try:
@@ -270,7 +326,9 @@ def _run_all(
                 except Exception as exc:  # noqa: BLE001 - any failure of a segment fails the job
                     raise JobError(f"segment {t.index} (frames {t.start}..{t.stop - 1}) failed: {exc}", path=spec.input) from exc
                 records[t.index] = {**rec, "reused": False}
-                manifest["ran"][str(t.index)] = {k: rec.get(k) for k in ("pid", "host", "worker", "seconds", "encoder")}
+                ran = manifest["ran"]
+                assert isinstance(ran, dict)
+                ran[str(t.index)] = {k: rec.get(k) for k in ("pid", "host", "worker", "seconds", "encoder")}
                 work.write_manifest(manifest)
                 yield rec
             if progress is not None:
@@ -284,7 +342,7 @@ def _run_all(
         progress(total, total)
 
 
-def _frames_done(work: Path, tasks: list[SegmentTask], records: dict[int, dict[str, Any]]) -> int:
+def _frames_done(work: Path, tasks: list[SegmentTask], records: dict[int, Record]) -> int:
     done = 0
     for t in tasks:
         if t.index in records:
@@ -297,7 +355,7 @@ def _frames_done(work: Path, tasks: list[SegmentTask], records: dict[int, dict[s
     return done
 
 
-def _reusable(work: Path, task: SegmentTask, key: str) -> dict[str, Any] | None:
+def _reusable(work: Path, task: SegmentTask, key: str) -> Record | None:
     """The record of a finished segment of this job whose file is intact, else None."""
     from ..video import check_segment
 
@@ -315,7 +373,7 @@ def _reusable(work: Path, task: SegmentTask, key: str) -> dict[str, Any] | None:
 
 
 def _job_rig(
-    source: Any, rig: RigProfile | None, cache: Path, calibrate: bool, warn: Callable[[str], None]
+    source: RigSource, rig: RigProfile | None, cache: Path, calibrate: bool, warn: Callable[[str], None]
 ) -> tuple[RigProfile | None, str]:
     """The rig for the whole job: given, cached in the work folder, or found once."""
     if rig is not None:
@@ -343,122 +401,3 @@ def _version() -> str:
         return "0+unknown"
 
 
-# ---- runners ----------------------------------------------------------------------------
-class _Runner:
-    stitchers = 0
-    """Stitch threads per segment (0: the worker decides from its cores)."""
-
-    def resolve_encoder(self, options: EncodeOptions) -> str:
-        raise NotImplementedError
-
-    def encoder_threads(self, options: EncodeOptions) -> int:
-        """Encoder threads per segment (0: the encoder chooses, on the worker)."""
-        return options.threads
-
-    def submit(self, spec: JobSpec, task: SegmentTask) -> Any:
-        raise NotImplementedError
-
-    def describe(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def __enter__(self) -> "_Runner":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-class _PoolRunner(_Runner):
-    """A local ``ProcessPoolExecutor`` (spawned processes: no fork of a threaded driver)."""
-
-    stitchers = 1  # one process per core already: one stitch thread each
-
-    def __init__(self, workers: int | None) -> None:
-        self.workers = max(1, int(workers or usable_cpus()))
-        self._pool: Any = None
-
-    def resolve_encoder(self, options: EncodeOptions) -> str:
-        return resolve_encoder(options)
-
-    def encoder_threads(self, options: EncodeOptions) -> int:
-        # the workers' encoders share this machine: each takes its share of the cores.
-        # Left to itself each x264 takes 1.5 threads per core (2880 wide, 2 workers on 2
-        # cores: 7% slower and 7% more CPU than one thread each, and more memory); one
-        # worker alone keeps x264's own choice (2 threads instead of its 3: 3% slower)
-        return options.threads or _share_of(usable_cpus(), self.workers)
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "process-pool", "workers": self.workers}
-
-    def submit(self, spec: JobSpec, task: SegmentTask) -> Any:
-        if self._pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool.submit(run_segment, spec, task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-
-class _DaskRunner(_Runner):
-    """A Dask distributed cluster: one task per segment, run in the cluster's workers."""
-
-    def __init__(self, address: str) -> None:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise JobError(f"--scheduler needs Dask distributed, which is not installed: {_DASK_HINT}") from None
-        self.address = address
-        try:
-            self.client = Client(address, timeout="20s", set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise JobError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-
-    def resolve_encoder(self, options: EncodeOptions) -> str:
-        # where the pixel work happens: a worker's GPU decides "auto", not the driver's
-        return str(self.client.submit(resolve_encoder, options, pure=False).result())
-
-    def encoder_threads(self, options: EncodeOptions) -> int:
-        # the segments that run at once on a host (its workers' threads) share its cores;
-        # the smallest share over the hosts, so that no host is oversubscribed
-        if options.threads:
-            return options.threads
-        try:
-            cores = self.client.run(usable_cpus)  # {worker address: cores}
-            workers = self.client.scheduler_info().get("workers", {})
-        except Exception:  # noqa: BLE001 - a cluster that cannot tell: the encoder chooses
-            return 0
-        threads: dict[str, int] = {}
-        host_cores: dict[str, int] = {}
-        for address, w in workers.items():
-            host = str(w.get("host", address))
-            threads[host] = threads.get(host, 0) + int(w.get("nthreads", 1))
-            if address in cores:
-                host_cores[host] = int(cores[address])
-        shares = [_share_of(host_cores[h], n) for h, n in threads.items() if h in host_cores and n > 0]
-        shared = [n for n in shares if n > 0]  # hosts running one segment at a time need no share
-        return min(shared) if shared else 0
-
-    def describe(self) -> dict[str, Any]:
-        workers = self.client.scheduler_info().get("workers", {})
-        return {"kind": "dask", "scheduler": self.address, "workers": len(workers)}
-
-    def submit(self, spec: JobSpec, task: SegmentTask) -> Any:
-        return self.client.submit(run_segment, spec, task, key=f"orbit360-segment-{spec.key[:12]}-{task.index:05d}", pure=False)
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-
-
-def _share_of(cores: int, concurrent: int) -> int:
-    """Encoder threads for each of ``concurrent`` segments on ``cores`` cores; 0 (the
-    encoder's own choice) for a segment that has the machine to itself."""
-    return 0 if concurrent <= 1 else max(1, cores // concurrent)
-
-
-def _runner(scheduler: str | None, workers: int | None) -> _Runner:
-    return _DaskRunner(scheduler) if scheduler else _PoolRunner(workers)

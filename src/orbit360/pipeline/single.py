@@ -20,10 +20,10 @@ from .._types import StrPath
 from ..errors import InputError
 from ..orient import OrientMode
 from ..profile import RigProfile
-from ..video import EncodeOptions, VideoWriter
-from ._frames import frame_work
+from ..video import EncodeOptions
+from ._encode import encode_range
 from ._orient import job_rotations
-from ._stages import StageTimings, default_stitchers, run_stages, stitch_threads
+from ._stages import StageTimings
 
 __all__ = ["StitchResult", "stitch_video", "ProgressCallback"]
 
@@ -37,9 +37,17 @@ class StitchResult:
     frames: int
     size: tuple[int, int]
     encoder: str
-    rig: RigProfile
+    rig: RigProfile | None
+    """The rig stitched with (None for a layout that needs none, e.g. GoPro MAX EAC)."""
     timings: StageTimings = field(default_factory=StageTimings)
     """Busy seconds of the decode, stitch and encode stages, and the wall time."""
+
+    def summary(self) -> str:
+        """What was written, in a line (and the lens fit's line when the rig has one)."""
+        from ..stitch.report import fit_summary_line
+
+        line = f"wrote {self.output}: {self.frames} frames, {self.size[0]}x{self.size[1]}, {self.encoder}, spherical metadata V1+V2"
+        return line + "".join(f"\n{fit}" for fit in [fit_summary_line(self.rig)] if fit)
 
 
 @within_job
@@ -91,8 +99,7 @@ def stitch_video(
 
             rig, _ = calibrate_source(source, warn=log)
         plan = source.plan(output_width(width or source.frame_size[0], source=input), rig)
-        rotations = job_rotations(source, getattr(plan, "rig", rig), orient, log=log, frames=(span.start, span.stop))
-        work = frame_work(source, plan, rotations, start=span.start, stop=span.stop, yuv=yuv)
+        rotations = job_rotations(source, plan.rig, orient, log=log, frames=(span.start, span.stop))
         total = span.frames
         # encode to a hidden file beside the output, then add metadata into the final name
         out = Path(output)
@@ -108,16 +115,12 @@ def stitch_video(
                 audio, join = None, True
                 if log is not None:
                     log("the audio is not in an MP4/MOV: a time range is written without it")
-            audio_from = None if join else audio
-            with reported_as(encoded, output), VideoWriter(
-                encoded, size=plan.size, fps=source.fps, options=options, audio_from=audio_from, yuv_matrix=work.yuv_matrix
-            ) as writer:
-                with stitch_threads(writer.encoder, options.preset):
-                    timings = run_stages(
-                        work.frames, work.stitch, writer.write, stitchers=default_stitchers(plan), progress=report, finish=writer.close,
-                        new_buffer=writer.new_frame if work.yuv else None,
-                    )
-                encoder = writer.encoder
+            with reported_as(encoded, output):
+                done_range = encode_range(
+                    source, plan, Path(encoded), fps=source.fps, options=options, start=span.start, stop=span.stop,
+                    rotations=rotations, yuv=yuv, progress=report, audio_from=None if join else audio,
+                )
+            timings, encoder = done_range.timings, done_range.encoder
             done = timings.frames
             if done == 0:
                 raise InputError("no video frame could be decoded", path=input)
@@ -135,7 +138,7 @@ def stitch_video(
             Path(encoded).unlink(missing_ok=True)
     finally:
         source.close()
-    return StitchResult(Path(output), done, plan.size, encoder, getattr(plan, "rig", rig), timings)
+    return StitchResult(Path(output), done, plan.size, encoder, plan.rig, timings)
 
 
 def _isobmff(path: Path | None) -> Path | None:

@@ -424,10 +424,23 @@ class YuvStitch:
             # the plan's own follower: a video goes through one path or the other
             self.follower = plan._follower
 
-    def apply(self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None) -> "NDArray[np.uint8] | Planes":
+    @property
+    def memory_frames(self) -> int:
+        """As the plan's (``YuvPlan``): a followed exposure is the plan's own state."""
+        return self.plan.memory_frames
+
+    def observe(self, frame: "NDArray[np.uint8] | Planes") -> None:
+        """Advance the followed exposure on ``frame`` without stitching it (a no-op when not following)."""
+        if self.follower is not None:
+            self.follower.update_luma(yuv420p_planes(frame)[0], full_range=self.full_range)
+
+    def apply(
+        self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None, *, index: int | None = None
+    ) -> "NDArray[np.uint8] | Planes":
         """Stitch one recorded yuv420p frame (one array, or the (Y, U, V) planes as the
         reader gives them); ``out`` receives it when given: a contiguous (h * 3 // 2, w)
-        uint8 array, or (Y, U, V) plane views (``EncoderFrame.writable()``); returned."""
+        uint8 array, or (Y, U, V) plane views (``EncoderFrame.writable()``); returned.
+        ``index`` (the frame's number, ``YuvPlan``) is not used."""
         planes, out, (oy, ou, ov) = stitch_planes(frame, self.plan.rig.frame_size, out, self.size)
         factors = None if self.follower is None else self.follower.update_luma(planes[0], full_range=self.full_range)
         y, u, v = planes if self.gain is None else self.gain.apply(planes, factors)

@@ -552,6 +552,24 @@ class StitchPlan:
     seam_bands: list[BandRect] = field(default_factory=list, repr=False)
     follow: bool = False
     """Whether ``apply`` follows the lenses' per-frame exposure (``_follow``)."""
+
+    @property
+    def memory_frames(self) -> int:
+        """Frames of history ``apply`` carries (``FramePlan``): 0 with a geometric seam and
+        no following; a followed exposure remembers about three time constants of its
+        one-pole filter, a tracked seam as many frames as it takes to cross its band at its
+        largest step per frame."""
+        frames = 0
+        if self._follower is not None:
+            frames = max(frames, math.ceil(3.0 / self._follower.alpha))  # type: ignore[attr-defined]
+        if self._tracker is not None:
+            frames = max(frames, math.ceil(self._tracker.rows / self._tracker.max_step_rows))  # type: ignore[attr-defined]
+        return frames
+
+    @property
+    def stitches_yuv420(self) -> bool:
+        """Whether ``yuv420`` serves this plan: a geometric seam, a width that is a multiple of 4."""
+        return self.seam != "tracked" and self.size[0] % 4 == 0
     _tracker: object | None = field(default=None, repr=False)
     _follower: object | None = field(default=None, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
@@ -739,12 +757,19 @@ class StitchPlan:
 
     # ---- applying ------------------------------------------------------------------------
     def apply(
-        self, frame: NDArray[np.uint8], out: NDArray[np.uint8] | None = None, *, seam: NDArray[np.floating] | None = None
+        self,
+        frame: NDArray[np.uint8],
+        out: NDArray[np.uint8] | None = None,
+        *,
+        index: int | None = None,
+        seam: NDArray[np.floating] | None = None,
     ) -> NDArray[np.uint8]:
         """Stitch one recorded frame to equirect (h, w, 3) uint8 RGB.
 
         :param out: where to write the picture ((h, w, 3) uint8, C-contiguous); allocated
             when None.
+        :param index: the frame's number in the recording (``FramePlan``; the same plan
+            serves every frame, so it is not used).
         :param seam: optional per-frame seam from ``SeamTracker.update`` (elevation in
             radians per seam-ring column); default the plan's own (geometric, or tracked
             when built with ``seam="tracked"``). Multiband only.
@@ -790,6 +815,14 @@ class StitchPlan:
         for b, px in zip(bands, blended):
             out[b.y0 : b.y1, b.x0 : b.x1] = px
         return out
+
+    def observe(self, frame: NDArray[np.uint8]) -> None:
+        """Advance the tracked seam and the followed exposure on ``frame`` without stitching
+        it (``FramePlan``: a pre-roll); a no-op for a stateless plan."""
+        if self._tracker is not None:
+            self._tracker.update(frame)  # type: ignore[attr-defined]
+        if self._follower is not None:
+            self._follower.update_rgb(frame)  # type: ignore[attr-defined]
 
     def yuv420(self, *, matrix: str = "bt601", full_range: bool = False) -> "YuvStitch":
         """This plan for yuv420p frames (``stitch._yuv.YuvStitch``): planes stitched with no

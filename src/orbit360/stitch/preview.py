@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from .._types import StrPath
 from ..profile import RigProfile
 from .plan import StitchPlan
 
-__all__ = ["render_preview"]
+__all__ = ["render_preview", "calibration_preview", "write_calibration_preview"]
 
 
 def render_preview(rig: RigProfile, frame: NDArray[np.uint8], *, width: int = 2048, caption: str | None = None) -> NDArray[np.uint8]:
@@ -34,6 +35,29 @@ def render_preview(rig: RigProfile, frame: NDArray[np.uint8], *, width: int = 20
         org = (10, step * (i + 1))
         cv2.putText(out, line, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
     return out
+
+
+def calibration_preview(rig: RigProfile, frame: NDArray[np.uint8], *, caption: str) -> NDArray[np.uint8]:
+    """What ``orbit360 calibrate --preview`` shows: ``render_preview`` at the frame's width
+    (1024 to 4096 wide) above full-size crops of the seam (``report.seam_crops``)."""
+    from .report import seam_crops
+
+    img = render_preview(rig, frame, width=min(4096, max(1024, int(frame.shape[1]))), caption=caption)
+    crops = seam_crops(rig, frame)  # full size, below the overview
+    pad = np.zeros((crops.shape[0], max(0, img.shape[1] - crops.shape[1]), 3), np.uint8)
+    return np.concatenate([img, np.concatenate([crops[:, : img.shape[1]], pad], axis=1)])
+
+
+def write_calibration_preview(rig: RigProfile, frame: NDArray[np.uint8], path: StrPath, *, caption: str) -> None:
+    """``calibration_preview`` written to ``path`` (PNG or JPEG by its suffix), complete or
+    not at all. Raises OutputError when the picture cannot be written."""
+    from .._files import atomic_output
+    from ..errors import OutputError
+
+    img = calibration_preview(rig, frame, caption=caption)
+    with atomic_output(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+            raise OutputError("could not write PNG", path=path)
 
 
 def _outline(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:

@@ -12,6 +12,7 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
+from .._codecs import CODECS
 from .._files import atomic_output
 from .._types import SizeLike, StrPath
 from ..errors import OutputError
@@ -19,8 +20,6 @@ from ._convert import plane_views, rgb_to_yuv420p
 
 __all__ = ["EncodeOptions", "VideoWriter", "CODECS", "resolve_encoder"]
 
-CODECS = {"h264": "libx264", "hevc": "libx265"}
-"""Codec names accepted by ``EncodeOptions.codec`` and the software encoder used."""
 
 
 @dataclass(frozen=True)
