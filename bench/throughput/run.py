@@ -105,7 +105,8 @@ def run_orbit360_plain(inp: str, rig_json: str, out: str, crf: int, preset: str)
     chroma = plan.yuv420().chroma_plan
     w, h = plan.size
 
-    def plain(frame, out=None):  # type: ignore[no-untyped-def]
+    def plain(item, out=None):  # type: ignore[no-untyped-def]
+        _, frame = item  # (index, planes), as frame_work numbers them
         out = np.empty((h * 3 // 2, w), np.uint8) if out is None else out
         remap_planes(frame, out, plan.dominant_xy, chroma.dominant_xy)
         return out
@@ -200,7 +201,7 @@ def run_orbit360_only(inp: str, rig_json: str) -> dict:
     source = open_rig(inp)
     plan = source.plan(source.frame_size[0], RigProfile.load(rig_json))
     job = frame_work(source, plan)
-    job.stitch(next(iter(source.frames(0, 1) if not job.yuv else source.yuv420_frames(0, 1))))  # build the YUV parts
+    job.stitch((0, next(iter(source.frames(0, 1) if not job.yuv else source.yuv420_frames(0, 1)))))  # build the YUV parts
     c0 = cpu_s()
     t = run_stages(job.frames, job.stitch, lambda f: None)
     return {"frames": t.frames, "wall_s": t.wall_s, "fps": t.fps, "yuv": job.yuv, "cpu_s": cpu_s() - c0}
