@@ -187,6 +187,12 @@ class ExposureFollower:
         self.alpha = 1.0 - math.exp(-1.0 / (max(fps, 1.0) * TAU_S))
         self.state: float | None = None
 
+    @property
+    def memory_frames(self) -> int:
+        """Frames before a frame whose measurements its factors depend on: the one-pole
+        filter never forgets, so about three time constants (5% of a step left)."""
+        return math.ceil(3.0 / self.alpha)
+
     def reset(self) -> None:
         """Forget the history (a scene cut, or unrelated stills): the next frame is taken as measured."""
         self.state = None

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import cv2
@@ -186,6 +187,14 @@ class SeamTracker:
         self.max_step_rows = float(max_step_rows)
         self.seam_rows: NDArray[np.float64] = geo.copy()
         self._fresh = True  # the first frame (or the first after a cut) takes its path whole
+
+    @property
+    def memory_frames(self) -> int:
+        """Frames of history the seam carries (``StitchPlan.memory_frames``): it moves at
+        most ``max_step_rows`` a frame, so in ``rows / max_step_rows`` frames it can cross
+        its whole band (after a pre-roll that long it is close to, not equal to, the seam
+        of a run from the start)."""
+        return math.ceil(self.rows / self.max_step_rows)
 
     def row_to_eps(self, rows: NDArray[np.floating]) -> NDArray[np.float64]:
         """Elevation (radians) of fractional ring rows (row index i has its centre at i + 0.5)."""

@@ -552,24 +552,6 @@ class StitchPlan:
     seam_bands: list[BandRect] = field(default_factory=list, repr=False)
     follow: bool = False
     """Whether ``apply`` follows the lenses' per-frame exposure (``_follow``)."""
-
-    @property
-    def memory_frames(self) -> int:
-        """Frames of history ``apply`` carries (``FramePlan``): 0 with a geometric seam and
-        no following; a followed exposure remembers about three time constants of its
-        one-pole filter, a tracked seam as many frames as it takes to cross its band at its
-        largest step per frame."""
-        frames = 0
-        if self._follower is not None:
-            frames = max(frames, math.ceil(3.0 / self._follower.alpha))  # type: ignore[attr-defined]
-        if self._tracker is not None:
-            frames = max(frames, math.ceil(self._tracker.rows / self._tracker.max_step_rows))  # type: ignore[attr-defined]
-        return frames
-
-    @property
-    def stitches_yuv420(self) -> bool:
-        """Whether ``yuv420`` serves this plan: a geometric seam, a width that is a multiple of 4."""
-        return self.seam != "tracked" and self.size[0] % 4 == 0
     _tracker: object | None = field(default=None, repr=False)
     _follower: object | None = field(default=None, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
@@ -747,6 +729,25 @@ class StitchPlan:
             ),
         )
 
+    @property
+    def memory_frames(self) -> int:
+        """Frames before a frame whose content its stitch depends on (0: stateless). A
+        stitch that starts at frame k matches one from frame 0 once it has ``observe``d
+        frames k - memory_frames .. k - 1 after ``reset_seam``: the most any of the
+        plan's temporal parts (followed exposure, tracked seam) remembers, each by its
+        ``memory_frames`` (a part without one keeps no history of frames)."""
+        parts = (p for p in (self._follower, self._tracker) if p is not None)
+        return max((int(getattr(p, "memory_frames", 0)) for p in parts), default=0)
+
+    def observe(self, frame: NDArray[np.uint8]) -> None:
+        """Advance the temporal state (followed exposure, tracked seam) on one recorded
+        RGB frame without stitching it: the pre-roll before a stitch that starts inside a
+        clip (``memory_frames``). ``YuvStitch.observe`` is the same for yuv420p frames."""
+        if self._tracker is not None:
+            self._tracker.update(frame)  # type: ignore[attr-defined]
+        if self._follower is not None:
+            self._follower.update_rgb(frame)  # type: ignore[attr-defined]
+
     def reset_seam(self) -> None:
         """Forget the tracked seam's and the followed exposure's history (at a scene cut);
         no-op for a geometric seam without following."""
@@ -816,13 +817,10 @@ class StitchPlan:
             out[b.y0 : b.y1, b.x0 : b.x1] = px
         return out
 
-    def observe(self, frame: NDArray[np.uint8]) -> None:
-        """Advance the tracked seam and the followed exposure on ``frame`` without stitching
-        it (``FramePlan``: a pre-roll); a no-op for a stateless plan."""
-        if self._tracker is not None:
-            self._tracker.update(frame)  # type: ignore[attr-defined]
-        if self._follower is not None:
-            self._follower.update_rgb(frame)  # type: ignore[attr-defined]
+    @property
+    def stitches_yuv420(self) -> bool:
+        """Whether ``yuv420`` serves this plan: a geometric seam, a width that is a multiple of 4."""
+        return self.seam != "tracked" and self.size[0] % 4 == 0
 
     def yuv420(self, *, matrix: str = "bt601", full_range: bool = False) -> "YuvStitch":
         """This plan for yuv420p frames (``stitch._yuv.YuvStitch``): planes stitched with no
