@@ -374,33 +374,7 @@ def inspect(file: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info.to_dict(), indent=2))
         return
-    click.echo(f"{info.path}: {info.container}, {info.size_bytes} bytes")
-    click.echo(f"  camera: {info.camera}; layout: {info.layout}")
-    if len(info.files) > 1:
-        click.echo(f"  files: {', '.join(Path(x).name for x in info.files)}")
-    for note in info.notes:
-        click.echo(f"  note: {note}")
-    for t in info.tracks:
-        extra = ""
-        if t.kind == "video":
-            extra = f" {t.width}x{t.height} {t.fps or 0:.3f} fps, {t.frames} frames"
-        elif t.kind == "audio":
-            extra = f" {t.sample_rate} Hz, {t.channels} ch{f' ({t.audio})' if t.audio else ''}, {t.frames} samples"
-        else:
-            extra = f", {t.frames} samples"
-        dur = f", {t.duration_s:.2f} s" if t.duration_s else ""
-        click.echo(f"  track {t.index}: {t.kind} {t.codec}{extra}{dur}")
-    if info.spherical:
-        s = info.spherical
-        click.echo(f"  spherical: {s['projection']} (V1 {'yes' if s['v1'] else 'no'}, V2 {'yes' if s['v2'] else 'no'})")
-    elif info.has_moov:
-        click.echo("  spherical: none")
-    for problem in info.problems:
-        click.echo(f"  problem: {problem}")
-    if info.salvage_table:
-        click.echo("  salvage would recover:")
-        for line in info.salvage_table.splitlines():
-            click.echo(f"    {line}")
+    click.echo("\n".join(info.lines()))
 
 
 @cli.command()

@@ -58,6 +58,36 @@ class FileInfo:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """The description ``orbit360 inspect`` prints: container, camera and layout, one
+        line per track, the spherical metadata, problems and what salvage would recover."""
+        out = [f"{self.path}: {self.container}, {self.size_bytes} bytes", f"  camera: {self.camera}; layout: {self.layout}"]
+        if len(self.files) > 1:
+            out.append(f"  files: {', '.join(Path(x).name for x in self.files)}")
+        out += [f"  note: {note}" for note in self.notes]
+        out += [f"  track {t.index}: {t.kind} {t.codec}{_track_detail(t)}" for t in self.tracks]
+        if self.spherical:
+            s = self.spherical
+            out.append(f"  spherical: {s['projection']} (V1 {'yes' if s['v1'] else 'no'}, V2 {'yes' if s['v2'] else 'no'})")
+        elif self.has_moov:
+            out.append("  spherical: none")
+        out += [f"  problem: {problem}" for problem in self.problems]
+        if self.salvage_table:
+            out.append("  salvage would recover:")
+            out += [f"    {line}" for line in self.salvage_table.splitlines()]
+        return out
+
+
+def _track_detail(t: TrackInfo) -> str:
+    """What follows a track's kind and codec in ``FileInfo.lines``."""
+    if t.kind == "video":
+        extra = f" {t.width}x{t.height} {t.fps or 0:.3f} fps, {t.frames} frames"
+    elif t.kind == "audio":
+        extra = f" {t.sample_rate} Hz, {t.channels} ch{f' ({t.audio})' if t.audio else ''}, {t.frames} samples"
+    else:
+        extra = f", {t.frames} samples"
+    return extra + (f", {t.duration_s:.2f} s" if t.duration_s else "")
+
 
 def _top_level_types(path: Path) -> list[bytes]:
     from .isobmff import iter_boxes
