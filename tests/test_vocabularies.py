@@ -40,3 +40,18 @@ def test_describe_gives_enum_members(tmp_path) -> None:
 def test_telemetry_planning_refuses_earth() -> None:
     with pytest.raises(ValueError, match="earth"):
         plan_orientation([], np.zeros(3), mode=OrientMode.EARTH)
+
+
+def test_cli_codec_and_encoder_choices_are_the_writers() -> None:
+    from orbit360.cli import cli
+    from orbit360.video import CODECS, ENCODERS, CodecConflict, EncodeOptions, codec_for
+
+    params = {p.name: p for p in cli.commands["stitch"].params}
+    assert list(params["codec"].type.choices) == sorted(CODECS)  # type: ignore[attr-defined]
+    assert list(params["encoder"].type.choices) == list(ENCODERS)  # type: ignore[attr-defined]
+    # every encoder the CLI offers writes a codec EncodeOptions takes, and says which
+    for encoder in ENCODERS:
+        assert EncodeOptions(codec=codec_for(encoder), encoder=encoder).codec in CODECS
+    assert [codec_for("hevc_nvenc"), codec_for("auto"), codec_for("auto", "hevc")] == ["hevc", "h264", "hevc"]
+    with pytest.raises(CodecConflict, match="encoder libx264 writes h264, not hevc"):
+        codec_for("libx264", "hevc")

@@ -34,6 +34,7 @@ _POLL_S = 0.1
 
 T = TypeVar("T")  # what the decode stage yields
 O = TypeVar("O")  # what the stitch stage makes and the encode stage takes
+Q = TypeVar("Q")  # what a queue holds
 
 
 class _End:
@@ -233,17 +234,17 @@ class _Stages(Generic[T, O]):
         self.errors.append(exc)
         self.stop.set()
 
-    def put(self, q: "queue.Queue[tuple[int, T] | _End] | queue.Queue[tuple[int, O] | _End]", item: object) -> bool:
+    def put(self, q: "queue.Queue[Q]", item: Q) -> bool:
         """Put ``item`` on ``q`` unless the run stops first (then False)."""
         while not self.stop.is_set():
             try:
-                q.put(item, timeout=_POLL_S)  # type: ignore[arg-type]
+                q.put(item, timeout=_POLL_S)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def get(self, q: "queue.Queue[tuple[int, T] | _End] | queue.Queue[tuple[int, O] | _End]") -> "tuple[int, T] | tuple[int, O] | _End":
+    def get(self, q: "queue.Queue[Q]") -> "Q | _End":
         """The next item of ``q``, or ``_END`` once the run stops."""
         while True:
             try:
@@ -332,7 +333,7 @@ class _Stages(Generic[T, O]):
                         self.timings.encode_s += time.perf_counter() - t0
                     break
                 seq, out = item
-                pending[seq] = out  # type: ignore[assignment]
+                pending[seq] = out
                 while nxt in pending:
                     self.write_one(pending.pop(nxt))
                     nxt += 1
