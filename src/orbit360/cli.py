@@ -284,16 +284,7 @@ def demo(out_dir: str, frames: int, quiet: bool) -> None:
 
     with progress_bar("stitching", quiet=quiet) as update:
         r = run_demo(out_dir, frames=frames, progress=update)
-    click.echo(f"recorded:    {r.recording} ({r.frames_recorded} frames)")
-    click.echo(f"power lost:  {r.broken} (no moov, cut mid-sample)")
-    click.echo(f"salvaged:    {r.salvaged}")
-    for line in r.salvage_summary:
-        click.echo(f"               {line}")
-    click.echo(f"calibration: {r.calibration} (true profile: {r.rig_profile})")
-    click.echo(f"360 video:   {r.output} ({r.frames} frames, spherical metadata V1+V2)")
-    click.echo(f"web:         {r.web}")
-    click.echo(f"preview:     {r.preview}")
-    click.echo(f"PSNR vs ground truth: {r.psnr_db:.2f} dB")
+    click.echo("\n".join(r.lines()))
 
 
 @cli.command()
@@ -342,7 +333,7 @@ def stitch(input: str, output: str, lens: str | None, width: int | None, codec: 
 
         p = stitch_photo(input, output, rig=rig, width=width, log=warn)
         if not quiet:
-            click.echo(f"wrote {p.output}: photo sphere {p.size[0]}x{p.size[1]} (GPano XMP), rig {p.calibration}")
+            click.echo(p.summary())
         return
     if web:  # the rendition beside OUTPUT must not be an input either: refuse before stitching
         from ._files import check_not_input

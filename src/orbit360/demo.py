@@ -43,6 +43,20 @@ class DemoResult:
     psnr_db: float
     calibration: str
 
+    def lines(self) -> list[str]:
+        """The story of the run, a line per step (what ``orbit360 demo`` prints)."""
+        return [
+            f"recorded:    {self.recording} ({self.frames_recorded} frames)",
+            f"power lost:  {self.broken} (no moov, cut mid-sample)",
+            f"salvaged:    {self.salvaged}",
+            *(f"               {line}" for line in self.salvage_summary),
+            f"calibration: {self.calibration} (true profile: {self.rig_profile})",
+            f"360 video:   {self.output} ({self.frames} frames, spherical metadata V1+V2)",
+            f"web:         {self.web}",
+            f"preview:     {self.preview}",
+            f"PSNR vs ground truth: {self.psnr_db:.2f} dB",
+        ]
+
 
 def run_demo(
     out_dir: StrPath = "orbit360-demo",

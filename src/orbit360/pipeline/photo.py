@@ -26,6 +26,10 @@ class PhotoResult:
     calibration: str
     """"given" (a rig was passed), "calibrated" or "nominal"."""
 
+    def summary(self) -> str:
+        """What was written, in a line."""
+        return f"wrote {self.output}: photo sphere {self.size[0]}x{self.size[1]} (GPano XMP), rig {self.calibration}"
+
 
 def stitch_photo(
     src: StrPath, dst: StrPath, *, rig: RigProfile | None = None, width: int | None = None, quality: int = 92, log: Callable[[str], None] | None = None
