@@ -9,15 +9,15 @@ for ``--orient lock|smooth``. ``OrientedPlan`` applies plan + rotation per frame
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..cameras import RigSource
 from ..errors import InputError, TelemetryError
 from ..geometry import Rotation
 from ..orient import OrientMode
-from ..cameras import RigSource
 from ..profile import RigProfile
 from ..stitch import FramePlan, YuvFrame, YuvPlan
 
@@ -207,6 +207,12 @@ class OrientedPlan:
         return OrientedYuvPlan(self.plan.yuv420(matrix=matrix, full_range=full_range), self)
 
 
+class _Scratch(threading.local):
+    """A thread's scratch frame (stitch threads run at once)."""
+
+    frame: NDArray[np.uint8] | None = None
+
+
 class OrientedYuvPlan:
     """``OrientedPlan`` for yuv420p frames (a ``YuvPlan``): the plan's ``YuvPlan`` then the
     frame's rotation, luma at full and chroma at half size."""
@@ -218,7 +224,7 @@ class OrientedYuvPlan:
         self.size = (w, h)
         self.stitch = stitch
         self.oriented = oriented
-        self._local = threading.local()
+        self._local = _Scratch()
         self.luma = SphereRotator((w, h))
         self.chroma = SphereRotator((w // 2, h // 2))
 
@@ -239,7 +245,7 @@ class OrientedYuvPlan:
             return self.stitch.apply(frame, out=out, index=index)
         # stitched into this thread's scratch frame, then turned into ``out``
         w, h = self.size
-        stitched: NDArray[np.uint8] | None = self._local.__dict__.get("frame")
+        stitched = self._local.frame
         if stitched is None:
             stitched = self._local.frame = np.empty((h * 3 // 2, w), np.uint8)
         self.stitch.apply(frame, out=stitched, index=index)
