@@ -10,10 +10,9 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["noise_audio", "tone_audio", "AAC_FRAME"]
+from ..video import AAC_FRAME
 
-AAC_FRAME = 1024
-"""Samples per AAC frame: the tone comes in whole frames, as the encoder takes it."""
+__all__ = ["noise_audio", "tone_audio"]
 
 
 def noise_audio(seconds: float, *, rate: int = 48000, channels: int = 2, seed: int = 0) -> NDArray[np.float32]:

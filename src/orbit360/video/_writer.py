@@ -18,7 +18,7 @@ from .._types import SizeLike, StrPath
 from ..errors import OutputError
 from ._convert import plane_views, rgb_to_yuv420p
 
-__all__ = ["EncodeOptions", "VideoWriter", "CODECS", "AUDIO_LAYOUTS", "resolve_encoder"]
+__all__ = ["EncodeOptions", "VideoWriter", "CODECS", "AUDIO_LAYOUTS", "AAC_FRAME", "resolve_encoder"]
 
 CODECS = {"h264": "libx264", "hevc": "libx265"}
 """Codec names accepted by ``EncodeOptions.codec`` and the software encoder used."""
@@ -26,7 +26,8 @@ CODECS = {"h264": "libx264", "hevc": "libx265"}
 AUDIO_LAYOUTS = {1: "mono", 2: "stereo", 4: "4.0"}
 """Channel layout of PCM given to ``VideoWriter(audio=...)``, by its number of channels."""
 
-_AAC_FRAME = 1024  # samples per AAC frame: PCM is encoded in blocks of this many
+AAC_FRAME = 1024
+"""Samples per AAC frame: ``VideoWriter(audio=...)`` encodes PCM in blocks of this many."""
 
 
 @dataclass(frozen=True)
@@ -246,13 +247,13 @@ class VideoWriter:
         self._out.mux(packet)
 
     def _encode_pcm(self, until_s: float) -> None:
-        """Encode the PCM given as ``audio`` in AAC-frame blocks up to ``until_s`` seconds
+        """Encode the PCM given as ``audio`` in blocks of ``AAC_FRAME`` samples up to ``until_s`` seconds
         (the video written so far), so the two streams reach the muxer interleaved."""
         assert self._pcm is not None and self._pcm_stream is not None
         rate, total = self._pcm_rate, self._pcm.shape[1]
         layout = AUDIO_LAYOUTS[self._pcm.shape[0]]
         while self._audio_samples < until_s * rate and self._audio_samples < total:
-            block = np.ascontiguousarray(self._pcm[:, self._audio_samples : self._audio_samples + _AAC_FRAME])
+            block = np.ascontiguousarray(self._pcm[:, self._audio_samples : self._audio_samples + AAC_FRAME])
             af = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
             af.sample_rate = rate
             af.pts = self._audio_samples
