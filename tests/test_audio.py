@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orbit360.audio import Sa3d, ambisonic_order, audio_tracks, describe_audio, mark_spatial_audio, spatial_audio_boxes
-from orbit360.cameras.synthetic import noise_audio, write_streams
+from orbit360.synthetic import noise_audio, write_streams
 from orbit360.errors import CorruptBoxError
 from orbit360.isobmff.spherical import inject_spherical
 

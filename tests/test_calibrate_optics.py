@@ -1,7 +1,7 @@
 """Self-calibration of rigs with real optics: a real photograph seen through two different
 lenses that are not the equidistant fisheye the stitcher assumes by default.
 
-Each rig (``synthetic_optics.realistic_rig``) has lenses of the family
+Each rig (``synthetic.optics.realistic_rig``) has lenses of the family
 r = f sin(a theta) / a with different a, focal lengths about 1% apart, FOVs up to 2.5°
 apart, centres off by a few pixels, circles touching or cut by the frame edges, the back
 lens up to 1° off its axis. The camera turns between the three calibration frames (as
@@ -27,7 +27,7 @@ from orbit360.geometry import Rotation, undistort_theta
 from orbit360.metrics import band_rows, psnr
 from orbit360.profile import RigProfile
 from orbit360.stitch import StitchPlan, calibrate_rig
-from orbit360.synthetic_optics import PhotoRigRenderer, realistic_rig
+from orbit360.synthetic.optics import PhotoRigRenderer, realistic_rig
 
 
 @pytest.fixture(scope="module")

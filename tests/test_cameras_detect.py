@@ -10,10 +10,9 @@ import pytest
 from orbit360.cameras import SideBySideSource, describe_recording, open_rig
 from orbit360.cameras._camera_id import gopro_model, gpmf_device_name, udta_tags
 from orbit360.cameras._naming import chapter_set, fusion_partner_name, insta360_partner, parse_chapter
-from orbit360.cameras.synthetic import add_udta, write_streams
 from orbit360.cli import main
 from orbit360.errors import InputError
-from orbit360.synthetic import make_scene, misaligned_rig, write_rig_video
+from orbit360.synthetic import add_udta, make_scene, misaligned_rig, write_rig_video, write_streams
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +143,7 @@ def test_two_unequal_video_tracks_are_not_a_rig(tmp_path):
 def test_side_by_side_chapters_join(tmp_path):
     """GH01/GH02 chapters of a side-by-side recording: one source, continuous frames, one audio."""
     from orbit360.cameras import ChapterSource
-    from orbit360.cameras.synthetic import Truth
+    from orbit360.synthetic import Truth
     from orbit360.metrics import band_rows, psnr
     from orbit360.synthetic import pan_motion
 

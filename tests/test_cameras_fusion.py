@@ -9,10 +9,9 @@ import pytest
 
 from orbit360.cameras import PairSource, describe_recording, open_rig, sync_pair
 from orbit360.cameras._pair import _xcorr_lag
-from orbit360.cameras.synthetic import write_fusion_pair
 from orbit360.errors import InputError
 from orbit360.metrics import band_rows, psnr
-from orbit360.synthetic import make_scene, misaligned_rig, pan_motion
+from orbit360.synthetic import make_scene, misaligned_rig, pan_motion, write_fusion_pair
 
 FRAME = (960, 480)
 MOTION = pan_motion(40.0)  # 1.3° per frame: a one-frame error costs several dB

@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 
 from orbit360.cameras import PairSource, SideBySideSource, describe_recording, open_rig, read_insv_trailer
 from orbit360.cameras._insta360 import INSV_MAGIC, encode_insv_trailer, parse_lens_offset
-from orbit360.cameras.synthetic import write_insv
 from orbit360.metrics import band_rows, psnr
-from orbit360.synthetic import make_scene, misaligned_rig, pan_motion
+from orbit360.synthetic import make_scene, misaligned_rig, pan_motion, write_insv
 
 FRAME = (960, 480)
 MOTION = pan_motion(20.0)

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from orbit360.cameras import ChapterSource, MaxLayout, MaxSource, describe_recording, open_rig
-from orbit360.cameras.synthetic import Truth, write_max_recording
 from orbit360.errors import InputError
 from orbit360.metrics import band_rows, psnr
 from orbit360.profile import RigProfile
-from orbit360.synthetic import make_scene, pan_motion
+from orbit360.synthetic import Truth, make_scene, pan_motion, write_max_recording
 
 MOTION = pan_motion(25.0)
 

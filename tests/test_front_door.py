@@ -54,7 +54,7 @@ def test_stitch_chooses_single_or_segmented(tmp_path: Path) -> None:
 
 
 def test_salvage_package_is_callable_as_its_function(tmp_path: Path) -> None:
-    from orbit360.cameras.synthetic import write_camera_like_recording
+    from orbit360.synthetic import write_camera_like_recording
     from orbit360.salvage import salvage as salvage_function
 
     healthy = write_camera_like_recording(tmp_path / "ref.mp4", seed=1, seconds=1.0)

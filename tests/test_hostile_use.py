@@ -297,7 +297,7 @@ def test_warnings_held_back_are_dropped_when_the_command_fails(capsys) -> None:
 
 def test_lens_pair_with_another_frame_rate_or_length_is_refused(tmp_path) -> None:
     from orbit360.cameras import open_rig
-    from orbit360.cameras.synthetic import write_fusion_pair
+    from orbit360.synthetic import write_fusion_pair
     from orbit360.errors import InputError
     from orbit360.profile import RigProfile
     from orbit360.synthetic import make_scene
@@ -319,7 +319,7 @@ def test_lens_pair_with_another_frame_rate_or_length_is_refused(tmp_path) -> Non
 
 
 def test_telemetry_of_an_insv_and_inspect_of_a_one_frame_video(capsys, tmp_path) -> None:
-    from orbit360.cameras.synthetic import write_insv
+    from orbit360.synthetic import write_insv
     from orbit360.profile import RigProfile
     from orbit360.synthetic import make_scene
 

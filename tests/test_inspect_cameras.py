@@ -7,10 +7,11 @@ import shutil
 
 import pytest
 
-from orbit360.cameras.synthetic import add_udta, write_fusion_pair, write_insv, write_max_recording
 from orbit360.cli import main
 from orbit360.inspect import inspect_file
-from orbit360.synthetic import make_scene, misaligned_rig, write_rig_video
+from orbit360.synthetic import (
+    add_udta, make_scene, misaligned_rig, write_fusion_pair, write_insv, write_max_recording, write_rig_video,
+)
 
 
 @pytest.fixture(scope="module")

@@ -144,7 +144,7 @@ def test_two_different_lenses_survive_gyroflow_and_pto(tmp_path: Path) -> None:
     import cv2
 
     from orbit360.stitch.interop import write_gyroflow
-    from orbit360.synthetic_optics import realistic_rig
+    from orbit360.synthetic.optics import realistic_rig
 
     rig = realistic_rig(960, 4401).profile()
     assert rig.lenses[0].distortion != rig.lenses[1].distortion

@@ -102,7 +102,7 @@ def test_nominal_rig_that_leaves_the_sphere_unseen_is_an_error(tmp_path: Path) -
     """Calibration fails (no texture) and the camera's own geometry (an Insta360 trailer:
     circles 1.5 half-heights, cut far into by the frame) leaves 29% of the sphere unseen:
     exit 2, one error line naming the file, nothing written."""
-    from orbit360.cameras.synthetic import write_insv
+    from orbit360.synthetic import write_insv
     from orbit360.pipeline._rig import unseen_fraction
     from orbit360.profile import RigProfile
 
@@ -193,7 +193,7 @@ def test_fusion_photo_pair_found_from_either_name(samples_dir: Path, tmp_path: P
 # ---- the real GoPro Fusion 3K frames, packed as the camera records ---------------------------
 def test_real_fusion_3k_frames_stitch_calibrated(samples_dir: Path, tmp_path: Path) -> None:
     """Five real frames per lens, one H.264 MP4 per lens named as the camera names them."""
-    from orbit360.cameras.synthetic import write_streams
+    from orbit360.synthetic import write_streams
 
     real = samples_dir / "real" / "fusion3k"
     for lens in ("GPFR", "GPBK"):

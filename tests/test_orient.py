@@ -24,11 +24,10 @@ from orbit360.orient import (
     orientation_for_frames,
     plan_orientation,
     smooth_quaternions,
-    synthetic_gpmd,
 )
 from orbit360.geometry.quaternions import from_matrices, to_rotvec
 from orbit360.orient._imu import specific_force
-from orbit360.synthetic import make_scene, pan_motion, shake_motion, static_motion
+from orbit360.synthetic import make_scene, pan_motion, shake_motion, static_motion, synthetic_gpmd
 from orbit360.telemetry import GpmdSample, parse_samples, read_telemetry
 
 FPS = 30

@@ -15,7 +15,7 @@ from orbit360.cameras import open_rig
 from orbit360.cli import main
 from orbit360.geometry import Rotation
 from orbit360.orient._earth import find_earth
-from orbit360.orient._orbit_synthetic import earth_angular_radius_deg, write_orbital_recording
+from orbit360.synthetic.orbit import earth_angular_radius_deg, write_orbital_recording
 from orbit360.pipeline import stitch_segmented, stitch_video
 from orbit360.pipeline._orient import earth_sightings
 from orbit360.synthetic import misaligned_rig
@@ -83,13 +83,13 @@ def test_stitch_puts_the_earth_down_with_the_gyro(orbit, tmp_path: Path) -> None
 def test_without_gyro_and_in_segments(orbit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "nogyro.mp4"
     logs: list[str] = []
-    stitch_video(orbit.without_gyro, out, rig=orbit.rig, width=1024, options=OPTS, orient="earth", log=logs.append)
+    stitch_video(orbit.without_telemetry, out, rig=orbit.rig, width=1024, options=OPTS, orient="earth", log=logs.append)
     assert any("heading from the previous frame" in m and "kept the last rotation" in m for m in logs), logs
     errors = _output_nadir_errors(out)
     assert max(e for e in errors.values() if e is not None) < 0.5, errors
     # a cut looks at its own frames only (with the gyro: key frames 12, in the night, and 22; and
     # the last frame), and puts the Earth down there too
-    for source, looked in ((orbit.without_gyro, "8/8"), (orbit.path, "1/2 frames looked at, heading from the gyro; not found at frame 12")):
+    for source, looked in ((orbit.without_telemetry, "8/8"), (orbit.path, "1/2 frames looked at, heading from the gyro; not found at frame 12")):
         cut = tmp_path / "cut.mp4"
         logs.clear()
         stitch_video(source, cut, rig=orbit.rig, width=1024, options=OPTS, orient="earth", start_s=15 / FPS, stop_s=23 / FPS,

@@ -11,12 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
-from orbit360.cameras.synthetic import write_fusion_pair, write_max_recording
 from orbit360.cli import main
 from orbit360.metrics import band_rows, psnr
 from orbit360.overview import make_overview, sheet_grid, thumbnails_of
 from orbit360.salvage import salvage
-from orbit360.synthetic import RigRenderer, make_scene, misaligned_rig, pan_motion, simulate_power_loss, write_rig_video
+from orbit360.synthetic import (
+    RigRenderer, make_scene, misaligned_rig, pan_motion, simulate_power_loss, write_fusion_pair, write_max_recording,
+    write_rig_video,
+)
 
 FPS = 30
 THUMB = (256, 128)

@@ -24,11 +24,11 @@ from orbit360.profile import RigProfile
 from orbit360.stitch import StitchPlan
 from orbit360.stitch.calibrate import _fit_photometry
 from orbit360.stitch.report import photometric_report
-from orbit360.synthetic_photometry import FLAT_GAMMA, FLAT_OFFSET, ROWS, SIZE, Camera, load_world
-from orbit360.synthetic_photometry import flat_curve as _flat
-from orbit360.synthetic_photometry import photometry_geometry as _geometry
-from orbit360.synthetic_photometry import score_after_tone_curve as _score
-from orbit360.synthetic_photometry import srgb_curve as _srgb
+from orbit360.synthetic.photometry import FLAT_GAMMA, FLAT_OFFSET, ROWS, SIZE, Camera, load_world
+from orbit360.synthetic.photometry import flat_curve as _flat
+from orbit360.synthetic.photometry import photometry_geometry as _geometry
+from orbit360.synthetic.photometry import score_after_tone_curve as _score
+from orbit360.synthetic.photometry import srgb_curve as _srgb
 
 @pytest.fixture(scope="module")
 def world(samples_dir: Path) -> np.ndarray:

@@ -29,7 +29,7 @@ from orbit360.isobmff.spherical import read_spherical
 from orbit360.pipeline import StageTimings, run_stages, stitch_segmented, stitch_video
 from orbit360.pipeline._stages import usable_cpus
 from orbit360.pipeline._work import work_folder_for
-from orbit360.synthetic import make_scene, misaligned_rig, pan_motion, write_rig_video
+from orbit360.synthetic import make_scene, misaligned_rig, pan_motion, tone_audio, write_rig_video
 from orbit360.video import EncodeOptions, VideoWriter
 from orbit360.video._concat import check_segment, concat_segments
 
@@ -400,7 +400,7 @@ def test_join_copies_audio_timecode_and_telemetry_of_a_gopro_file_once(gopro_her
         assert sum(1 for p in c.demux() if p.size) >= 13 + 550
     # audio and telemetry from different files (a chapter set's joined audio)
     tone = tmp_path / "tone.mp4"
-    with VideoWriter(tone, size=(64, 32), fps=30, options=EncodeOptions(preset="ultrafast"), synth_audio=True) as w:
+    with VideoWriter(tone, size=(64, 32), fps=30, options=EncodeOptions(preset="ultrafast"), audio=tone_audio(13 / 30)) as w:
         for _ in range(13):
             w.write(np.zeros((32, 64, 3), np.uint8))
     both = tmp_path / "both.mp4"

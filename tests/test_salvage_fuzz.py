@@ -92,7 +92,7 @@ def test_gopro_header_records_fuzz(gopro_head: bytes, tmp_path: Path, flips) -> 
 
 @pytest.fixture(scope="module")
 def healthy_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from orbit360.cameras.synthetic import write_camera_like_recording as make_recording
+    from orbit360.synthetic import write_camera_like_recording as make_recording
 
     return make_recording(tmp_path_factory.mktemp("fz") / "ref.mp4", seed=7, seconds=0.8)
 

@@ -236,7 +236,7 @@ def _gopro_like(healthy_path: Path, out: Path) -> tuple[Movie, list[tuple[bytes,
 
 @pytest.mark.parametrize("codec", ["libx265", "libx264"])
 def test_gopro_like_sos_recording_without_reference(codec: str, tmp_path: Path) -> None:
-    from orbit360.cameras.synthetic import write_camera_like_recording as make_recording
+    from orbit360.synthetic import write_camera_like_recording as make_recording
 
     healthy = make_recording(tmp_path / "src.mp4", seed=11, codec=codec, seconds=1.0)
     broken = tmp_path / "GX019999.MP4"
@@ -299,7 +299,7 @@ def test_memory_stays_bounded_on_a_long_recording(gopro_hero7: Path, tmp_path: P
 
 
 def test_reference_of_another_mode_is_ignored_and_same_mode_is_used(gopro_hero7: Path, tmp_path: Path) -> None:
-    from orbit360.cameras.synthetic import write_camera_like_recording as make_recording
+    from orbit360.synthetic import write_camera_like_recording as make_recording
 
     hero7 = gopro_hero7
     data = hero7.read_bytes()

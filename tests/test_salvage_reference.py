@@ -18,7 +18,7 @@ from orbit360.cli import main
 from orbit360.errors import SalvageError
 from orbit360.isobmff import Movie, read_movie
 from orbit360.salvage import diagnose, salvage, salvage_folder
-from orbit360.cameras.synthetic import gopro_without_index, write_camera_like_recording
+from orbit360.synthetic import gopro_without_index, write_camera_like_recording
 from orbit360.salvage._aac import audio_specific_config
 
 make_recording = write_camera_like_recording  # the name test_salvage_fuzz imports (to move to the fixture)

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orbit360.isobmff.spherical import Equi, Prhd, St3d, StereoMode, Svhd, inject_spherical, read_spherical
+from orbit360.synthetic import tone_audio
 from orbit360.video import EncodeOptions, VideoWriter
 
 V1_UUID = bytes.fromhex("ffcc8263f8554a938814587a02521fdd")
@@ -21,7 +22,8 @@ V1_UUID = bytes.fromhex("ffcc8263f8554a938814587a02521fdd")
 
 def make_clip(path: Path, *, faststart: bool, frames: int = 12) -> None:
     rng = np.random.default_rng(0)
-    with VideoWriter(path, size=(256, 128), fps=25, options=EncodeOptions(crf=30, preset="ultrafast"), synth_audio=True, faststart=faststart) as w:
+    opts = EncodeOptions(crf=30, preset="ultrafast")
+    with VideoWriter(path, size=(256, 128), fps=25, options=opts, audio=tone_audio(frames / 25), faststart=faststart) as w:
         for i in range(frames):
             img = np.full((128, 256, 3), (i * 20) % 255, np.uint8)
             img[:, :64] = rng.integers(0, 255, (128, 64, 3))

@@ -11,9 +11,10 @@ import pytest
 
 from orbit360.errors import InputError
 from orbit360.metrics import band_rows, psnr
-from orbit360.orient import synthetic_gpmd
 from orbit360.pipeline import stitch_segmented, stitch_video
-from orbit360.synthetic import RigRenderer, make_scene, misaligned_rig, pan_motion, shake_motion, write_rig_video
+from orbit360.synthetic import (
+    RigRenderer, make_scene, misaligned_rig, pan_motion, shake_motion, synthetic_gpmd, write_rig_video,
+)
 from orbit360.telemetry import attach_gpmd, gpmd_track_from_samples
 from orbit360.video import EncodeOptions, open_reader
 

@@ -12,12 +12,12 @@ import av
 import numpy as np
 import pytest
 
-from orbit360.cameras.synthetic import noise_audio, write_streams
 from orbit360.cli import main
 from orbit360.isobmff import read_movie
-from orbit360.orient import synthetic_gpmd
 from orbit360.pipeline import stitch_segmented, stitch_video
-from orbit360.synthetic import RigRenderer, make_scene, misaligned_rig, pan_motion
+from orbit360.synthetic import (
+    RigRenderer, make_scene, misaligned_rig, noise_audio, pan_motion, synthetic_gpmd, write_streams,
+)
 from orbit360.telemetry import attach_gpmd, gpmd_track_from_samples
 from orbit360.timerange import format_time, parse_time
 from orbit360.video import EncodeOptions, open_reader

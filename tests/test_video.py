@@ -10,7 +10,7 @@ import pytest
 
 from orbit360.pipeline import stitch_video
 from orbit360.profile import RigProfile
-from orbit360.synthetic import make_scene, write_rig_video
+from orbit360.synthetic import make_scene, noise_audio, write_rig_video
 from orbit360.video import EncodeOptions, VideoWriter, open_reader
 
 
@@ -54,6 +54,34 @@ def test_stitch_copies_audio_unchanged(tmp_path: Path) -> None:
     stitch_video(src, out, options=EncodeOptions(crf=30, preset="ultrafast"))
     a, b = audio_packets(src), audio_packets(out)
     assert len(a) > 10 and a == b
+
+
+def test_writer_encodes_pcm_audio_beside_the_video(tmp_path: Path) -> None:
+    """``audio=`` PCM becomes one AAC stream of its channels and length, interleaved with the
+    video, and decodes back to the same sound (the encoder's priming removed by the edit list)."""
+    pcm = noise_audio(0.5, channels=4, seed=3)  # 24000 samples: not a whole number of AAC frames
+    path = tmp_path / "with_sound.mp4"
+    with VideoWriter(path, size=(64, 32), fps=20, options=EncodeOptions(preset="ultrafast"), audio=pcm) as w:
+        for v in range(10):
+            w.write(np.full((32, 64, 3), v * 20, np.uint8))
+    with av.open(str(path)) as c:
+        assert c.streams.audio[0].codec_context.channels == 4 and c.streams.audio[0].rate == 48000
+        order = [p.stream.type for p in c.demux() if p.size]
+    with av.open(str(path)) as c:
+        decoded = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)
+    # interleaved: the first video packet comes before the last audio one and vice versa
+    assert order.index("video") < len(order) - 1 - order[::-1].index("audio")
+    assert order.index("audio") < len(order) - 1 - order[::-1].index("video")
+    assert decoded.shape[0] == 4 and abs(decoded.shape[1] - pcm.shape[1]) <= 1024
+    n = min(decoded.shape[1], pcm.shape[1])
+    for ch in range(4):
+        corr = np.corrcoef(decoded[ch, :n], pcm[ch, :n])[0, 1]
+        assert corr > 0.95, (ch, corr)
+    with pytest.raises(ValueError, match="channels"):
+        VideoWriter(tmp_path / "bad.mp4", size=(64, 32), fps=20, audio=np.zeros((3, 100), np.float32))
+    with pytest.raises(ValueError, match="not both"):
+        VideoWriter(tmp_path / "bad.mp4", size=(64, 32), fps=20, audio=pcm, audio_from=path)
+    assert not (tmp_path / "bad.mp4").exists()
 
 
 @pytest.mark.parametrize("size", [(644, 322), (252, 126), (640, 320)])

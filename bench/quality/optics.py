@@ -2,7 +2,7 @@
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/quality/optics.py [--rigs] [--real] [--sizes 480,960,1440,2880] [--seeds 8101,8102]``
 
-**Realistic rigs** (``synthetic_optics.realistic_rig``; seeds never used while developing):
+**Realistic rigs** (``synthetic.optics.realistic_rig``; seeds never used while developing):
 the real photograph ``samples/real/theta_v_equirect.jpg`` as the world, two different
 lenses r = f sin(a theta)/a (not the stitcher's default equidistant model), focal lengths
 about 1% apart, circles touching the frame edges, the back lens up to 1° off. Three
@@ -34,7 +34,7 @@ from orbit360.geometry import Rotation, undistort_theta
 from orbit360.metrics import band_rows, psnr
 from orbit360.profile import RigProfile
 from orbit360.stitch import StitchPlan, calibrate_rig
-from orbit360.synthetic_optics import PhotoRigRenderer, realistic_rig
+from orbit360.synthetic.optics import PhotoRigRenderer, realistic_rig
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT.parent / "shared" / "samples" / "real"

@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "tests"))  # the rig generator lives with its tests
 
-import orbit360.synthetic_photometry as gen  # noqa: E402
+import orbit360.synthetic.photometry as gen  # noqa: E402
 from run import V360  # noqa: E402
 
 from orbit360.geometry import Rotation  # noqa: E402

@@ -270,7 +270,7 @@ def main() -> int:
             broken = work / f"{name}-cut{int(frac * 1000)}.mp4"
             broken.write_bytes(data[:cut])
             cases.append((f"{name} cut {frac:.1%}", broken, src, expected_for_cut(healthy, data, cut), False))
-    from orbit360.cameras.synthetic import write_camera_like_recording as make_recording
+    from orbit360.synthetic import write_camera_like_recording as make_recording
 
     # camera-like bitrate: 640x360 noisy frames, ~7 Mbit/s of video beside 48 kHz AAC
     ref = make_recording(work / "pyav-ref.mp4", seed=1, seconds=6, size=(640, 360))
@@ -282,7 +282,7 @@ def main() -> int:
     cases.append(("x264 B-frames + AAC (reference)", broken, ref, expected_for_cut(healthy, data, cut), True))
     if (SAMPLES / "gopro_hero7.mp4").is_file():
         # real camera streams (HERO7 H.264, AAC, timecode, GPMF) laid out without SOS records
-        from orbit360.cameras.synthetic import gopro_without_index
+        from orbit360.synthetic import gopro_without_index
 
         nosos_dir = work / "nosos"
         nosos_dir.mkdir(exist_ok=True)

@@ -38,7 +38,7 @@ SCENE_SEED = 21
 
 
 def make_input(work: Path, frames: int) -> Path:
-    from orbit360.cameras.synthetic import write_max_recording
+    from orbit360.synthetic import write_max_recording
     from orbit360.synthetic import make_scene, pan_motion
 
     path = work / f"GS01{frames:04d}.360"
@@ -91,7 +91,7 @@ def score(out: str, frames: int) -> dict:
     """Mean PSNR (dB) against the ground truth over every 4th decoded frame."""
     import numpy as np
 
-    from orbit360.cameras.synthetic import Truth
+    from orbit360.synthetic import Truth
     from orbit360.metrics import band_rows, psnr
     from orbit360.synthetic import make_scene, pan_motion
     from orbit360.video import open_reader

@@ -27,9 +27,9 @@ from ..errors import InputError, file_context
 from ..profile import LensProfile, RigProfile
 from ._camera_id import CameraId, identify_camera
 from ._chapters import ChapterSource
-from ._insta360 import InsvTrailer, mp4_end, read_insv_trailer
+from ._insta360 import InsvTrailer, encode_insv_trailer, mp4_end, read_insv_trailer
 from ._max import LAYOUT_MAX_EAC, MaxLayout, MaxSource
-from ._naming import chapter_set, fusion_partner, fusion_partner_name, fusion_role, insta360_partner
+from ._naming import ChapterName, chapter_set, fusion_partner, fusion_partner_name, fusion_role, insta360_partner
 from ._photo import PhotoSource, is_photo, open_photo
 from ._pair import LAYOUT_PAIR, PairSource, PairSync, sync_pair
 from ._source import FramePlan, RigSource, SideBySideSource, open_side_by_side
@@ -53,6 +53,8 @@ __all__ = [
     "open_rig",
     "open_side_by_side",
     "read_insv_trailer",
+    "encode_insv_trailer",
+    "ChapterName",
     "mp4_end",
     "is_photo",
     "open_photo",

@@ -29,9 +29,8 @@ if TYPE_CHECKING:
         plan_orientation,
     )
     from .modes import OrientMode, TELEMETRY_MODES
-    from ._imu import CORI_AXES, GOPRO_TO_RIG, OrientationTrack, cori_track, gyro_track, imu_rates
+    from ._imu import CORI_AXES, GOPRO_TO_RIG, OrientationTrack, axes_matrix, axial, cori_track, gyro_track, imu_rates
     from ._smooth import DEFAULT_SMOOTHING_S, smooth_quaternions
-    from ._synthetic import body_rates, synthetic_gpmd
     from ._video import (
         VideoMotion, estimate_axes, estimate_gyro_bias, estimate_time_offset, measure_rig_motion, measure_video_motion,
         rotation_between,
@@ -43,9 +42,9 @@ _HOMES = {
     **dict.fromkeys(["OrientationPlan", "TelemetrySource", "estimate_orientation", "gravity_level", "orientation_for_frames",
                      "orientation_track", "plan_orientation"], "_api"),
     **dict.fromkeys(["OrientMode", "TELEMETRY_MODES"], "modes"),
-    **dict.fromkeys(["CORI_AXES", "GOPRO_TO_RIG", "OrientationTrack", "cori_track", "gyro_track", "imu_rates"], "_imu"),
+    **dict.fromkeys(["CORI_AXES", "GOPRO_TO_RIG", "OrientationTrack", "axes_matrix", "axial", "cori_track", "gyro_track",
+                     "imu_rates"], "_imu"),
     **dict.fromkeys(["DEFAULT_SMOOTHING_S", "smooth_quaternions"], "_smooth"),
-    **dict.fromkeys(["body_rates", "synthetic_gpmd"], "_synthetic"),
     **dict.fromkeys(["VideoMotion", "estimate_axes", "estimate_gyro_bias", "estimate_time_offset", "measure_rig_motion",
                      "measure_video_motion", "rotation_between"], "_video"),
     **dict.fromkeys(["EarthFix", "EarthSummary", "find_earth", "earth_rotations", "DETECT_WIDTH"], "_earth"),
@@ -66,7 +65,8 @@ __all__ = [
     "TELEMETRY_MODES",
     "TelemetrySource",
     "VideoMotion",
-    "body_rates",
+    "axes_matrix",
+    "axial",
     "cori_track",
     "earth_rotations",
     "estimate_axes",
@@ -84,7 +84,6 @@ __all__ = [
     "plan_orientation",
     "rotation_between",
     "smooth_quaternions",
-    "synthetic_gpmd",
 ]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _HOMES)

@@ -1,4 +1,5 @@
-"""Encoding RGB frames (or yuv420p planes) to MP4 through PyAV, copying audio through unchanged."""
+"""Encoding RGB frames (or yuv420p planes) to MP4 through PyAV, with audio copied through
+unchanged from another file or encoded from PCM samples."""
 
 from __future__ import annotations
 
@@ -18,8 +19,14 @@ from .._types import SizeLike, StrPath
 from ..errors import OutputError
 from ._convert import plane_views, rgb_to_yuv420p
 
-__all__ = ["EncodeOptions", "VideoWriter", "CODECS", "resolve_encoder"]
+__all__ = ["EncodeOptions", "VideoWriter", "CODECS", "AUDIO_LAYOUTS", "AAC_FRAME", "resolve_encoder"]
 
+
+AUDIO_LAYOUTS = {1: "mono", 2: "stereo", 4: "4.0"}
+"""Channel layout of PCM given to ``VideoWriter(audio=...)``, by its number of channels."""
+
+AAC_FRAME = 1024
+"""Samples per AAC frame: ``VideoWriter(audio=...)`` encodes PCM in blocks of this many."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +98,11 @@ class VideoWriter:
     yuv420p planes as one (h * 3 // 2, w) uint8 array, encoded as they are: limited range,
     in the matrix ``yuv_matrix`` says ("bt709" is written into the stream's colour tags;
     "bt601" is what an untagged stream means to players, as for converted RGB).
-    ``audio_from`` copies every audio stream of another file through unchanged;
-    ``synth_audio`` adds a stereo AAC test tone (synthetic recordings). ``faststart``
-    puts the moov first (web playback).
+    ``audio_from`` copies every audio stream of another file through unchanged; or
+    ``audio`` (channels, n) float32 PCM in [-1, 1] at ``audio_rate`` is encoded as AAC
+    beside the video, interleaved with it as frames are written (what is left at
+    ``close`` after the last frame is written then). ``faststart`` puts the moov first
+    (web playback).
     """
 
     def __init__(
@@ -104,7 +113,8 @@ class VideoWriter:
         fps: Fraction | int | float,
         options: EncodeOptions = EncodeOptions(),
         audio_from: StrPath | None = None,
-        synth_audio: bool = False,
+        audio: NDArray[np.float32] | None = None,
+        audio_rate: int = 48000,
         faststart: bool = False,
         start_frame: int = 0,
         yuv_matrix: str = "bt601",
@@ -114,6 +124,13 @@ class VideoWriter:
         if self.size[0] % 2 or self.size[1] % 2:
             raise ValueError(f"frame size must be even for yuv420p, got {self.size}")
         self.fps = Fraction(fps).limit_denominator(1001000)
+        pcm = None
+        if audio is not None:
+            if audio_from is not None:
+                raise ValueError("give audio_from (copied) or audio (encoded), not both")
+            pcm = np.asarray(audio, dtype=np.float32)
+            if pcm.ndim != 2 or pcm.shape[0] not in AUDIO_LAYOUTS:
+                raise ValueError(f"audio must be (channels, samples) with channels in {sorted(AUDIO_LAYOUTS)}, got {pcm.shape}")
         self._atomic = atomic_output(self.path)
         self._tmp = self._atomic.__enter__()
         self._closed = False
@@ -156,9 +173,11 @@ class VideoWriter:
                 self._audio_src = av.open(str(audio_from), "r", metadata_errors="replace")
                 for a in self._audio_src.streams.audio:
                     self._audio_pairs.append((a, self._out.add_stream_from_template(a)))
-            self._tone = None
-            if synth_audio:
-                self._tone = self._out.add_stream("aac", rate=48000, layout="stereo")
+            self._pcm = pcm
+            self._pcm_rate = int(audio_rate)
+            self._pcm_stream = None
+            if pcm is not None:
+                self._pcm_stream = self._out.add_stream("aac", rate=self._pcm_rate, layout=AUDIO_LAYOUTS[pcm.shape[0]])
             self._next_pts = start_frame
             self._video_packets = start_frame  # packets muxed, for a missing DTS (_mux_video)
             self._last_dts: int | None = None
@@ -200,8 +219,8 @@ class VideoWriter:
                 self._mux_video(packet)
         except av.error.FFmpegError as exc:
             raise OutputError(f"cannot encode or write video frame {vf.pts}: {exc.strerror}", path=self.path) from None
-        if self._tone is not None:
-            self._write_tone(self._next_pts / float(self.fps))
+        if self._pcm_stream is not None:
+            self._encode_pcm(self._next_pts / float(self.fps))
 
     def _mux_video(self, packet: av.Packet) -> None:
         """Mux one video packet, its decode timestamp made sane first.
@@ -226,18 +245,19 @@ class VideoWriter:
         self._video_packets += 1
         self._out.mux(packet)
 
-    def _write_tone(self, until_s: float) -> None:
-        """A 440/660 Hz stereo tone, 1024-sample AAC frames, up to ``until_s`` seconds."""
-        assert self._tone is not None
-        rate = 48000
-        while self._audio_samples < until_s * rate:
-            t = (self._audio_samples + np.arange(1024)) / rate
-            pcm = np.stack([0.2 * np.sin(2 * np.pi * 440 * t), 0.2 * np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
-            af = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="stereo")
+    def _encode_pcm(self, until_s: float) -> None:
+        """Encode the PCM given as ``audio`` in blocks of ``AAC_FRAME`` samples up to ``until_s`` seconds
+        (the video written so far), so the two streams reach the muxer interleaved."""
+        assert self._pcm is not None and self._pcm_stream is not None
+        rate, total = self._pcm_rate, self._pcm.shape[1]
+        layout = AUDIO_LAYOUTS[self._pcm.shape[0]]
+        while self._audio_samples < until_s * rate and self._audio_samples < total:
+            block = np.ascontiguousarray(self._pcm[:, self._audio_samples : self._audio_samples + AAC_FRAME])
+            af = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
             af.sample_rate = rate
             af.pts = self._audio_samples
-            self._audio_samples += 1024
-            for packet in self._tone.encode(af):
+            self._audio_samples += block.shape[1]
+            for packet in self._pcm_stream.encode(af):
                 self._out.mux(packet)
 
     def _copy_audio(self) -> None:
@@ -260,8 +280,9 @@ class VideoWriter:
         try:
             for packet in self._video.encode(None):
                 self._mux_video(packet)
-            if self._tone is not None:
-                for packet in self._tone.encode(None):
+            if self._pcm_stream is not None:
+                self._encode_pcm(float("inf"))
+                for packet in self._pcm_stream.encode(None):
                     self._out.mux(packet)
             self._copy_audio()
             self._out.close()

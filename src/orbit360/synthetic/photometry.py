@@ -17,11 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .geometry import Rotation, dirs_to_equirect, equirect_grid_dirs, fisheye_to_dirs
-from .metrics import band_rows, psnr
-from .profile import RigProfile
-from .stitch.quality import tone_matched
-from .synthetic import misaligned_rig
+from ..geometry import Rotation, dirs_to_equirect, equirect_grid_dirs, fisheye_to_dirs
+from ..metrics import band_rows, psnr
+from ..profile import RigProfile
+from ..stitch.quality import tone_matched
+from .rig import misaligned_rig
 
 __all__ = ["Camera", "SIZE", "ROWS", "FLAT_GAMMA", "FLAT_OFFSET", "flat_curve", "srgb_curve", "load_world", "photometry_geometry", "score_after_tone_curve"]
 

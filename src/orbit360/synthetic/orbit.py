@@ -8,13 +8,13 @@ the rig's own frame), so it hides part of the Earth or borders space as the came
 ``night`` frames show the Earth unlit (orbital night: it is not visible).
 
 ``write_orbital_recording`` renders the side-by-side dual-fisheye recording of a tumbling
-camera and attaches GPMF telemetry with its gyro and zero ACCL (weightless).
+camera and attaches GPMF telemetry with its gyro and zero ACCL (weightless); its
+``Truth.nadir(i)`` is the Earth's centre on the rig sphere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Collection
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,10 +23,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._types import StrPath
-from ..geometry import Rotation, equirect_grid_dirs
+from ..geometry import equirect_grid_dirs
 from ..profile import RigProfile
+from ..telemetry import attach_gpmd, gpmd_track_from_samples
+from ..video import EncodeOptions, VideoWriter
+from .motion import CameraMotion
+from .rig import RigRenderer
+from .telemetry import synthetic_gpmd
+from .truth import Truth
 
-__all__ = ["EARTH_RADIUS_KM", "earth_angular_radius_deg", "orbital_scene", "station_scene", "OrbitalRecording", "write_orbital_recording"]
+__all__ = ["EARTH_RADIUS_KM", "earth_angular_radius_deg", "orbital_scene", "station_scene", "write_orbital_recording"]
 
 EARTH_RADIUS_KM = 6371.0
 
@@ -109,27 +115,10 @@ def station_scene(width: int = 2048) -> tuple[NDArray[np.uint8], NDArray[np.uint
     return rgb, mask
 
 
-@dataclass
-class OrbitalRecording:
-    path: Path
-    rig: RigProfile
-    fps: Fraction
-    frames: int
-    motion: Callable[[float], Rotation]
-    night: frozenset[int]
-    altitude_km: float
-    without_gyro: Path | None = None
-    """The same recording without its telemetry (kept when asked for)."""
-
-    def nadir(self, index: int) -> NDArray[np.float64]:
-        """The Earth's centre on the rig sphere at frame ``index`` (world = motion(rig))."""
-        return self.motion(index / float(self.fps)).inverse(np.array([0.0, -1.0, 0.0]))
-
-
 def write_orbital_recording(
     path: StrPath,
     rig: RigProfile,
-    motion: Callable[[float], Rotation],
+    motion: CameraMotion,
     *,
     frames: int = 24,
     fps: int = 12,
@@ -140,12 +129,10 @@ def write_orbital_recording(
     seed: int = 0,
     crf: int = 16,
     keep_without_gyro: bool = False,
-) -> OrbitalRecording:
+) -> Truth:
     """Render and encode the recording (side-by-side), with GPMF gyro (ACCL zero) attached
-    (``keep_without_gyro``: also keep the recording without it, NAME.video.mp4)."""
-    from ..synthetic import RigRenderer
-    from ..video import EncodeOptions, VideoWriter
-
+    (``keep_without_gyro``: also keep the recording without it, NAME.video.mp4, as the
+    truth's ``without_telemetry``). The truth's scene is the lit world, without the station."""
     out = Path(path)
     day = RigRenderer(rig, orbital_scene(scene_width, altitude_km=altitude_km, seed=seed))
     dark = RigRenderer(rig, orbital_scene(scene_width, altitude_km=altitude_km, seed=seed, lit=False)) if night else day
@@ -158,13 +145,10 @@ def write_orbital_recording(
             world = (dark if i in night else day).render(motion(i / fps))
             writer.write(np.where(covered, station, world))
     if gyro:
-        from ..telemetry import attach_gpmd, gpmd_track_from_samples
-        from ._synthetic import synthetic_gpmd
-
         try:
             attach_gpmd(video, gpmd_track_from_samples(synthetic_gpmd(motion, frames / fps)), out)
         finally:
             if not keep_without_gyro:
                 video.unlink(missing_ok=True)
     plain = video if gyro and keep_without_gyro else None
-    return OrbitalRecording(out, rig, Fraction(fps), frames, motion, frozenset(night), altitude_km, plain)
+    return Truth(day.scene, Fraction(fps), motion, path=out, rig=rig, frames=frames, without_telemetry=plain)

@@ -28,9 +28,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .geometry import Rotation
-from .profile import LAYOUT_DUAL_FISHEYE_SBS, LensProfile, RigProfile
-from .synthetic import linear_to_srgb, srgb_to_linear
+from ..geometry import Rotation
+from ..profile import LAYOUT_DUAL_FISHEYE_SBS, LensProfile, RigProfile
+from .rig import linear_to_srgb, srgb_to_linear
 
 __all__ = ["SineLens", "RealisticRig", "realistic_rig", "PhotoRigRenderer", "world_equirect"]
 

@@ -1,23 +1,24 @@
 """Synthetic GoPro telemetry for a known camera motion: ground truth for orientation tests.
 
-Payloads are laid out as a HERO7/MAX writes them: GYRO and ACCL as int16 with SCAL,
-MTRX/ORIN/ORIO describing the stored axis order, optional CORI quaternions at frame
-rate, one payload per ``payload_s`` seconds.
+``synthetic_gpmd``: payloads laid out as a HERO7/MAX writes them: GYRO and ACCL as int16
+with SCAL, MTRX/ORIN/ORIO describing the stored axis order, optional CORI quaternions at
+frame rate, one payload per ``payload_s`` seconds. ``attach_gyro``: a Fusion card's GYRO
+track added to a recording.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..geometry import Rotation
-from ..telemetry import GpmdSample, encode_device, encode_klv, encode_stream
-from ._imu import CORI_AXES, GOPRO_TO_RIG, axes_matrix, axial
 from ..geometry.quaternions import from_matrices, qconj, qmul, to_rotvec
+from ..orient import CORI_AXES, GOPRO_TO_RIG, axes_matrix, axial
+from ..telemetry import GpmdSample, attach_gpmd, encode_device, encode_klv, encode_stream, gpmd_track_from_samples
+from .motion import CameraMotion
 
-__all__ = ["body_rates", "synthetic_gpmd"]
+__all__ = ["body_rates", "synthetic_gpmd", "attach_gyro"]
 
 GYRO_SCAL = 1878.0  # HERO7's: int16 covers ±17 rad/s
 ACCL_SCAL = 418.0
@@ -25,18 +26,18 @@ STORED_ORDER = "YxZ"  # HERO6/7's ORIN
 OUTPUT_ORDER = "ZXY"  # their ORIO
 
 
-def _orientations(motion: Callable[[float], Rotation], times: NDArray[np.float64]) -> NDArray[np.float64]:
+def _orientations(motion: CameraMotion, times: NDArray[np.float64]) -> NDArray[np.float64]:
     return from_matrices(np.stack([motion(float(t)).matrix for t in times]))
 
 
-def body_rates(motion: Callable[[float], Rotation], times: NDArray[np.float64], h: float = 1e-4) -> NDArray[np.float64]:
+def body_rates(motion: CameraMotion, times: NDArray[np.float64], h: float = 1e-4) -> NDArray[np.float64]:
     """Angular velocity (rad/s, rig frame) of ``motion`` at ``times`` by central difference."""
     before, after = _orientations(motion, times - h), _orientations(motion, times + h)
     return to_rotvec(qmul(qconj(before), after)) / (2 * h)
 
 
 def synthetic_gpmd(
-    motion: Callable[[float], Rotation],
+    motion: CameraMotion,
     duration: float,
     *,
     gyro_hz: float = 200.0,
@@ -96,3 +97,13 @@ def synthetic_gpmd(
         payload = encode_device(1, "orbit360 synthetic", streams)
         samples.append(GpmdSample(payload, start, dur, start_ticks, dur_ticks))
     return samples
+
+
+def attach_gyro(path: Path, t: NDArray[np.float64], w: NDArray[np.float64], start: float, seconds: float) -> None:
+    """Add a gpmd track to ``path`` holding GYRO (rad/s) of ``w`` over [start, start + seconds)."""
+    keep = (t >= start) & (t < start + seconds)
+    values = w[keep]
+    payload = encode_device(1, "Fusion", [encode_stream("GYRO", values, type_char="s", scale=1000.0, units="rad/s")])
+    tmp = path.with_name(path.stem + ".gyro" + path.suffix)
+    attach_gpmd(path, gpmd_track_from_samples([GpmdSample(payload, 0.0, seconds, 0, int(round(seconds * 1000)))]), tmp)
+    tmp.replace(path)
