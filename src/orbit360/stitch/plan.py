@@ -59,6 +59,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ..colour import SRGB_DECODE_LUT, linear_to_srgb
 from ..geometry import dirs_to_fisheye, equirect_grid_dirs, project_fisheye
 from ..profile import LensProfile, RigProfile
 
@@ -80,14 +81,8 @@ _LAZY_LOCK = threading.Lock()  # guards what a plan builds on first use (StitchP
 _ROW_CHUNK = 256  # rows of output computed at once while planning (bounds planner memory)
 
 
-def _make_luts() -> NDArray[np.float32]:
-    x = np.arange(256, dtype=np.float64) / 255.0
-    dec = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-    return dec.astype(np.float32)
-
-
-DECODE_LUT = _make_luts()
-"""``DECODE_LUT[v]``: linear light of sRGB code value v (0..255)."""
+DECODE_LUT = SRGB_DECODE_LUT
+"""``DECODE_LUT[v]``: linear light of sRGB code value v (0..255) (``colour.SRGB_DECODE_LUT``)."""
 
 _GAIN_K = 4096
 _GAIN_LOG2 = 4.0  # gains from 2**-4 to 2**4
@@ -97,7 +92,7 @@ def _make_gain_tables(response: tuple[float, float] = SRGB_RESPONSE) -> tuple[ND
     gains = np.exp2(np.linspace(-_GAIN_LOG2, _GAIN_LOG2, _GAIN_K)).astype(np.float32)
     if is_srgb(response):
         lin = np.clip(DECODE_LUT[None, :] * gains[:, None], 0.0, 1.0)
-        enc = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055) * 255.0
+        enc = linear_to_srgb(lin) * 255.0
     else:
         u = code_to_u(np.arange(256) / 255.0, response)[None, :] * np.power(gains.astype(np.float64), 1.0 / response[0])[:, None]
         enc = u_to_code(np.minimum(u, 1.0), response) * 255.0
