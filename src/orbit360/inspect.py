@@ -103,7 +103,7 @@ def _inspect(p: Path) -> FileInfo:
     import os
 
     from .cameras import describe_recording, read_insv_trailer
-    from .cameras import fusion_role
+    from .cameras import RecordingKind, fusion_role
     from .isobmff import read_movie_from
     from .video import probe_container
 
@@ -143,7 +143,7 @@ def _inspect(p: Path) -> FileInfo:
     info.files = [str(x) for x in rec.paths]
     info.notes = list(rec.notes)
     info.stitchable = rec.problem is None
-    if rec.kind == "pair" and fusion_role(rec.paths[0]) is not None:
+    if rec.kind == RecordingKind.PAIR and fusion_role(rec.paths[0]) is not None:
         # two cards started apart: say by how many frames (timecode, audio, telemetry)
         from .cameras import PairSource, sync_pair
 
@@ -151,7 +151,7 @@ def _inspect(p: Path) -> FileInfo:
         s = sync_pair(rec.paths[0], rec.paths[1], pair.fps)
         info.sync = {"offset_frames": s.offset_frames, "method": s.method, "estimates": s.estimates}
         info.notes.append(f"sync: {s.describe()}")
-    if rec.problem is not None and rec.kind != "equirect":
+    if rec.problem is not None and rec.kind != RecordingKind.EQUIRECT:
         info.problems.append(rec.problem)
     return info
 

@@ -53,7 +53,7 @@ from numpy.typing import NDArray
 from ..colour import SRGB_DECODE_LUT
 from ..errors import CalibrationError, InputError
 from ..geometry import Rotation, fibonacci_dirs, kabsch
-from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
+from ..profile import RigLayout, RigProfile
 from ._lensfit import FitReport, _ransac_rotation, LensPrior, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
 from ._ring import lens_project, ring_dirs
 from .circle import find_image_circle
@@ -561,7 +561,7 @@ def calibrate_rig(
     """
     w, h = int(frame_size[0]), int(frame_size[1])
     nominal = nominal if nominal is not None else RigProfile.nominal((w, h))
-    if nominal.layout != LAYOUT_DUAL_FISHEYE_SBS:
+    if nominal.layout != RigLayout.SIDE_BY_SIDE:
         raise CalibrationError(f"calibration needs a side-by-side dual-fisheye rig, not {nominal.layout}")
     if tuple(nominal.frame_size) != (w, h):
         raise CalibrationError(f"nominal rig is for {nominal.frame_size[0]}x{nominal.frame_size[1]} frames, footage is {w}x{h}")
