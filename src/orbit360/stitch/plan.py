@@ -155,7 +155,7 @@ _SEAM_BLOCK = 4.0
 def _make_source_luts() -> tuple[NDArray[np.uint16], NDArray[np.uint8]]:
     to_u = np.round(_U_MAX * np.power(DECODE_LUT.astype(np.float64), 1 / 2.4)).astype(np.uint16)
     lin = np.power(np.arange(256, dtype=np.float64) / 255.0, 2.4)
-    enc = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055) * 255.0
+    enc = linear_to_srgb(lin) * 255.0
     return to_u, np.clip(np.round(enc), 0, 255).astype(np.uint8)
 
 
