@@ -1,7 +1,7 @@
 """The sRGB transfer (IEC 61966-2-1): encoded values <-> linear light.
 
 The one home of the curve's constants (the 0.04045 / 0.0031308 toe, 12.92, 0.055, 2.4):
-the stitcher's response curve (``stitch._response``), its gain tables (``stitch.plan``)
+the stitcher's response curve (``stitch._response``), its gain tables (``stitch.gains``)
 and calibration's half-light radius (``stitch.calibrate``) all call these.
 
 The functions compute in the dtype they are given (float32 in, float32 out; float64 in,

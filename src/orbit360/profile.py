@@ -114,7 +114,7 @@ class RigProfile:
     sRGB (see ``stitch._response``)."""
     keep_white: bool = False
     """Whether recorded white (clipped) stays white where the compensation darkens a lens
-    (the footage clips there: ``stitch.plan.white_stretch``); calibration sets it."""
+    (the footage clips there: ``stitch.gains.white_stretch``); calibration sets it."""
 
     @classmethod
     def nominal(cls, frame_size: SizeLike, *, fov_deg: float = 195.0, camera: str = "unknown", fill: float = 1.0) -> Self:
