@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from orbit360.cameras import PairSource, SideBySideSource, describe_recording, open_rig, read_insv_trailer
@@ -81,13 +81,22 @@ def test_plain_mp4_has_no_trailer(tmp_path):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300), st.integers(0, 400))
+@example(b"\x07" * 56 + bytes([1, 3]) + (56).to_bytes(4, "little"), 62 + 72)  # one gyro record read
 def test_damaged_trailer_never_raises_past_the_file(tmp_path, junk, claimed):
     import struct
 
     p = tmp_path / "junk.insv"
     p.write_bytes(junk + bytes(32) + struct.pack("<II", claimed, 3) + INSV_MAGIC)
     t = read_insv_trailer(p)
-    assert t is None or all(t.start <= r.offset and r.offset + r.size <= p.stat().st_size for r in t.records)
+    size = p.stat().st_size
+    if t is None:
+        return
+    # a trailer read is where the tail says it starts, and every record lies inside it,
+    # before the 72-byte tail, each after the one it precedes (read backwards)
+    assert t.start == size - claimed and 0 <= t.start
+    assert all(t.start <= r.offset and r.offset + r.size <= size - 72 for r in t.records)
+    assert all(a.offset >= b.offset + b.size for a, b in zip(t.records, t.records[1:]))
+    assert t.gyro is None or (t.gyro.ndim == 2 and t.gyro.shape[0] >= 1)
 
 
 def test_lens_offset_string():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from pathlib import Path
 import shutil
 
 import pytest
@@ -81,3 +83,53 @@ def test_inspect_single_lens_sample(samples_dir, capsys):
     assert "camera: GoPro HERO7; layout: single lens (not 360)" in out
     assert "problem: GoPro HERO7 single-lens recording (848x480, 1 video track): not 360 footage" in out
     assert not inspect_file(p).stitchable
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Counts, per file name, the moov parses, Insta360 trailer reads and PyAV opens."""
+    import orbit360.cameras as cameras
+    import orbit360.cameras._insta360 as insta360
+    import orbit360.isobmff._sample_table as sample_table
+    import orbit360.video as video
+
+    counts: dict[str, Counter[str]] = {"moov": Counter(), "trailer": Counter(), "opened": Counter()}
+
+    def counting(what, fn, name_of):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            counts[what][name_of(*args, **kwargs)] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(sample_table, "_read_movie_from", counting("moov", sample_table._read_movie_from, lambda f, size: Path(f.name).name))
+    trailer = counting("trailer", insta360.read_insv_trailer, lambda p: Path(p).name)
+    monkeypatch.setattr(insta360, "read_insv_trailer", trailer)
+    monkeypatch.setattr(cameras, "read_insv_trailer", trailer)  # the name callers import
+    monkeypatch.setattr(video, "open_reader", counting("opened", video.open_reader, lambda p, **kw: Path(p).name))
+    return counts
+
+
+def test_each_command_reads_a_file_once(recordings, reads):
+    from orbit360.cameras import open_rig
+
+    insv = "VID_20260101_000000_00_011.insv"
+    info = inspect_file(recordings / insv)
+    assert info.container == "mp4/mov + Insta360 trailer" and [t.kind for t in info.tracks] == ["video", "audio"]
+    assert info.tracks[0].frames == 2 and info.tracks[1].channels == 2 and info.camera == "Insta360 ONE X2"
+    assert reads["moov"] == {insv: 1} and reads["trailer"] == {insv: 1}  # tracks, audio and description share the parse
+
+    for counter in reads.values():
+        counter.clear()
+    src = open_rig(recordings / insv)
+    src.close()
+    assert src.frame_count == 2 and src.rig_hint is not None  # the trailer's lens circles
+    assert reads["moov"] == {insv: 1} and reads["trailer"] == {insv: 1}
+
+    for counter in reads.values():
+        counter.clear()
+    pair = open_rig(recordings / "GPFR0011.MP4")
+    pair.close()
+    assert pair.sync.offset_frames == 1 and pair.frame_count == 2
+    assert reads["opened"] == {"GPFR0011.MP4": 1, "GPBK0011.MP4": 1}  # not once to probe and again to open
+    # the front's moov: once to describe it, once for the sync clues (timecode, telemetry)
+    assert reads["moov"] == {"GPFR0011.MP4": 2, "GPBK0011.MP4": 1}

@@ -1,27 +1,30 @@
 """Fuzzing salvage and the box reader: damaged inputs give a result or one Orbit360Error.
 
-Never a traceback of another kind, never a hang (every example has a time limit), and
-whatever salvage writes is a well-formed MP4 whose samples lie inside its mdat.
+Never a traceback of another kind, never a hang (every example has a time limit), and a
+result is a sound one: whatever salvage writes is a well-formed MP4 whose samples lie
+inside its mdat without overlapping and match its report; a moov that reads has tables
+that agree and samples inside the file; a command that succeeds wrote its output.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import struct
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from orbit360.errors import Orbit360Error
-from orbit360.isobmff import read_movie
+from orbit360.isobmff import Movie, read_movie
 from orbit360.salvage import salvage
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-HERO7 = SAMPLES / "gopro_hero7.mp4"
 # 40 examples per test keeps the suite quick; ORBIT360_FUZZ_EXAMPLES=600 for a deeper run.
 FUZZ = settings(
     max_examples=int(os.environ.get("ORBIT360_FUZZ_EXAMPLES", "40")),
@@ -52,23 +55,47 @@ def _salvage_or_clear_error(data: bytes, tmp: Path, **kw) -> None:
         assert "\n" not in str(exc) and str(exc)
         assert not out.exists()
     else:
+        assert report.output == str(out) and report.method in ("gopro-sos", "reference", "healthy")
+        assert report.output_bytes in (None, out.stat().st_size)
+        assert 0 <= report.recording_end <= len(data) and 0 <= report.unassigned_bytes <= report.payload_bytes
         movie = read_movie(out)
-        mdat_end = movie.mdat.end
-        for t in movie.tracks:
-            assert t.sample_count == 0 or int((t.offsets + t.sizes).max()) <= mdat_end
-        assert report.output == str(out)
+        _assert_samples_sound(movie, within=(movie.mdat.payload_offset, movie.mdat.end))
+        # the report describes the file written: per track, its samples, key frames and bytes
+        written = {t.track_id: t for t in movie.tracks}
+        assert {r["track_id"] for r in report.tracks} <= set(written)
+        for row in report.tracks:
+            t = written[row["track_id"]]
+            assert (row["samples"], row["key_frames"], row["bytes"]) == (t.sample_count, len(t.sync_samples), int(t.sizes.sum()))
+        assert report.samples > 0  # a salvage that recovers nothing says so with an error
     assert time.monotonic() - start < TIME_LIMIT_S
     assert broken.read_bytes() == data  # input never modified
 
 
+def _assert_samples_sound(movie: Movie, *, within: tuple[int, int]) -> None:
+    """Each track's tables agree in length, its samples are non-empty, have durations and
+    key frames that exist, and every sample of every track lies in ``within`` = [start, end)
+    of the file without overlapping another."""
+    spans = []
+    for t in movie.tracks:
+        n = t.sample_count
+        assert t.offsets.shape == t.sizes.shape == t.durations.shape == t.composition_offsets.shape == (n,)
+        if n == 0:
+            continue
+        assert int(t.sizes.min()) > 0 and int(t.durations.min()) >= 0
+        assert t.sync_samples.size == 0 or (0 <= int(t.sync_samples.min()) and int(t.sync_samples.max()) < n)
+        spans.append(np.stack([t.offsets.astype(np.int64), t.offsets.astype(np.int64) + t.sizes.astype(np.int64)], axis=1))
+    if spans:
+        ordered = np.concatenate(spans)
+        ordered = ordered[np.argsort(ordered[:, 0], kind="stable")]
+        assert int(ordered[0, 0]) >= within[0] and int(ordered[:, 1].max()) <= within[1]
+        assert bool(np.all(ordered[1:, 0] >= ordered[:-1, 1])), "two samples share bytes"
+
+
 @pytest.fixture(scope="module")
-def gopro_head() -> bytes:
-    if not HERO7.is_file():
-        pytest.skip("shared/samples not present")
-    return HERO7.read_bytes()[:200_000]
+def gopro_head(gopro_hero7: Path) -> bytes:
+    return gopro_hero7.read_bytes()[:200_000]
 
 
-@pytest.mark.skipif(not HERO7.is_file(), reason="shared/samples not present")
 @FUZZ
 @given(
     flips=st.lists(st.tuples(st.integers(0, 199_999), st.integers(0, 255)), max_size=6),
@@ -79,7 +106,6 @@ def test_gopro_salvage_fuzz(gopro_head: bytes, tmp_path: Path, flips, cut, mdat_
     _salvage_or_clear_error(_mutate(gopro_head, flips, cut, mdat_size, 20), tmp_path)
 
 
-@pytest.mark.skipif(not HERO7.is_file(), reason="shared/samples not present")
 @FUZZ
 @given(
     flips=st.lists(st.tuples(st.integers(0, 1023), st.integers(0, 255)), min_size=1, max_size=8),
@@ -133,8 +159,16 @@ def test_box_reader_fuzz_on_moov(healthy_small: Path, tmp_path: Path, flips, box
     except Orbit360Error as exc:
         assert str(exc) and "\n" not in str(exc)
     else:
+        # what the tables promise: one entry per sample in each, key frames that exist, a
+        # 4-character codec and a clock; no track made up (read_movie does not check that
+        # sample offsets lie inside the file: the readers of sample bytes must)
+        assert len(movie.tracks) <= len(read_movie(healthy_small).tracks)
         for t in movie.tracks:
-            assert t.offsets.shape == t.sizes.shape == t.durations.shape == t.composition_offsets.shape
+            n = t.sample_count
+            assert t.offsets.shape == t.sizes.shape == t.durations.shape == t.composition_offsets.shape == (n,)
+            assert t.sync_samples.size == 0 or (0 <= int(t.sync_samples.min()) and int(t.sync_samples.max()) < n)
+            assert n == 0 or (int(t.offsets.min()) >= 0 and int(t.sizes.min()) >= 0)
+            assert len(t.codec) == 4 and t.timescale > 0 and math.isfinite(t.duration_seconds)
     assert time.monotonic() - start < TIME_LIMIT_S
 
 
@@ -185,6 +219,36 @@ def _every_command(video: Path) -> list[list[str]]:
     ]
 
 
+def _assert_command_output(argv: list[str], stdout: str) -> None:
+    """What a command that exits 0 must have made: its output, complete and readable."""
+    if argv[0] == "inspect":
+        video = Path(argv[-1])
+        if "--json" in argv:
+            doc = json.loads(stdout)
+            assert doc["path"] == str(video) and doc["size_bytes"] == video.stat().st_size, argv
+            # a moov's tracks, or (no moov) what salvage would recover
+            assert (doc["has_moov"] and doc["salvage"] is None) or (not doc["has_moov"] and doc["salvage"] is not None), argv
+            assert all(t["kind"] and t["codec"] and (t["frames"] or 0) >= 0 for t in doc["tracks"]), argv
+        else:
+            assert video.name in stdout, argv
+        return
+    out = Path(argv[argv.index("-o") + 1])
+    assert out.is_file() and out.stat().st_size > 0, argv
+    if out.suffix == ".mp4":
+        video = [t for t in read_movie(out).tracks if t.handler == b"vide"]
+        assert video and video[0].sample_count >= 1, argv
+    elif out.suffix == ".jpg":
+        import cv2
+
+        img = cv2.imread(str(out))
+        assert img is not None, argv
+        if "--size" in argv:
+            w, h = (int(v) for v in argv[argv.index("--size") + 1].split("x"))
+            assert img.shape[:2] == (h, w), argv
+    elif out.suffix == ".json":
+        assert isinstance(json.loads(out.read_text()), dict), argv
+
+
 @FUZZ_COMMANDS
 @given(
     flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=6),
@@ -211,10 +275,12 @@ def test_every_command_on_damaged_video(small_equirect: bytes, tmp_path: Path, c
     for argv in _every_command(video):
         start = time.monotonic()
         rc = main(argv)
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
         assert rc in (0, 2), (argv, err)
         if not flips and cut is None:
             assert (rc == 0) == (argv[0] not in ("salvage", "telemetry")), (argv, err)
+        if rc == 0:
+            _assert_command_output(argv, out)
         if rc == 2:
             lines = err.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("orbit360: error: "), (argv, err)

@@ -195,15 +195,28 @@ def test_malformed_payloads_raise_one_line(payload: bytes, message: str) -> None
 
 
 @settings(max_examples=150, deadline=None)
-@given(cut=st.integers(0, 5016), flips=st.lists(st.tuples(st.integers(0, 5015), st.integers(0, 255)), max_size=6))
+# half the examples keep the whole payload: a truncated one nearly always fails, a whole one
+# with flipped bytes mostly parses, and then the streams must be sound
+@given(cut=st.integers(0, 5016) | st.just(5016), flips=st.lists(st.tuples(st.integers(0, 5015), st.integers(0, 255)), max_size=6))
 def test_fuzzed_payloads_parse_or_raise_telemetry_error(samples_dir: Path, cut: int, flips: list[tuple[int, int]]) -> None:
-    data = bytearray((samples_dir / "gpmf" / "hero6.raw").read_bytes())
+    healthy = (samples_dir / "gpmf" / "hero6.raw").read_bytes()
+    data = bytearray(healthy)
     for at, value in flips:
         data[at] = value
     try:
-        parse_payload(bytes(data[:cut]))
-    except TelemetryError:
-        pass
+        streams = parse_payload(bytes(data[:cut]))
+    except TelemetryError as exc:
+        assert str(exc) and "\n" not in str(exc) and exc.offset is not None
+        return
+    for s in streams:
+        assert len(s.key) == 4 and s.n_times >= 0
+        assert s.time_index.size == 0 or (0 <= int(s.time_index.min()) and int(s.time_index.max()) < s.n_times)
+        if s.values is not None:
+            assert s.values.dtype == np.float64 and s.values.ndim == 2 and s.values.shape[0] == s.time_index.size
+    if bytes(data[:cut]) == healthy:  # nothing changed: exactly the healthy streams
+        want = parse_payload(healthy)
+        assert [s.key for s in streams] == [s.key for s in want]
+        assert all(a.values is None and b.values is None or np.array_equal(a.values, b.values, equal_nan=True) for a, b in zip(streams, want))
 
 
 # ---- export and CLI -------------------------------------------------------------------------

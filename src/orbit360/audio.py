@@ -27,17 +27,21 @@ import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from ._files import check_input_file
 from ._types import StrPath
-from .errors import CorruptBoxError, file_context
+from .errors import CorruptBoxError
+
+if TYPE_CHECKING:
+    from .isobmff import Movie
 
 __all__ = [
     "Sa3d",
     "AudioTrackInfo",
     "ambisonic_order",
     "audio_tracks",
+    "movie_audio_tracks",
     "spatial_audio_boxes",
     "mark_spatial_audio",
     "describe_audio",
@@ -158,12 +162,14 @@ def _esds_channels(esds: bytes) -> int | None:
 
 def audio_tracks(path: StrPath) -> list[AudioTrackInfo]:
     """Every audio track of ``path`` with its channel count and SA3D box."""
-    from .cameras import mp4_end
-    from .isobmff import read_movie_from
+    from .cameras import read_camera_movie
 
     p = check_input_file(path)
-    with file_context(p), open(p, "rb") as f:
-        movie = read_movie_from(f, mp4_end(p))  # an .insv trailer is not part of the MP4
+    return movie_audio_tracks(read_camera_movie(p).movie)  # an .insv trailer is not part of the MP4
+
+
+def movie_audio_tracks(movie: Movie) -> list[AudioTrackInfo]:
+    """``audio_tracks`` of a movie already read."""
     out = []
     for t in movie.tracks:
         if t.handler != b"soun":

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._files import check_input_file
 from ._types import StrPath
 from .errors import BoxError, InputError, Orbit360Error, file_context
+
+if TYPE_CHECKING:
+    from .isobmff import Movie
 
 __all__ = ["TrackInfo", "FileInfo", "inspect_file"]
 
@@ -130,20 +133,15 @@ def _inspect(p: Path) -> FileInfo:
         info.salvage = preview.to_dict()
         info.salvage_table = preview.format_table() if preview.tracks else preview.summary()
         return info
-    import os
-
-    from .cameras import describe_recording, read_insv_trailer
-    from .cameras import fusion_role
-    from .isobmff import read_movie_from
+    from .cameras import RecordingKind, describe_recording, fusion_role, read_camera_movie
     from .video import probe_container
 
     probe_container(p).close()  # FFmpeg must open it too, or say why not
-    trailer = read_insv_trailer(p)
-    with file_context(p), open(p, "rb") as f:
-        movie = read_movie_from(f, trailer.start if trailer is not None else os.fstat(f.fileno()).st_size)
+    parsed = read_camera_movie(p)  # the one parse of the moov: tracks, audio and description use it
+    movie, trailer = parsed.movie, parsed.trailer
     if trailer is not None:
         info.container = "mp4/mov + Insta360 trailer"
-    audio = _audio_kinds(p)
+    audio = _audio_kinds(movie)
     kinds = {b"vide": "video", b"soun": "audio", b"tmcd": "timecode", b"meta": "data", b"text": "text", b"sbtl": "subtitle"}
     for i, tr in enumerate(movie.tracks):
         t = TrackInfo(i, kinds.get(tr.handler, tr.handler.decode("latin-1")), tr.codec.decode("latin-1"))
@@ -165,7 +163,7 @@ def _inspect(p: Path) -> FileInfo:
         if meta is not None:
             info.spherical = {"v1": meta.has_v1, "v2": meta.has_v2, "projection": meta.projection, "stereo": meta.stereo.name.lower() if meta.stereo is not None else None}
     try:
-        rec = describe_recording(p)
+        rec = describe_recording(p, parsed=parsed)
     except Orbit360Error as exc:
         info.problems.append(exc.message)
         return info
@@ -173,7 +171,7 @@ def _inspect(p: Path) -> FileInfo:
     info.files = [str(x) for x in rec.paths]
     info.notes = list(rec.notes)
     info.stitchable = rec.problem is None
-    if rec.kind == "pair" and fusion_role(rec.paths[0]) is not None:
+    if rec.kind == RecordingKind.PAIR and fusion_role(rec.paths[0]) is not None:
         # two cards started apart: say by how many frames (timecode, audio, telemetry)
         from .cameras import PairSource, sync_pair
 
@@ -181,16 +179,16 @@ def _inspect(p: Path) -> FileInfo:
         s = sync_pair(rec.paths[0], rec.paths[1], pair.fps)
         info.sync = {"offset_frames": s.offset_frames, "method": s.method, "estimates": s.estimates}
         info.notes.append(f"sync: {s.describe()}")
-    if rec.problem is not None and rec.kind != "equirect":
+    if rec.problem is not None and rec.kind != RecordingKind.EQUIRECT:
         info.problems.append(rec.problem)
     return info
 
 
-def _audio_kinds(p: Path) -> dict[int, Any]:
+def _audio_kinds(movie: Movie) -> dict[int, Any]:
     """Audio track id -> AudioTrackInfo (empty when the audio boxes cannot be read)."""
-    from .audio import audio_tracks
+    from .audio import movie_audio_tracks
 
     try:
-        return {a.track_id: a for a in audio_tracks(p)}
+        return {a.track_id: a for a in movie_audio_tracks(movie)}
     except Orbit360Error:
         return {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Self
 
 import numpy as np
@@ -22,12 +23,23 @@ from ._types import SizeLike, StrPath
 from .errors import InputError
 from .geometry import FisheyeModel, Rotation, distort_theta
 
-__all__ = ["LensProfile", "RigProfile", "LAYOUT_DUAL_FISHEYE_SBS", "LAYOUT_DUAL_FISHEYE_PAIR"]
+__all__ = ["LensProfile", "RigProfile", "RigLayout", "LAYOUT_DUAL_FISHEYE_SBS", "LAYOUT_DUAL_FISHEYE_PAIR"]
 
-LAYOUT_DUAL_FISHEYE_SBS = "dual-fisheye-sbs"
-"""Both image circles side by side in one frame (front left, back right), 2:1."""
-LAYOUT_DUAL_FISHEYE_PAIR = "dual-fisheye-pair"
-"""One lens per video stream or file (GoPro Fusion front/back, Insta360 _00_/_10_)."""
+
+class RigLayout(StrEnum):
+    """How a rig profile's frames hold the two lenses (``RigProfile.layout``; the member is
+    its own string, so profile JSON reads and writes exactly as before)."""
+
+    SIDE_BY_SIDE = "dual-fisheye-sbs"
+    """Both image circles side by side in one frame (front left, back right), 2:1."""
+    PAIR = "dual-fisheye-pair"
+    """One lens per video stream or file (GoPro Fusion front/back, Insta360 _00_/_10_)."""
+
+
+LAYOUT_DUAL_FISHEYE_SBS = RigLayout.SIDE_BY_SIDE
+"""``RigLayout.SIDE_BY_SIDE`` (the former name)."""
+LAYOUT_DUAL_FISHEYE_PAIR = RigLayout.PAIR
+"""``RigLayout.PAIR`` (the former name)."""
 
 PROFILE_FORMAT = "orbit360.rig/1"
 
@@ -93,7 +105,7 @@ class RigProfile:
 
     frame_size: tuple[int, int]
     lenses: tuple[LensProfile, ...]
-    layout: str = LAYOUT_DUAL_FISHEYE_SBS
+    layout: str = RigLayout.SIDE_BY_SIDE
     camera: str = "unknown"
     notes: dict[str, Any] = field(default_factory=dict)
     response: tuple[float, float] = (2.4, 0.055)
@@ -102,7 +114,7 @@ class RigProfile:
     sRGB (see ``stitch._response``)."""
     keep_white: bool = False
     """Whether recorded white (clipped) stays white where the compensation darkens a lens
-    (the footage clips there: ``stitch.plan.white_stretch``); calibration sets it."""
+    (the footage clips there: ``stitch.gains.white_stretch``); calibration sets it."""
 
     @classmethod
     def nominal(cls, frame_size: SizeLike, *, fov_deg: float = 195.0, camera: str = "unknown", fill: float = 1.0) -> Self:
@@ -115,7 +127,7 @@ class RigProfile:
         radius = fill * min(half, h) / 2.0
         front = LensProfile(center=(half / 2.0, h / 2.0), radius=radius, fov_deg=fov_deg)
         back = LensProfile(center=(half * 1.5, h / 2.0), radius=radius, fov_deg=fov_deg, rotation_ypr=(180.0, 0.0, 0.0))
-        return cls(frame_size=(w, h), lenses=(front, back), layout=LAYOUT_DUAL_FISHEYE_SBS, camera=camera)
+        return cls(frame_size=(w, h), lenses=(front, back), layout=RigLayout.SIDE_BY_SIDE, camera=camera)
 
     def replace(self, **changes: Any) -> Self:
         return replace(self, **changes)
@@ -171,7 +183,7 @@ class RigProfile:
             return cls(
                 frame_size=(w, h),
                 lenses=lenses,
-                layout=str(d.get("layout", LAYOUT_DUAL_FISHEYE_SBS)),
+                layout=str(d.get("layout", RigLayout.SIDE_BY_SIDE)),
                 camera=str(d.get("camera", "unknown")),
                 notes=dict(d.get("notes", {})),
                 response=_response_from(d.get("response", (2.4, 0.055))),

@@ -27,11 +27,11 @@ from ..errors import InputError, file_context
 from ..profile import LensProfile, RigProfile
 from ._camera_id import CameraId, identify_camera
 from ._chapters import ChapterSource
-from ._insta360 import InsvTrailer, encode_insv_trailer, mp4_end, read_insv_trailer
+from ._insta360 import CameraMovie, InsvTrailer, encode_insv_trailer, read_camera_movie, read_insv_trailer
 from ._max import LAYOUT_MAX_EAC, MaxLayout, MaxSource
 from ._naming import ChapterName, chapter_set, fusion_partner, fusion_partner_name, fusion_role, insta360_partner
 from ._photo import PhotoSource, is_photo, open_photo
-from ._pair import LAYOUT_PAIR, PairSource, PairSync, sync_pair
+from ._pair import LAYOUT_PAIR, PairSource, PairSync, read_pair_streams, sync_pair
 from ._source import FramePlan, RigSource, SideBySideSource, open_side_by_side
 from .kinds import Layout, RecordingKind
 
@@ -55,7 +55,8 @@ __all__ = [
     "read_insv_trailer",
     "encode_insv_trailer",
     "ChapterName",
-    "mp4_end",
+    "CameraMovie",
+    "read_camera_movie",
     "is_photo",
     "open_photo",
     "PhotoSource",
@@ -97,16 +98,6 @@ class Recording:
 
 
 # ---- describing ---------------------------------------------------------------------------
-def _movie_of(path: Path, trailer: InsvTrailer | None):  # type: ignore[no-untyped-def]
-    import os
-
-    from ..isobmff import read_movie_from
-
-    with file_context(path), open(path, "rb") as f:
-        end = trailer.start if trailer is not None else os.fstat(f.fileno()).st_size
-        return read_movie_from(f, end)
-
-
 def _is_equirect(path: Path) -> bool:
     try:
         from ..isobmff.spherical import read_spherical
@@ -132,10 +123,11 @@ def _looks_equirect(path: Path) -> bool:
     return frame is not None and has_image_circles(frame) is False
 
 
-def _describe_file(p: Path) -> Recording:
-    """One file, on its own (pairs and chapters are found by the caller)."""
-    trailer = read_insv_trailer(p)
-    movie = _movie_of(p, trailer)
+def _describe_file(p: Path, parsed: CameraMovie | None = None) -> Recording:
+    """One file, on its own (pairs and chapters are found by the caller); ``parsed``: its
+    ``read_camera_movie``, when the caller has it already."""
+    parsed = parsed if parsed is not None else read_camera_movie(p)
+    movie, trailer = parsed.movie, parsed.trailer
     cam = identify_camera(p, movie, trailer)
     pictures = [t for t in movie.tracks if t.handler == b"vide" and t.codec not in VIDEO_CODECS_SKIPPED and t.sample_count >= 1]
     # one-sample tracks beside real ones are cover images; alone, a one-frame video
@@ -196,22 +188,34 @@ def _pick_in_folder(folder: Path) -> Path:
     return next(iter(firsts.values()))
 
 
-def describe_recording(path: StrPath) -> Recording:
-    """Describe the recording at ``path`` (a file, or a folder holding one recording)."""
+def describe_recording(path: StrPath, *, parsed: CameraMovie | None = None) -> Recording:
+    """Describe the recording at ``path`` (a file, or a folder holding one recording).
+
+    :param parsed: ``read_camera_movie(path)`` when the caller has read it already (for a
+        file ``path``): the file is then not parsed again.
+    """
+    return _describe(path, parsed)[0]
+
+
+def _describe(path: StrPath, parsed: CameraMovie | None) -> tuple[Recording, CameraMovie]:
+    """``describe_recording``, and the ``read_camera_movie`` of the file it described first."""
     from .._files import check_input_file
 
     p = Path(path)
     if p.is_dir():
         p = _pick_in_folder(p)
     p = check_input_file(p)
-    rec = _describe_file(p)
+    if parsed is not None and parsed.path != p:
+        raise ValueError(f"parsed is the movie of {parsed.path}, not of {p}")
+    parsed = parsed if parsed is not None else read_camera_movie(p)
+    rec = _describe_file(p, parsed)
     # a lens pair by name: Fusion GPFR/GPBK or Insta360 _00_/_10_
     role = fusion_role(p)
     if role is not None and rec.kind in (RecordingKind.SINGLE_LENS, RecordingKind.SIDE_BY_SIDE):
         pair = fusion_partner(p)
         if pair is None:
             return _replace(rec, kind=RecordingKind.SINGLE_LENS, camera=_fusion_name(rec), layout=LAYOUT_PAIR,
-                            problem=f"GoPro Fusion {role} file without its partner {fusion_partner_name(p)} (one lens is not 360 footage)")
+                            problem=f"GoPro Fusion {role} file without its partner {fusion_partner_name(p)} (one lens is not 360 footage)"), parsed
         pair = (chapter_set(pair[0])[0], chapter_set(pair[1])[0])  # the recording starts at the first chapters
         rec = _replace(rec, kind=RecordingKind.PAIR, camera=_fusion_name(rec), layout=f"{LAYOUT_PAIR} ({pair[0].name} + {pair[1].name})", paths=pair, problem=None)
     elif rec.kind == RecordingKind.SINGLE_LENS and insta360_partner(p) is not None:
@@ -227,7 +231,7 @@ def describe_recording(path: StrPath) -> Recording:
         paths = rec.paths if rec.kind == RecordingKind.PAIR else tuple(chapters)
         rec = _replace(rec, layout=f"{rec.layout}, {len(chapters)} chapters ({chapters[0].name} ... {chapters[-1].name})",
                        paths=paths, notes=rec.notes + (f"chapters: {', '.join(c.name for c in chapters)}",))
-    return rec
+    return rec, parsed
 
 
 def _fusion_name(rec: Recording) -> str:
@@ -272,7 +276,7 @@ def _open_one(rec: Recording, path: Path, *, sync: PairSync | None = None) -> Ri
         return MaxSource(path, camera=rec.camera)
     if rec.kind == RecordingKind.SIDE_BY_SIDE:
         src = SideBySideSource(path, camera=rec.camera)
-        hint = _trailer_rig(read_insv_trailer(path) if rec.trailer is not None else None, src.frame_size, rec.camera)
+        hint = _trailer_rig(rec.trailer, src.frame_size, rec.camera)  # ``rec`` describes ``path``
         if hint is not None:
             src.rig_hint = hint
         return src
@@ -289,18 +293,18 @@ def open_rig(path: StrPath) -> RigSource:
 
     Raises InputError naming the file for anything that is not 360 footage.
     """
-    rec = describe_recording(path)
+    rec, parsed = _describe(path, None)
     if rec.problem is not None:
         raise InputError(rec.problem, path=rec.paths[0])
     if rec.kind == RecordingKind.PAIR:
         front, back = rec.paths
         fronts, backs = chapter_set(front), chapter_set(back)
         is_fusion = fusion_role(front) is not None
-        probe = PairSource(front, back, camera=rec.camera)
-        sync = sync_pair(front, back, probe.fps) if is_fusion else PairSync(0, "same clock")
         n = min(len(fronts), len(backs))
+        streams = read_pair_streams(tuple(fronts[:n]), tuple(backs[:n]))  # each file opened once
+        sync = sync_pair(front, back, streams.fps) if is_fusion else PairSync(0, "same clock")
         pair = PairSource(front, back, camera=rec.camera, layout=rec.layout, sync=sync,
-                          front_chapters=tuple(fronts[:n]), back_chapters=tuple(backs[:n]))
+                          front_chapters=tuple(fronts[:n]), back_chapters=tuple(backs[:n]), streams=streams)
         if rec.trailer is not None:
             pair.rig_hint = _trailer_rig(rec.trailer, pair.frame_size, rec.camera)
         return pair
@@ -310,7 +314,7 @@ def open_rig(path: StrPath) -> RigSource:
     parts = []
     try:
         for c in chapters:
-            part_rec = _describe_file(c)
+            part_rec = _describe_file(c, parsed if c == parsed.path else None)
             if part_rec.kind != rec.kind:
                 raise InputError(f"chapter is a {part_rec.layout} recording, the first is {rec.layout}", path=c)
             parts.append(_open_one(part_rec, c))

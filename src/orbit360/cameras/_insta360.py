@@ -29,16 +29,24 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
+
+from .._types import StrPath
+from ..errors import file_context
+
+if TYPE_CHECKING:
+    from ..isobmff import Movie
 
 __all__ = [
     "INSV_MAGIC",
     "InsvRecord",
     "InsvTrailer",
     "read_insv_trailer",
+    "CameraMovie",
+    "read_camera_movie",
     "encode_insv_trailer",
     "parse_lens_offset",
 ]
@@ -273,7 +281,25 @@ def encode_insv_trailer(
     return body + bytes(32) + struct.pack("<II", size, 3) + INSV_MAGIC
 
 
-def mp4_end(path: Path) -> int:
-    """Where the MP4 boxes of ``path`` end (the trailer start, or the file size)."""
-    trailer = read_insv_trailer(path)
-    return trailer.start if trailer is not None else path.stat().st_size
+@dataclass(frozen=True)
+class CameraMovie:
+    """A camera file's MP4 part, read once: its ``moov`` (parsed up to the Insta360 trailer
+    when the file has one) and the trailer (None for a plain MP4)."""
+
+    path: Path
+    movie: Movie
+    trailer: InsvTrailer | None
+
+
+def read_camera_movie(path: StrPath) -> CameraMovie:
+    """The trailer of ``path`` and the movie of the MP4 boxes before it: the one place that
+    knows an ``.insv``'s MP4 part ends where its trailer starts (the trailer's bytes are no
+    boxes). Raises what ``isobmff.read_movie`` raises, naming ``path``."""
+    from ..isobmff import read_movie_from
+
+    p = Path(path)
+    trailer = read_insv_trailer(p)
+    with file_context(p), open(p, "rb") as f:
+        end = trailer.start if trailer is not None else os.fstat(f.fileno()).st_size
+        movie = read_movie_from(f, end)
+    return CameraMovie(p, movie, trailer)

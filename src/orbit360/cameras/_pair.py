@@ -28,10 +28,11 @@ from .kinds import Layout
 from ._max import _zip_pairs
 
 if TYPE_CHECKING:
+    from ..isobmff import Movie
     from ..video import YuvFormat
     from ..stitch import StitchPlan
 
-__all__ = ["PairSync", "PairSource", "sync_pair", "LAYOUT_PAIR"]
+__all__ = ["PairSync", "PairSource", "PairStreams", "read_pair_streams", "sync_pair", "LAYOUT_PAIR"]
 
 LAYOUT_PAIR = Layout.PAIR
 
@@ -55,6 +56,50 @@ class PairSync:
         return f"back is {self.offset_frames:+d} frames from front (by {self.method}; {found})"
 
 
+@dataclass(frozen=True)
+class PairStreams:
+    """What the lens files of a pair hold, read once (``read_pair_streams``)."""
+
+    front_chapters: tuple[Path, ...]
+    back_chapters: tuple[Path, ...]
+    front_stream: int
+    back_stream: int
+    fps: Fraction
+    size: tuple[int, int]
+    """One lens' frame size."""
+    counts: dict[str, list[int]]
+    """Frames per chapter file, by side ("front", "back")."""
+    yuv_format: "YuvFormat | None"
+    """The 4:2:0 coding when every file has the same one."""
+
+
+def read_pair_streams(front_chapters: tuple[Path, ...], back_chapters: tuple[Path, ...], front_stream: int = 0, back_stream: int = 0) -> PairStreams:
+    """Open each lens file once: frame rate, size and frame counts, checked to be one
+    camera's pair (InputError naming the file that is not)."""
+    from ..video import open_reader
+
+    counts: dict[str, list[int]] = {"front": [], "back": []}
+    size = fps = None
+    formats = set()
+    for side, files, stream in (("front", front_chapters, front_stream), ("back", back_chapters, back_stream)):
+        for f in files:
+            with open_reader(f, stream_index=stream) as r:
+                formats.add(r.yuv_format)
+                if size is None or fps is None:
+                    size, fps = r.size, r.fps
+                elif r.size != size:
+                    raise InputError(f"{side} is {r.size[0]}x{r.size[1]}, front {size[0]}x{size[1]}: not one camera's lens pair", path=f)
+                elif abs(r.fps - fps) > fps * Fraction(1, 1000):
+                    # one body records both lenses at one rate: frames paired by index
+                    # would drift apart (a 25 fps back under a 30 fps front)
+                    raise InputError(f"{side} is {float(r.fps):.3f} fps, front {float(fps):.3f} fps: "
+                                     "not one camera's lens pair", path=f)
+                counts[side].append(r.frame_count)
+    assert size is not None and fps is not None
+    return PairStreams(front_chapters, back_chapters, front_stream, back_stream, fps, size, counts,
+                       formats.pop() if len(formats) == 1 else None)
+
+
 @dataclass
 class PairSource:
     """Two single-lens streams stitched as one side-by-side frame."""
@@ -71,6 +116,8 @@ class PairSource:
     front_chapters: tuple[Path, ...] = ()
     """Every chapter of the front lens, ``front`` first (empty: ``front`` alone)."""
     back_chapters: tuple[Path, ...] = ()
+    streams: PairStreams | None = field(default=None, repr=False, compare=False)
+    """These files' ``read_pair_streams``, when the caller has read them already."""
     paths: tuple[Path, ...] = field(init=False)
     fps: Fraction = field(init=False)
     frame_count: int = field(init=False)
@@ -80,32 +127,20 @@ class PairSource:
     """The lenses' 4:2:0 coding when every file has the same one (``yuv420_frames``)."""
 
     def __post_init__(self) -> None:
-        from ..video import open_reader
-
         self.front_chapters = tuple(self.front_chapters) or (self.front,)
         self.back_chapters = tuple(self.back_chapters) or (self.back,)
         if self.front == self.back:
             self.paths = self.front_chapters
         else:
             self.paths = self.front_chapters + self.back_chapters
-        self._counts: dict[str, list[int]] = {"front": [], "back": []}
-        size = None
-        formats = set()
-        for side, files, stream in (("front", self.front_chapters, self.front_stream), ("back", self.back_chapters, self.back_stream)):
-            for f in files:
-                with open_reader(f, stream_index=stream) as r:
-                    formats.add(r.yuv_format)
-                    if size is None:
-                        size, self.fps = r.size, r.fps
-                    elif r.size != size:
-                        raise InputError(f"{side} is {r.size[0]}x{r.size[1]}, front {size[0]}x{size[1]}: not one camera's lens pair", path=f)
-                    elif abs(r.fps - self.fps) > self.fps * Fraction(1, 1000):
-                        # one body records both lenses at one rate: frames paired by index
-                        # would drift apart (a 25 fps back under a 30 fps front)
-                        raise InputError(f"{side} is {float(r.fps):.3f} fps, front {float(self.fps):.3f} fps: "
-                                         "not one camera's lens pair", path=f)
-                    self._counts[side].append(r.frame_count)
-        assert size is not None
+        key = (self.front_chapters, self.back_chapters, self.front_stream, self.back_stream)
+        streams = self.streams
+        if streams is None:
+            streams = self.streams = read_pair_streams(*key)
+        elif (streams.front_chapters, streams.back_chapters, streams.front_stream, streams.back_stream) != key:
+            raise ValueError("streams were read from other files than this pair's")
+        self._counts = streams.counts
+        self.fps, size = streams.fps, streams.size
         nf, nb = sum(self._counts["front"]), sum(self._counts["back"])
         d = self.sync.offset_frames
         # Both lenses stop on one button: after the sync offset their lengths differ by a
@@ -120,7 +155,7 @@ class PairSource:
 
         self.frame_count = max(0, min(nf - max(d, 0), nb - max(-d, 0)))
         self.frame_size = (2 * size[0], size[1])
-        self.yuv_format = formats.pop() if len(formats) == 1 else None
+        self.yuv_format = streams.yuv_format
         self.telemetry_path = self.front
         self._audio: Path | None = None
         self._audio_done = False
@@ -207,15 +242,26 @@ class PairSource:
 
 
 # ---- synchronisation ------------------------------------------------------------------
-def _timecode(path: Path) -> tuple[int, int] | None:
+def _movie(path: Path) -> "Movie | None":
+    """The movie of ``path`` for the sync clues (timecode, telemetry), read once; None when
+    its moov cannot be read (a file without one offers neither clue)."""
     from ..isobmff import read_movie
-    from ._camera_id import read_timecode
 
     try:
-        movie = read_movie(path)
+        return read_movie(path)
+    except Exception:
+        return None
+
+
+def _timecode(path: Path, movie: "Movie | None") -> tuple[int, int] | None:
+    from ._camera_id import read_timecode
+
+    if movie is None:
+        return None
+    try:
         with open(path, "rb") as f:
             return read_timecode(f, movie)
-    except Exception:  # a file without a readable moov has no timecode to offer
+    except Exception:  # an unreadable timecode track offers no clue
         return None
 
 
@@ -270,11 +316,13 @@ def _xcorr_lag(a: NDArray[np.floating], b: NDArray[np.floating], max_lag: int) -
     return float(lags[k] + frac), float(peak / norm)
 
 
-def _gyro(path: Path) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+def _gyro(path: Path, movie: "Movie | None") -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    if movie is None:
+        return None  # no moov: no telemetry track either
     try:
         from ..telemetry import read_telemetry
 
-        s = read_telemetry(path).series("GYRO")
+        s = read_telemetry(path, movie.tracks).series("GYRO")
         if s is None or len(s.t) < 16:
             return None
         return np.asarray(s.t, np.float64), np.asarray(s.values, np.float64)
@@ -291,7 +339,8 @@ def sync_pair(front: Path, back: Path, fps: Fraction, *, max_offset_s: float = 2
     fps_f = float(fps)
     estimates: dict[str, float] = {}
     confidence: dict[str, float] = {}
-    tf, tb = _timecode(front), _timecode(back)
+    movie_f, movie_b = _movie(front), _movie(back)
+    tf, tb = _timecode(front, movie_f), _timecode(back, movie_b)
     if tf is not None and tb is not None and tf[1] and tf[1] == tb[1]:
         # timecode counts frames at the nominal rate (30 for 29.97)
         estimates["timecode"] = (tb[0] - tf[0]) * fps_f / tf[1]
@@ -303,7 +352,7 @@ def sync_pair(front: Path, back: Path, fps: Fraction, *, max_offset_s: float = 2
         # af[n + lag] matches ab[n]: back sample n is front sample n + lag
         estimates["audio"] = lag / rate * fps_f
         confidence["audio"] = peak
-    gf, gb = _gyro(front), _gyro(back)
+    gf, gb = _gyro(front, movie_f), _gyro(back, movie_b)
     if gf is not None and gb is not None:
         step = 1.0 / 200.0
         t_end = min(gf[0][-1], gb[0][-1])

@@ -35,6 +35,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from ..colour import linear_to_srgb, srgb_to_linear
+
 __all__ = ["SRGB_RESPONSE", "is_srgb", "code_to_u", "u_to_code", "rolloff", "knee_of", "check_response"]
 
 SRGB_RESPONSE = (2.4, 0.055)
@@ -61,8 +63,7 @@ def code_to_u(v: NDArray[np.floating] | float, response: tuple[float, float]) ->
     gamma, o = response
     v = np.asarray(v, np.float64)
     if is_srgb(response):
-        lin = np.where(v <= 0.04045, np.maximum(v, 0.0) / 12.92, (np.maximum(v + 0.055, 0.0) / 1.055) ** 2.4)
-        return np.power(lin, 1.0 / 2.4)
+        return np.power(srgb_to_linear(np.maximum(v, 0.0)), 1.0 / 2.4)
     return np.maximum(v + o, 0.0) / (1.0 + o)
 
 
@@ -71,8 +72,7 @@ def u_to_code(u: NDArray[np.floating] | float, response: tuple[float, float]) ->
     gamma, o = response
     u = np.maximum(np.asarray(u, np.float64), 0.0)
     if is_srgb(response):
-        lin = u**2.4
-        return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
+        return linear_to_srgb(u**2.4)
     return np.maximum(u * (1.0 + o) - o, 0.0)
 
 

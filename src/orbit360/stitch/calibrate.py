@@ -50,9 +50,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ..colour import SRGB_DECODE_LUT
 from ..errors import CalibrationError, InputError
 from ..geometry import Rotation, fibonacci_dirs, kabsch
-from ..profile import LAYOUT_DUAL_FISHEYE_SBS, RigProfile
+from ..profile import RigLayout, RigProfile
 from ._lensfit import FitReport, _ransac_rotation, LensPrior, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
 from ._ring import lens_project, ring_dirs
 from .circle import find_image_circle
@@ -66,7 +67,7 @@ def least_squares(*args: Any, **kwargs: Any) -> Any:
 
     return solve(*args, **kwargs)
 
-__all__ = ["CalibrationResult", "calibrate_rig", "fit_image_circle", "srgb_lut", "read_calibration_frames", "load_prior"]
+__all__ = ["CalibrationResult", "calibrate_rig", "fit_image_circle", "read_calibration_frames", "load_prior"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _MAX_PAIRS = 120_000
@@ -131,13 +132,6 @@ class CalibrationResult:
         return "\n".join(lines)
 
 
-# ---- sRGB -----------------------------------------------------------------------------------
-def srgb_lut() -> NDArray[np.float32]:
-    """Linear light of each of the 256 sRGB-encoded values."""
-    x = np.arange(256, dtype=np.float64) / 255.0
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
 # ---- stage 1: image circles -----------------------------------------------------------------
 def fit_image_circle(
     peak: NDArray[np.floating], *, guess: tuple[float, float, float], threshold: float | None = None
@@ -169,7 +163,7 @@ def _half_light_radius(peak: NDArray[np.floating], circle: tuple[float, float, f
     """
     cx, cy, r0 = circle
     h, w = peak.shape
-    lin = srgb_lut()[np.clip(peak, 0, 255).astype(np.uint8)]
+    lin = SRGB_DECODE_LUT[np.clip(peak, 0, 255).astype(np.uint8)]
     n_az = 720
     offsets = np.arange(-6.0, 6.01, 0.25)
     az = (np.arange(n_az) + 0.5) / n_az * 2 * np.pi
@@ -567,7 +561,7 @@ def calibrate_rig(
     """
     w, h = int(frame_size[0]), int(frame_size[1])
     nominal = nominal if nominal is not None else RigProfile.nominal((w, h))
-    if nominal.layout != LAYOUT_DUAL_FISHEYE_SBS:
+    if nominal.layout != RigLayout.SIDE_BY_SIDE:
         raise CalibrationError(f"calibration needs a side-by-side dual-fisheye rig, not {nominal.layout}")
     if tuple(nominal.frame_size) != (w, h):
         raise CalibrationError(f"nominal rig is for {nominal.frame_size[0]}x{nominal.frame_size[1]} frames, footage is {w}x{h}")

@@ -38,7 +38,7 @@ import numpy as np
 from .._types import StrPath
 from ..errors import InputError
 from ..geometry import distort_theta
-from ..profile import LAYOUT_DUAL_FISHEYE_SBS, LensProfile, RigProfile
+from ..profile import LensProfile, RigLayout, RigProfile
 
 __all__ = ["read_gyroflow_lens", "gyroflow_rig", "gyroflow_lens_profile", "write_gyroflow", "write_pto", "read_pto", "pto_text"]
 
@@ -120,13 +120,13 @@ def gyroflow_rig(
     rear = read_gyroflow_lens(db, size=half, x_offset=w // 2, fov_deg=float(extra(db, "fov_deg", fov_deg)),
                               rotation_ypr=tuple(extra(db, "rotation_ypr", (180.0, 0.0, 0.0))))  # type: ignore[arg-type]
     camera = " ".join(str(d.get(k, "")) for k in ("camera_brand", "camera_model", "lens_model")).strip() or "unknown"
-    return RigProfile(frame_size=(w, h), lenses=(front, rear), layout=LAYOUT_DUAL_FISHEYE_SBS, camera=camera)
+    return RigProfile(frame_size=(w, h), lenses=(front, rear), layout=RigLayout.SIDE_BY_SIDE, camera=camera)
 
 
 def gyroflow_lens_profile(rig: RigProfile, index: int) -> dict[str, Any]:
     """Gyroflow lens profile (OpenCV fisheye) of one lens of a side-by-side rig, in the
     pixels of its half of the frame; the FOV and rotation ride along under ``orbit360``."""
-    if rig.layout != LAYOUT_DUAL_FISHEYE_SBS or len(rig.lenses) != 2:
+    if rig.layout != RigLayout.SIDE_BY_SIDE or len(rig.lenses) != 2:
         raise InputError(f"Gyroflow lens profiles are written for side-by-side dual-fisheye rigs, not {rig.layout}")
     fw, fh = rig.frame_size
     lens = rig.lenses[index]
@@ -173,7 +173,7 @@ def _corner_scale(lens: LensProfile, half: tuple[int, int]) -> float:
 
 def pto_text(rig: RigProfile, *, width: int | None = None, image_names: tuple[str, str] = ("IMG_front.png", "IMG_back.png")) -> str:
     """The Hugin project of ``rig`` as text (see the module docstring for the fields)."""
-    if rig.layout != LAYOUT_DUAL_FISHEYE_SBS or len(rig.lenses) != 2:
+    if rig.layout != RigLayout.SIDE_BY_SIDE or len(rig.lenses) != 2:
         raise InputError(f"a Hugin project is written for side-by-side dual-fisheye rigs, not {rig.layout}")
     fw, fh = rig.frame_size
     half = (fw // 2, fh)
@@ -319,4 +319,4 @@ def read_pto(path: StrPath, *, frame_size: tuple[int, int] | None = None) -> Rig
             )
     except (KeyError, ValueError) as exc:
         raise InputError(f"not a readable Hugin project: {exc}", path=p) from None
-    return RigProfile(frame_size=(int(fw), int(fh)), lenses=tuple(lenses), layout=LAYOUT_DUAL_FISHEYE_SBS, camera="hugin")
+    return RigProfile(frame_size=(int(fw), int(fh)), lenses=tuple(lenses), layout=RigLayout.SIDE_BY_SIDE, camera="hugin")

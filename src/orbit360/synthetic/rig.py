@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from .._types import SizeLike
 from ..geometry import Rotation, dirs_to_equirect, equirect_grid_dirs, fisheye_to_dirs
-from ..profile import RigProfile
+from ..profile import RigLayout, RigProfile
 from .truth import scene_in_directions
 
 __all__ = ["misaligned_rig", "RigRenderer", "srgb_to_linear", "linear_to_srgb"]
@@ -82,7 +82,7 @@ class RigRenderer:
     """
 
     def __init__(self, rig: RigProfile, scene: NDArray[np.uint8]) -> None:
-        if rig.layout != "dual-fisheye-sbs":
+        if rig.layout != RigLayout.SIDE_BY_SIDE:
             raise ValueError(f"RigRenderer renders side-by-side rigs, not {rig.layout}")
         self.rig = rig
         self.scene = scene
