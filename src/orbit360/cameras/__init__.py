@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._types import StrPath
-from ..errors import InputError, file_context
+from ..errors import InputError
 from ..profile import LensProfile, RigProfile
 from ._camera_id import CameraId, identify_camera
 from ._chapters import ChapterSource

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .. import colour
 from ..geometry import Rotation, dirs_to_equirect, equirect_grid_dirs, fisheye_to_dirs
 from ..metrics import band_rows, psnr
 from ..profile import RigProfile
@@ -38,7 +39,7 @@ def load_world(path: Path) -> np.ndarray | None:
         return None
     img = cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), (2048, 1024), interpolation=cv2.INTER_AREA)
     x = img.astype(np.float64) / 255.0
-    lin = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    lin = colour.srgb_to_linear(x)
     return (1.6 * lin).astype(np.float32)
 
 
@@ -47,8 +48,7 @@ def flat_curve(x: np.ndarray) -> np.ndarray:
 
 
 def srgb_curve(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055)
+    return colour.linear_to_srgb(np.clip(x, 0.0, 1.0))
 
 
 class Camera:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import colour
 from .._types import SizeLike
 from ..geometry import Rotation, dirs_to_equirect, equirect_grid_dirs, fisheye_to_dirs
 from ..profile import RigLayout, RigProfile
@@ -22,14 +23,12 @@ __all__ = ["misaligned_rig", "RigRenderer", "srgb_to_linear", "linear_to_srgb"]
 
 def srgb_to_linear(x: NDArray[np.floating]) -> NDArray[np.float32]:
     """sRGB-encoded values in [0, 1] to linear light."""
-    x = np.asarray(x, dtype=np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return colour.srgb_to_linear(np.asarray(x, dtype=np.float32)).astype(np.float32)
 
 
 def linear_to_srgb(x: NDArray[np.floating]) -> NDArray[np.float32]:
     """Linear light to sRGB-encoded values in [0, 1] (clipped)."""
-    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+    return colour.linear_to_srgb(np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)).astype(np.float32)
 
 
 def misaligned_rig(
