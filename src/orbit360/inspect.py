@@ -176,7 +176,7 @@ def _inspect(p: Path) -> FileInfo:
         from .cameras import PairSource, sync_pair
 
         pair = PairSource(*rec.paths)
-        s = sync_pair(rec.paths[0], rec.paths[1], pair.fps)
+        s = sync_pair(rec.paths[0], rec.paths[1], pair.fps, movies={parsed.path: parsed.movie})
         info.sync = {"offset_frames": s.offset_frames, "method": s.method, "estimates": s.estimates}
         info.notes.append(f"sync: {s.describe()}")
     if rec.problem is not None and rec.kind != RecordingKind.EQUIRECT:

@@ -302,7 +302,7 @@ def open_rig(path: StrPath) -> RigSource:
         is_fusion = fusion_role(front) is not None
         n = min(len(fronts), len(backs))
         streams = read_pair_streams(tuple(fronts[:n]), tuple(backs[:n]))  # each file opened once
-        sync = sync_pair(front, back, streams.fps) if is_fusion else PairSync(0, "same clock")
+        sync = sync_pair(front, back, streams.fps, movies={parsed.path: parsed.movie}) if is_fusion else PairSync(0, "same clock")
         pair = PairSource(front, back, camera=rec.camera, layout=rec.layout, sync=sync,
                           front_chapters=tuple(fronts[:n]), back_chapters=tuple(backs[:n]), streams=streams)
         if rec.trailer is not None:

@@ -13,7 +13,7 @@ cameras hear the same sounds), and of their gyro telemetry (one body, one motion
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -330,16 +330,21 @@ def _gyro(path: Path, movie: "Movie | None") -> tuple[NDArray[np.float64], NDArr
         return None
 
 
-def sync_pair(front: Path, back: Path, fps: Fraction, *, max_offset_s: float = 2.0, audio_seconds: float = 20.0) -> PairSync:
+def sync_pair(
+    front: Path, back: Path, fps: Fraction, *, max_offset_s: float = 2.0, audio_seconds: float = 20.0,
+    movies: Mapping[Path, "Movie"] | None = None,
+) -> PairSync:
     """Measure how many frames later the back file started than the front one.
 
     Audio cross-correlation decides when its peak is clear; then telemetry; then the
-    timecode; with none of them the offset is 0.
+    timecode; with none of them the offset is 0. ``movies``: the files' movies the caller
+    has read already (by path), so they are not parsed again.
     """
     fps_f = float(fps)
     estimates: dict[str, float] = {}
     confidence: dict[str, float] = {}
-    movie_f, movie_b = _movie(front), _movie(back)
+    known = movies or {}
+    movie_f, movie_b = (known[p] if p in known else _movie(p) for p in (front, back))
     tf, tb = _timecode(front, movie_f), _timecode(back, movie_b)
     if tf is not None and tb is not None and tf[1] and tf[1] == tb[1]:
         # timecode counts frames at the nominal rate (30 for 29.97)
