@@ -1,10 +1,10 @@
 """What a stitch job feeds its pipeline: the recorded frames and the per-frame stitch.
 
 Where the source can give its frames as decoded yuv420p planes (8-bit 4:2:0, BT.601 or
-BT.709) and the plan can stitch planes (``StitchPlan.yuv420``: geometric seam, a width
-that is a multiple of 4), the job stitches YUV to YUV: no colour conversion after
+BT.709) and the plan can stitch planes (``StitchPlan.yuv420``: a width that is a
+multiple of 4), the job stitches YUV to YUV: no colour conversion after
 decoding or before encoding, and the output keeps the recording's matrix. Otherwise
-(other camera formats, a tracked seam, 10-bit or BT.2020 video) it stitches RGB. Single
+(other camera formats, 10-bit or BT.2020 video) it stitches RGB. Single
 runs and segments both come through here, so a segment matches an unsegmented run.
 """
 
@@ -51,7 +51,6 @@ def frame_work(
         and fmt is not None
         and hasattr(source, "yuv420_frames")
         and hasattr(plan, "yuv420")
-        and getattr(plan, "seam", None) != "tracked"
         and plan.size[0] % 4 == 0
     )
     if yuv_ok:

@@ -404,8 +404,6 @@ class YuvStitch:
     def __init__(self, plan: StitchPlan, *, matrix: str = "bt601", full_range: bool = False) -> None:
         if matrix not in LUMA_COEFFICIENTS:
             raise ValueError(f"matrix must be one of {', '.join(LUMA_COEFFICIENTS)}, got {matrix!r}")
-        if plan.seam == "tracked":
-            raise ValueError("a plan with a tracked seam stitches RGB frames only")
         w, h = plan.size
         if w % 4:
             raise ValueError(f"yuv420p output needs a width that is a multiple of 4, got {w}")
@@ -413,7 +411,11 @@ class YuvStitch:
         self.size = plan.size
         self.matrix = matrix
         self.full_range = bool(full_range)
-        self.chroma_plan = type(plan).build(half_rig(plan.rig), w // 2, blend_width_deg=plan.blend_width_deg, compensate=False, blend=plan.blend)
+        # the same seam ring as the luma plan's: a per-frame seam cuts both at one place
+        self.chroma_plan = type(plan).build(
+            half_rig(plan.rig), w // 2, blend_width_deg=plan.blend_width_deg, compensate=False, blend=plan.blend, seam_width=plan.seam_width,
+            seam=plan.seam,
+        )
         self.luma_maps = PlaneMaps.of(plan)
         self.chroma_maps = PlaneMaps.of(self.chroma_plan)
         compensate = plan.compensating
@@ -431,10 +433,14 @@ class YuvStitch:
         planes, out, (oy, ou, ov) = stitch_planes(frame, self.plan.rig.frame_size, out, self.size)
         factors = None if self.follower is None else self.follower.update_luma(planes[0], full_range=self.full_range)
         y, u, v = planes if self.gain is None else self.gain.apply(planes, factors)
+        seam = None
+        if self.plan._tracker is not None:
+            # the plan's tracked seam, found on the compensated planes; one seam for all three
+            seam = np.asarray(self.plan._tracker.update_planes(y, u, v), np.float32)  # type: ignore[attr-defined]
         # black where no lens sees, as in RGB
-        self.plan._stitch(y, oy, None, border=16.0, maps=self.luma_maps)
-        self.chroma_plan._stitch(u, ou, None, border=128.0, maps=self.chroma_maps)
-        self.chroma_plan._stitch(v, ov, None, border=128.0, maps=self.chroma_maps)
+        self.plan._stitch(y, oy, seam, border=16.0, maps=self.luma_maps)
+        self.chroma_plan._stitch(u, ou, seam, border=128.0, maps=self.chroma_maps)
+        self.chroma_plan._stitch(v, ov, seam, border=128.0, maps=self.chroma_maps)
         return out
 
 

@@ -155,6 +155,7 @@ _SEAM_REACH = 2.0
 _SEAM_PAD_X = 0.0
 _SEAM_PAD_Y = 0.5
 _SEAM_BLOCK = 4.0
+_SEAM_RING_MAX = 512  # seam-ring columns at most (0.7 degrees each)
 
 
 def _make_source_luts() -> tuple[NDArray[np.uint16], NDArray[np.uint8]]:
@@ -513,15 +514,17 @@ class PlaneMaps:
     with fixed-point ones (measured at 2880 and 5760 wide; with three channels it is the
     other way round, so ``StitchPlan.apply`` uses fixed-point maps, made from these). The
     float maps are the plan's own (exact positions; the fixed-point ones round to 1/32
-    pixel). ``others`` follows the band list ``_stitch`` uses without a per-frame seam.
+    pixel). ``others`` follows the band list ``_stitch`` uses without a per-frame seam,
+    ``band_others`` those a per-frame seam blends (``StitchPlan.per_frame_bands``).
     """
 
     dominant: tuple[NDArray[np.float32], NDArray[np.float32]] = field(repr=False)
     others: tuple[tuple[NDArray[np.float32], NDArray[np.float32]] | None, ...] = field(repr=False)
+    band_others: tuple[tuple[NDArray[np.float32], NDArray[np.float32]] | None, ...] = field(default=(), repr=False)
 
     @classmethod
     def of(cls, plan: "StitchPlan") -> "PlaneMaps":
-        return cls(plan.dominant_xy, tuple(b.other_xy for b in plan.seam_bands or plan.bands))
+        return cls(plan.dominant_xy, tuple(b.other_xy for b in plan.seam_bands or plan.bands), tuple(b.other_xy for b in plan.per_frame_bands))
 
 
 @dataclass
@@ -552,6 +555,11 @@ class StitchPlan:
     seam_bands: list[BandRect] = field(default_factory=list, repr=False)
     follow: bool = False
     """Whether ``apply`` follows the lenses' per-frame exposure (``_follow``)."""
+    track_bands: list[BandRect] = field(default_factory=list, repr=False)
+    """A tracked seam's band rectangles: where a per-frame seam may change the picture,
+    in row blocks; a frame blends those its seam departs from the geometric one in, over
+    ``seam_bands``. Empty unless built with ``seam="tracked"`` (a per-frame seam then
+    blends the whole band, ``bands``)."""
     _tracker: object | None = field(default=None, repr=False)
     _follower: object | None = field(default=None, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
@@ -579,11 +587,12 @@ class StitchPlan:
         :param compensate: apply the lenses' exposure, colour and vignetting models.
         :param blend: "multiband" (Laplacian pyramid across a sharp seam) or "feather".
         :param seam_width: columns of the seam ring a per-frame seam is given in
-            (``SeamTracker``); default width // 4.
+            (``SeamTracker``); default width // 2, at most 512.
         :param seam: "geometric" (fixed: both lenses equally far off-axis; ``apply`` is
             stateless) or "tracked" (multiband only: ``apply`` runs a ``SeamTracker``, so
             the plan then holds state and frames must come in order; ``reset_seam()``
-            at a cut).
+            at a cut). Its memory is a fixed number of frames at ``fps``
+            (``SeamTracker.memory_frames``).
         :param follow: follow each lens' exposure frame by frame (``_follow``: measured
             at the seam, smoothed over time at ``fps``, about the geometric mean) on top
             of the fixed compensation; ``apply`` then holds state, frames must come in
@@ -603,7 +612,9 @@ class StitchPlan:
         if blend_width_deg is None:
             blend_width_deg = max(0.5, 0.8 * overlap) if overlap > 0 else 0.5
         half = np.radians(blend_width_deg) / 2.0
-        seam_width = int(seam_width or max(64, w // 4))
+        # the seam ring: half the output's columns, at most _SEAM_RING_MAX (the tracked
+        # seam's dynamic program runs once per column and frame)
+        seam_width = int(seam_width or max(64, min(w // 2, _SEAM_RING_MAX)))
         # multiband: coarsest band about as wide as the blend band at the equator, where
         # the off-axis angle difference changes twice as fast as longitude
         band_px = blend_width_deg / 2.0 / 360.0 * w
@@ -644,12 +655,24 @@ class StitchPlan:
         ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side)
         mixed = (weight > 0.0) & (weight < 1.0)
         bands = [_band_rect(r, ctx, pad, pad, levels, pyramids=False) for r in _band_rects(mixed, block=block)]
-        seam_bands = []
+        seam_bands: list[BandRect] = []
+        track_bands: list[BandRect] = []
         if blend == "multiband":
             # the geometric seam's blend differs from the dominant copy only near the seam
             zone = _near(front_side, int(_SEAM_REACH * pad))
             sb = max(32, int(_SEAM_BLOCK * pad))
             seam_bands = [_band_rect(r, ctx, int(_SEAM_PAD_X * pad), int(_SEAM_PAD_Y * pad), levels, pyramids=True) for r in _merge_rects(_band_rects(zone, block=sb))]
+            if seam == "tracked":
+                # a per-frame seam lies where the front weight is 0.1..0.9 (``SeamTracker``'s
+                # open rows: elevations within 0.4 of the band's half width); its blend
+                # differs from the dominant copy within the same reach of it
+                reach = int(_SEAM_REACH * pad)
+                open_zone = ((weight >= 0.1) & (weight <= 0.9)).view(np.uint8)
+                k = 2 * reach + 1
+                near = cv2.dilate(open_zone, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))).view(bool) | zone
+                # in row blocks (not merged): a frame blends only the blocks its seam
+                # departs in, over the geometric seam's bands
+                track_bands = [_band_rect(r, ctx, int(_SEAM_PAD_X * pad), int(_SEAM_PAD_Y * pad), levels, pyramids=False) for r in _band_rects(near, block=sb)]
         # the dominant map: lens 0's, with lens 1's where lens 1 has the larger weight
         back = weight < 0.5
         for k, m in enumerate((mapx, mapy)):
@@ -661,7 +684,7 @@ class StitchPlan:
         compensating = bool(compensate and (follow or any(_has_photometry(l) for l in rig.lenses)))
         plan = cls(
             rig, (w, h), dominant, compensating, bands, weight, float(blend_width_deg),
-            blend, levels, bool(compensate), float(half), seam_width, seam, seam_bands, follow,
+            blend, levels, bool(compensate), float(half), seam_width, seam, seam_bands, follow, track_bands,
         )
         if follow:
             from ._follow import ExposureFollower
@@ -671,7 +694,7 @@ class StitchPlan:
         if seam == "tracked":
             from .blend import SeamTracker
 
-            plan._tracker = SeamTracker(plan, width=seam_width)
+            plan._tracker = SeamTracker(plan, width=seam_width, fps=fps)
         return plan
 
     def __getstate__(self) -> dict[str, object]:
@@ -718,6 +741,12 @@ class StitchPlan:
         RGB frames with; made on first use."""
         return self._once("dominant_fixed", lambda: cv2.convertMaps(*self.dominant_xy, cv2.CV_16SC2))
 
+    @property
+    def per_frame_bands(self) -> list[BandRect]:
+        """The band rectangles a per-frame seam blends: ``track_bands`` when the plan was
+        built for a tracked seam, else the whole band."""
+        return self.track_bands or self.bands
+
     def _ring(self, band: BandRect) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         """Each pixel of ``band``'s padded rectangle as (seam-ring column, elevation), for a
         per-frame seam; made on first use and kept."""
@@ -745,20 +774,23 @@ class StitchPlan:
 
         :param out: where to write the picture ((h, w, 3) uint8, C-contiguous); allocated
             when None.
-        :param seam: optional per-frame seam from ``SeamTracker.update`` (elevation in
-            radians per seam-ring column); default the plan's own (geometric, or tracked
-            when built with ``seam="tracked"``). Multiband only.
+        :param seam: optional per-frame seam from ``SeamTracker.update`` (offset from the
+            geometric seam in radians per seam-ring column, towards the front lens' axis);
+            default the plan's own (geometric, or tracked when built with
+            ``seam="tracked"``). Multiband only.
         """
         fw, fh = self.rig.frame_size
         if frame.shape[0] != fh or frame.shape[1] != fw:
             raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, plan expects {fw}x{fh}")
-        if seam is None and self._tracker is not None:
-            seam = self._tracker.update(frame)  # type: ignore[attr-defined]
         seam_eps = None if seam is None else np.asarray(seam, np.float32)
         if seam_eps is not None and seam_eps.shape != (self.seam_width,):
             raise ValueError(f"seam must have {self.seam_width} columns, got shape {seam_eps.shape}")
         factors = None if self._follower is None else self._follower.update_rgb(frame)  # type: ignore[attr-defined]
-        return self._stitch(self._compensated(frame, factors), out, seam_eps)
+        src = self._compensated(frame, factors)
+        if seam_eps is None and self._tracker is not None:
+            # the seam where the compensated lenses agree (what the blend will show)
+            seam_eps = np.asarray(self._tracker.update_rgb(src), np.float32)  # type: ignore[attr-defined]
+        return self._stitch(src, out, seam_eps)
 
     def _stitch(
         self,
@@ -770,21 +802,36 @@ class StitchPlan:
     ) -> NDArray[np.uint8]:
         """The compensated frame (or one plane of it) stitched into ``out``: the dominant
         remap, then the bands; ``border`` is the value where no lens sees. ``maps``: the
-        plan's maps as ``PlaneMaps`` (one-channel planes with the geometric seam)."""
-        if maps is not None and seam_eps is not None:
-            raise ValueError("PlaneMaps serve the geometric seam only")
+        plan's maps as ``PlaneMaps`` (one-channel planes)."""
         m1, m2 = self.dominant_maps if maps is None else maps.dominant
         out = cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
-        bands = self.seam_bands if seam_eps is None and self.seam_bands else self.bands
-        others = [b.other_maps for b in bands] if maps is None else maps.others
+        if seam_eps is not None and not seam_eps.any():
+            seam_eps = None  # the geometric seam: its own bands and weights, exactly
+        geo_bands = self.seam_bands or self.bands
+        geo_others = [b.other_maps for b in geo_bands] if maps is None else list(maps.others)
+        # (band, its other lens' maps, the seam it is blended with)
+        jobs: list[tuple[BandRect, object, NDArray[np.float32] | None]] = []
+        if seam_eps is None:
+            jobs = [(b, o, None) for b, o in zip(geo_bands, geo_others)]
+        else:
+            per_frame = self.per_frame_bands
+            per_others = [b.other_maps for b in per_frame] if maps is None else list(maps.band_others)
+            moved = [i for i, b in enumerate(per_frame) if self._seam_departs(b, seam_eps)] if self.track_bands else []
+            if self.track_bands and self.seam_bands and 2 * len(moved) <= len(per_frame):
+                # where the seam is the geometric one, its bands; then the rectangles where
+                # it departs, blended with the same dominant picture, written over them
+                jobs = [(b, o, None) for b, o in zip(geo_bands, geo_others)] + [(per_frame[i], per_others[i], seam_eps) for i in moved]
+            else:
+                jobs = [(b, o, seam_eps) for b, o in zip(per_frame, per_others)]
+        bands = [j[0] for j in jobs]
         # every band reads the dominant picture around it before any band is written; the
         # bands are blended on OpenCV's threads (their many small calls run mostly serial)
         blended: list[NDArray[np.uint8] | None] = [None] * len(bands)
 
         def blend(part: list[int]) -> None:
             for i in part:
-                b = bands[i]
-                blended[i] = self._blend(src, b, seam_eps, dominant=out[b.py0 : b.py1, b.px0 : b.px1], border=border, other_maps=others[i])
+                b, other, seam = jobs[i]
+                blended[i] = self._blend(src, b, seam, dominant=out[b.py0 : b.py1, b.px0 : b.px1], border=border, other_maps=other)  # type: ignore[arg-type]
 
         run_parallel([lambda p=p: blend(p) for p in _share(bands, cv2.getNumThreads()) if p])
         for b, px in zip(bands, blended):
@@ -873,11 +920,41 @@ class StitchPlan:
             return cv2.blendLinear(front, back, band.feather[0], band.feather[1])
         weights = band.seam_weights if src.ndim == 3 else band.plane_weights
         if seam is not None and band.valid:
-            ring_col, ring_eps = self._ring(band)
-            mask = (ring_eps > seam[ring_col]).astype(np.float32)
-            mask = np.where(band.valid[0], np.where(band.valid[1], mask, 1.0), 0.0).astype(np.float32)
-            weights = mask_pyramid(mask, self.levels, channels=src.shape[2] if src.ndim == 3 else 1)
+            weights = self._seam_weights(band, seam, src.shape[2] if src.ndim == 3 else 1)
         return blend_difference(d, back, weights, inner=inner)
+
+    def _seam_departs(self, band: BandRect, seam: NDArray[np.float32]) -> bool:
+        """Whether a per-frame seam is off the geometric one at any ring column of ``band``."""
+        ring_col, _ = self._ring(band)
+        cols = self._once(("ring_cols", band.px0, band.py0, band.px1, band.py1), lambda: np.unique(ring_col))
+        return bool(seam[cols].any())
+
+    def _seam_weights(self, band: BandRect, seam: NDArray[np.float32], channels: int) -> list[NDArray[np.int16]]:
+        """The weight pyramid of a per-frame seam over ``band`` (front lens on the front
+        side of the seam's offset from the geometric seam at the pixel's ring column,
+        ``SeamTracker``). Kept per thread
+        and band while the seam over the band's ring columns stays the same (a steady
+        seam, or the U and V planes of one frame): most bands of most frames cost nothing."""
+        ring_col, _ = self._ring(band)
+        key = (band.px0, band.py0, band.px1, band.py1, channels)
+        cols = self._once(("ring_cols",) + key[:4], lambda: np.unique(ring_col))
+        cache = getattr(self._local, "seam_weights", None)
+        if cache is None:
+            cache = self._local.seam_weights = {}
+        here = seam[cols]
+        kept = cache.get(key)
+        if kept is not None and np.array_equal(kept[0], here):
+            return kept[1]  # type: ignore[no-any-return]
+        # the front weight is 0.5 + (theta_back - theta_front) / (2 half): its excess over
+        # 0.5, times half, is how far the pixel lies on the front lens' side of the
+        # geometric seam (as the seam's offset; 0 or 1 where one lens alone sees it)
+        threshold = np.take(seam, ring_col)
+        threshold *= np.float32(1.0 / self.seam_half_rad)
+        threshold += np.float32(0.5)
+        mask = (band.weight >= threshold).astype(np.float32)
+        weights = mask_pyramid(mask, self.levels, channels=channels)
+        cache[key] = (here.copy(), weights)
+        return weights
 
 
 def following_plan(rig: RigProfile, width: int, *, fps: float = 30.0) -> StitchPlan:
