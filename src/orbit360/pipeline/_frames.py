@@ -10,7 +10,7 @@ runs and segments both come through here, so a segment matches an unsegmented ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +44,16 @@ def frame_work(
     yuv: bool = True,
 ) -> FrameWork:
     """The frames [start, stop) of ``source`` and how to stitch them with ``plan`` (then
-    rotate by ``rotations[index]`` when given); ``yuv=False`` forces the RGB path."""
+    rotate by ``rotations[index]`` when given); ``yuv=False`` forces the RGB path.
+
+    A plan with temporal state (followed exposure, tracked seam) starts from none, and
+    decoding starts ``plan.memory_frames`` earlier: those frames are observed, not
+    stitched (``_pre_rolled``), so frame ``start`` comes out as in a run from frame 0."""
+    reset = getattr(plan, "reset_seam", None)
+    if reset is not None:
+        reset()
+    memory = int(getattr(plan, "memory_frames", 0)) if hasattr(plan, "observe") else 0
+    first = max(0, start - memory)
     fmt = getattr(source, "yuv_format", None)
     yuv_ok = (
         yuv
@@ -55,11 +64,34 @@ def frame_work(
     )
     if yuv_ok:
         stitch: Any = plan.yuv420(matrix=fmt.matrix, full_range=fmt.full_range)
-        frames: Any = source.yuv420_frames(start, stop)
+        frames: Any = _pre_rolled(source.yuv420_frames(first, stop), start - first, stitch.observe)
         if rotations is not None:
             return FrameWork(OrientedStitch.number(frames, start), OrientedYuvStitch(stitch, rotations), fmt.matrix, True)
         return FrameWork(frames, stitch.apply, fmt.matrix, True)
-    frames = source.frames(start, stop)
+    frames = _pre_rolled(source.frames(first, stop), start - first, getattr(plan, "observe", None))
     if rotations is not None:
         return FrameWork(OrientedStitch.number(frames, start), OrientedStitch(plan, rotations))
     return FrameWork(frames, plan.apply)
+
+
+def _pre_rolled(frames: Iterable[Any], count: int, observe: Callable[[Any], None] | None) -> Iterable[Any]:
+    """``frames`` after the first ``count``, which go to ``observe`` (in the decoding
+    thread, before the first frame is handed on: in order with the stitch)."""
+    if count <= 0 or observe is None:
+        return frames
+
+    def rest() -> Iterator[Any]:
+        it = iter(frames)
+        try:
+            for _ in range(count):
+                frame = next(it, None)
+                if frame is None:
+                    return
+                observe(frame)
+            yield from it
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    return rest()

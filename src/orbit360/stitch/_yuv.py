@@ -421,17 +421,29 @@ class YuvStitch:
         compensate = plan.compensating
         spread = plan.follow_spread
         self.gain = YuvGain.build(plan.rig if compensate else _neutral(plan.rig), matrix, full_range=full_range, spread=spread) if compensate or full_range else None
+        kr, kb = LUMA_COEFFICIENTS[matrix]
+        self.luma_weights = (kr, 1.0 - kr - kb, kb)
         self.follower = None
         if plan.follow:
             # the plan's own follower: a video goes through one path or the other
             self.follower = plan._follower
+
+    def observe(self, frame: "NDArray[np.uint8] | Planes") -> None:
+        """Advance the temporal state (followed exposure) on one recorded yuv420p frame
+        without stitching it (``StitchPlan.observe``, for planes)."""
+        if self.follower is not None:
+            y = yuv420p_planes(frame)[0]
+            fw, fh = self.plan.rig.frame_size
+            if y.shape != (fh, fw):
+                raise ValueError(f"yuv420p frame is {y.shape[1]}x{y.shape[0]}, the plan expects {fw}x{fh}")
+            self.follower.update_luma(y, full_range=self.full_range, luma=self.luma_weights)
 
     def apply(self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None) -> "NDArray[np.uint8] | Planes":
         """Stitch one recorded yuv420p frame (one array, or the (Y, U, V) planes as the
         reader gives them); ``out`` receives it when given: a contiguous (h * 3 // 2, w)
         uint8 array, or (Y, U, V) plane views (``EncoderFrame.writable()``); returned."""
         planes, out, (oy, ou, ov) = stitch_planes(frame, self.plan.rig.frame_size, out, self.size)
-        factors = None if self.follower is None else self.follower.update_luma(planes[0], full_range=self.full_range)
+        factors = None if self.follower is None else self.follower.update_luma(planes[0], full_range=self.full_range, luma=self.luma_weights)
         y, u, v = planes if self.gain is None else self.gain.apply(planes, factors)
         seam = None
         if self.plan._tracker is not None:

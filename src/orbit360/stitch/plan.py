@@ -758,6 +758,25 @@ class StitchPlan:
             ),
         )
 
+    @property
+    def memory_frames(self) -> int:
+        """Frames before a frame whose content its stitch depends on (0: stateless). A
+        stitch that starts at frame k matches one from frame 0 once it has ``observe``d
+        frames k - memory_frames .. k - 1 after ``reset_seam``: the most any of the
+        plan's temporal parts (followed exposure, tracked seam) remembers, each by its
+        ``memory_frames`` (a part without one keeps no history of frames)."""
+        parts = (p for p in (self._follower, self._tracker) if p is not None)
+        return max((int(getattr(p, "memory_frames", 0)) for p in parts), default=0)
+
+    def observe(self, frame: NDArray[np.uint8]) -> None:
+        """Advance the temporal state (followed exposure, tracked seam) on one recorded
+        RGB frame without stitching it: the pre-roll before a stitch that starts inside a
+        clip (``memory_frames``). ``YuvStitch.observe`` is the same for yuv420p frames."""
+        if self._tracker is not None:
+            self._tracker.update(frame)  # type: ignore[attr-defined]
+        if self._follower is not None:
+            self._follower.update_rgb(frame)  # type: ignore[attr-defined]
+
     def reset_seam(self) -> None:
         """Forget the tracked seam's and the followed exposure's history (at a scene cut);
         no-op for a geometric seam without following."""
