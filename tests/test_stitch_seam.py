@@ -43,7 +43,7 @@ def test_tracked_seam_goes_around_a_near_object_in_yuv_video(parallax: ParallaxS
     plans = {s: StitchPlan.build(parallax.renderer.rig, W, seam=s, fps=30.0) for s in ("geometric", "tracked")}
     stitches = {s: p.yuv420() for s, p in plans.items()}
     tracker = plans["tracked"]._tracker
-    assert tracker is not None and tracker.memory_frames == 14  # 0.3 s of difference, 0.2 s of paths at 30 fps
+    assert tracker is not None and tracker.memory_frames == 13  # 0.3 s of difference, 0.2 s of paths at 30 fps: 9 + 6 - 2
     band = (plans["geometric"].weight > 0) & (plans["geometric"].weight < 1)
     scores: dict[str, list[float]] = {s: [] for s in plans}
     moves, offsets = [], []
@@ -79,11 +79,11 @@ def test_tracked_seam_goes_around_a_near_object_in_yuv_video(parallax: ParallaxS
 
 
 def test_tracked_seam_memory_is_finite(parallax: ParallaxScene) -> None:
-    """The seam of frame n is a function of frames n - memory + 1 .. n alone: a tracker
+    """The seam of frame n is a function of frames n - memory .. n alone: a tracker
     that starts there gets the seam of one that saw everything (a segment's pre-roll)."""
     plan = StitchPlan.build(parallax.renderer.rig, W, seam="tracked", fps=15.0)
     tracker = plan._tracker
-    assert tracker is not None and tracker.memory_frames == 6  # 0.3 s and 0.2 s at 15 fps: 5 + 2 - 1
+    assert tracker is not None and tracker.memory_frames == 5  # 0.3 s and 0.2 s at 15 fps: 5 + 2 - 2
     planes = [yuv420p_planes(rgb_to_yuv420p(_frame(parallax, t))) for t in range(4, 20)]
     comp = plan.yuv420().gain
     assert comp is not None
@@ -96,7 +96,7 @@ def test_tracked_seam_memory_is_finite(parallax: ParallaxScene) -> None:
     m = tracker.memory_frames
     for n in (m + 2, len(diffs) - 1):
         tracker.reset()
-        for d in diffs[n - m + 1 : n + 1]:
+        for d in diffs[n - m : n + 1]:
             seam = tracker.push(d)
         np.testing.assert_array_equal(seam, full[n])
     assert any(np.abs(s).max() > 0 for s in full[m:])  # (the object moved the seam)

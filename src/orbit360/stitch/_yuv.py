@@ -429,14 +429,21 @@ class YuvStitch:
             self.follower = plan._follower
 
     def observe(self, frame: "NDArray[np.uint8] | Planes") -> None:
-        """Advance the temporal state (followed exposure) on one recorded yuv420p frame
-        without stitching it (``StitchPlan.observe``, for planes)."""
-        if self.follower is not None:
-            y = yuv420p_planes(frame)[0]
-            fw, fh = self.plan.rig.frame_size
-            if y.shape != (fh, fw):
-                raise ValueError(f"yuv420p frame is {y.shape[1]}x{y.shape[0]}, the plan expects {fw}x{fh}")
-            self.follower.update_luma(y, full_range=self.full_range, luma=self.luma_weights)
+        """Advance the temporal state (followed exposure, tracked seam) on one recorded
+        yuv420p frame without stitching it (``StitchPlan.observe``, for planes)."""
+        tracker = self.plan._tracker
+        if self.follower is None and tracker is None:
+            return
+        planes = yuv420p_planes(frame)
+        y = planes[0]
+        fw, fh = self.plan.rig.frame_size
+        if y.shape != (fh, fw):
+            raise ValueError(f"yuv420p frame is {y.shape[1]}x{y.shape[0]}, the plan expects {fw}x{fh}")
+        factors = None if self.follower is None else self.follower.update_luma(y, full_range=self.full_range, luma=self.luma_weights)
+        if tracker is not None:
+            # as ``apply``: the seam found on the planes compensated with this frame's factors
+            comp = planes if self.gain is None else self.gain.apply(planes, factors)  # type: ignore[arg-type]
+            tracker.update_planes(*comp)  # type: ignore[attr-defined]
 
     def apply(self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None) -> "NDArray[np.uint8] | Planes":
         """Stitch one recorded yuv420p frame (one array, or the (Y, U, V) planes as the

@@ -170,10 +170,10 @@ class SeamTracker:
     frames instead of jumping. Offsets stay within 0.4 of the blend band's half width
     (beyond, the seam would meet the band's edge).
 
-    The seam of frame n depends on frames n - ``memory_frames`` + 1 .. n only (no other
+    The seam of frame n depends on frames n - ``memory_frames`` .. n only (no other
     state; sums kept in integers, so the order frames entered in does not round
-    differently): a video cut into segments, each starting ``memory_frames`` - 1 frames
-    early, gets the seams of one pass.
+    differently): a video cut into segments, each starting ``memory_frames`` frames
+    early (``StitchPlan.observe``), gets the seams of one pass.
 
     ``update(frame)`` (recorded RGB), ``update_rgb`` (compensated RGB) and
     ``update_planes`` (compensated yuv420p planes) return the seam as an offset from the
@@ -223,8 +223,8 @@ class SeamTracker:
 
     @property
     def memory_frames(self) -> int:
-        """Frames the seam of a frame depends on, itself included."""
-        return self.window + self.settle - 1
+        """Frames before a frame whose content its seam depends on (``StitchPlan.memory_frames``)."""
+        return self.window + self.settle - 2
 
     @property
     def seam_rows(self) -> NDArray[np.float64]:

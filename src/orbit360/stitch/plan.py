@@ -762,20 +762,23 @@ class StitchPlan:
     def memory_frames(self) -> int:
         """Frames before a frame whose content its stitch depends on (0: stateless). A
         stitch that starts at frame k matches one from frame 0 once it has ``observe``d
-        frames k - memory_frames .. k - 1 after ``reset_seam``: the most any of the
-        plan's temporal parts (followed exposure, tracked seam) remembers, each by its
+        frames k - memory_frames .. k - 1 after ``reset_seam``: what the plan's temporal
+        parts (followed exposure, tracked seam) remember together, each by its
         ``memory_frames`` (a part without one keeps no history of frames)."""
+        # the tracked seam is found on the frame compensated with the followed exposure,
+        # which itself remembers: the seam of frame n depends on the factors of the
+        # tracker's frames, each on the follower's frames before it (the memories add)
         parts = (p for p in (self._follower, self._tracker) if p is not None)
-        return max((int(getattr(p, "memory_frames", 0)) for p in parts), default=0)
+        return sum(int(getattr(p, "memory_frames", 0)) for p in parts)
 
     def observe(self, frame: NDArray[np.uint8]) -> None:
         """Advance the temporal state (followed exposure, tracked seam) on one recorded
         RGB frame without stitching it: the pre-roll before a stitch that starts inside a
         clip (``memory_frames``). ``YuvStitch.observe`` is the same for yuv420p frames."""
+        factors = None if self._follower is None else self._follower.update_rgb(frame)  # type: ignore[attr-defined]
         if self._tracker is not None:
-            self._tracker.update(frame)  # type: ignore[attr-defined]
-        if self._follower is not None:
-            self._follower.update_rgb(frame)  # type: ignore[attr-defined]
+            # as ``apply``: the seam found on the frame compensated with this frame's factors
+            self._tracker.update_rgb(self._compensated(frame, factors))  # type: ignore[attr-defined]
 
     def reset_seam(self) -> None:
         """Forget the tracked seam's and the followed exposure's history (at a scene cut);
@@ -925,7 +928,7 @@ class StitchPlan:
             else:
                 cv2.subtract(dominant, other, dst=d, mask=fm, dtype=cv2.CV_16S)
                 cv2.subtract(other, dominant, dst=d, mask=cv2.bitwise_not(fm) if band.back_mask is None else band.back_mask, dtype=cv2.CV_16S)
-            back = np.ascontiguousarray(dominant[inner])
+            back = dominant[inner].copy()  # (a copy even when contiguous: never a view of the picture other bands read)
             cv2.copyTo(other[inner], fm[inner], back)
         else:
             (a1, a2), (b1, b2) = band.maps
@@ -976,16 +979,19 @@ class StitchPlan:
         return weights
 
 
-def following_plan(rig: RigProfile, width: int, *, fps: float = 30.0) -> StitchPlan:
+def following_plan(rig: RigProfile, width: int, *, fps: float = 30.0, seam: str = "tracked") -> StitchPlan:
     """The plan a recording is stitched with: the fixed compensation plus per-frame exposure
     following (each lens of a real camera exposes on its own, frame by frame), or the fixed
-    compensation alone where following cannot split the lenses (not side by side)."""
+    compensation alone where following cannot split the lenses (not side by side); the
+    seam tracked (``SeamTracker``: around what the lenses see differently, parallax) unless
+    ``seam="geometric"``. Both remember a fixed number of frames (``memory_frames``)."""
     try:
-        return StitchPlan.build(rig, width, follow=True, fps=fps)
+        return StitchPlan.build(rig, width, follow=True, fps=fps, seam=seam)
     except ValueError:
         if not (width >= 16 and width % 2 == 0):
             raise  # the width's error, not following's
-        return StitchPlan.build(rig, width)
+        return StitchPlan.build(rig, width, fps=fps, seam=seam)
+
 
 @dataclass
 class _PlanArrays:
