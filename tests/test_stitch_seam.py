@@ -120,3 +120,46 @@ def test_tracked_yuv_stitch_matches_tracked_rgb(parallax: ParallaxScene, seed: i
             assert psnr(a, b) > 45.0, (name, t, psnr(a, b))
         moved = max(moved, float(np.abs(rgb_plan._tracker.offsets).max()))  # type: ignore[union-attr]
     assert moved > 0.0  # the seam did leave the geometric one
+
+
+def test_stitch_from_inside_a_clip_matches_one_from_its_start(parallax: ParallaxScene, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A recording with the near object sliding along the seam, stitched as a video job
+    does (``pipeline._frames.frame_work``: the source's plan, followed exposure and the
+    tracked seam, planes as decoded): starting at frame k, after the plan's pre-roll,
+    gives frames byte-identical to a run from frame 0, while the seam is off the
+    geometric one."""
+    from orbit360.cameras import open_rig
+    from orbit360.pipeline._frames import frame_work
+    from orbit360.video import EncodeOptions, VideoWriter
+
+    rig = parallax.renderer.rig
+    path = tmp_path / "near.mp4"
+    count = 36
+    w = rig.frame_size[0]
+    with VideoWriter(path, size=rig.frame_size, fps=30, options=EncodeOptions(crf=14, preset="veryfast")) as writer:
+        for t in range(count):
+            frame = _frame(parallax, t)
+            # the back lens' auto exposure drifting (up to 0.2 stops): followed per frame
+            back = frame[:, w // 2 :].astype(np.float32) * np.float32(2.0 ** (0.2 * np.sin(t / 3.0)))
+            frame[:, w // 2 :] = np.clip(np.round(back), 0, 255).astype(np.uint8)
+            writer.write(frame)
+    source = open_rig(path)
+    try:
+        plan = source.plan(512, rig)
+        assert plan.seam == "tracked" and plan.follow and plan.memory_frames == 13 + 14
+
+        def run(start: int) -> list[np.ndarray]:
+            job = frame_work(source, plan, start=start, stop=count)
+            assert job.yuv
+            return [np.array(job.stitch(f), copy=True) for f in job.frames]
+
+        whole = run(0)
+        offsets = np.abs(plan._tracker.offsets).max()  # (after the last frame)
+        assert len(whole) == count and offsets > 0
+        for start in (5, 30):
+            part = run(start)
+            assert len(part) == count - start
+            for i, (a, b) in enumerate(zip(part, whole[start:])):
+                assert np.array_equal(a, b), f"frame {start + i}"
+    finally:
+        source.close()
