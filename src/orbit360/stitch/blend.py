@@ -145,12 +145,16 @@ PRIOR_CODES = 3.0
 """Cost (code values of difference) of a seam at the edge of its range instead of on the
 geometric seam: where the lenses agree to within noise, the seam stays where the
 geometry puts it."""
-STEP_CODES = 0.5
+STEP_CODES = 3.0
 """Cost of a seam step of one ring row between adjacent columns (a smooth seam)."""
 NOISE_CODES = 4.0
 """Differences up to this (code values, luma plus chroma, averaged over the window) cost
 nothing: noise, compression and the rim's softness make the lenses differ that much
 anywhere; a near object, by tens of code values."""
+POLE_DEG = 12.0
+"""Within this many degrees of the equirect's poles (the rig's +-y) the seam stays the
+geometric one: the output stretches the poles over whole rows, so a seam that moved there
+would be blended over a band as wide as the frame for a few degrees of sphere."""
 _DIFF_SCALE = 16  # difference maps kept as uint16 sixteenths of a code value (sums exact)
 _BT601_CHROMA = (0.5 / (1.0 - 0.114), 0.5 / (1.0 - 0.299))  # Cb, Cr per (B - Y), (R - Y)
 
@@ -168,7 +172,8 @@ class SeamTracker:
     itself, pulled towards the geometric seam (``PRIOR_CODES``). The seam returned is the
     mean of the last ``settle`` such paths, so a change of path glides over ``settle``
     frames instead of jumping. Offsets stay within 0.4 of the blend band's half width
-    (beyond, the seam would meet the band's edge).
+    (beyond, the seam would meet the band's edge), and at 0 near the output's poles
+    (``POLE_DEG``).
 
     The seam of frame n depends on frames n - ``memory_frames`` .. n only (no other
     state; sums kept in integers, so the order frames entered in does not round
@@ -212,7 +217,8 @@ class SeamTracker:
             self._half_maps.append(((xy[..., 0] / 2.0).astype(np.float32) - 0.5, (xy[..., 1] / 2.0).astype(np.float32) - 0.5))
             valid_all &= valid
         prior = PRIOR_CODES * np.abs(np.arange(self.rows)[:, None] - self.centre) / self.centre
-        self._base = np.where(valid_all, prior, 1e4).astype(np.float32)
+        polar = np.abs(np.sin(phi)) > math.cos(math.radians(POLE_DEG))  # (ring azimuth 90 and 270 degrees: +-y)
+        self._base = np.where(valid_all & ~polar[None, :], prior, 1e4).astype(np.float32)
         self._base[self.centre] = 0.0  # the geometric seam itself is always open
         fps = max(float(fps), 1.0)
         self.window = int(window or max(1, round(SEAM_WINDOW_S * fps)))
