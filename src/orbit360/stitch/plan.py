@@ -40,8 +40,14 @@ Blending over the band: ``blend="multiband"`` (default) blends each frequency ba
 width matching its wavelength (``blend.laplacian_blend_u8``: one int16 pyramid of the
 difference of the two layers) across a sharp seam: the geometric one (both lenses
 equally far off-axis; its weight pyramids are built with the plan), or the per-frame seam
-of least difference that ``blend.SeamTracker`` finds and passes as ``apply(frame,
-seam=...)``. ``blend="feather"`` is a linear ramp across the band. Band rectangles are
+of least difference that ``blend.SeamTracker`` finds (``seam="tracked"``, or passed as
+``apply(frame, seam=...)``: an offset from the geometric seam per seam-ring column). A
+pixel is on the front side of such a seam where its front weight exceeds 0.5 by more than
+the offset over the band's half width, so an offset of 0 is the geometric seam exactly:
+a frame blends the geometric seam's rectangles with their prebuilt pyramids, then, over
+them, the row blocks (``track_bands``) its seam departs in, with pyramids made for that
+seam (kept while it holds still). The YUV planes take the same seam (the chroma plan
+shares the seam ring). ``blend="feather"`` is a linear ramp across the band. Band rectangles are
 padded so the pyramids see context; only their inner part is written. Where a lens sees
 nothing, its band map already points at the other lens' pixel (lent at build time), so
 the coarse levels of the pyramid never pull in black from outside an image circle.
