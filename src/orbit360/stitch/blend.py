@@ -13,9 +13,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -167,9 +166,10 @@ class SeamTracker:
     seam (both lenses equally far off-axis), row k at offset (k - ``centre``) * ``step``.
     Per frame, both compensated lenses are sampled there and their difference (luma plus
     chroma, in code values) is kept; the seam of a frame is found on the difference
-    averaged over the last ``window`` frames (less ``NOISE_CODES``): a dynamic program picks one row per column,
-    moving at most one row between adjacent columns (``STEP_CODES`` a row) and closing on
-    itself, pulled towards the geometric seam (``PRIOR_CODES``). The seam returned is the
+    averaged over the last ``window`` frames (less ``NOISE_CODES``): a dynamic program
+    picks one row per column, moving at most one row between adjacent columns
+    (``STEP_CODES`` a row) and closing on itself, pulled towards the geometric seam
+    (``PRIOR_CODES``). The seam returned is the
     mean of the last ``settle`` such paths, so a change of path glides over ``settle``
     frames instead of jumping. Offsets stay within 0.4 of the blend band's half width
     (beyond, the seam would meet the band's edge), and at 0 near the output's poles
