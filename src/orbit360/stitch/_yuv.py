@@ -59,6 +59,7 @@ from ._parallel import run_chunks, run_parallel
 from ._response import code_to_u, is_srgb, rolloff, u_to_code
 from .plan import (
     LensSplit,
+    Observed,
     _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii, frame_room, headroom, max_u_gain, min_u_gain, white_stretch, white_top,
 )
 
@@ -447,23 +448,30 @@ class YuvStitch:
             # the plan's own follower: a video goes through one path or the other
             self.follower = plan._follower
 
-    def observe(self, frame: "NDArray[np.uint8] | Planes") -> None:
-        """Advance the temporal state (followed exposure) on one recorded yuv420p frame
-        without stitching it (``StitchPlan.observe``, for planes)."""
-        if self.follower is not None:
-            y = yuv420p_planes(frame)[0]
-            fw, fh = self.plan.rig.frame_size
-            if y.shape != (fh, fw):
-                raise ValueError(f"yuv420p frame is {y.shape[1]}x{y.shape[0]}, the plan expects {fw}x{fh}")
-            self.follower.update_luma(y, full_range=self.full_range, luma=self.luma_weights)
+    @property
+    def stateful(self) -> bool:
+        return self.follower is not None
 
-    def apply(self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None) -> "NDArray[np.uint8] | Planes":
+    def observe(self, frame: "NDArray[np.uint8] | Planes") -> Observed:
+        """Advance the temporal state (followed exposure) on one recorded yuv420p frame,
+        in order, and return it with its factors (``StitchPlan.observe``, for planes)."""
+        if self.follower is None:
+            return Observed(frame)
+        y = yuv420p_planes(frame)[0]
+        fw, fh = self.plan.rig.frame_size
+        if y.shape != (fh, fw):
+            raise ValueError(f"yuv420p frame is {y.shape[1]}x{y.shape[0]}, the plan expects {fw}x{fh}")
+        return Observed(frame, self.follower.update_luma(y, full_range=self.full_range, luma=self.luma_weights))
+
+    def apply(self, frame: "NDArray[np.uint8] | Planes | Observed", out: "NDArray[np.uint8] | Planes | None" = None) -> "NDArray[np.uint8] | Planes":
         """Stitch one recorded yuv420p frame (one array, or the (Y, U, V) planes as the
-        reader gives them); ``out`` receives it when given: a contiguous (h * 3 // 2, w)
-        uint8 array, or (Y, U, V) plane views (``EncoderFrame.writable()``); returned."""
-        planes, out, (oy, ou, ov) = stitch_planes(frame, self.plan.rig.frame_size, out, self.size)
-        factors = None if self.follower is None else self.follower.update_luma(planes[0], full_range=self.full_range, luma=self.luma_weights)
-        y, u, v = planes if self.gain is None else self.gain.apply(planes, factors)
+        reader gives them; or what ``observe`` returned for it, the state then not
+        touched); ``out`` receives it when given: a contiguous (h * 3 // 2, w) uint8
+        array, or (Y, U, V) plane views (``EncoderFrame.writable()``); returned."""
+        if not isinstance(frame, Observed):
+            frame = self.observe(frame)
+        planes, out, (oy, ou, ov) = stitch_planes(frame.frame, self.plan.rig.frame_size, out, self.size)
+        y, u, v = planes if self.gain is None else self.gain.apply(planes, frame.factors)
         # black where no lens sees, as in RGB
         self.plan._stitch(y, oy, None, border=16.0, maps=self.luma_maps)
         self.chroma_plan._stitch(u, ou, None, border=128.0, maps=self.chroma_maps)

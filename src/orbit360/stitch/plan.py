@@ -54,7 +54,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cv2
 import numpy as np
@@ -69,7 +69,7 @@ from ._parallel import run_chunks, run_parallel
 from ._response import SRGB_RESPONSE, code_to_u, is_srgb, rolloff, u_to_code
 from .blend import blend_difference, mask_pyramid, ring_coords
 
-__all__ = ["StitchPlan", "following_plan", "BandRect", "PlaneMaps", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
+__all__ = ["StitchPlan", "Observed", "following_plan", "BandRect", "PlaneMaps", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
 
 ENCODED_GAMMA = 2.2
 """Power-law approximation of the transfer (kept for callers; compensation uses sRGB)."""
@@ -567,6 +567,17 @@ class PlaneMaps:
         return cls(plan.dominant_xy, tuple(b.other_xy for b in plan.seam_bands or plan.bands))
 
 
+@dataclass(frozen=True)
+class Observed:
+    """A recorded frame (RGB, or yuv420p as ``YuvStitch`` takes it) with what its stitch
+    takes from the frames before it (``StitchPlan.observe``): the per-frame exposure
+    factors (lens 0, lens 1) and the tracked seam, None where the plan has neither."""
+
+    frame: Any
+    factors: tuple[float, float] | None = None
+    seam: NDArray[np.float32] | None = None
+
+
 @dataclass
 class StitchPlan:
     """Precomputed maps and weights for stitching one rig to one equirect size.
@@ -782,14 +793,21 @@ class StitchPlan:
         parts = (p for p in (self._follower, self._tracker) if p is not None)
         return max((int(getattr(p, "memory_frames", 0)) for p in parts), default=0)
 
-    def observe(self, frame: NDArray[np.uint8]) -> None:
+    @property
+    def stateful(self) -> bool:
+        """Whether a frame's stitch depends on the frames before it (``observe``)."""
+        return self._follower is not None or self._tracker is not None
+
+    def observe(self, frame: NDArray[np.uint8]) -> "Observed":
         """Advance the temporal state (followed exposure, tracked seam) on one recorded
-        RGB frame without stitching it: the pre-roll before a stitch that starts inside a
-        clip (``memory_frames``). ``YuvStitch.observe`` is the same for yuv420p frames."""
-        if self._tracker is not None:
-            self._tracker.update(frame)  # type: ignore[attr-defined]
-        if self._follower is not None:
-            self._follower.update_rgb(frame)  # type: ignore[attr-defined]
+        RGB frame, in order, and return the frame with what its stitch takes from that
+        state: ``apply(observed)`` then stitches it without touching the state, so frames
+        observed in order may be stitched in any order, in several threads. Observing
+        without stitching is the pre-roll before a stitch that starts inside a clip
+        (``memory_frames``). ``YuvStitch.observe`` is the same for yuv420p frames."""
+        seam = None if self._tracker is None else self._tracker.update(frame)  # type: ignore[attr-defined]
+        factors = None if self._follower is None else self._follower.update_rgb(frame)  # type: ignore[attr-defined]
+        return Observed(frame, factors, None if seam is None else np.asarray(seam, np.float32))
 
     def reset_seam(self) -> None:
         """Forget the tracked seam's and the followed exposure's history (at a scene cut);
@@ -801,26 +819,27 @@ class StitchPlan:
 
     # ---- applying ------------------------------------------------------------------------
     def apply(
-        self, frame: NDArray[np.uint8], out: NDArray[np.uint8] | None = None, *, seam: NDArray[np.floating] | None = None
+        self, frame: "NDArray[np.uint8] | Observed", out: NDArray[np.uint8] | None = None, *, seam: NDArray[np.floating] | None = None
     ) -> NDArray[np.uint8]:
         """Stitch one recorded frame to equirect (h, w, 3) uint8 RGB.
 
+        :param frame: the recorded frame (a stateful plan then ``observe``s it first), or
+            what ``observe`` returned for it (the state is then not touched).
         :param out: where to write the picture ((h, w, 3) uint8, C-contiguous); allocated
             when None.
         :param seam: optional per-frame seam from ``SeamTracker.update`` (elevation in
             radians per seam-ring column); default the plan's own (geometric, or tracked
             when built with ``seam="tracked"``). Multiband only.
         """
+        if not isinstance(frame, Observed):
+            frame = self.observe(frame) if self.stateful else Observed(frame)
         fw, fh = self.rig.frame_size
-        if frame.shape[0] != fh or frame.shape[1] != fw:
-            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, plan expects {fw}x{fh}")
-        if seam is None and self._tracker is not None:
-            seam = self._tracker.update(frame)  # type: ignore[attr-defined]
-        seam_eps = None if seam is None else np.asarray(seam, np.float32)
+        if frame.frame.shape[0] != fh or frame.frame.shape[1] != fw:
+            raise ValueError(f"frame is {frame.frame.shape[1]}x{frame.frame.shape[0]}, plan expects {fw}x{fh}")
+        seam_eps = frame.seam if seam is None else np.asarray(seam, np.float32)
         if seam_eps is not None and seam_eps.shape != (self.seam_width,):
             raise ValueError(f"seam must have {self.seam_width} columns, got shape {seam_eps.shape}")
-        factors = None if self._follower is None else self._follower.update_rgb(frame)  # type: ignore[attr-defined]
-        return self._stitch(self._compensated(frame, factors), out, seam_eps)
+        return self._stitch(self._compensated(frame.frame, frame.factors), out, seam_eps)
 
     def _stitch(
         self,
