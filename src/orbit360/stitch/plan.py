@@ -584,8 +584,8 @@ class StitchPlan:
 
     Build with ``StitchPlan.build(rig, width)``; then ``plan.apply(frame)`` per frame.
     ``frame`` is the recorded side-by-side frame (h, w, 3) uint8 RGB. ``apply`` may run
-    in several threads at once (each keeps its own scratch buffers) unless the plan
-    tracks its seam.
+    in several threads at once (each keeps its own scratch buffers); a plan with temporal
+    state (a tracked seam, followed exposure) then takes frames ``observe``d in order.
     """
 
     rig: RigProfile
@@ -639,9 +639,11 @@ class StitchPlan:
             the plan then holds state and frames must come in order; ``reset_seam()``
             at a cut).
         :param follow: follow each lens' exposure frame by frame (``_follow``: measured
-            at the seam, smoothed over time at ``fps``, about the geometric mean) on top
-            of the fixed compensation; ``apply`` then holds state, frames must come in
-            order, ``reset_seam()`` at a cut or between unrelated stills. Needs the
+            at the seam, estimated over the last half second of frames at ``fps``, about
+            the geometric mean) on top of the fixed compensation; the plan then holds
+            state: frames must be ``observe``d (or ``apply``d) in order, ``reset_seam()``
+            at a cut or between unrelated stills; ``memory_frames`` says how many frames
+            before a start to observe for the same result as from frame 0. Needs the
             lenses side by side in the frame and ``compensate``.
         """
         if width < 16 or width % 2:
