@@ -69,7 +69,7 @@ def _plan(spec: JobSpec, source: Any) -> Any:
     if plan is None:
         rig = RigProfile.from_dict(spec.rig) if spec.rig is not None else None
         plan = source.plan(spec.width, rig)
-        stateful = getattr(plan, "follow", False) or getattr(plan, "seam", None) == "tracked"
+        stateful = bool(getattr(plan, "stateful", False))
         with _PLANS_LOCK:
             for key in [k for k in _PLANS if not k.startswith(cache_key)]:
                 del _PLANS[key]  # one job at a time per worker: keep memory to its plans
