@@ -48,11 +48,13 @@ def frame_work(
 
     A plan with temporal state (followed exposure, tracked seam) starts from none, and
     decoding starts ``plan.memory_frames`` earlier: those frames are observed, not
-    stitched (``_pre_rolled``), so frame ``start`` comes out as in a run from frame 0."""
+    stitched, so frame ``start`` comes out as in a run from frame 0. Every frame is
+    observed in the decoding thread, in order (``_observed``): the stitch then takes the
+    observed frame and touches no state, so it may run in several threads."""
     reset = getattr(plan, "reset_seam", None)
     if reset is not None:
         reset()
-    memory = int(getattr(plan, "memory_frames", 0)) if hasattr(plan, "observe") else 0
+    memory = int(getattr(plan, "memory_frames", 0)) if getattr(plan, "stateful", False) else 0
     first = max(0, start - memory)
     fmt = getattr(source, "yuv_format", None)
     yuv_ok = (
@@ -64,34 +66,34 @@ def frame_work(
     )
     if yuv_ok:
         stitch: Any = plan.yuv420(matrix=fmt.matrix, full_range=fmt.full_range)
-        frames: Any = _pre_rolled(source.yuv420_frames(first, stop), start - first, stitch.observe)
+        frames: Any = _observed(source.yuv420_frames(first, stop), start - first, stitch)
         if rotations is not None:
             return FrameWork(OrientedStitch.number(frames, start), OrientedYuvStitch(stitch, rotations), fmt.matrix, True)
         return FrameWork(frames, stitch.apply, fmt.matrix, True)
-    frames = _pre_rolled(source.frames(first, stop), start - first, getattr(plan, "observe", None))
+    frames = _observed(source.frames(first, stop), start - first, plan)
     if rotations is not None:
         return FrameWork(OrientedStitch.number(frames, start), OrientedStitch(plan, rotations))
     return FrameWork(frames, plan.apply)
 
 
-def _pre_rolled(frames: Iterable[Any], count: int, observe: Callable[[Any], None] | None) -> Iterable[Any]:
-    """``frames`` after the first ``count``, which go to ``observe`` (in the decoding
-    thread, before the first frame is handed on: in order with the stitch)."""
-    if count <= 0 or observe is None:
+def _observed(frames: Iterable[Any], pre_roll: int, stitch: Any) -> Iterable[Any]:
+    """``frames`` as ``stitch.observe`` returns them (a stateful ``StitchPlan`` or
+    ``YuvStitch``; as they are otherwise), after the first ``pre_roll``, which are only
+    observed. Runs where the frames are iterated (the decoding thread): in order, and
+    before the frame is handed on to the stitch."""
+    if not getattr(stitch, "stateful", False):
         return frames
 
-    def rest() -> Iterator[Any]:
+    def observed() -> Iterator[Any]:
         it = iter(frames)
         try:
-            for _ in range(count):
-                frame = next(it, None)
-                if frame is None:
-                    return
-                observe(frame)
-            yield from it
+            for k, frame in enumerate(it):
+                seen = stitch.observe(frame)
+                if k >= pre_roll:
+                    yield seen
         finally:
             close = getattr(it, "close", None)
             if close is not None:
                 close()
 
-    return rest()
+    return observed()

@@ -69,7 +69,7 @@ def _plan(spec: JobSpec, source: Any) -> Any:
     if plan is None:
         rig = RigProfile.from_dict(spec.rig) if spec.rig is not None else None
         plan = source.plan(spec.width, rig)
-        stateful = getattr(plan, "follow", False) or getattr(plan, "seam", None) == "tracked"
+        stateful = bool(getattr(plan, "stateful", False))
         with _PLANS_LOCK:
             for key in [k for k in _PLANS if not k.startswith(cache_key)]:
                 del _PLANS[key]  # one job at a time per worker: keep memory to its plans
@@ -129,7 +129,7 @@ def run_segment(spec: JobSpec, task: SegmentTask) -> dict[str, Any]:
             rotations = np.load(spec.rotations, mmap_mode="r")
         job = frame_work(source, plan, rotations, start=task.start, stop=task.stop, yuv=spec.yuv)
         with VideoWriter(final, size=plan.size, fps=spec.fps, options=spec.options, yuv_matrix=job.yuv_matrix) as writer:
-            stitchers = default_stitchers(plan) if getattr(plan, "seam", None) == "tracked" or not spec.stitchers else spec.stitchers
+            stitchers = spec.stitchers or default_stitchers(plan)
             with stitch_threads(writer.encoder, spec.options.preset):
                 timings = run_stages(
                     job.frames, job.stitch, writer.write, stitchers=stitchers, progress=progress, finish=writer.close,

@@ -240,8 +240,9 @@ def window_estimate(measured: "Iterable[float | None]") -> float:
         return 0.0
     last = np.sort(m[-max(1, int(math.ceil(m.size * RECENT_FRACTION))) :])
     recent = float(last[(last.size - 1) // 2])  # (a measurement: one agrees at least)
-    # the window's noise from successive differences (a step or a ramp moves few of them)
-    noise = float(np.median(np.abs(np.diff(m)))) / 0.954 if m.size > 2 else 0.0
+    # the window's noise from second differences (|d2| has median 1.65 sigma for white
+    # noise; a step or the ends of a ramp move few of them, a steady ramp none)
+    noise = float(np.median(np.abs(np.diff(m, 2)))) / 1.652 if m.size > 3 else 0.0
     agree = np.abs(m - recent) <= max(AGREE_LOG, AGREE_SIGMAS * noise)
     return float(m[agree].mean())
 

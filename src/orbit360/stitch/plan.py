@@ -55,11 +55,12 @@ the coarse levels of the pyramid never pull in black from outside an image circl
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cv2
 import numpy as np
@@ -74,7 +75,7 @@ from ._parallel import run_chunks, run_parallel
 from ._response import SRGB_RESPONSE, code_to_u, is_srgb, rolloff, u_to_code
 from .blend import blend_difference, mask_pyramid, ring_coords
 
-__all__ = ["StitchPlan", "following_plan", "BandRect", "PlaneMaps", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
+__all__ = ["StitchPlan", "Observed", "following_plan", "BandRect", "PlaneMaps", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
 
 ENCODED_GAMMA = 2.2
 """Power-law approximation of the transfer (kept for callers; compensation uses sRGB)."""
@@ -223,12 +224,40 @@ def headroom(rig: RigProfile, spread: float = 1.0) -> float:
     compensation works in code values (``SourceGain``); 1 when no gain exceeds 1, at most
     ``_MAX_ROOM``. ``spread``: a further linear gain any pixel may get per frame
     (exposure following, ``_follow``)."""
-    a = max_u_gain(rig) * spread ** (1.0 / rig.response[0])
-    o = rig.response[1]
-    worst = a if is_srgb(rig.response) else (1.0 + o) * a - o
+    return frame_headroom(max_u_gain(rig), rig.response, spread)
+
+
+def frame_headroom(peak: float, response: tuple[float, float], factor: float = 1.0) -> float:
+    """``headroom`` from the rig's largest u-factor ``peak`` (``max_u_gain``) and a linear
+    ``factor`` on top."""
+    a = peak * max(factor, 1.0) ** (1.0 / response[0])
+    o = response[1]
+    worst = a if is_srgb(response) else (1.0 + o) * a - o
     # capped: the compensated value passes through 8 bits scaled by 1 / room, so each unit
     # of headroom costs precision everywhere; past the cap a pixel may still clip
     return float(min(max(worst, 1.0), _MAX_ROOM))
+
+
+_ROOM_STEP = 1.0 / 1024.0  # a frame's headroom, rounded up to this (its tables are kept per value)
+
+
+def frame_room(peak: float, response: tuple[float, float], room: float, factors: tuple[float, float]) -> float:
+    """The headroom a frame with per-frame ``factors`` needs (at most the plan's ``room``),
+    rounded up to ``_ROOM_STEP``: the roll-off is then as the fixed compensation's when the
+    factors are 1 (recorded white stays where it was; ``GainSteps.at_room``)."""
+    need = frame_headroom(peak, response, max(float(f) for f in factors))
+    return float(min(room, math.ceil(need / _ROOM_STEP - 1e-6) * _ROOM_STEP))
+
+
+@functools.lru_cache(maxsize=256)
+def rolled_codes(response: tuple[float, float], room: float, frame: float) -> NDArray[np.uint8]:
+    """``GainSteps.to_code`` for values held over ``room`` rolled off at a frame's own
+    headroom ``frame`` (<= room; 1 beyond it)."""
+    x = np.arange(256, dtype=np.float64) / 255.0 * room
+    rolled = rolloff(x, frame)
+    if is_srgb(response):
+        rolled = u_to_code(rolled, response)
+    return np.clip(np.round(rolled * 255.0), 0, 255).astype(np.uint8)
 
 
 def white_top(rig: RigProfile, room: float, low: float) -> float:
@@ -268,6 +297,9 @@ class GainSteps:
     to_code: NDArray[np.uint8] = field(repr=False)
     room: float
     inv_gamma: float = 1.0 / 2.4
+    peak: float = 1.0
+    """The rig's largest u-factor (``max_u_gain``): a frame's own headroom (``at_room``)."""
+    response: tuple[float, float] = SRGB_RESPONSE
 
     @classmethod
     def of(cls, rig: RigProfile, spread: float = 1.0) -> "GainSteps":
@@ -286,13 +318,22 @@ class GainSteps:
             to_u = np.clip(np.round(amp * u), 0, 65535).astype(np.uint16)
             back = np.clip(np.round(u_to_code(rolloff(codes / 255.0 * room, room), rig.response) * 255.0), 0, 255).astype(np.uint8)
             scale = 255.0 * _W_SCALE / (amp * (1 << _A_BITS) * room)
-            return cls(to_u, scale, 0.0, 1.0 / _W_SCALE, back, room, 1.0 / rig.response[0])
+            return cls(to_u, scale, 0.0, 1.0 / _W_SCALE, back, room, 1.0 / rig.response[0], max_u_gain(rig), tuple(rig.response))
         o = float(rig.response[1])
         v = white_stretch(codes, top) / 255.0
         amp = math.floor(65535.0 / ((float(v[-1]) + max(o, 0.0)) * max_u_gain(rig) * su * 1.001))
         to_u = np.clip(np.round(amp * (v + o)), 0, 65535).astype(np.uint16)
         back = np.clip(np.round(rolloff(codes / 255.0 * room, room) * 255.0), 0, 255).astype(np.uint8)
-        return cls(to_u, 1.0 / (1 << _A_BITS), amp * o, 255.0 / (amp * room), back, room, 1.0 / rig.response[0])
+        return cls(to_u, 1.0 / (1 << _A_BITS), amp * o, 255.0 / (amp * room), back, room, 1.0 / rig.response[0], max_u_gain(rig), tuple(rig.response))
+
+    def at_room(self, factors: tuple[float, float]) -> "GainSteps":
+        """These steps for a frame with per-frame ``factors``: the roll-off at the headroom
+        the frame needs (``frame_room``), not the most any frame may (``room``): with
+        factors of 1 the frame's tones are the fixed compensation's, white included."""
+        frame = frame_room(self.peak, self.response, self.room, factors)
+        if self.room <= 1.0 or frame >= self.room:
+            return self
+        return replace(self, to_code=rolled_codes(self.response, self.room, frame))
 
     def lens_table(self, factor: float) -> NDArray[np.uint16]:
         """``to_u`` with a per-frame linear factor on top (u times factor ** (1/gamma)):
@@ -382,6 +423,8 @@ class SourceGain:
         # whole rows: OpenCV handles continuous memory fastest (skipping the pixels no map
         # reads, column ranges of each strip, measured slower)
         parts = [(slice(None), steps.to_u)]
+        if self.split is not None:  # (built with a spread: the roll-off at the frame's own headroom)
+            steps = steps.at_room((1.0, 1.0) if factors is None else factors)
         if factors is not None and tuple(factors) != (1.0, 1.0):
             if self.split is None:
                 raise ValueError("per-frame factors need a SourceGain built with a spread")
@@ -533,14 +576,28 @@ class PlaneMaps:
         return cls(plan.dominant_xy, tuple(b.other_xy for b in plan.seam_bands or plan.bands), tuple(b.other_xy for b in plan.per_frame_bands))
 
 
+@dataclass(frozen=True)
+class Observed:
+    """A recorded frame (RGB, or yuv420p as ``YuvStitch`` takes it) with what its stitch
+    takes from the frames before it (``StitchPlan.observe``): the per-frame exposure
+    factors (lens 0, lens 1) and the tracked seam, None where the plan has neither."""
+
+    frame: Any
+    factors: tuple[float, float] | None = None
+    seam: NDArray[np.float32] | None = None
+    compensated: Any = None
+    """The frame compensated with ``factors`` (RGB, or the (Y, U, V) planes), when
+    observing made it (a tracked seam is found on it); None: ``apply`` compensates."""
+
+
 @dataclass
 class StitchPlan:
     """Precomputed maps and weights for stitching one rig to one equirect size.
 
     Build with ``StitchPlan.build(rig, width)``; then ``plan.apply(frame)`` per frame.
     ``frame`` is the recorded side-by-side frame (h, w, 3) uint8 RGB. ``apply`` may run
-    in several threads at once (each keeps its own scratch buffers) unless the plan
-    tracks its seam.
+    in several threads at once (each keeps its own scratch buffers); a plan with temporal
+    state (a tracked seam, followed exposure) then takes frames ``observe``d in order.
     """
 
     rig: RigProfile
@@ -600,9 +657,11 @@ class StitchPlan:
             at a cut). Its memory is a fixed number of frames at ``fps``
             (``SeamTracker.memory_frames``).
         :param follow: follow each lens' exposure frame by frame (``_follow``: measured
-            at the seam, smoothed over time at ``fps``, about the geometric mean) on top
-            of the fixed compensation; ``apply`` then holds state, frames must come in
-            order, ``reset_seam()`` at a cut or between unrelated stills. Needs the
+            at the seam, estimated over the last half second of frames at ``fps``, about
+            the geometric mean) on top of the fixed compensation; the plan then holds
+            state: frames must be ``observe``d (or ``apply``d) in order, ``reset_seam()``
+            at a cut or between unrelated stills; ``memory_frames`` says how many frames
+            before a start to observe for the same result as from frame 0. Needs the
             lenses side by side in the frame and ``compensate``.
         """
         if width < 16 or width % 2:
@@ -777,14 +836,31 @@ class StitchPlan:
         parts = (p for p in (self._follower, self._tracker) if p is not None)
         return sum(int(getattr(p, "memory_frames", 0)) for p in parts)
 
-    def observe(self, frame: NDArray[np.uint8]) -> None:
+    @property
+    def stateful(self) -> bool:
+        """Whether a frame's stitch depends on the frames before it (``observe``)."""
+        return self._follower is not None or self._tracker is not None
+
+    def observe(self, frame: NDArray[np.uint8]) -> "Observed":
         """Advance the temporal state (followed exposure, tracked seam) on one recorded
-        RGB frame without stitching it: the pre-roll before a stitch that starts inside a
-        clip (``memory_frames``). ``YuvStitch.observe`` is the same for yuv420p frames."""
+        RGB frame, in order, and return the frame with what its stitch takes from that
+        state: ``apply(observed)`` then stitches it without touching the state, so frames
+        observed in order may be stitched in any order, in several threads. Observing
+        without stitching is the pre-roll before a stitch that starts inside a clip
+        (``memory_frames``). ``YuvStitch.observe`` is the same for yuv420p frames.
+
+        The tracked seam is found on the frame compensated with its own factors (what the
+        blend will show); that compensated frame travels with it, so ``apply`` does not
+        compensate it again."""
+        fw, fh = self.rig.frame_size
+        if frame.shape[0] != fh or frame.shape[1] != fw:
+            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, plan expects {fw}x{fh}")
         factors = None if self._follower is None else self._follower.update_rgb(frame)  # type: ignore[attr-defined]
-        if self._tracker is not None:
-            # as ``apply``: the seam found on the frame compensated with this frame's factors
-            self._tracker.update_rgb(self._compensated(frame, factors))  # type: ignore[attr-defined]
+        if self._tracker is None:
+            return Observed(frame, factors)
+        comp = self.compensated(frame, factors)  # (a new array: the observed frame keeps it)
+        seam = np.asarray(self._tracker.update_rgb(comp), np.float32)  # type: ignore[attr-defined]
+        return Observed(frame, factors, seam, comp)
 
     def reset_seam(self) -> None:
         """Forget the tracked seam's and the followed exposure's history (at a scene cut);
@@ -796,10 +872,12 @@ class StitchPlan:
 
     # ---- applying ------------------------------------------------------------------------
     def apply(
-        self, frame: NDArray[np.uint8], out: NDArray[np.uint8] | None = None, *, seam: NDArray[np.floating] | None = None
+        self, frame: "NDArray[np.uint8] | Observed", out: NDArray[np.uint8] | None = None, *, seam: NDArray[np.floating] | None = None
     ) -> NDArray[np.uint8]:
         """Stitch one recorded frame to equirect (h, w, 3) uint8 RGB.
 
+        :param frame: the recorded frame (a stateful plan then ``observe``s it first), or
+            what ``observe`` returned for it (the state is then not touched).
         :param out: where to write the picture ((h, w, 3) uint8, C-contiguous); allocated
             when None.
         :param seam: optional per-frame seam from ``SeamTracker.update`` (offset from the
@@ -807,17 +885,15 @@ class StitchPlan:
             default the plan's own (geometric, or tracked when built with
             ``seam="tracked"``). Multiband only.
         """
+        if not isinstance(frame, Observed):
+            frame = self.observe(frame) if self.stateful else Observed(frame)
         fw, fh = self.rig.frame_size
-        if frame.shape[0] != fh or frame.shape[1] != fw:
-            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, plan expects {fw}x{fh}")
-        seam_eps = None if seam is None else np.asarray(seam, np.float32)
+        if frame.frame.shape[0] != fh or frame.frame.shape[1] != fw:
+            raise ValueError(f"frame is {frame.frame.shape[1]}x{frame.frame.shape[0]}, plan expects {fw}x{fh}")
+        seam_eps = frame.seam if seam is None else np.asarray(seam, np.float32)
         if seam_eps is not None and seam_eps.shape != (self.seam_width,):
             raise ValueError(f"seam must have {self.seam_width} columns, got shape {seam_eps.shape}")
-        factors = None if self._follower is None else self._follower.update_rgb(frame)  # type: ignore[attr-defined]
-        src = self._compensated(frame, factors)
-        if seam_eps is None and self._tracker is not None:
-            # the seam where the compensated lenses agree (what the blend will show)
-            seam_eps = np.asarray(self._tracker.update_rgb(src), np.float32)  # type: ignore[attr-defined]
+        src = frame.compensated if frame.compensated is not None else self._compensated(frame.frame, frame.factors)
         return self._stitch(src, out, seam_eps)
 
     def _stitch(
