@@ -444,3 +444,38 @@ def test_stitch_threads_policy() -> None:
     for args in (("h264_nvenc", "medium", 2), ("libx264", "ultrafast", 2), ("libx265", "slow", 16)):
         with stitch_threads(args[0], args[1], cpus=args[2]):
             assert cv2.getNumThreads() == before
+
+
+# ---- temporal state: observed in order, stitched in any thread -----------------------------
+@pytest.mark.parametrize("yuv", [True, False])
+def test_followed_exposure_pre_rolls_and_stitches_in_several_threads(rec, yuv: bool) -> None:  # type: ignore[no-untyped-def]
+    """A video plan follows each lens' exposure (state from frame to frame, finite memory):
+    frames [30, 40) stitched from a start at frame 30 (the plan's pre-roll observed first)
+    are the same bytes as those frames of a run from frame 0, and three stitch threads give
+    the same bytes as one (the state is observed in the decoding thread, in order); without
+    the pre-roll, frame 30 comes out otherwise."""
+    from orbit360.cameras import open_rig
+    from orbit360.pipeline._frames import frame_work
+
+    source = open_rig(rec["path"])
+    try:
+        plan = source.plan(640, rec["rig"])
+        assert plan.follow and 0 < plan.memory_frames < 30  # (followed exposure and tracked seam: 14 + 13)
+
+        def stitched(start: int, stitchers: int) -> list[np.ndarray]:
+            work = frame_work(source, plan, start=start, stop=FRAMES, yuv=yuv)
+            out: list[np.ndarray] = []
+            run_stages(work.frames, work.stitch, lambda f: out.append(np.array(f)), stitchers=stitchers)
+            return out
+
+        whole, part, threaded = stitched(0, 1), stitched(30, 1), stitched(30, 3)
+        fmt = source.yuv_format
+        stitch = plan.yuv420(matrix=fmt.matrix, full_range=fmt.full_range) if yuv else plan
+        plan.reset()  # frame 30 on its own: no history
+        alone = np.array(stitch.apply(next(iter(source.yuv420_frames(30, 31) if yuv else source.frames(30, 31)))))
+    finally:
+        source.close()
+    assert len(whole) == FRAMES and len(part) == len(threaded) == FRAMES - 30
+    assert all(np.array_equal(a, b) for a, b in zip(whole[30:], part))
+    assert all(np.array_equal(a, b) for a, b in zip(part, threaded))
+    assert not np.array_equal(alone, part[0])

@@ -11,7 +11,7 @@ import pytest
 import orbit360.stitch.plan as plan_mod
 from orbit360.stitch import StitchPlan
 from orbit360.stitch.blend import laplacian_blend, laplacian_blend_u8, mask_pyramid
-from orbit360.stitch.plan import DECODE_LUT, SourceGain
+from orbit360.stitch.gains import DECODE_LUT, SourceGain
 from orbit360.synthetic import RigRenderer, linear_to_srgb, make_scene, misaligned_rig
 
 SIZE = (1280, 640)

@@ -188,6 +188,7 @@ def make_overview(
             if frame is None:
                 raise InputError(f"frame {index} ({format_time(index / fps)}) does not decode", path=recording)
             x, y = (n % columns) * w, (n // columns) * (h + _CAPTION_H)
+            plan.reset()  # frames seconds apart: each stitched on its own exposure (following)
             sheet[y + _CAPTION_H : y + _CAPTION_H + h, x : x + w] = plan.apply(frame)
             _caption(sheet[y : y + _CAPTION_H, x : x + w], format_time(index / fps))
             result.thumbnails.append(Thumbnail(index, index / fps, (x, y + _CAPTION_H, w, h), exact))

@@ -227,11 +227,12 @@ class PairSource:
         return known_nominal_rig(self.frame_size, self.camera, fov_deg=self.fov_deg)
 
     def plan(self, width: int, rig: RigProfile | None) -> "StitchPlan":
-        from ..stitch import StitchPlan
+        from ..stitch import following_plan
 
         rig = rig or self.nominal_rig()
         rig = rig.scaled_to(self.frame_size, path=self.front)  # same camera at another resolution
-        return StitchPlan.build(rig, width)
+        # each lens exposes on its own, frame by frame: followed (``stitch._follow``)
+        return following_plan(rig, width, fps=float(self.fps))
 
     def close(self) -> None:
         if self._tmp is not None:

@@ -108,8 +108,12 @@ class RemapPlan:
         fw, fh = self.frame_size
         return self.chroma_map is not None and self.size[0] % 4 == 0 and fw % 2 == 0 and fh % 2 == 0
 
-    def observe(self, frame: NDArray[np.uint8]) -> None:
-        """No state to advance (``FramePlan``)."""
+    def observe(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """No state to advance (``FramePlan``): the frame as it is."""
+        return frame
+
+    def reset(self) -> None:
+        """No state to forget (``FramePlan``)."""
 
     def apply(self, frame: NDArray[np.uint8], out: NDArray[np.uint8] | None = None, *, index: int | None = None) -> NDArray[np.uint8]:
         """The equirect (h, w, 3) of one recorded RGB frame, into ``out`` when given
@@ -177,8 +181,9 @@ class RemapYuv:
     memory_frames = 0
     """No state from frame to frame (``YuvPlan``)."""
 
-    def observe(self, frame: "NDArray[np.uint8] | Planes") -> None:
-        """No state to advance (``YuvPlan``)."""
+    def observe(self, frame: "NDArray[np.uint8] | Planes") -> "NDArray[np.uint8] | Planes":
+        """No state to advance (``YuvPlan``): the frame as it is."""
+        return frame
 
     def apply(
         self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None, *, index: int | None = None

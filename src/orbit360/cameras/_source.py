@@ -129,10 +129,12 @@ class SideBySideSource:
         return RigProfile.nominal(self.frame_size, fov_deg=self.fov_deg, camera=self.camera)
 
     def plan(self, width: int, rig: RigProfile | None) -> StitchPlan:
+        from ..stitch import following_plan
 
         rig = rig or self.nominal_rig()
         rig = rig.scaled_to(self.frame_size, path=self.path)  # same camera at another resolution
-        return StitchPlan.build(rig, width)
+        # each lens exposes on its own, frame by frame: followed (``stitch._follow``)
+        return following_plan(rig, width, fps=float(self.fps))
 
     def close(self) -> None:
         pass

@@ -55,8 +55,8 @@ def encode_range(
     ``rotations[index]`` when given) and encoded into ``output`` at ``fps``.
 
     :param yuv: stitch decoded yuv420p planes where the source and plan allow (``_frames``).
-    :param stitchers: stitch threads; 0 (and always for a plan with state from frame to
-        frame): ``default_stitchers``.
+    :param stitchers: stitch threads; 0: ``default_stitchers`` (a plan's state from frame
+        to frame is advanced in the decoding thread, ``_frames``: any number stitch).
     :param progress: ``progress(frames_written)``.
     :param audio_from: a file whose audio FFmpeg copies into ``output`` (None: no audio).
 
@@ -64,7 +64,7 @@ def encode_range(
     its index says (the caller decides whether that is an error).
     """
     work = frame_work(source, plan, rotations, start=start, stop=stop, yuv=yuv)
-    threads = default_stitchers(plan) if plan.memory_frames > 0 or not stitchers else stitchers
+    threads = stitchers or default_stitchers(plan)
     with VideoWriter(output, size=plan.size, fps=fps, options=options, audio_from=audio_from, yuv_matrix=work.yuv_matrix) as writer:
         with stitch_threads(writer.encoder, options.preset):
             timings = run_stages(

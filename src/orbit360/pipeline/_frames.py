@@ -1,10 +1,10 @@
 """What a stitch job feeds its pipeline: the recorded frames and the per-frame stitch.
 
 Where the source can give its frames as decoded yuv420p planes (8-bit 4:2:0, BT.601 or
-BT.709) and the plan can stitch planes (``FramePlan.stitches_yuv420``: e.g. a geometric
-seam, a width that is a multiple of 4), the job stitches YUV to YUV: no colour conversion
-after decoding or before encoding, and the output keeps the recording's matrix. Otherwise
-(other camera formats, a tracked seam, 10-bit or BT.2020 video) it stitches RGB. Single
+BT.709) and the plan can stitch planes (``FramePlan.stitches_yuv420``: e.g. a width
+that is a multiple of 4), the job stitches YUV to YUV: no colour conversion after
+decoding or before encoding, and the output keeps the recording's matrix. Otherwise
+(other camera formats, 10-bit or BT.2020 video) it stitches RGB. Single
 runs and segments both come through here, so a segment matches an unsegmented run.
 """
 
@@ -56,20 +56,34 @@ def frame_work(
     yuv: bool = True,
 ) -> FrameWork:
     """The frames [start, stop) of ``source`` and how to stitch them with ``plan`` (then
-    rotate by ``rotations[index]`` when given); ``yuv=False`` forces the RGB path."""
+    rotate by ``rotations[index]`` when given); ``yuv=False`` forces the RGB path.
+
+    A plan with temporal state (followed exposure, tracked seam) starts from none, and
+    decoding starts ``plan.memory_frames`` earlier: those frames are observed, not
+    stitched, so frame ``start`` comes out as in a run from frame 0. Every frame is
+    observed in the decoding thread, in order (``observed``): the stitch then takes the
+    observed frame and touches no state, so it may run in several threads."""
     if rotations is not None:
         plan = OrientedPlan(plan, rotations)
+    plan.reset()
+    first = max(0, start - plan.memory_frames)
     fmt = source.yuv_format
     if yuv and fmt is not None and plan.stitches_yuv420:
         planes = plan.yuv420(matrix=fmt.matrix, full_range=fmt.full_range)
-        return FrameWork(numbered(source.yuv420_frames(start, stop), start), planes, fmt.matrix, True)
-    return FrameWork(numbered(source.frames(start, stop), start), plan)
+        return FrameWork(observed(source.yuv420_frames(first, stop), planes, first, start), planes, fmt.matrix, True)
+    return FrameWork(observed(source.frames(first, stop), plan, first, start), plan)
 
 
-def numbered(frames: Iterator[F], start: int = 0) -> Iterator[tuple[int, F]]:
-    """``enumerate(frames, start)`` that closes ``frames`` (a reader) when it is closed."""
+def observed(frames: Iterator[F], plan: FramePlan | YuvPlan, first: int, start: int) -> Iterator[tuple[int, object]]:
+    """``frames`` (numbered from ``first``) as ``plan.observe`` returns them, from number
+    ``start`` on; the ones before are only observed (the pre-roll). Runs where the frames
+    are iterated (the decoding thread): in order, before a frame is handed on to the
+    stitch. Closes ``frames`` (a reader) when it is closed."""
     try:
-        yield from enumerate(frames, start)
+        for index, frame in enumerate(frames, first):
+            seen = plan.observe(frame)  # type: ignore[arg-type]  # RGB plan: RGB frames
+            if index >= start:
+                yield index, seen
     finally:
         if isinstance(frames, Generator):
             frames.close()

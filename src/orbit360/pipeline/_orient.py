@@ -19,7 +19,7 @@ from ..errors import InputError, TelemetryError
 from ..geometry import Rotation
 from ..orient import OrientMode
 from ..profile import RigProfile
-from ..stitch import FramePlan, YuvFrame, YuvPlan
+from ..stitch import FramePlan, Observed, YuvFrame, YuvPlan
 
 __all__ = ["job_rotations", "OrientedPlan", "OrientedYuvPlan", "MOTION_FRAMES"]
 
@@ -195,13 +195,16 @@ class OrientedPlan:
             raise ValueError("a rotating plan needs each frame's index")
         return Rotation(self.rotations[min(index, len(self.rotations) - 1)])
 
-    def apply(self, frame: NDArray[np.uint8], out: NDArray[np.uint8] | None = None, *, index: int | None = None) -> NDArray[np.uint8]:
+    def apply(self, frame: NDArray[np.uint8] | Observed, out: NDArray[np.uint8] | None = None, *, index: int | None = None) -> NDArray[np.uint8]:
         """The stitched, rotated frame; into ``out`` when given (a frame the writer is done with)."""
         rotation = self.rotation(index)
         return self.rotator.apply(self.plan.apply(frame, index=index), rotation, out=out)
 
-    def observe(self, frame: NDArray[np.uint8]) -> None:
-        self.plan.observe(frame)
+    def observe(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8] | Observed:
+        return self.plan.observe(frame)
+
+    def reset(self) -> None:
+        self.plan.reset()
 
     def yuv420(self, *, matrix: str = "bt601", full_range: bool = False) -> "OrientedYuvPlan":
         return OrientedYuvPlan(self.plan.yuv420(matrix=matrix, full_range=full_range), self)
@@ -232,10 +235,10 @@ class OrientedYuvPlan:
     def memory_frames(self) -> int:
         return self.stitch.memory_frames
 
-    def observe(self, frame: YuvFrame) -> None:
-        self.stitch.observe(frame)
+    def observe(self, frame: YuvFrame) -> YuvFrame | Observed:
+        return self.stitch.observe(frame)
 
-    def apply(self, frame: YuvFrame, out: YuvFrame | None = None, *, index: int | None = None) -> YuvFrame:
+    def apply(self, frame: YuvFrame | Observed, out: YuvFrame | None = None, *, index: int | None = None) -> YuvFrame:
         """The stitched, rotated frame; into ``out`` when given (an array of the output's
         layout or (Y, U, V) plane views, as ``YuvStitch.apply`` takes)."""
         from ..video import yuv420p_planes

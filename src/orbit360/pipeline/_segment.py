@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -55,6 +56,7 @@ class JobSpec:
 
 
 _PLANS: dict[str, FramePlan] = {}
+_PLANS_LOCK = threading.Lock()
 
 
 def _plan(spec: JobSpec, source: RigSource) -> FramePlan:
@@ -62,12 +64,19 @@ def _plan(spec: JobSpec, source: RigSource) -> FramePlan:
     from ..profile import RigProfile
 
     cache_key = json.dumps([spec.rig, spec.width, list(source.frame_size)], sort_keys=True)
-    plan = _PLANS.get(cache_key)
+    # a plan with temporal state (followed exposure, tracked seam) serves one segment at a
+    # time: one per thread (a Dask worker may run several segments at once)
+    own_key = f"{cache_key} {threading.get_ident()}"
+    with _PLANS_LOCK:
+        plan = _PLANS.get(cache_key, _PLANS.get(own_key))
     if plan is None:
         rig = RigProfile.from_dict(spec.rig) if spec.rig is not None else None
         plan = source.plan(spec.width, rig)
-        _PLANS.clear()  # one job at a time per worker: keep memory to one plan
-        _PLANS[cache_key] = plan
+        stateful = plan.memory_frames > 0
+        with _PLANS_LOCK:
+            for key in [k for k in _PLANS if not k.startswith(cache_key)]:
+                del _PLANS[key]  # one job at a time per worker: keep memory to its plans
+            _PLANS[own_key if stateful else cache_key] = plan
     return plan
 
 

@@ -99,12 +99,10 @@ class StageTimings:
 
 def default_stitchers(plan: FramePlan | YuvPlan | None = None, cpus: int | None = None) -> int:
     """Stitch threads for ``plan`` on a machine of ``cpus`` cores (default: this one): one
-    on small machines, where the encoder needs every core, and for a plan that keeps
-    state from frame to frame (``memory_frames``: a tracked seam, followed exposure); a
-    quarter of the cores (at most 4) on bigger ones, where a single stitch thread would be
-    the bottleneck."""
-    if plan is not None and plan.memory_frames > 0:
-        return 1
+    on small machines, where the encoder needs every core; a quarter of the cores (at
+    most 4) on bigger ones, where a single stitch thread would be the bottleneck.
+    (Followed exposure and a tracked seam are observed in the decoding thread, ``_frames``:
+    the stitch of an observed frame keeps no state.)"""
     n = cpus if cpus is not None else usable_cpus()
     return 1 if n <= 4 else min(4, n // 4)
 

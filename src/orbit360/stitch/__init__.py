@@ -11,9 +11,9 @@ from .calibrate import CalibrationResult, calibrate_rig
 from .blend import SeamTracker
 from ._parallel import run_chunks
 from ._ring import lens_project
-from .frameplan import FramePlan, RgbFrame, YuvFrame, YuvPlan
+from .frameplan import FramePlan, Observed, RgbFrame, YuvFrame, YuvPlan
 from .plan import BandRect, StitchPlan, following_plan
 
-__all__ = ["FramePlan", "YuvPlan", "RgbFrame", "YuvFrame", "StitchPlan", "following_plan", "BandRect", "CalibrationResult", "calibrate_rig", "SeamTracker", "run_chunks", "lens_project"]
+__all__ = ["FramePlan", "YuvPlan", "RgbFrame", "YuvFrame", "Observed", "StitchPlan", "following_plan", "BandRect", "CalibrationResult", "calibrate_rig", "SeamTracker", "run_chunks", "lens_project"]
 
 make_package_callable(__name__, "orbit360.pipeline.job:stitch")

@@ -12,17 +12,27 @@ both are unclipped, then the median of those within ``PARALLAX_LOG`` of a first 
 Luma alone is measured, from RGB frames and from the Y plane alike, so the RGB and YUV
 paths follow the same exposure; white balance is left to the calibration.
 
-``ExposureFollower`` smooths it (a one-pole filter with a dead band: measurement noise
-under ``DEAD_BAND`` moves nothing, so a steady shot does not flicker; a real change is
-followed with time constant ``TAU_S``) and splits it about the geometric mean, so the
-frame keeps the footage's exposure: front times exp(-s/2), back times exp(+s/2), each at
-most ``MAX_STOPS`` stops (the compensation's headroom is sized for that: nothing
-unclipped is pushed into clipping).
+``ExposureFollower`` turns the measurements into per-frame factors with finite memory:
+frame n's factors depend on the measurements of frames n - W + 1 .. n alone (W frames of
+``WINDOW_S``), so a stitch that starts anywhere in a clip gives the same frames as one
+from its start after a pre-roll of W - 1 frames (``StitchPlan.memory_frames``,
+``observe``). The estimate is the mean of the window's measurements that agree with the
+median of its last few (the current level): on a steady shot that is the whole window's
+mean (noise averaged over W frames, and a sample entering or leaving moves it by a W-th
+of the noise: no flicker); after a change of light the window's older level no longer
+agrees, and the estimate moves to the new one within a few frames. Frames whose
+measurement fails (too few usable samples) are skipped; a window with none leaves the
+calibrated state. The estimate is split about the geometric mean, so the frame keeps the
+footage's exposure: front times exp(-s/2), back times exp(+s/2), each at most
+``MAX_STOPS`` stops (the compensation's headroom is sized for that: nothing unclipped is
+pushed into clipping).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import cv2
@@ -34,18 +44,21 @@ from ._ring import lens_project, ring_dirs
 from .photometry import CODE_HI, CODE_LO
 
 if TYPE_CHECKING:
-    from .plan import GainSteps
+    from .gains import GainSteps
 
-__all__ = ["SeamExposure", "ExposureFollower", "MAX_STOPS", "DEAD_BAND", "TAU_S"]
+__all__ = ["SeamExposure", "ExposureFollower", "MAX_STOPS", "WINDOW_S", "window_estimate"]
 
 MAX_STOPS = 1.0
 """The most a lens' per-frame factor moves it from the calibrated state, in stops."""
-DEAD_BAND = 0.012
-"""Changes of the measured log ratio below this (about 1.2% of linear light, under one
-code value of mid-grey) do not move the smoothed one."""
-TAU_S = 0.12
-"""Time constant of the smoothing, seconds: a change of light is followed within about
-half a second (to within the dead band)."""
+WINDOW_S = 0.5
+"""The span of frames the factors of a frame depend on, seconds (at least one frame)."""
+RECENT_FRACTION = 1.0 / 3.0
+"""The current level is the median of this last part of the window: a change of light is
+taken once it holds the majority there (about a sixth of the window after it)."""
+AGREE_LOG = 0.02
+"""Measurements within this of the current level (log ratio, about 2% of linear light),
+or within ``AGREE_SIGMAS`` times the window's noise if that is more, are averaged."""
+AGREE_SIGMAS = 4.0
 PARALLAX_LOG = 0.15
 """Half the width of the window of log ratios the first guess is the densest of (``_mode``)."""
 _LUMA = np.array([0.299, 0.587, 0.114])
@@ -110,17 +123,24 @@ class SeamExposure:
         ok = (a.max(axis=1) < CODE_HI) & (b.max(axis=1) < CODE_HI) & (a.min(axis=1) > CODE_LO) & (b.min(axis=1) > CODE_LO)
         return self._ratio(a, b, ok)
 
-    def measure_luma(self, y: NDArray[np.uint8], *, full_range: bool = False) -> float | None:
-        """As ``measure_rgb``, from a frame's Y plane (limited range unless ``full_range``)."""
+    def measure_luma(
+        self, y: NDArray[np.uint8], *, full_range: bool = False, luma: tuple[float, float, float] = (0.299, 0.587, 0.114)
+    ) -> float | None:
+        """As ``measure_rgb``, from a frame's Y plane (limited range unless ``full_range``)
+        coded with the ``luma`` weights of R, G, B (the YCbCr matrix's: where the lenses'
+        colour gains differ, the fixed compensation's effect on luma depends on them)."""
         if not self.samples:
             return None
         a, b = self._sample(y)
         if not full_range:
             a, b = (a - 16.0) * (255.0 / 219.0), (b - 16.0) * (255.0 / 219.0)
-        return self._ratio(a, b, np.ones(a.shape[0], bool))
+        return self._ratio(a, b, np.ones(a.shape[0], bool), np.asarray(luma, np.float64))
 
-    def _ratio(self, a: NDArray[np.float64], b: NDArray[np.float64], ok: NDArray[np.bool_]) -> float | None:
-        """``a``, ``b``: (n, channels) recorded code values of the samples in each lens."""
+    def _ratio(
+        self, a: NDArray[np.float64], b: NDArray[np.float64], ok: NDArray[np.bool_], luma: NDArray[np.float64] = _LUMA
+    ) -> float | None:
+        """``a``, ``b``: (n, channels) recorded code values of the samples in each lens;
+        ``luma``: the weights a one-channel sample was coded with."""
         la, lb = a @ _LUMA if a.shape[1] == 3 else a[:, 0], b @ _LUMA if b.shape[1] == 3 else b[:, 0]
         # luma inside the unclipped range in both lenses; from a Y plane, 15 codes further
         # from white (the channels are not seen: a luma near white may hide a clipped one)
@@ -138,7 +158,7 @@ class SeamExposure:
         # ratio depend on brightness), over the samples that agree within PARALLAX_CODES
         ua, ub = (u[ok] for u in self.u_factors)
         if a.shape[1] == 1:  # luma: the channels' factors as luma sees them
-            ua, ub = np.exp(np.log(ua) @ _LUMA)[:, None], np.exp(np.log(ub) @ _LUMA)[:, None]
+            ua, ub = np.exp(np.log(ua) @ luma)[:, None], np.exp(np.log(ub) @ luma)[:, None]
         va, vb = a[ok], b[ok]
         xa, xb = self.steps.multiplied(va, ua), self.steps.multiplied(vb, ub)
         w = _LUMA if a.shape[1] == 3 else np.ones(1)
@@ -176,40 +196,55 @@ def _mode(d: NDArray[np.float64], width: float) -> float:
 
 
 class ExposureFollower:
-    """The smoothed per-frame exposure correction of a rig (state: frames in order).
+    """The per-frame exposure correction of a rig, from the last ``window`` frames'
+    measurements (state: frames in order; finite memory, ``window - 1`` frames before).
 
-    ``update(measured)`` takes ``SeamExposure``'s figure (None: hold) and returns the
+    ``update(measured)`` takes ``SeamExposure``'s figure (None: failed) and returns the
     per-lens linear factors (front, back) to put on top of the fixed compensation.
     """
 
     def __init__(self, rig: RigProfile, steps: "GainSteps", *, fps: float = 30.0) -> None:
         self.measure = SeamExposure(rig, steps)
-        self.alpha = 1.0 - math.exp(-1.0 / (max(fps, 1.0) * TAU_S))
-        self.state: float | None = None
+        self.window = max(1, int(round(WINDOW_S * float(fps))))
+        self.history: deque[float | None] = deque(maxlen=self.window)
 
     @property
     def memory_frames(self) -> int:
-        """Frames before a frame whose measurements its factors depend on: the one-pole
-        filter never forgets, so about three time constants (5% of a step left)."""
-        return math.ceil(3.0 / self.alpha)
+        """Frames before a frame whose measurements its factors depend on."""
+        return self.window - 1
 
     def reset(self) -> None:
-        """Forget the history (a scene cut, or unrelated stills): the next frame is taken as measured."""
-        self.state = None
+        """Forget the history (a scene cut, or unrelated stills)."""
+        self.history.clear()
 
     def update(self, measured: float | None) -> tuple[float, float]:
-        if measured is not None:
-            if self.state is None:
-                self.state = measured
-            elif abs(measured - self.state) > DEAD_BAND:
-                self.state += self.alpha * (measured - self.state)
-        return factors(self.state or 0.0)
+        self.history.append(measured)
+        return factors(window_estimate(self.history))
 
     def update_rgb(self, frame: NDArray[np.uint8]) -> tuple[float, float]:
         return self.update(self.measure.measure_rgb(frame))
 
-    def update_luma(self, y: NDArray[np.uint8], *, full_range: bool = False) -> tuple[float, float]:
-        return self.update(self.measure.measure_luma(y, full_range=full_range))
+    def update_luma(
+        self, y: NDArray[np.uint8], *, full_range: bool = False, luma: tuple[float, float, float] = (0.299, 0.587, 0.114)
+    ) -> tuple[float, float]:
+        return self.update(self.measure.measure_luma(y, full_range=full_range, luma=luma))
+
+
+def window_estimate(measured: "Iterable[float | None]") -> float:
+    """The log ratio a frame is corrected by, from its window's measurements (oldest
+    first; None: failed, skipped): the mean of those that agree with the current level
+    (the median of the last ``RECENT_FRACTION`` of them); 0 (the calibrated state) when
+    none succeeded."""
+    m = np.array([x for x in measured if x is not None], np.float64)
+    if m.size == 0:
+        return 0.0
+    last = np.sort(m[-max(1, int(math.ceil(m.size * RECENT_FRACTION))) :])
+    recent = float(last[(last.size - 1) // 2])  # (a measurement: one agrees at least)
+    # the window's noise from second differences (|d2| has median 1.65 sigma for white
+    # noise; a step or the ends of a ramp move few of them, a steady ramp none)
+    noise = float(np.median(np.abs(np.diff(m, 2)))) / 1.652 if m.size > 3 else 0.0
+    agree = np.abs(m - recent) <= max(AGREE_LOG, AGREE_SIGMAS * noise)
+    return float(m[agree].mean())
 
 
 def factors(log_ratio: float, *, limit: bool = True) -> tuple[float, float]:

@@ -44,6 +44,7 @@ the same tables as the compensation).
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass, field, replace
@@ -56,10 +57,11 @@ from ..profile import RigProfile
 from ..video import Planes, stitch_planes, yuv420p_planes
 from ._parallel import run_chunks, run_parallel
 from ._response import code_to_u, is_srgb, rolloff, u_to_code
-from .plan import (
-    LensSplit,
-    _GAIN_LOG2, _ROW_CHUNK, PlaneMaps, StitchPlan, _vignetting_f32, circle_radii, headroom, max_u_gain, min_u_gain, white_stretch, white_top,
+from .frameplan import Observed
+from .gains import (
+    _GAIN_LOG2, _ROW_CHUNK, LensSplit, _vignetting_f32, circle_radii, frame_room, headroom, max_u_gain, min_u_gain, white_stretch, white_top,
 )
+from .plan import PlaneMaps, StitchPlan
 
 __all__ = ["YuvStitch", "YuvGain", "half_rig", "yuv420p_planes", "LUMA_COEFFICIENTS"]
 
@@ -126,6 +128,10 @@ class YuvGain:
     split: "LensSplit | None" = None
     """Where the frame changes lens, for per-frame factors (built with a spread)."""
     inv_gamma: float = 1.0 / 2.4
+    peak: float = 1.0
+    """The rig's largest u-factor (``max_u_gain``): a frame's own headroom (``gains.frame_room``)."""
+    room: float = 1.0
+    response: tuple[float, float] = (2.4, 0.055)
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     @classmethod
@@ -177,7 +183,7 @@ class YuvGain:
         plain = is_srgb(rig.response) and room <= 1.0 and top <= 255.0 and spread <= 1.0
         tables = None if plain else _tables(rig.response, room, max_u_gain(rig) * su, top)
         split = LensSplit.of(rig) if spread > 1.0 else None
-        return cls(luma, chroma, tint, bool(full_range), tables, split, 1.0 / gamma)  # type: ignore[arg-type]
+        return cls(luma, chroma, tint, bool(full_range), tables, split, 1.0 / gamma, max_u_gain(rig), room, tuple(rig.response))  # type: ignore[arg-type]
 
     def apply(
         self, planes: tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]], factors: tuple[float, float] | None = None
@@ -212,19 +218,26 @@ class YuvGain:
                 a = float(factors[i]) ** self.inv_gamma
                 half = slice(None if cols.start is None else cols.start // 2, None if cols.stop is None else cols.stop // 2)
                 parts.append((a, cols, half, np.clip(np.round(luma_lut * a), 0, 65535).astype(np.uint16)))
-        run_parallel([lambda a=a, b=b: self._strip(y, u, v, bufs, a, b, parts) for a, b in zip(cuts[:-1], cuts[1:])])
+        tables = self.tables
+        if self.split is not None and tables is not None:  # (built with a spread: the roll-off at the frame's own headroom)
+            frame = frame_room(self.peak, self.response, self.room, (1.0, 1.0) if factors is None else factors)
+            if frame < self.room:
+                toe, slope = _rolled(self.response, self.room, frame)
+                tables = replace(tables, toe=toe, slope=slope)
+        run_parallel([lambda a=a, b=b: self._strip(y, u, v, bufs, a, b, parts, tables) for a, b in zip(cuts[:-1], cuts[1:])])
         return bufs.y, bufs.u, bufs.v
 
     def _strip(
         self, y: NDArray[np.uint8], u: NDArray[np.uint8], v: NDArray[np.uint8], loc: "_Scratch", y0: int, y1: int,
-        parts: "list[tuple[float, slice, slice, NDArray[np.uint16]]]",
+        parts: "list[tuple[float, slice, slice, NDArray[np.uint16]]]", tables: "_Tables | None",
     ) -> None:
-        """Compensate luma rows [y0, y1) and the chroma rows under them into ``loc``'s buffers."""
+        """Compensate luma rows [y0, y1) and the chroma rows under them into ``loc``'s
+        buffers (``tables``: this frame's, ``self.tables`` or its roll-off at the frame's headroom)."""
         g = 1.0 / (1 << _GAIN_BITS)
-        if self.tables is None:
+        if tables is None:
             tint_lut, toe_lut, y_off, y_bits, t_shift = _LUTS[self.full_range][1], _TOE_LUT, _Y_OFF, _Y_BITS, 0
         else:
-            t = self.tables
+            t = tables
             tint_lut, toe_lut, y_off, y_bits, t_shift = t.luts[self.full_range][1], t.toe, t.y_off, t.y_bits, t.tint_shift
         ly, l16 = loc.y[y0:y1], loc.y16[y0:y1]
         # luma: u (8 fractional bits, limited-range units) → times s·A00 → the affine code
@@ -250,11 +263,11 @@ class YuvGain:
         # at 0 and rounded to uint8 (convertScaleAbs rounds and saturates at 255)
         half = loc.half[c0:c1]
         fac16 = None
-        if self.tables is not None:
+        if tables is not None:
             # the shoulder's slope at each chroma site's compensated luma (2x2 mean)
             yo = np.empty((c1 - c0, u.shape[1]), np.uint8)
             cv2.resize(ly, (yo.shape[1], yo.shape[0]), dst=yo, interpolation=cv2.INTER_AREA)
-            fac16 = np.take(self.tables.slope, yo)
+            fac16 = np.take(tables.slope, yo)
         for k, (src, dst) in enumerate(((u, loc.u), (v, loc.v))):
             np.subtract(src[c0:c1], 128, out=c16, dtype=np.int16)
             # chroma and the tint are linear in u: the lens' per-frame factor goes on them too
@@ -273,7 +286,7 @@ class YuvGain:
     def __getstate__(self) -> dict[str, object]:
         return {
             "luma": self.luma, "chroma": self.chroma, "tint": self.tint, "full_range": self.full_range, "tables": self.tables,
-            "split": self.split, "inv_gamma": self.inv_gamma,
+            "split": self.split, "inv_gamma": self.inv_gamma, "peak": self.peak, "room": self.room, "response": self.response,
         }
 
     def __setstate__(self, state: dict[str, object]) -> None:
@@ -352,24 +365,33 @@ def _tables(response: tuple[float, float], room: float, max_gain: float = 1.0, t
         luma = np.clip(np.round(219.0 * vo * (1 << y_bits)), 0, 65535).astype(np.uint16)
         tint = np.clip(np.round(224.0 * vo * (1 << (_C_BITS - tint_shift))), -32768, 32767).astype(np.int16)
         luts[full] = (luma, tint)
-    k = np.arange(256, dtype=np.float64)
+    y_off = 16.0 - 219.0 * o if srgb else 16.0 - 219.0 * o / room
+    toe, slope_lut = _rolled(tuple(response), room, room)
+    return _Tables(luts, toe, y_off, slope_lut, y_bits, tint_shift)
+
+
+@functools.lru_cache(maxsize=256)
+def _rolled(response: tuple[float, float], room: float, frame: float) -> tuple[NDArray[np.uint8], NDArray[np.int16]]:
+    """``_Tables.toe`` and ``slope`` for luma held over ``room`` rolled off at a frame's own
+    headroom ``frame`` (<= room: ``gains.frame_room``; 1 beyond it)."""
+    o = float(response[1])
+    codes = k = np.arange(256, dtype=np.float64)
     x = np.linspace(0.0, room, 4097)
-    rolled = rolloff(x, room)
+    rolled = rolloff(x, frame)
     slope = np.gradient(rolled, x)
-    if srgb:
+    if is_srgb(response):
         y_off = 16.0 - 219.0 * o
         # affine luma code value k = y_off + 219 (1 + o) u / room  ->  limited-range luma
         u = np.maximum(k - y_off, 0.0) / (219.0 * (1.0 + o)) * room
-        luma_out = 16.0 + 219.0 * u_to_code(rolloff(u, room), response)
+        luma_out = 16.0 + 219.0 * u_to_code(rolloff(u, frame), response)
         luma_of_x = 16.0 + 219.0 * u_to_code(rolled, response)
     else:
-        y_off = 16.0 - 219.0 * o / room
         # k = 16 + 219 v' / room, v' the compensated code value  ->  16 + 219 rolloff(v')
-        luma_out = 16.0 + 219.0 * rolloff(np.maximum(k - 16.0, 0.0) / 219.0 * room, room)
+        luma_out = 16.0 + 219.0 * rolloff(np.maximum(k - 16.0, 0.0) / 219.0 * room, frame)
         luma_of_x = 16.0 + 219.0 * rolled
     slope_of_code = np.interp(codes, luma_of_x, slope, left=1.0, right=float(slope[-1]))
     slope_lut = np.round(np.clip(slope_of_code, 0.0, 1.0) * (1 << _GAIN_BITS)).astype(np.int16)
-    return _Tables(luts, np.clip(np.round(luma_out), 0, 255).astype(np.uint8), y_off, slope_lut, y_bits, tint_shift)
+    return np.clip(np.round(luma_out), 0, 255).astype(np.uint8), slope_lut
 
 
 def _vignetting_factor(
@@ -404,8 +426,6 @@ class YuvStitch:
     def __init__(self, plan: StitchPlan, *, matrix: str = "bt601", full_range: bool = False) -> None:
         if matrix not in LUMA_COEFFICIENTS:
             raise ValueError(f"matrix must be one of {', '.join(LUMA_COEFFICIENTS)}, got {matrix!r}")
-        if plan.seam == "tracked":
-            raise ValueError("a plan with a tracked seam stitches RGB frames only")
         w, h = plan.size
         if w % 4:
             raise ValueError(f"yuv420p output needs a width that is a multiple of 4, got {w}")
@@ -413,12 +433,18 @@ class YuvStitch:
         self.size = plan.size
         self.matrix = matrix
         self.full_range = bool(full_range)
-        self.chroma_plan = type(plan).build(half_rig(plan.rig), w // 2, blend_width_deg=plan.blend_width_deg, compensate=False, blend=plan.blend)
+        # the same seam ring as the luma plan's: a per-frame seam cuts both at one place
+        self.chroma_plan = type(plan).build(
+            half_rig(plan.rig), w // 2, blend_width_deg=plan.blend_width_deg, compensate=False, blend=plan.blend, seam_width=plan.seam_width,
+            seam=plan.seam,
+        )
         self.luma_maps = PlaneMaps.of(plan)
         self.chroma_maps = PlaneMaps.of(self.chroma_plan)
         compensate = plan.compensating
         spread = plan.follow_spread
         self.gain = YuvGain.build(plan.rig if compensate else _neutral(plan.rig), matrix, full_range=full_range, spread=spread) if compensate or full_range else None
+        kr, kb = LUMA_COEFFICIENTS[matrix]
+        self.luma_weights = (kr, 1.0 - kr - kb, kb)
         self.follower = None
         if plan.follow:
             # the plan's own follower: a video goes through one path or the other
@@ -426,28 +452,59 @@ class YuvStitch:
 
     @property
     def memory_frames(self) -> int:
-        """As the plan's (``YuvPlan``): a followed exposure is the plan's own state."""
+        """As the plan's (``YuvPlan``): the followed exposure and tracked seam are the plan's own state."""
         return self.plan.memory_frames
 
-    def observe(self, frame: "NDArray[np.uint8] | Planes") -> None:
-        """Advance the followed exposure on ``frame`` without stitching it (a no-op when not following)."""
-        if self.follower is not None:
-            self.follower.update_luma(yuv420p_planes(frame)[0], full_range=self.full_range)
+    @property
+    def stateful(self) -> bool:
+        return self.follower is not None or self.plan._tracker is not None
+
+    def observe(self, frame: "NDArray[np.uint8] | Planes") -> Observed:
+        """Advance the temporal state (followed exposure, tracked seam) on one recorded
+        yuv420p frame, in order, and return it with its factors and seam
+        (``StitchPlan.observe``, for planes). The tracked seam is found on the planes
+        compensated with the frame's own factors, which travel with it (copies: ``apply``
+        does not compensate them again)."""
+        tracker = self.plan._tracker
+        if self.follower is None and tracker is None:
+            return Observed(frame)
+        planes = yuv420p_planes(frame)
+        y = planes[0]
+        fw, fh = self.plan.rig.frame_size
+        if y.shape != (fh, fw):
+            raise ValueError(f"yuv420p frame is {y.shape[1]}x{y.shape[0]}, the plan expects {fw}x{fh}")
+        factors = None if self.follower is None else self.follower.update_luma(y, full_range=self.full_range, luma=self.luma_weights)
+        if tracker is None:
+            return Observed(frame, factors)
+        comp = tuple(p.copy() for p in (planes if self.gain is None else self.gain.apply(planes, factors)))  # type: ignore[arg-type]
+        seam = np.asarray(tracker.update_planes(*comp), np.float32)  # type: ignore[attr-defined]
+        return Observed(frame, factors, seam, comp)
 
     def apply(
-        self, frame: "NDArray[np.uint8] | Planes", out: "NDArray[np.uint8] | Planes | None" = None, *, index: int | None = None
+        self,
+        frame: "NDArray[np.uint8] | Planes | Observed",
+        out: "NDArray[np.uint8] | Planes | None" = None,
+        *,
+        index: int | None = None,
     ) -> "NDArray[np.uint8] | Planes":
         """Stitch one recorded yuv420p frame (one array, or the (Y, U, V) planes as the
-        reader gives them); ``out`` receives it when given: a contiguous (h * 3 // 2, w)
-        uint8 array, or (Y, U, V) plane views (``EncoderFrame.writable()``); returned.
+        reader gives them; or what ``observe`` returned for it, the state then not
+        touched); ``out`` receives it when given: a contiguous (h * 3 // 2, w) uint8
+        array, or (Y, U, V) plane views (``EncoderFrame.writable()``); returned.
         ``index`` (the frame's number, ``YuvPlan``) is not used."""
-        planes, out, (oy, ou, ov) = stitch_planes(frame, self.plan.rig.frame_size, out, self.size)
-        factors = None if self.follower is None else self.follower.update_luma(planes[0], full_range=self.full_range)
-        y, u, v = planes if self.gain is None else self.gain.apply(planes, factors)
+        if not isinstance(frame, Observed):
+            frame = self.observe(frame)
+        planes, out, (oy, ou, ov) = stitch_planes(frame.frame, self.plan.rig.frame_size, out, self.size)
+        if frame.compensated is not None:
+            y, u, v = frame.compensated
+        else:
+            y, u, v = planes if self.gain is None else self.gain.apply(planes, frame.factors)
+        # the tracked seam (one for all three planes), or None: the geometric one
+        seam = frame.seam
         # black where no lens sees, as in RGB
-        self.plan._stitch(y, oy, None, border=16.0, maps=self.luma_maps)
-        self.chroma_plan._stitch(u, ou, None, border=128.0, maps=self.chroma_maps)
-        self.chroma_plan._stitch(v, ov, None, border=128.0, maps=self.chroma_maps)
+        self.plan._stitch(y, oy, seam, border=16.0, maps=self.luma_maps)
+        self.chroma_plan._stitch(u, ou, seam, border=128.0, maps=self.chroma_maps)
+        self.chroma_plan._stitch(v, ov, seam, border=128.0, maps=self.chroma_maps)
         return out
 
 

@@ -4,11 +4,11 @@
   mask: each band of spatial frequency is blended over a width proportional to its
   wavelength, so low frequencies (exposure, shading) cross the seam smoothly while edges
   stay sharp instead of doubling.
-- ``SeamTracker``: per frame, the seam path of least colour difference through the
-  overlap ring (dynamic programming, one column of the ring at a time), pulled towards
-  the previous frame's path and limited in how far it may move per frame, so it follows
-  the scene without flickering; the first frame (and the first after ``reset``) takes
-  its path whole.
+- ``SeamTracker``: per frame, the seam path of least difference of the two lenses
+  through the overlap ring (dynamic programming, one column of the ring at a time) on
+  the difference averaged over a short window of frames, and the mean of the last few
+  such paths: it follows the scene without flickering, and depends on a fixed number of
+  past frames only (a segmented job gets the seams of one pass).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ._ring import dirs_to_ring, lens_project, ring_dirs
+from ._ring import dirs_to_ring, lens_project
 
 if TYPE_CHECKING:
+    from ..profile import LensProfile
     from .plan import StitchPlan
 
-__all__ = ["laplacian_blend", "laplacian_blend_u8", "blend_difference", "mask_pyramid", "SeamTracker"]
+__all__ = ["laplacian_blend", "laplacian_blend_u8", "blend_difference", "mask_pyramid", "SeamTracker", "SEAM_WINDOW_S", "SEAM_SETTLE_S"]
 
 DIFF_BITS = 4
 """``laplacian_blend_u8`` carries the difference of the two layers in int16 with this many
@@ -132,19 +133,57 @@ def blend_difference(
     return cv2.add(b, acc, dst=out, dtype=cv2.CV_8U)
 
 
+SEAM_WINDOW_S = 0.3
+"""The tracked seam's cost is the two lenses' difference averaged over this much of the
+video (``SeamTracker``): noise and compression averaged out, a near object that stays
+for a moment counted."""
+SEAM_SETTLE_S = 0.2
+"""Its path is the mean of the least-cost paths of this much of the video: a change of
+path is a glide over these frames, never a jump."""
+PRIOR_CODES = 3.0
+"""Cost (code values of difference) of a seam at the edge of its range instead of on the
+geometric seam: where the lenses agree to within noise, the seam stays where the
+geometry puts it."""
+STEP_CODES = 3.0
+"""Cost of a seam step of one ring row between adjacent columns (a smooth seam)."""
+NOISE_CODES = 4.0
+"""Differences up to this (code values, luma plus chroma, averaged over the window) cost
+nothing: noise, compression and the rim's softness make the lenses differ that much
+anywhere; a near object, by tens of code values."""
+POLE_DEG = 12.0
+"""Within this many degrees of the equirect's poles (the rig's +-y) the seam stays the
+geometric one: the output stretches the poles over whole rows, so a seam that moved there
+would be blended over a band as wide as the frame for a few degrees of sphere."""
+_DIFF_SCALE = 16  # difference maps kept as uint16 sixteenths of a code value (sums exact)
+_BT601_CHROMA = (0.5 / (1.0 - 0.114), 0.5 / (1.0 - 0.299))  # Cb, Cr per (B - Y), (R - Y)
+
+
 class SeamTracker:
-    """Seam of least difference through the overlap ring, stable from frame to frame.
+    """Seam of least difference through the overlap ring, with a finite memory.
 
-    The ring (see ``_ring``) has ``width`` columns around the front lens' axis and
-    ``rows`` rows across the blend band. Per frame, both lenses are sampled into it
-    (photometrically compensated), the per-pixel colour difference is the cost, and a
-    dynamic program picks one row per column, moving at most one row between adjacent
-    columns and closing on itself. Two terms keep it stable: ``stickiness`` (cost per row
-    of distance from the previous frame's seam) and ``max_step_rows`` (how far a column's
-    seam may move between frames).
+    The ring (see ``_ring``) has ``width`` columns around the front lens' axis; in each,
+    ``rows`` samples across the seam, ``step`` radians apart and centred on the geometric
+    seam (both lenses equally far off-axis), row k at offset (k - ``centre``) * ``step``.
+    Per frame, both compensated lenses are sampled there and their difference (luma plus
+    chroma, in code values) is kept; the seam of a frame is found on the difference
+    averaged over the last ``window`` frames (less ``NOISE_CODES``): a dynamic program
+    picks one row per column, moving at most one row between adjacent columns
+    (``STEP_CODES`` a row) and closing on itself, pulled towards the geometric seam
+    (``PRIOR_CODES``). The seam returned is the
+    mean of the last ``settle`` such paths, so a change of path glides over ``settle``
+    frames instead of jumping. Offsets stay within 0.4 of the blend band's half width
+    (beyond, the seam would meet the band's edge), and at 0 near the output's poles
+    (``POLE_DEG``).
 
-    ``update(frame)`` returns the seam as an elevation per ring column (radians), the
-    form ``StitchPlan.apply(frame, seam=...)`` takes.
+    The seam of frame n depends on frames n - ``memory_frames`` .. n only (no other
+    state; sums kept in integers, so the order frames entered in does not round
+    differently): a video cut into segments, each starting ``memory_frames`` frames
+    early (``StitchPlan.observe``), gets the seams of one pass.
+
+    ``update(frame)`` (recorded RGB), ``update_rgb`` (compensated RGB) and
+    ``update_planes`` (compensated yuv420p planes) return the seam as an offset from the
+    geometric seam per ring column (radians, positive towards the front lens' axis), the
+    form ``StitchPlan.apply(frame, seam=...)`` takes; all zero is the geometric seam.
     """
 
     def __init__(
@@ -152,108 +191,195 @@ class SeamTracker:
         plan: "StitchPlan",
         *,
         width: int | None = None,
-        stickiness: float = 2.0,
-        centre_pull: float = 0.5,
-        max_step_rows: float = 0.5,
+        fps: float = 30.0,
+        window: int | None = None,
+        settle: int | None = None,
     ) -> None:
-        from .plan import lens_gain_index
-
         self.plan = plan
         self.width = int(width or plan.seam_width)
-        self.half = plan.seam_half_rad
-        step = 2.0 * np.pi / self.width
-        self.rows = max(5, int(round(2.0 * self.half / step)) | 1)
-        dirs = ring_dirs(self.width, self.rows, self.half)
-        self._maps = []
+        half = plan.seam_half_rad
+        self.step = 2.0 * np.pi / self.width
+        self.centre = max(1, int(math.floor(0.4 * half / self.step)))
+        self.rows = 2 * self.centre + 1
+        phi = (np.arange(self.width) + 0.5) / self.width * 2.0 * np.pi
+        self.geo_eps = _geometric_elevation(plan.rig.lenses, phi, half)
+        eps = self.geo_eps[None, :] + (np.arange(self.rows)[:, None] - self.centre) * self.step
+        c = np.cos(eps)
+        dirs = np.stack([c * np.cos(phi)[None, :], c * np.sin(phi)[None, :], np.sin(eps)], axis=-1)
+        # ring positions in the recorded frame per lens (remap convention), and at half
+        # size for the chroma planes
+        self._maps: list[tuple[NDArray[np.float32], NDArray[np.float32]]] = []
+        self._half_maps: list[tuple[NDArray[np.float32], NDArray[np.float32]]] = []
         valid_all = np.ones((self.rows, self.width), bool)
-        thetas = []
         for lens in plan.rig.lenses:
             xy, valid, _ = lens_project(lens, dirs, margin_px=1.0)
             self._maps.append((xy[..., 0].astype(np.float32) - 0.5, xy[..., 1].astype(np.float32) - 0.5))
+            self._half_maps.append(((xy[..., 0] / 2.0).astype(np.float32) - 0.5, (xy[..., 1] / 2.0).astype(np.float32) - 0.5))
             valid_all &= valid
-            local = lens.rotation().inverse(dirs)
-            thetas.append(np.arctan2(np.hypot(local[..., 0], local[..., 1]), local[..., 2]))
-        self._gains = lens_gain_index(plan.rig, dirs) if plan.compensate else None
-        # geometric seam (both lenses equally far off-axis) as the neutral path
-        geo = np.argmin(np.abs(thetas[0] - thetas[1]), axis=0).astype(np.float64)
-        self._geo = geo
-        rows_idx = np.arange(self.rows)[:, None]
-        # the plan blends only where the lenses' off-axis angles differ by less than the
-        # band's half width (elevation within about half of it): a seam beyond would meet
-        # the dominant copy at the band's edge, so those rows are closed
-        inside = np.abs(self.row_to_eps(np.arange(self.rows)))[:, None] <= 0.4 * self.half
-        self._base_cost = np.where(valid_all & inside, centre_pull * np.abs(rows_idx - geo[None, :]) / self.rows, 1e3).astype(np.float32)
-        self.stickiness = float(stickiness)
-        self.max_step_rows = float(max_step_rows)
-        self.seam_rows: NDArray[np.float64] = geo.copy()
-        self._fresh = True  # the first frame (or the first after a cut) takes its path whole
+        prior = PRIOR_CODES * np.abs(np.arange(self.rows)[:, None] - self.centre) / self.centre
+        polar = np.abs(np.sin(phi)) > math.cos(math.radians(POLE_DEG))  # (ring azimuth 90 and 270 degrees: +-y)
+        self._base = np.where(valid_all & ~polar[None, :], prior, 1e4).astype(np.float32)
+        self._base[self.centre] = 0.0  # the geometric seam itself is always open
+        fps = max(float(fps), 1.0)
+        self.window = int(window or max(1, round(SEAM_WINDOW_S * fps)))
+        self.settle = int(settle or max(1, round(SEAM_SETTLE_S * fps)))
+        self._diffs = np.zeros((self.window, self.rows, self.width), np.uint16)
+        self._paths = np.zeros((self.settle, self.width), np.int32)
+        self.reset()
 
     @property
     def memory_frames(self) -> int:
-        """Frames of history the seam carries (``StitchPlan.memory_frames``): it moves at
-        most ``max_step_rows`` a frame, so in ``rows / max_step_rows`` frames it can cross
-        its whole band (after a pre-roll that long it is close to, not equal to, the seam
-        of a run from the start)."""
-        return math.ceil(self.rows / self.max_step_rows)
+        """Frames before a frame whose content its seam depends on (``StitchPlan.memory_frames``)."""
+        return self.window + self.settle - 2
 
-    def row_to_eps(self, rows: NDArray[np.floating]) -> NDArray[np.float64]:
-        """Elevation (radians) of fractional ring rows (row index i has its centre at i + 0.5)."""
-        return self.half * (1.0 - 2.0 * (np.asarray(rows, np.float64) + 0.5) / self.rows)
+    @property
+    def seam_rows(self) -> NDArray[np.float64]:
+        """The current seam as fractional ring rows per column (``centre``: the geometric
+        seam, as before any frame)."""
+        if not self._n_paths:
+            return np.full(self.width, float(self.centre))
+        return self._path_sum / float(min(self._n_paths, self.settle))
 
-    def difference(self, frame: NDArray[np.uint8]) -> NDArray[np.float32]:
-        """Per-pixel colour difference of the two lenses over the ring, (rows, width)."""
-        from .plan import apply_gain
+    @property
+    def offsets(self) -> NDArray[np.float64]:
+        """The current seam as ``update`` returns it."""
+        return self.rows_to_offsets(self.seam_rows)
 
-        layers = []
-        for i, (mx, my) in enumerate(self._maps):
-            px = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            if self._gains is not None:
-                layers.append(apply_gain(px, self._gains[i], as_float=True, response=self.plan.rig.response))
-            else:
-                layers.append(px.astype(np.float32))
-        d = np.abs(layers[0] - layers[1]).sum(axis=2) / 3.0
-        return cv2.GaussianBlur(d, (0, 0), 1.0)
-
-    def update(self, frame: NDArray[np.uint8]) -> NDArray[np.float64]:
-        """Seam for this frame: elevation (radians) per ring column."""
-        cost = self.difference(frame) / 255.0 * 20.0 + self._base_cost
-        rows_idx = np.arange(self.rows)[:, None]
-        cost = cost + self.stickiness * np.abs(rows_idx - self.seam_rows[None, :]) / self.rows
-        path = _closed_dp(cost, int(round(self.seam_rows[0])))
-        if self._fresh:
-            # nothing on screen to stay stable with: the path where the lenses agree, whole
-            self.seam_rows = path
-            self._fresh = False
-            return self.row_to_eps(self.seam_rows)
-        step = np.clip(path - self.seam_rows, -self.max_step_rows, self.max_step_rows)
-        self.seam_rows = self.seam_rows + step
-        return self.row_to_eps(self.seam_rows)
+    def rows_to_offsets(self, rows: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Offsets from the geometric seam (radians) of fractional ring rows."""
+        return (np.asarray(rows, np.float64) - self.centre) * self.step
 
     def reset(self) -> None:
-        self.seam_rows = self._geo.copy()
-        self._fresh = True
+        """Forget every frame (a cut, or unrelated stills)."""
+        self._diff_sum = np.zeros((self.rows, self.width), np.int32)
+        self._path_sum = np.zeros(self.width, np.int64)
+        self._n_diffs = 0
+        self._n_paths = 0
+
+    # ---- the difference of the lenses over the ring -----------------------------------
+    def difference_rgb(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Difference of the lenses over the ring, (rows, width) code values, from a
+        compensated RGB frame: |dY| + |dCb| + |dCr| (BT.601, full range)."""
+        a, b = (cv2.remap(rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for mx, my in self._maps)
+        d = a.astype(np.float32) - b.astype(np.float32)
+        dy = 0.299 * d[..., 0] + 0.587 * d[..., 1] + 0.114 * d[..., 2]
+        out = np.abs(dy)
+        out += np.abs(_BT601_CHROMA[0] * (d[..., 2] - dy))
+        out += np.abs(_BT601_CHROMA[1] * (d[..., 0] - dy))
+        return cv2.GaussianBlur(out, (0, 0), 1.0)
+
+    def difference_planes(self, y: NDArray[np.uint8], u: NDArray[np.uint8], v: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """As ``difference_rgb``, from compensated limited-range yuv420p planes (chroma
+        sampled at half size: the same ring, the same units)."""
+        out = np.zeros((self.rows, self.width), np.float32)
+        for plane, maps, scale in ((y, self._maps, 255.0 / 219.0), (u, self._half_maps, 255.0 / 224.0), (v, self._half_maps, 255.0 / 224.0)):
+            a, b = (cv2.remap(plane, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for mx, my in maps)
+            out += np.float32(scale) * cv2.absdiff(a, b).astype(np.float32)
+        return cv2.GaussianBlur(out, (0, 0), 1.0)
+
+    # ---- per frame --------------------------------------------------------------------
+    def update(self, frame: NDArray[np.uint8]) -> NDArray[np.float64]:
+        """The seam for a recorded RGB frame (compensated here by the plan)."""
+        return self.update_rgb(self.plan.compensated(frame))
+
+    def update_rgb(self, rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
+        """The seam for a compensated RGB frame."""
+        return self.push(self.difference_rgb(rgb))
+
+    def update_planes(self, y: NDArray[np.uint8], u: NDArray[np.uint8], v: NDArray[np.uint8]) -> NDArray[np.float64]:
+        """The seam for compensated yuv420p planes."""
+        return self.push(self.difference_planes(y, u, v))
+
+    def push(self, diff: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Take one frame's difference map (rows, width) and return its seam."""
+        q = np.clip(np.round(np.asarray(diff, np.float32) * _DIFF_SCALE), 0, 65535).astype(np.uint16)
+        slot = self._n_diffs % self.window
+        if self._n_diffs >= self.window:
+            self._diff_sum -= self._diffs[slot]
+        self._diffs[slot] = q
+        self._diff_sum += q
+        self._n_diffs += 1
+        count = min(self._n_diffs, self.window)
+        cost = self._diff_sum.astype(np.float32) * np.float32(1.0 / (_DIFF_SCALE * count))
+        cost = np.maximum(cost - np.float32(NOISE_CODES), np.float32(0.0)) + self._base
+        path = _closed_dp(cost, STEP_CODES, prefer=self.centre)
+        slot = self._n_paths % self.settle
+        if self._n_paths >= self.settle:
+            self._path_sum -= self._paths[slot]
+        self._paths[slot] = path
+        self._path_sum += path
+        self._n_paths += 1
+        return self.offsets
 
 
-def _closed_dp(cost: NDArray[np.float32], start: int) -> NDArray[np.float64]:
-    """Least-cost path, one row per column, |row step| <= 1, starting and ending at ``start``."""
+def _geometric_elevation(lenses: "tuple[LensProfile, ...]", phi: NDArray[np.float64], half: float) -> NDArray[np.float64]:
+    """Per ring azimuth, the elevation where both lenses are equally far off-axis
+    (secant steps on the difference of the off-axis angles, which grows about twice as
+    fast as the elevation), within +-``half``."""
+
+    def gap(eps: NDArray[np.float64]) -> NDArray[np.float64]:
+        c = np.cos(eps)
+        d = np.stack([c * np.cos(phi), c * np.sin(phi), np.sin(eps)], axis=-1)
+        th = []
+        for lens in lenses:
+            local = lens.rotation().inverse(d)
+            th.append(np.arctan2(np.hypot(local[..., 0], local[..., 1]), local[..., 2]))
+        return th[1] - th[0]
+
+    a, b = np.zeros_like(phi), np.full_like(phi, 1e-3)
+    ga, gb = gap(a), gap(b)
+    for _ in range(6):
+        moved = np.abs(b - a) > 1e-12
+        slope = np.where(moved, gb - ga, 2.0) / np.where(moved, b - a, 1.0)
+        slope = np.where(np.abs(slope) > 0.5, slope, 2.0)  # (a step that changed nothing)
+        c = np.clip(b - gb / slope, -half, half)
+        a, ga, b, gb = b, gb, c, gap(c)
+    return b
+
+
+def _closed_dp(cost: NDArray[np.float32], step_cost: float, prefer: int = 0) -> NDArray[np.int32]:
+    """Least-cost path through ``cost`` (rows, cols), one row per column, |row step| <= 1
+    between adjacent columns (each step costing ``step_cost``), closed around the ring.
+
+    The path is pinned where the ring is cheapest to cross (the column whose best row
+    costs least, at that row) and run once around from there; only the forward pass's
+    per-column minimum is a Python loop (a few numpy calls on one column), the choice of
+    predecessors is taken for all columns at once afterwards. Of equal pins, the first
+    column and the row ``prefer``."""
     rows, width = cost.shape
+    best_rows = np.where(cost[prefer] <= cost.min(axis=0), prefer, np.argmin(cost, axis=0))
+    c0 = int(np.argmin(cost[best_rows, np.arange(width)]))
+    r0 = int(best_rows[c0])
+    acc = np.ascontiguousarray(np.roll(cost, -c0, axis=1).T)  # (width, rows): one column a row
     big = np.float32(1e9)
-    acc = np.full(rows, big, np.float32)
-    acc[start] = cost[start, 0]
-    back = np.zeros((rows, width), np.int8)
+    acc[0, :] = big
+    acc[0, r0] = cost[r0, c0]
+    step = np.float32(step_cost)
+    moved = np.empty(rows, np.float32)
+    best = np.empty(rows, np.float32)
     for x in range(1, width):
-        up = np.concatenate([[big], acc[:-1]])
-        down = np.concatenate([acc[1:], [big]])
-        stack = np.stack([up, acc, down])
-        k = np.argmin(stack, axis=0)
-        acc = stack[k, np.arange(rows)] + cost[:, x]
-        back[:, x] = k.astype(np.int8) - 1
-    path = np.empty(width, np.int64)
-    y = start if acc[start] < big else int(np.argmin(acc))
-    for x in range(width - 1, -1, -1):
+        prev = acc[x - 1]
+        np.add(prev, step, out=moved)
+        best[0] = prev[0]
+        np.minimum(prev[1:], moved[:-1], out=best[1:])
+        np.minimum(best[:-1], moved[1:], out=best[:-1])
+        acc[x] += best
+    # predecessors of every cell: -1, 0, +1 rows (ties: stay, then up)
+    prev = acc[:-1]
+    up = np.full_like(prev, big)
+    up[:, 1:] = prev[:, :-1] + step
+    down = np.full_like(prev, big)
+    down[:, :-1] = prev[:, 1:] + step
+    choice = np.where(prev <= np.minimum(up, down), 0, np.where(up <= down, -1, 1)).astype(np.int8).tolist()
+    # close the ring: the last column within one row of the pinned start
+    ends = [r for r in (r0, r0 - 1, r0 + 1) if 0 <= r < rows]
+    y = min(ends, key=lambda r: float(acc[width - 1, r]) + (0.0 if r == r0 else float(step)))
+    path = [0] * width
+    for x in range(width - 1, 0, -1):
         path[x] = y
-        y = y + int(back[y, x]) if x > 0 else y
-    return path.astype(np.float64)
+        y += choice[x - 1][y]
+    path[0] = y
+    return np.roll(np.asarray(path, np.int32), c0)
 
 
 def ring_coords(dirs: NDArray[np.floating], width: int, half: float) -> tuple[NDArray[np.int32], NDArray[np.float32]]:

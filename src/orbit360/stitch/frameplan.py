@@ -13,15 +13,18 @@ per frame). Each has a form for decoded yuv420p planes (``yuv420``), a ``YuvPlan
   for a layout that needs none).
 - ``stitches_yuv420``: whether ``yuv420(matrix=..., full_range=...)`` can give this
   plan's ``YuvPlan`` (a width that is a multiple of 4, a layout whose chroma halves).
-- Temporal state: ``memory_frames`` is 0 for a stateless plan (frames in any order, on
-  several threads at once) and otherwise about how many frames back ``apply`` remembers
-  (a tracked seam, a followed exposure: frames in order, one thread); ``observe(frame)``
-  advances that state on a frame without stitching it (a pre-roll before a segment's
-  first frame; a no-op for a stateless plan).
+- Temporal state (a followed exposure, a tracked seam): ``observe(frame)`` advances it on
+  the frames in order (the decoding thread) and returns the frame with what its stitch
+  takes from it (an ``Observed``; the frame itself for a stateless plan); ``apply`` of an
+  observed frame touches no state, so observed frames may be stitched in any order, on
+  several threads at once. ``memory_frames`` is how many frames before a frame its stitch
+  depends on (0: stateless): a stitch that starts at frame k, after ``reset()`` and
+  observing frames k - memory_frames .. k - 1, matches one that started at frame 0.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Union, runtime_checkable
 
 import numpy as np
@@ -30,7 +33,7 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from ..profile import RigProfile
 
-__all__ = ["FramePlan", "YuvPlan", "YuvFrame", "RgbFrame"]
+__all__ = ["FramePlan", "YuvPlan", "YuvFrame", "RgbFrame", "Observed"]
 
 RgbFrame = NDArray[np.uint8]
 """An (h, w, 3) uint8 RGB picture."""
@@ -38,6 +41,20 @@ RgbFrame = NDArray[np.uint8]
 YuvFrame = Union[NDArray[np.uint8], tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]]
 """A yuv420p picture: one (h * 3 // 2, w) uint8 array in FFmpeg's plane layout, or its
 (Y, U, V) planes (views of a decoder's or an encoder's buffers)."""
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A recorded frame (RGB, or yuv420p as ``YuvStitch`` takes it) with what its stitch
+    takes from the frames before it (``StitchPlan.observe``): the per-frame exposure
+    factors (lens 0, lens 1) and the tracked seam, None where the plan has neither."""
+
+    frame: RgbFrame | YuvFrame
+    factors: tuple[float, float] | None = None
+    seam: NDArray[np.float32] | None = None
+    compensated: RgbFrame | YuvFrame | None = None
+    """The frame compensated with ``factors`` (RGB, or the (Y, U, V) planes), when
+    observing made it (a tracked seam is found on it); None: ``apply`` compensates."""
 
 
 @runtime_checkable
@@ -51,9 +68,9 @@ class YuvPlan(Protocol):
     @property
     def memory_frames(self) -> int: ...
 
-    def apply(self, frame: YuvFrame, out: YuvFrame | None = None, *, index: int | None = None) -> YuvFrame: ...
+    def apply(self, frame: YuvFrame | Observed, out: YuvFrame | None = None, *, index: int | None = None) -> YuvFrame: ...
 
-    def observe(self, frame: YuvFrame) -> None: ...
+    def observe(self, frame: YuvFrame) -> YuvFrame | Observed: ...
 
 
 @runtime_checkable
@@ -72,8 +89,11 @@ class FramePlan(Protocol):
     @property
     def stitches_yuv420(self) -> bool: ...
 
-    def apply(self, frame: RgbFrame, out: RgbFrame | None = None, *, index: int | None = None) -> RgbFrame: ...
+    def apply(self, frame: RgbFrame | Observed, out: RgbFrame | None = None, *, index: int | None = None) -> RgbFrame: ...
 
     def yuv420(self, *, matrix: str = "bt601", full_range: bool = False) -> YuvPlan: ...
 
-    def observe(self, frame: RgbFrame) -> None: ...
+    def observe(self, frame: RgbFrame) -> RgbFrame | Observed: ...
+
+    def reset(self) -> None:
+        """Forget the temporal state (a cut; the start of a stitch); the YUV plan shares it."""

@@ -11,9 +11,10 @@ before any remap: see ``stitch.plan``'s docstring.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -155,12 +156,40 @@ def headroom(rig: RigProfile, spread: float = 1.0) -> float:
     compensation works in code values (``SourceGain``); 1 when no gain exceeds 1, at most
     ``_MAX_ROOM``. ``spread``: a further linear gain any pixel may get per frame
     (exposure following, ``_follow``)."""
-    a = max_u_gain(rig) * spread ** (1.0 / rig.response[0])
-    o = rig.response[1]
-    worst = a if is_srgb(rig.response) else (1.0 + o) * a - o
+    return frame_headroom(max_u_gain(rig), rig.response, spread)
+
+
+def frame_headroom(peak: float, response: tuple[float, float], factor: float = 1.0) -> float:
+    """``headroom`` from the rig's largest u-factor ``peak`` (``max_u_gain``) and a linear
+    ``factor`` on top."""
+    a = peak * max(factor, 1.0) ** (1.0 / response[0])
+    o = response[1]
+    worst = a if is_srgb(response) else (1.0 + o) * a - o
     # capped: the compensated value passes through 8 bits scaled by 1 / room, so each unit
     # of headroom costs precision everywhere; past the cap a pixel may still clip
     return float(min(max(worst, 1.0), _MAX_ROOM))
+
+
+_ROOM_STEP = 1.0 / 1024.0  # a frame's headroom, rounded up to this (its tables are kept per value)
+
+
+def frame_room(peak: float, response: tuple[float, float], room: float, factors: tuple[float, float]) -> float:
+    """The headroom a frame with per-frame ``factors`` needs (at most the plan's ``room``),
+    rounded up to ``_ROOM_STEP``: the roll-off is then as the fixed compensation's when the
+    factors are 1 (recorded white stays where it was; ``GainSteps.at_room``)."""
+    need = frame_headroom(peak, response, max(float(f) for f in factors))
+    return float(min(room, math.ceil(need / _ROOM_STEP - 1e-6) * _ROOM_STEP))
+
+
+@functools.lru_cache(maxsize=256)
+def rolled_codes(response: tuple[float, float], room: float, frame: float) -> NDArray[np.uint8]:
+    """``GainSteps.to_code`` for values held over ``room`` rolled off at a frame's own
+    headroom ``frame`` (<= room; 1 beyond it)."""
+    x = np.arange(256, dtype=np.float64) / 255.0 * room
+    rolled = rolloff(x, frame)
+    if is_srgb(response):
+        rolled = u_to_code(rolled, response)
+    return np.clip(np.round(rolled * 255.0), 0, 255).astype(np.uint8)
 
 
 def white_top(rig: RigProfile, room: float, low: float) -> float:
@@ -200,6 +229,9 @@ class GainSteps:
     to_code: NDArray[np.uint8] = field(repr=False)
     room: float
     inv_gamma: float = 1.0 / 2.4
+    peak: float = 1.0
+    """The rig's largest u-factor (``max_u_gain``): a frame's own headroom (``at_room``)."""
+    response: tuple[float, float] = SRGB_RESPONSE
 
     @classmethod
     def of(cls, rig: RigProfile, spread: float = 1.0) -> "GainSteps":
@@ -218,13 +250,22 @@ class GainSteps:
             to_u = np.clip(np.round(amp * u), 0, 65535).astype(np.uint16)
             back = np.clip(np.round(u_to_code(rolloff(codes / 255.0 * room, room), rig.response) * 255.0), 0, 255).astype(np.uint8)
             scale = 255.0 * _W_SCALE / (amp * (1 << _A_BITS) * room)
-            return cls(to_u, scale, 0.0, 1.0 / _W_SCALE, back, room, 1.0 / rig.response[0])
+            return cls(to_u, scale, 0.0, 1.0 / _W_SCALE, back, room, 1.0 / rig.response[0], max_u_gain(rig), tuple(rig.response))
         o = float(rig.response[1])
         v = white_stretch(codes, top) / 255.0
         amp = math.floor(65535.0 / ((float(v[-1]) + max(o, 0.0)) * max_u_gain(rig) * su * 1.001))
         to_u = np.clip(np.round(amp * (v + o)), 0, 65535).astype(np.uint16)
         back = np.clip(np.round(rolloff(codes / 255.0 * room, room) * 255.0), 0, 255).astype(np.uint8)
-        return cls(to_u, 1.0 / (1 << _A_BITS), amp * o, 255.0 / (amp * room), back, room, 1.0 / rig.response[0])
+        return cls(to_u, 1.0 / (1 << _A_BITS), amp * o, 255.0 / (amp * room), back, room, 1.0 / rig.response[0], max_u_gain(rig), tuple(rig.response))
+
+    def at_room(self, factors: tuple[float, float]) -> "GainSteps":
+        """These steps for a frame with per-frame ``factors``: the roll-off at the headroom
+        the frame needs (``frame_room``), not the most any frame may (``room``): with
+        factors of 1 the frame's tones are the fixed compensation's, white included."""
+        frame = frame_room(self.peak, self.response, self.room, factors)
+        if self.room <= 1.0 or frame >= self.room:
+            return self
+        return replace(self, to_code=rolled_codes(self.response, self.room, frame))
 
     def lens_table(self, factor: float) -> NDArray[np.uint16]:
         """``to_u`` with a per-frame linear factor on top (u times factor ** (1/gamma)):
@@ -314,6 +355,8 @@ class SourceGain:
         # whole rows: OpenCV handles continuous memory fastest (skipping the pixels no map
         # reads, column ranges of each strip, measured slower)
         parts = [(slice(None), steps.to_u)]
+        if self.split is not None:  # (built with a spread: the roll-off at the frame's own headroom)
+            steps = steps.at_room((1.0, 1.0) if factors is None else factors)
         if factors is not None and tuple(factors) != (1.0, 1.0):
             if self.split is None:
                 raise ValueError("per-frame factors need a SourceGain built with a spread")

@@ -40,8 +40,14 @@ Blending over the band: ``blend="multiband"`` (default) blends each frequency ba
 width matching its wavelength (``blend.laplacian_blend_u8``: one int16 pyramid of the
 difference of the two layers) across a sharp seam: the geometric one (both lenses
 equally far off-axis; its weight pyramids are built with the plan), or the per-frame seam
-of least difference that ``blend.SeamTracker`` finds and passes as ``apply(frame,
-seam=...)``. ``blend="feather"`` is a linear ramp across the band. Band rectangles are
+of least difference that ``blend.SeamTracker`` finds (``seam="tracked"``, or passed as
+``apply(frame, seam=...)``: an offset from the geometric seam per seam-ring column). A
+pixel is on the front side of such a seam where its front weight exceeds 0.5 by more than
+the offset over the band's half width, so an offset of 0 is the geometric seam exactly:
+a frame blends the geometric seam's rectangles with their prebuilt pyramids, then, over
+them, the row blocks (``track_bands``) its seam departs in, with pyramids made for that
+seam (kept while it holds still). The YUV planes take the same seam (the chroma plan
+shares the seam ring). ``blend="feather"`` is a linear ramp across the band. Band rectangles are
 padded so the pyramids see context; only their inner part is written. Where a lens sees
 nothing, its band map already points at the other lens' pixel (lent at build time), so
 the coarse levels of the pyramid never pull in black from outside an image circle.
@@ -65,13 +71,11 @@ from ..profile import LensProfile, RigProfile
 if TYPE_CHECKING:
     from ._yuv import YuvStitch
 from ._parallel import run_chunks, run_parallel
-from .gains import (  # noqa: F401  the gain-table library (moved from here: these names stay importable from plan)
-    _A_BITS, _GAIN_LOG2, _MAX_ROOM, _ROW_CHUNK, _STRIP, DECODE_LUT, GainSteps, LensSplit, SourceGain, _vignetting_f32,
-    apply_gain, circle_radii, gain_index, headroom, lens_gain_index, max_u_gain, min_u_gain, white_stretch, white_top,
-)
+from .frameplan import Observed
+from .gains import _ROW_CHUNK, _STRIP, GainSteps, LensSplit, SourceGain
 from .blend import blend_difference, mask_pyramid, ring_coords
 
-__all__ = ["StitchPlan", "following_plan", "BandRect", "PlaneMaps", "SourceGain", "ENCODED_GAMMA", "DECODE_LUT", "gain_index", "apply_gain", "BLENDS"]
+__all__ = ["StitchPlan", "following_plan", "BandRect", "PlaneMaps", "ENCODED_GAMMA", "BLENDS"]
 
 ENCODED_GAMMA = 2.2
 """Power-law approximation of the transfer (kept for callers; compensation uses sRGB)."""
@@ -89,6 +93,7 @@ _SEAM_REACH = 2.0
 _SEAM_PAD_X = 0.0
 _SEAM_PAD_Y = 0.5
 _SEAM_BLOCK = 4.0
+_SEAM_RING_MAX = 512  # seam-ring columns at most (0.7 degrees each)
 
 
 @dataclass(frozen=True)
@@ -149,15 +154,17 @@ class PlaneMaps:
     with fixed-point ones (measured at 2880 and 5760 wide; with three channels it is the
     other way round, so ``StitchPlan.apply`` uses fixed-point maps, made from these). The
     float maps are the plan's own (exact positions; the fixed-point ones round to 1/32
-    pixel). ``others`` follows the band list ``_stitch`` uses without a per-frame seam.
+    pixel). ``others`` follows the band list ``_stitch`` uses without a per-frame seam,
+    ``band_others`` those a per-frame seam blends (``StitchPlan.per_frame_bands``).
     """
 
     dominant: tuple[NDArray[np.float32], NDArray[np.float32]] = field(repr=False)
     others: tuple[tuple[NDArray[np.float32], NDArray[np.float32]] | None, ...] = field(repr=False)
+    band_others: tuple[tuple[NDArray[np.float32], NDArray[np.float32]] | None, ...] = field(default=(), repr=False)
 
     @classmethod
     def of(cls, plan: "StitchPlan") -> "PlaneMaps":
-        return cls(plan.dominant_xy, tuple(b.other_xy for b in plan.seam_bands or plan.bands))
+        return cls(plan.dominant_xy, tuple(b.other_xy for b in plan.seam_bands or plan.bands), tuple(b.other_xy for b in plan.per_frame_bands))
 
 
 @dataclass
@@ -166,8 +173,8 @@ class StitchPlan:
 
     Build with ``StitchPlan.build(rig, width)``; then ``plan.apply(frame)`` per frame.
     ``frame`` is the recorded side-by-side frame (h, w, 3) uint8 RGB. ``apply`` may run
-    in several threads at once (each keeps its own scratch buffers) unless the plan
-    tracks its seam.
+    in several threads at once (each keeps its own scratch buffers); a plan with temporal
+    state (a tracked seam, followed exposure) then takes frames ``observe``d in order.
     """
 
     rig: RigProfile
@@ -188,6 +195,11 @@ class StitchPlan:
     seam_bands: list[BandRect] = field(default_factory=list, repr=False)
     follow: bool = False
     """Whether ``apply`` follows the lenses' per-frame exposure (``_follow``)."""
+    track_bands: list[BandRect] = field(default_factory=list, repr=False)
+    """A tracked seam's band rectangles: where a per-frame seam may change the picture,
+    in row blocks; a frame blends those its seam departs from the geometric one in, over
+    ``seam_bands``. Empty unless built with ``seam="tracked"`` (a per-frame seam then
+    blends the whole band, ``bands``)."""
     _tracker: object | None = field(default=None, repr=False)
     _follower: object | None = field(default=None, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
@@ -215,15 +227,18 @@ class StitchPlan:
         :param compensate: apply the lenses' exposure, colour and vignetting models.
         :param blend: "multiband" (Laplacian pyramid across a sharp seam) or "feather".
         :param seam_width: columns of the seam ring a per-frame seam is given in
-            (``SeamTracker``); default width // 4.
+            (``SeamTracker``); default width // 2, at most 512.
         :param seam: "geometric" (fixed: both lenses equally far off-axis; ``apply`` is
             stateless) or "tracked" (multiband only: ``apply`` runs a ``SeamTracker``, so
-            the plan then holds state and frames must come in order; ``reset_seam()``
-            at a cut).
+            the plan then holds state and frames must come in order; ``reset()``
+            at a cut). Its memory is a fixed number of frames at ``fps``
+            (``SeamTracker.memory_frames``).
         :param follow: follow each lens' exposure frame by frame (``_follow``: measured
-            at the seam, smoothed over time at ``fps``, about the geometric mean) on top
-            of the fixed compensation; ``apply`` then holds state, frames must come in
-            order, ``reset_seam()`` at a cut or between unrelated stills. Needs the
+            at the seam, estimated over the last half second of frames at ``fps``, about
+            the geometric mean) on top of the fixed compensation; the plan then holds
+            state: frames must be ``observe``d (or ``apply``d) in order, ``reset()``
+            at a cut or between unrelated stills; ``memory_frames`` says how many frames
+            before a start to observe for the same result as from frame 0. Needs the
             lenses side by side in the frame and ``compensate``.
         """
         if width < 16 or width % 2:
@@ -239,7 +254,9 @@ class StitchPlan:
         if blend_width_deg is None:
             blend_width_deg = max(0.5, 0.8 * overlap) if overlap > 0 else 0.5
         half = np.radians(blend_width_deg) / 2.0
-        seam_width = int(seam_width or max(64, w // 4))
+        # the seam ring: half the output's columns, at most _SEAM_RING_MAX (the tracked
+        # seam's dynamic program runs once per column and frame)
+        seam_width = int(seam_width or max(64, min(w // 2, _SEAM_RING_MAX)))
         # multiband: coarsest band about as wide as the blend band at the equator, where
         # the off-axis angle difference changes twice as fast as longitude
         band_px = blend_width_deg / 2.0 / 360.0 * w
@@ -280,12 +297,24 @@ class StitchPlan:
         ctx = _PlanArrays(lens_maps, lens_valid, weight, front_side)
         mixed = (weight > 0.0) & (weight < 1.0)
         bands = [_band_rect(r, ctx, pad, pad, levels, pyramids=False) for r in _band_rects(mixed, block=block)]
-        seam_bands = []
+        seam_bands: list[BandRect] = []
+        track_bands: list[BandRect] = []
         if blend == "multiband":
             # the geometric seam's blend differs from the dominant copy only near the seam
             zone = _near(front_side, int(_SEAM_REACH * pad))
             sb = max(32, int(_SEAM_BLOCK * pad))
             seam_bands = [_band_rect(r, ctx, int(_SEAM_PAD_X * pad), int(_SEAM_PAD_Y * pad), levels, pyramids=True) for r in _merge_rects(_band_rects(zone, block=sb))]
+            if seam == "tracked":
+                # a per-frame seam lies where the front weight is 0.1..0.9 (``SeamTracker``'s
+                # open rows: elevations within 0.4 of the band's half width); its blend
+                # differs from the dominant copy within the same reach of it
+                reach = int(_SEAM_REACH * pad)
+                open_zone = ((weight >= 0.1) & (weight <= 0.9)).view(np.uint8)
+                k = 2 * reach + 1
+                near = cv2.dilate(open_zone, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))).view(bool) | zone
+                # in row blocks (not merged): a frame blends only the blocks its seam
+                # departs in, over the geometric seam's bands
+                track_bands = [_band_rect(r, ctx, int(_SEAM_PAD_X * pad), int(_SEAM_PAD_Y * pad), levels, pyramids=False) for r in _band_rects(near, block=sb)]
         # the dominant map: lens 0's, with lens 1's where lens 1 has the larger weight
         back = weight < 0.5
         for k, m in enumerate((mapx, mapy)):
@@ -297,7 +326,7 @@ class StitchPlan:
         compensating = bool(compensate and (follow or any(_has_photometry(l) for l in rig.lenses)))
         plan = cls(
             rig, (w, h), dominant, compensating, bands, weight, float(blend_width_deg),
-            blend, levels, bool(compensate), float(half), seam_width, seam, seam_bands, follow,
+            blend, levels, bool(compensate), float(half), seam_width, seam, seam_bands, follow, track_bands,
         )
         if follow:
             from ._follow import ExposureFollower
@@ -307,7 +336,7 @@ class StitchPlan:
         if seam == "tracked":
             from .blend import SeamTracker
 
-            plan._tracker = SeamTracker(plan, width=seam_width)
+            plan._tracker = SeamTracker(plan, width=seam_width, fps=fps)
         return plan
 
     def __getstate__(self) -> dict[str, object]:
@@ -354,6 +383,12 @@ class StitchPlan:
         RGB frames with; made on first use."""
         return self._once("dominant_fixed", lambda: cv2.convertMaps(*self.dominant_xy, cv2.CV_16SC2))
 
+    @property
+    def per_frame_bands(self) -> list[BandRect]:
+        """The band rectangles a per-frame seam blends: ``track_bands`` when the plan was
+        built for a tracked seam, else the whole band."""
+        return self.track_bands or self.bands
+
     def _ring(self, band: BandRect) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         """Each pixel of ``band``'s padded rectangle as (seam-ring column, elevation), for a
         per-frame seam; made on first use and kept."""
@@ -369,22 +404,42 @@ class StitchPlan:
     def memory_frames(self) -> int:
         """Frames before a frame whose content its stitch depends on (0: stateless). A
         stitch that starts at frame k matches one from frame 0 once it has ``observe``d
-        frames k - memory_frames .. k - 1 after ``reset_seam``: the most any of the
-        plan's temporal parts (followed exposure, tracked seam) remembers, each by its
+        frames k - memory_frames .. k - 1 after ``reset``: what the plan's temporal
+        parts (followed exposure, tracked seam) remember together, each by its
         ``memory_frames`` (a part without one keeps no history of frames)."""
+        # the tracked seam is found on the frame compensated with the followed exposure,
+        # which itself remembers: the seam of frame n depends on the factors of the
+        # tracker's frames, each on the follower's frames before it (the memories add)
         parts = (p for p in (self._follower, self._tracker) if p is not None)
-        return max((int(getattr(p, "memory_frames", 0)) for p in parts), default=0)
+        return sum(int(getattr(p, "memory_frames", 0)) for p in parts)
 
-    def observe(self, frame: NDArray[np.uint8]) -> None:
+    @property
+    def stateful(self) -> bool:
+        """Whether a frame's stitch depends on the frames before it (``observe``)."""
+        return self._follower is not None or self._tracker is not None
+
+    def observe(self, frame: NDArray[np.uint8]) -> "Observed":
         """Advance the temporal state (followed exposure, tracked seam) on one recorded
-        RGB frame without stitching it: the pre-roll before a stitch that starts inside a
-        clip (``memory_frames``). ``YuvStitch.observe`` is the same for yuv420p frames."""
-        if self._tracker is not None:
-            self._tracker.update(frame)  # type: ignore[attr-defined]
-        if self._follower is not None:
-            self._follower.update_rgb(frame)  # type: ignore[attr-defined]
+        RGB frame, in order, and return the frame with what its stitch takes from that
+        state: ``apply(observed)`` then stitches it without touching the state, so frames
+        observed in order may be stitched in any order, in several threads. Observing
+        without stitching is the pre-roll before a stitch that starts inside a clip
+        (``memory_frames``). ``YuvStitch.observe`` is the same for yuv420p frames.
 
-    def reset_seam(self) -> None:
+        The tracked seam is found on the frame compensated with its own factors (what the
+        blend will show); that compensated frame travels with it, so ``apply`` does not
+        compensate it again."""
+        fw, fh = self.rig.frame_size
+        if frame.shape[0] != fh or frame.shape[1] != fw:
+            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, plan expects {fw}x{fh}")
+        factors = None if self._follower is None else self._follower.update_rgb(frame)  # type: ignore[attr-defined]
+        if self._tracker is None:
+            return Observed(frame, factors)
+        comp = self.compensated(frame, factors)  # (a new array: the observed frame keeps it)
+        seam = np.asarray(self._tracker.update_rgb(comp), np.float32)  # type: ignore[attr-defined]
+        return Observed(frame, factors, seam, comp)
+
+    def reset(self) -> None:
         """Forget the tracked seam's and the followed exposure's history (at a scene cut);
         no-op for a geometric seam without following."""
         if self._tracker is not None:
@@ -395,7 +450,7 @@ class StitchPlan:
     # ---- applying ------------------------------------------------------------------------
     def apply(
         self,
-        frame: NDArray[np.uint8],
+        frame: "NDArray[np.uint8] | Observed",
         out: NDArray[np.uint8] | None = None,
         *,
         index: int | None = None,
@@ -403,24 +458,27 @@ class StitchPlan:
     ) -> NDArray[np.uint8]:
         """Stitch one recorded frame to equirect (h, w, 3) uint8 RGB.
 
+        :param frame: the recorded frame (a stateful plan then ``observe``s it first), or
+            what ``observe`` returned for it (the state is then not touched).
         :param out: where to write the picture ((h, w, 3) uint8, C-contiguous); allocated
             when None.
         :param index: the frame's number in the recording (``FramePlan``; the same plan
             serves every frame, so it is not used).
-        :param seam: optional per-frame seam from ``SeamTracker.update`` (elevation in
-            radians per seam-ring column); default the plan's own (geometric, or tracked
-            when built with ``seam="tracked"``). Multiband only.
+        :param seam: optional per-frame seam from ``SeamTracker.update`` (offset from the
+            geometric seam in radians per seam-ring column, towards the front lens' axis);
+            default the plan's own (geometric, or tracked when built with
+            ``seam="tracked"``). Multiband only.
         """
+        if not isinstance(frame, Observed):
+            frame = self.observe(frame) if self.stateful else Observed(frame)
         fw, fh = self.rig.frame_size
-        if frame.shape[0] != fh or frame.shape[1] != fw:
-            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, plan expects {fw}x{fh}")
-        if seam is None and self._tracker is not None:
-            seam = self._tracker.update(frame)  # type: ignore[attr-defined]
-        seam_eps = None if seam is None else np.asarray(seam, np.float32)
+        if frame.frame.shape[0] != fh or frame.frame.shape[1] != fw:
+            raise ValueError(f"frame is {frame.frame.shape[1]}x{frame.frame.shape[0]}, plan expects {fw}x{fh}")
+        seam_eps = frame.seam if seam is None else np.asarray(seam, np.float32)
         if seam_eps is not None and seam_eps.shape != (self.seam_width,):
             raise ValueError(f"seam must have {self.seam_width} columns, got shape {seam_eps.shape}")
-        factors = None if self._follower is None else self._follower.update_rgb(frame)  # type: ignore[attr-defined]
-        return self._stitch(self._compensated(frame, factors), out, seam_eps)
+        src = frame.compensated if frame.compensated is not None else self._compensated(frame.frame, frame.factors)
+        return self._stitch(src, out, seam_eps)
 
     def _stitch(
         self,
@@ -432,21 +490,36 @@ class StitchPlan:
     ) -> NDArray[np.uint8]:
         """The compensated frame (or one plane of it) stitched into ``out``: the dominant
         remap, then the bands; ``border`` is the value where no lens sees. ``maps``: the
-        plan's maps as ``PlaneMaps`` (one-channel planes with the geometric seam)."""
-        if maps is not None and seam_eps is not None:
-            raise ValueError("PlaneMaps serve the geometric seam only")
+        plan's maps as ``PlaneMaps`` (one-channel planes)."""
         m1, m2 = self.dominant_maps if maps is None else maps.dominant
         out = cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
-        bands = self.seam_bands if seam_eps is None and self.seam_bands else self.bands
-        others = [b.other_maps for b in bands] if maps is None else maps.others
+        if seam_eps is not None and not seam_eps.any():
+            seam_eps = None  # the geometric seam: its own bands and weights, exactly
+        geo_bands = self.seam_bands or self.bands
+        geo_others = [b.other_maps for b in geo_bands] if maps is None else list(maps.others)
+        # (band, its other lens' maps, the seam it is blended with)
+        jobs: list[tuple[BandRect, object, NDArray[np.float32] | None]] = []
+        if seam_eps is None:
+            jobs = [(b, o, None) for b, o in zip(geo_bands, geo_others)]
+        else:
+            per_frame = self.per_frame_bands
+            per_others = [b.other_maps for b in per_frame] if maps is None else list(maps.band_others)
+            moved = [i for i, b in enumerate(per_frame) if self._seam_departs(b, seam_eps)] if self.track_bands else []
+            if self.track_bands and self.seam_bands and 2 * len(moved) <= len(per_frame):
+                # where the seam is the geometric one, its bands; then the rectangles where
+                # it departs, blended with the same dominant picture, written over them
+                jobs = [(b, o, None) for b, o in zip(geo_bands, geo_others)] + [(per_frame[i], per_others[i], seam_eps) for i in moved]
+            else:
+                jobs = [(b, o, seam_eps) for b, o in zip(per_frame, per_others)]
+        bands = [j[0] for j in jobs]
         # every band reads the dominant picture around it before any band is written; the
         # bands are blended on OpenCV's threads (their many small calls run mostly serial)
         blended: list[NDArray[np.uint8] | None] = [None] * len(bands)
 
         def blend(part: list[int]) -> None:
             for i in part:
-                b = bands[i]
-                blended[i] = self._blend(src, b, seam_eps, dominant=out[b.py0 : b.py1, b.px0 : b.px1], border=border, other_maps=others[i])
+                b, other, seam = jobs[i]
+                blended[i] = self._blend(src, b, seam, dominant=out[b.py0 : b.py1, b.px0 : b.px1], border=border, other_maps=other)  # type: ignore[arg-type]
 
         run_parallel([lambda p=p: blend(p) for p in _share(bands, cv2.getNumThreads()) if p])
         for b, px in zip(bands, blended):
@@ -455,8 +528,9 @@ class StitchPlan:
 
     @property
     def stitches_yuv420(self) -> bool:
-        """Whether ``yuv420`` serves this plan: a geometric seam, a width that is a multiple of 4."""
-        return self.seam != "tracked" and self.size[0] % 4 == 0
+        """Whether ``yuv420`` serves this plan: a width that is a multiple of 4 (the chroma
+        planes are half of it, stitched with the same seam)."""
+        return self.size[0] % 4 == 0
 
     def yuv420(self, *, matrix: str = "bt601", full_range: bool = False) -> "YuvStitch":
         """This plan for yuv420p frames (``stitch._yuv.YuvStitch``): planes stitched with no
@@ -526,7 +600,7 @@ class StitchPlan:
             else:
                 cv2.subtract(dominant, other, dst=d, mask=fm, dtype=cv2.CV_16S)
                 cv2.subtract(other, dominant, dst=d, mask=cv2.bitwise_not(fm) if band.back_mask is None else band.back_mask, dtype=cv2.CV_16S)
-            back = np.ascontiguousarray(dominant[inner])
+            back = dominant[inner].copy()  # (a copy even when contiguous: never a view of the picture other bands read)
             cv2.copyTo(other[inner], fm[inner], back)
         else:
             (a1, a2), (b1, b2) = band.maps
@@ -540,23 +614,56 @@ class StitchPlan:
             return cv2.blendLinear(front, back, band.feather[0], band.feather[1])
         weights = band.seam_weights if src.ndim == 3 else band.plane_weights
         if seam is not None and band.valid:
-            ring_col, ring_eps = self._ring(band)
-            mask = (ring_eps > seam[ring_col]).astype(np.float32)
-            mask = np.where(band.valid[0], np.where(band.valid[1], mask, 1.0), 0.0).astype(np.float32)
-            weights = mask_pyramid(mask, self.levels, channels=src.shape[2] if src.ndim == 3 else 1)
+            weights = self._seam_weights(band, seam, src.shape[2] if src.ndim == 3 else 1)
         return blend_difference(d, back, weights, inner=inner)
 
+    def _seam_departs(self, band: BandRect, seam: NDArray[np.float32]) -> bool:
+        """Whether a per-frame seam is off the geometric one at any ring column of ``band``."""
+        ring_col, _ = self._ring(band)
+        cols = self._once(("ring_cols", band.px0, band.py0, band.px1, band.py1), lambda: np.unique(ring_col))
+        return bool(seam[cols].any())
 
-def following_plan(rig: RigProfile, width: int, *, fps: float = 30.0) -> StitchPlan:
+    def _seam_weights(self, band: BandRect, seam: NDArray[np.float32], channels: int) -> list[NDArray[np.int16]]:
+        """The weight pyramid of a per-frame seam over ``band`` (front lens on the front
+        side of the seam's offset from the geometric seam at the pixel's ring column,
+        ``SeamTracker``). Kept per thread
+        and band while the seam over the band's ring columns stays the same (a steady
+        seam, or the U and V planes of one frame): most bands of most frames cost nothing."""
+        ring_col, _ = self._ring(band)
+        key = (band.px0, band.py0, band.px1, band.py1, channels)
+        cols = self._once(("ring_cols",) + key[:4], lambda: np.unique(ring_col))
+        cache = getattr(self._local, "seam_weights", None)
+        if cache is None:
+            cache = self._local.seam_weights = {}
+        here = seam[cols]
+        kept = cache.get(key)
+        if kept is not None and np.array_equal(kept[0], here):
+            return kept[1]  # type: ignore[no-any-return]
+        # the front weight is 0.5 + (theta_back - theta_front) / (2 half): its excess over
+        # 0.5, times half, is how far the pixel lies on the front lens' side of the
+        # geometric seam (as the seam's offset; 0 or 1 where one lens alone sees it)
+        threshold = np.take(seam, ring_col)
+        threshold *= np.float32(1.0 / self.seam_half_rad)
+        threshold += np.float32(0.5)
+        mask = (band.weight >= threshold).astype(np.float32)
+        weights = mask_pyramid(mask, self.levels, channels=channels)
+        cache[key] = (here.copy(), weights)
+        return weights
+
+
+def following_plan(rig: RigProfile, width: int, *, fps: float = 30.0, seam: str = "tracked") -> StitchPlan:
     """The plan a recording is stitched with: the fixed compensation plus per-frame exposure
     following (each lens of a real camera exposes on its own, frame by frame), or the fixed
-    compensation alone where following cannot split the lenses (not side by side)."""
+    compensation alone where following cannot split the lenses (not side by side); the
+    seam tracked (``SeamTracker``: around what the lenses see differently, parallax) unless
+    ``seam="geometric"``. Both remember a fixed number of frames (``memory_frames``)."""
     try:
-        return StitchPlan.build(rig, width, follow=True, fps=fps)
+        return StitchPlan.build(rig, width, follow=True, fps=fps, seam=seam)
     except ValueError:
         if not (width >= 16 and width % 2 == 0):
             raise  # the width's error, not following's
-        return StitchPlan.build(rig, width)
+        return StitchPlan.build(rig, width, fps=fps, seam=seam)
+
 
 @dataclass
 class _PlanArrays:

@@ -87,7 +87,7 @@ def photometric_report(rig: RigProfile, frames: list[NDArray[np.uint8]], *, widt
     ratios, diffs, absdiffs, steps, mads, factors = [], [], [], [], [], []
     n_seen = n_clipped = n_parallax = 0
     for frame in frames:
-        plan.reset_seam()  # (following: each frame on its own)
+        plan.reset()  # (following: each frame on its own)
         f = plan.frame_factors(frame)
         factors.append(f)
         comp = plan.compensated(frame, f)

@@ -17,7 +17,8 @@ Modules, one job each:
 - ``truth``: ``Truth``, the one ground-truth type;
 - ``rig``: imperfect rigs (``misaligned_rig``) and ``RigRenderer``; ``optics``: rigs of two
   real-lens models (``realistic_rig``, ``PhotoRigRenderer``); ``photometry``: rigs that
-  clip and do not write sRGB (``Camera``);
+  clip and do not write sRGB (``Camera``); ``parallax``: a near object each lens sees
+  in its own direction (``ParallaxScene``);
 - ``cameras``: recordings in each camera's layout (side by side, MAX, Fusion, Insta360);
   ``encode``: the multi-track MP4s and tags they need; ``audio``: their sound;
 - ``telemetry``: GPMF for a known motion (``synthetic_gpmd``), a Fusion card's gyro;
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from .encode import add_udta, write_streams
     from .motion import CameraMotion, pan_motion, shake_motion, static_motion
     from .optics import PhotoRigRenderer, RealisticRig, SineLens, realistic_rig, world_equirect
+    from .parallax import ParallaxScene
     from .orbit import EARTH_RADIUS_KM, earth_angular_radius_deg, orbital_scene, station_scene, write_orbital_recording
     from .rig import RigRenderer, linear_to_srgb, misaligned_rig, srgb_to_linear
     from .scene import make_scene
@@ -57,6 +59,7 @@ _HOMES = {
     **dict.fromkeys(["PhotoRigRenderer", "RealisticRig", "SineLens", "realistic_rig", "world_equirect"], "optics"),
     **dict.fromkeys(["EARTH_RADIUS_KM", "earth_angular_radius_deg", "orbital_scene", "station_scene",
                      "write_orbital_recording"], "orbit"),
+    **dict.fromkeys(["ParallaxScene"], "parallax"),
     **dict.fromkeys(["RigRenderer", "linear_to_srgb", "misaligned_rig", "srgb_to_linear"], "rig"),
     **dict.fromkeys(["make_scene"], "scene"),
     **dict.fromkeys(["attach_gyro", "body_rates", "synthetic_gpmd"], "telemetry"),
