@@ -13,7 +13,6 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-import pytest
 
 from orbit360.cli import main
 

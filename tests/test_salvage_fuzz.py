@@ -31,7 +31,9 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-TIME_LIMIT_S = 10.0
+TIME_LIMIT_S = 30.0
+"""A hang guard, not a speed target (bench/hostile measures speed): a command that still
+runs after this on damaged input is stuck; 10 s failed on a loaded 2-core machine."""
 
 
 def _mutate(data: bytes, flips: list[tuple[int, int]], cut: int, mdat_size: int | None, mdat_at: int) -> bytes:

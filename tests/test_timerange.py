@@ -5,7 +5,6 @@ line, exit 2, nothing written."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ._response import OFFSET_RANGE, SRGB_RESPONSE, code_to_u
+from ._response import SRGB_RESPONSE, code_to_u
 
 __all__ = ["PairObservations", "PhotometricFit", "fit_pairs", "CODE_LO", "CODE_HI"]
 
