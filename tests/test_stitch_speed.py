@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+import orbit360.stitch.gains as gains_mod
 import orbit360.stitch.plan as plan_mod
 from orbit360.stitch import StitchPlan
 from orbit360.stitch.blend import laplacian_blend, laplacian_blend_u8, mask_pyramid
@@ -26,11 +27,11 @@ def test_source_gain_within_one_code_of_exact_srgb() -> None:
     rng = np.random.default_rng(11)
     values = rng.integers(0, 256, (300, 200, 3)).astype(np.uint8)
     gains = np.exp2(rng.uniform(-4.0, 4.0, (300, 200, 3)))
-    mult = np.round(np.power(gains, 1 / 2.4) * (1 << plan_mod._A_BITS)).astype(np.uint16)
+    mult = np.round(np.power(gains, 1 / 2.4) * (1 << gains_mod._A_BITS)).astype(np.uint16)
     got = SourceGain(mult).apply(values, np.empty_like(values)).astype(int)
     want = np.round(linear_to_srgb(np.clip(DECODE_LUT[values] * gains, 0.0, 1.0)) * 255.0).astype(int)
     assert np.abs(got - want).max() <= 1
-    ones = np.full(values.shape, 1 << plan_mod._A_BITS, np.uint16)
+    ones = np.full(values.shape, 1 << gains_mod._A_BITS, np.uint16)
     assert np.abs(SourceGain(ones).apply(values, np.empty_like(values)).astype(int) - values).max() <= 1
 
 
