@@ -4,6 +4,7 @@ refused); dual-lens photos to photo spheres; the real GoPro Fusion 3K frames."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -187,6 +188,24 @@ def test_fusion_photo_pair_found_from_either_name(samples_dir: Path, tmp_path: P
     (tmp_path / "GF064364.JPG").unlink()
     r = _cli("stitch", str(tmp_path / "GB064364.JPG"), "-o", str(tmp_path / "again.jpg"))
     assert r.returncode == 2 and "without its front lens GF064364.JPG" in r.stderr
+    assert not (tmp_path / "again.jpg").exists()
+
+
+def test_stills_from_a_fusion_video_pair_stitch_by_their_lens_names(samples_dir: Path, tmp_path: Path) -> None:
+    """Real 3K frames taken from a Fusion video pair keep the lens prefixes (GPFR.../GPBK...):
+    either still finds the other and they stitch, calibrated, to a photo sphere."""
+    real = samples_dir / "real" / "fusion3k"
+    for lens in ("GPFR", "GPBK"):
+        shutil.copy(real / f"{lens}0003_img3.jpg", tmp_path / f"{lens}0003_img3.jpg")
+    out = tmp_path / "pano.jpg"
+    r = _cli("stitch", str(tmp_path / "GPFR0003_img3.jpg"), "-o", str(out), "--width", "1024")
+    assert r.returncode == 0, r.stderr
+    assert "rig calibrated" in r.stdout and "failed" not in r.stderr
+    img = _check_photosphere(out, 1024)
+    assert (img.max(axis=2) < 8).mean() < 0.02  # the whole sphere seen
+    (tmp_path / "GPBK0003_img3.jpg").unlink()
+    r = _cli("stitch", str(tmp_path / "GPFR0003_img3.jpg"), "-o", str(tmp_path / "again.jpg"))
+    assert r.returncode == 2 and "without its back lens GPBK0003_img3.jpg" in r.stderr
     assert not (tmp_path / "again.jpg").exists()
 
 

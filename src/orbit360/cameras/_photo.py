@@ -1,8 +1,9 @@
 """Dual-lens photos as a one-frame RigSource: a GoPro Fusion photo pair or one dual-fisheye JPEG.
 
 - GoPro Fusion: the front lens writes ``GFnnnnnn.JPG``, the back lens ``GBnnnnnn.JPG``
-  (same number, same folder); either name finds the pair. The frame is front beside
-  back, as a Fusion video pair (``PairSource``).
+  (same number, same folder); either name finds the pair. Stills taken from a Fusion
+  video pair keep its lens prefixes (``GPFR0003_x.jpg`` beside ``GPBK0003_x.jpg``): the
+  same. The frame is front beside back, as a Fusion video pair (``PairSource``).
 - One JPEG holding both circles side by side (Ricoh THETA, Insta360, Samsung Gear 360
   exports): 2:1, with dark corners around the circles; an equirect JPEG (picture in
   those corners) is refused: it is already a photo sphere.
@@ -34,6 +35,7 @@ __all__ = ["PhotoSource", "open_photo", "is_photo", "fusion_photo_pair"]
 
 _PHOTO_SUFFIXES = {".jpg", ".jpeg"}
 _FUSION_PHOTO = re.compile(r"^G([FB])(\d{6})$", re.IGNORECASE)
+_FUSION_VIDEO_STILL = re.compile(r"^GP(FR|BK)(\d{4}.*)$", re.IGNORECASE)
 LAYOUT_PHOTO_PAIR = Layout.PHOTO_PAIR
 LAYOUT_PHOTO_SBS = Layout.PHOTO_SIDE_BY_SIDE
 
@@ -48,13 +50,19 @@ def fusion_photo_pair(path: StrPath) -> tuple[Path, Path] | None:
     is not a Fusion photo's. Raises InputError when the partner is missing."""
     p = Path(path)
     m = _FUSION_PHOTO.match(p.stem)
-    if m is None:
-        return None
-    want = ("B" if m.group(1).upper() == "F" else "F") + m.group(2)
-    partner = next((q for q in sorted(p.parent.iterdir()) if q.is_file() and q.stem.upper() == "G" + want and is_photo(q)), None)
+    if m is not None:
+        front = m.group(1).upper() == "F"
+        want = "G" + ("B" if front else "F") + m.group(2)
+    else:
+        m = _FUSION_VIDEO_STILL.match(p.stem)
+        if m is None:
+            return None
+        front = m.group(1).upper() == "FR"
+        want = "GP" + ("BK" if front else "FR") + m.group(2)
+    partner = next((q for q in sorted(p.parent.iterdir()) if q.is_file() and q.stem.upper() == want.upper() and is_photo(q)), None)
     if partner is None:
-        raise InputError(f"GoPro Fusion photo without its {'back' if want[0] == 'B' else 'front'} lens G{want}.JPG beside it", path=p)
-    return (p, partner) if m.group(1).upper() == "F" else (partner, p)
+        raise InputError(f"GoPro Fusion photo without its {'back' if front else 'front'} lens {want}{p.suffix} beside it", path=p)
+    return (p, partner) if front else (partner, p)
 
 
 def _read_rgb(path: Path) -> NDArray[np.uint8]:
