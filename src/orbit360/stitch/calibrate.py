@@ -35,7 +35,8 @@ Three stages, each on physics the footage constrains:
    disagree) shrinks towards no compensation. Without camera motion only the overlap
    constrains V, which fixes its slope near the rim but not its depth; V then keeps the
    nominal profile's shape scaled to that slope (bounded), or 1 + v1 r^2 when the nominal
-   has none. Where the lens brought down clips, ``keep_white`` keeps its white white.
+   has none. Where the lens brought down clips (more than it records near white with
+   texture), ``keep_white`` keeps its white white.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from ..profile import RigLayout, RigProfile
 from ._lensfit import FitReport, _ransac_rotation, LensPrior, MotionMatches, Tracks, _normalise, _Pyramid, fit_lenses, priors_for, ring_geometry, ring_views, track_overlap
 from ._ring import lens_project, ring_dirs
 from .circle import find_image_circle
+from .gains import WHITE_KNEE
 from .photometry import CODE_HI, CODE_LO, PairObservations, fit_pairs, reference_split
 
 
@@ -362,13 +364,16 @@ def _fit_photometry(
     ring_half = math.radians(overlap / 2.0)
     dirs = np.concatenate([base, ring_dirs(1024, max(8, int(overlap * 4)), ring_half).reshape(-1, 3)])
     usable_total = clipped_total = 0
-    # how much of each lens' circle the camera clipped (for keep_white)
-    white = [0.0, 0.0]
+    # how much of each lens' circle the camera clipped, and how much it recorded near white
+    # with texture (the range keep_white's stretch bends), for keep_white
+    white, near_white = [0.0, 0.0], [0.0, 0.0]
     for f in picked:
         for i, lens in enumerate(rig.lenses):
             x0, x1 = max(0, int(lens.center[0] - lens.radius)), int(lens.center[0] + lens.radius)
             y0, y1 = max(0, int(lens.center[1] - lens.radius)), int(lens.center[1] + lens.radius)
-            white[i] += float((f[y0:y1, x0:x1].max(axis=2) >= 254).mean()) / len(picked)
+            top = f[y0:y1, x0:x1].max(axis=2)
+            white[i] += float((top >= 254).mean()) / len(picked)
+            near_white[i] += float(((top >= WHITE_KNEE) & (top < 254)).mean()) / len(picked)
     # smoothed over about 0.4 degree: a misregistration of that order (parallax, an
     # imperfect lens model) then changes smooth areas little; busy ones are weighted down
     blur = max(1.2, math.radians(0.4) * float(np.mean([l.focal for l in rig.lenses])))
@@ -451,8 +456,12 @@ def _fit_photometry(
     vig = tuple(float(c) for c in v)
 
     # recorded white stays white where the compensation darkens a lens that clips (the
-    # lens recorded brighter is brought down)
-    keep_white = bool(white[1 if float(np.mean(log_gain)) > 0 else 0] > 0.002) and abs(float(np.mean(log_gain))) > 0.05
+    # lens recorded brighter is brought down), when what it clipped outweighs the textured
+    # near-white it recorded: the stretch that keeps white white bends every code value
+    # from WHITE_KNEE up, so a bright but unclipped sky with a few clipped specks would be
+    # blown out to keep the specks white (real GoPro Fusion frames: clouds at 233-247)
+    down = 1 if float(np.mean(log_gain)) > 0 else 0
+    keep_white = bool(white[down] > 0.002 and white[down] >= near_white[down]) and abs(float(np.mean(log_gain))) > 0.05
 
     def with_split(shift: float) -> RigProfile:
         (ef, cf), (eb, cb) = reference_split(log_gain)
@@ -474,6 +483,7 @@ def _fit_photometry(
         "clipped_fraction": clipped_total / max(1, usable_total),
         "trust": t,
         "white_fraction": white,
+        "near_white_fraction": near_white,
         "residual_codes": fit.rms,
         "raw_difference_codes": fit.raw_codes,
         "split_half_codes": fit.split_codes,
