@@ -220,6 +220,7 @@ def salvage(
                 else:
                     recovery = _recover(src, f, layout, ref_movie, ref_path, progress)
                 tracks = [t for t in recovery.tracks if t.sample_count]
+                recovery.tracks = tracks  # the report lists the tracks written, not the empty ones
                 written = copy.finish(recovery.end, tracks, movie_timescale=recovery.movie_timescale)
     if progress is not None:
         progress(layout.payload_end - layout.payload_start, layout.payload_end - layout.payload_start)
