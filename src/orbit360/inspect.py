@@ -156,6 +156,11 @@ def _inspect(p: Path) -> FileInfo:
             t.channels = a.channels if a is not None else None
             t.audio = (a.kind + (", SA3D" if a.sa3d else "")) if a is not None else None
         info.tracks.append(t)
+        if tr.samples_past_end:  # the moov outlived its media data: say what is left, per track
+            info.problems.append(
+                f"track {i} ({t.kind}): the file is cut: {tr.samples_in_file} of {tr.sample_count} samples are in it; "
+                f"`orbit360 salvage` would keep those {tr.samples_in_file}"
+            )
     if trailer is None:
         from .isobmff.spherical import read_spherical
 

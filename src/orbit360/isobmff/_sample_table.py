@@ -85,6 +85,10 @@ class Track:
     """The 36-byte display matrix from ``tkhd`` (empty when unknown)."""
     has_stss: bool = False
     """True when the file had an ``stss`` box (not every sample is a key frame)."""
+    complete_samples: int | None = None
+    """How many leading samples lie wholly inside the file (``read_movie``); fewer than
+    ``sample_count`` when the media data was cut after the ``moov`` was written (a copy
+    cut short, a camera writing the moov first). None for tracks built in memory."""
 
     @property
     def sample_count(self) -> int:
@@ -118,6 +122,16 @@ class Track:
         """(n,) float64 decode time of each sample in seconds."""
         return self.decode_times / float(self.timescale or 1)
 
+    @property
+    def samples_in_file(self) -> int:
+        """Leading samples whose bytes are all in the file (every sample when unknown)."""
+        return self.sample_count if self.complete_samples is None else self.complete_samples
+
+    @property
+    def samples_past_end(self) -> int:
+        """Samples from the first one that runs past the end of the file on."""
+        return self.sample_count - self.samples_in_file
+
     def sample_range(self, index: int) -> tuple[int, int]:
         """(offset, size) of sample ``index`` in the file."""
         return int(self.offsets[index]), int(self.sizes[index])
@@ -141,6 +155,11 @@ class Movie:
         """The first track with this handler type ("vide", "soun", ...), or None."""
         h = handler.encode("latin-1") if isinstance(handler, str) else handler
         return next((t for t in self.tracks if t.handler == h), None)
+
+    @property
+    def is_cut(self) -> bool:
+        """True when some track's samples run past the end of the file."""
+        return any(t.samples_past_end for t in self.tracks)
 
     def tracks_by_codec(self, codec: bytes | str) -> list[Track]:
         c = codec.encode("latin-1") if isinstance(codec, str) else codec
@@ -183,9 +202,10 @@ def _read_movie_from(f: BinaryIO, file_size: int) -> Movie:
             elif hdr.type == b"mdat" and mdat is None:
                 mdat = hdr
     except BoxError:
-        # bytes after a complete moov that are no box (an Insta360 .insv trailer) do not
-        # make the movie unreadable; without a moov they are the damage to report
-        if moov is None or mdat is None:
+        # bytes after a complete moov that are no box (an Insta360 .insv trailer, an mdat
+        # cut short after a moov written first) do not make the movie unreadable: the
+        # tracks' complete_samples say what is missing. Without a moov they are the damage.
+        if moov is None:
             raise
     if moov is None:
         raise InputError("no moov box: the recording was not finalised (try `orbit360 salvage`)")
@@ -203,13 +223,40 @@ def _read_movie_from(f: BinaryIO, file_size: int) -> Movie:
     return Movie(timescale, duration, tracks, moov, mdat, udta)
 
 
-def iter_sample_bytes(f: BinaryIO, track: Track, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
-    """Yield the bytes of samples ``start:stop`` of ``track`` from the open file ``f``."""
+def complete_sample_count(offsets: np.ndarray, sizes: np.ndarray, file_size: int) -> int:
+    """How many leading samples end at or before ``file_size`` (vectorised)."""
+    ends = offsets.astype(np.uint64) + sizes.astype(np.uint64)
+    past = np.flatnonzero(ends > np.uint64(max(file_size, 0)))
+    return int(past[0]) if past.size else int(ends.shape[0])
+
+
+def iter_sample_bytes(
+    f: BinaryIO, track: Track, start: int = 0, stop: int | None = None, *, complete_only: bool = False
+) -> Iterator[bytes]:
+    """Yield the bytes of samples ``start:stop`` of ``track`` from the open file ``f``.
+
+    Never yields a short sample: a sample whose bytes run past the end of the file raises
+    InputError naming the file, track and sample, unless ``complete_only`` asks to stop
+    quietly after the last complete sample (the caller reads ``track.samples_past_end``
+    to say what is missing). Why raise by default: a caller that wants every sample
+    (a re-mux, a checksum) must not get a silently shorter stream.
+    """
     stop = track.sample_count if stop is None else min(stop, track.sample_count)
+    name = getattr(f, "name", None)
     for i in range(start, stop):
         off, size = track.sample_range(i)
         f.seek(off)
-        yield f.read(size)
+        data = f.read(size)
+        if len(data) < size:
+            if complete_only:
+                return
+            raise InputError(
+                f"track {track.track_id} sample {i} of {track.sample_count} ({size} bytes) runs past the end "
+                f"of the file: the media data is cut ({track.samples_in_file} complete samples)",
+                path=name if isinstance(name, (str, os.PathLike)) else None,
+                offset=off,
+            )
+        yield data
 
 
 # ---- box parsers -----------------------------------------------------------------------
@@ -315,6 +362,7 @@ def _read_trak(f: BinaryIO, trak: BoxHeader, file_size: int) -> Track:
         edits=edits,
         tkhd_matrix=matrix,
         has_stss=b"stss" in tables,
+        complete_samples=complete_sample_count(with_table["offsets"], with_table["sizes"], file_size),
     )
 
 

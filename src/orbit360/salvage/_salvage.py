@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -96,22 +96,68 @@ def scan(
     src = check_input_file(path)
     ref_movie, ref_path = _load_reference(reference)
     with file_context(src), open(src, "rb") as f:
-        layout = _broken_layout(f)
+        layout, cut = _broken_layout(f)
+        if cut is not None:
+            return _recover_cut(src, layout, cut)
         return _recover(src, f, layout, ref_movie, ref_path, progress)
 
 
-def _broken_layout(f: BinaryIO) -> Layout:
-    """The top-level layout of an open recording; SalvageError if it is healthy."""
+def _broken_layout(f: BinaryIO) -> tuple[Layout, Movie | None]:
+    """The top-level layout of an open recording, and its own moov when that moov is
+    intact but points past the end of the file (the media data was cut); SalvageError
+    if the file is healthy."""
     size = os.fstat(f.fileno()).st_size
     layout = find_layout(f, size)
     if layout.is_finalised:
         try:
-            read_movie_from(f, size)
+            movie = read_movie_from(f, size)
         except Orbit360Error:
             layout.damage.append("the moov is damaged; ignoring it")
         else:
-            raise SalvageError("nothing to salvage: the file has a valid moov")
-    return layout
+            if not movie.is_cut:
+                raise SalvageError("nothing to salvage: the file has a valid moov")
+            return layout, movie
+    return layout, None
+
+
+def _recover_cut(src: Path, layout: Layout, movie: Movie) -> Recovery:
+    """Every track of ``movie`` cut at its last sample wholly in the file: the moov's own
+    tables, so no scan and no reference is needed."""
+    tracks = []
+    for t in movie.tracks:
+        k = t.samples_in_file
+        tracks.append(
+            replace(
+                t, offsets=t.offsets[:k], sizes=t.sizes[:k], durations=t.durations[:k],
+                composition_offsets=t.composition_offsets[:k], sync_samples=t.sync_samples[t.sync_samples < k],
+                complete_samples=k,
+            )
+        )
+    # a track that lost nothing (a timecode track's one sample spans the whole recording)
+    # must not outlast the cut ones: shorten its last sample to the longest cut track
+    cut_seconds = max((t.duration_seconds for t, m in zip(tracks, movie.tracks) if m.samples_past_end), default=0.0)
+    tracks = [_shortened(t, cut_seconds) for t in tracks]
+    kept = [t for t in tracks if t.sample_count]
+    if not any(t.handler == b"vide" for t in kept):
+        raise SalvageError("the file is cut before its first complete video frame")
+    starts = np.concatenate([t.offsets.astype(np.int64) for t in kept])
+    ends = np.concatenate([(t.offsets.astype(np.int64) + t.sizes) for t in kept])
+    if int(starts.min()) < layout.payload_start or int(ends.max()) > layout.payload_end:
+        # samples outside the first mdat: not a layout the single-mdat writer can copy
+        raise SalvageError("the cut file's samples lie outside its first mdat", offset=int(starts.min()))
+    lost = ", ".join(f"track {i}: {t.samples_in_file} of {t.sample_count}" for i, t in enumerate(movie.tracks) if t.samples_past_end)
+    layout.damage.append(f"the moov points past the end of the file; keeping the complete samples ({lost})")
+    return Recovery(src, layout, "cut-moov", tracks, int(ends.max()), "end of file", movie.timescale)
+
+
+def _shortened(t: Track, seconds: float) -> Track:
+    """``t`` with its last sample ending at ``seconds`` when it runs longer (never below 1 tick)."""
+    limit = round(seconds * t.timescale)
+    if not t.sample_count or t.duration <= limit:
+        return t
+    durations = t.durations.copy()
+    durations[-1] = max(1, int(durations[-1]) - (t.duration - limit))
+    return replace(t, durations=durations)
 
 
 def _recover(
@@ -162,15 +208,19 @@ def salvage(
         raise InputError("output would overwrite the input", path=out)
     ref_movie, ref_path = _load_reference(reference)
     with file_context(src), open(src, "rb") as f:
-        layout = _broken_layout(f)
+        layout, cut = _broken_layout(f)
         with atomic_output(out) as tmp:
             copy = BackgroundMovieWriter(
                 tmp, ftyp=layout.ftyp or _DEFAULT_FTYP, source_path=src,
                 start=layout.payload_start, limit=layout.payload_end,
             )
             with copy:
-                recovery = _recover(src, f, layout, ref_movie, ref_path, progress)
+                if cut is not None:
+                    recovery = _recover_cut(src, layout, cut)
+                else:
+                    recovery = _recover(src, f, layout, ref_movie, ref_path, progress)
                 tracks = [t for t in recovery.tracks if t.sample_count]
+                recovery.tracks = tracks  # the report lists the tracks written, not the empty ones
                 written = copy.finish(recovery.end, tracks, movie_timescale=recovery.movie_timescale)
     if progress is not None:
         progress(layout.payload_end - layout.payload_start, layout.payload_end - layout.payload_start)

@@ -82,10 +82,19 @@ def read_gpmd(path: StrPath, tracks: Sequence[Track] | None = None) -> GpmdTrack
         if track is None:
             return None
         ts = int(track.timescale) or 1
-        offsets = np.asarray(track.offsets, dtype=np.int64)
-        sizes = np.asarray(track.sizes, dtype=np.int64)
-        durations = np.asarray(track.durations, dtype=np.int64)
-        starts = np.asarray(track.decode_times, dtype=np.int64)
+        # a cut file (moov written, media data cut short): keep the complete samples, say so
+        n = track.samples_in_file
+        if n < track.sample_count:
+            from .._console import warn
+
+            warn(
+                f"{os.fspath(path)}: the file is cut: {n} of {track.sample_count} telemetry samples are in it; "
+                "reading those, the rest is missing"
+            )
+        offsets = np.asarray(track.offsets[:n], dtype=np.int64)
+        sizes = np.asarray(track.sizes[:n], dtype=np.int64)
+        durations = np.asarray(track.durations[:n], dtype=np.int64)
+        starts = np.asarray(track.decode_times[:n], dtype=np.int64)
         file_size = os.stat(path).st_size
         bad = np.flatnonzero((offsets + sizes > file_size) | (sizes > MAX_PAYLOAD))
         if bad.size:
