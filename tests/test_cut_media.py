@@ -151,3 +151,29 @@ def test_salvage_keeps_every_complete_sample(cut_pair: tuple[Path, Path], tmp_pa
     # a whole file with its moov first is still healthy: nothing to salvage
     refused = _run("salvage", whole, "-o", tmp_path / "whole.salvaged.mp4")
     assert refused.returncode == 2 and "nothing to salvage" in refused.stderr
+
+
+def test_stitch_of_a_cut_360_recording_salvages_it_first(tmp_path: Path) -> None:
+    """A dual-fisheye recording written index first (faststart) and cut at 60%: ``stitch``
+    salvages it on the way in, says so in one line, and stitches every complete frame."""
+    from orbit360.synthetic import make_scene, misaligned_rig, pan_motion, write_rig_video
+
+    write_rig_video(tmp_path / "rig.mp4", misaligned_rig((512, 256), seed=3), make_scene(512, seed=3), frames=30, fps=30, motion=pan_motion(10.0))
+    with av.open(str(tmp_path / "rig.mp4")) as inp, av.open(str(tmp_path / "fast.mp4"), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = (tmp_path / "fast.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    complete = read_movie(cut).tracks[0].samples_in_file
+    assert 5 < complete < 30
+    before = _sha(cut)
+    r = _run("stitch", cut, "-o", tmp_path / "out.mp4", "--width", "256", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert f"the file is cut (its index points past its end): salvaged {complete} video frames" in r.stderr
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == complete
+    assert _sha(cut) == before

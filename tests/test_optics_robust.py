@@ -4,6 +4,7 @@ refused); dual-lens photos to photo spheres; the real GoPro Fusion 3K frames."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import sys
@@ -239,3 +240,33 @@ def test_fusion_photo_pair_full_size_calibrates(samples_dir: Path, tmp_path: Pat
     assert "rig calibrated" in r.stdout and "failed" not in r.stderr and "nominal" not in r.stderr, (r.stdout, r.stderr)
     img = _check_photosphere(out, 2048)
     assert (img.max(axis=2) < 8).mean() < 0.01
+
+
+def test_lens_fit_with_frame_numbers_that_skip() -> None:
+    """Calibration frames whose turns are known for frames 0 and 2 only (frame 1 gave no
+    turn: a short clip, a frame that did not decode): the bundle adjustment takes the
+    numbers as they are (this raised KeyError on ``orbit360 demo --frames 30``)."""
+    from orbit360.geometry import Rotation
+    from orbit360.stitch._lensfit import MotionTrack, Tracks, fit_lenses, priors_for
+    from orbit360.stitch._ring import lens_project, ring_dirs
+    from orbit360.synthetic import misaligned_rig
+
+    rig = misaligned_rig((1024, 512), seed=4)
+    overlap = math.radians(min(l.fov_deg for l in rig.lenses) - 180.0) / 2.0
+    ring = ring_dirs(256, 6, 0.8 * overlap).reshape(-1, 3)
+    (pf, vf, _), (pb, vb, _) = (lens_project(l, ring, margin_px=2.0) for l in rig.lenses)
+    keep = vf & vb
+    turn = Rotation.from_ypr(12.0, 3.0, 0.0).matrix
+    rng = np.random.default_rng(4)
+    world = rng.normal(size=(4000, 3))
+    world /= np.linalg.norm(world, axis=1, keepdims=True)
+    motion = []
+    for i, lens in enumerate(rig.lenses):
+        qa, va, _ = lens_project(lens, world, margin_px=4.0)  # frame 0: the rig as the world
+        qb, vb2, _ = lens_project(lens, world @ turn, margin_px=4.0)  # frame 2: turned by ``turn``
+        ok = va & vb2
+        motion.append(MotionTrack(i, 0, 2, qa[ok], qb[ok]))
+    tracks = Tracks(pf[keep], pb[keep], motion, {0: np.eye(3), 2: turn})
+    report = fit_lenses(rig, tracks, priors_for(rig, rig, (0.5, 0.5)), fit_intrinsics=True)
+    assert report.motion_tracks > 100 and report.overlap_tracks > 100
+    assert report.overlap_rms_deg < 0.01 and report.motion_rms_deg < 0.01, report

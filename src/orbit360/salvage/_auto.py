@@ -16,8 +16,10 @@ __all__ = ["needs_salvage", "salvaged_if_broken"]
 
 
 def needs_salvage(path: StrPath) -> bool:
-    """True when ``path`` is an ISO-BMFF recording without a usable moov."""
-    from ..isobmff import iter_boxes
+    """True when ``path`` is an ISO-BMFF recording without a usable moov: none at all, or
+    one whose samples run past the end of the file (the index written first, the media
+    data cut)."""
+    from ..isobmff import iter_boxes, read_movie
     from ..errors import BoxError
 
     p = check_input_file(path)
@@ -26,10 +28,15 @@ def needs_salvage(path: StrPath) -> bool:
         if len(head) < 8 or head[4:8] not in (b"ftyp", b"mdat", b"free", b"wide", b"skip"):
             return False  # not an MP4 at all: let the reader say what it is
         try:
-            return not any(b.type == b"moov" for b in iter_boxes(f, 0, p.stat().st_size))
+            if not any(b.type == b"moov" for b in iter_boxes(f, 0, p.stat().st_size)):
+                return True
         except BoxError:
-            # a box runs past the end of the file: an unfinished recording
+            # a box runs past the end of the file before any moov: an unfinished recording
             return True
+    try:
+        return read_movie(p).is_cut
+    except BoxError:
+        return False  # a damaged moov: the reader that follows says what is wrong
 
 
 @contextmanager
@@ -64,7 +71,8 @@ def salvaged_if_broken(
         if log is not None:
             video = [t for t in report.tracks if t["handler"] == "vide"]
             frames = sum(t["samples"] for t in video)
-            log(f"{src}: no moov (unfinished recording): salvaged {frames} video frames, {report.seconds:.2f} s, to a temporary file first")
+            why = "the file is cut (its index points past its end)" if report.method == "cut-moov" else "no moov (unfinished recording)"
+            log(f"{src}: {why}: salvaged {frames} video frames, {report.seconds:.2f} s, to a temporary file first")
         with reported_as(out, src):  # a problem of the salvaged copy is the recording's
             yield out
     finally:

@@ -391,9 +391,9 @@ def fit_lenses(
         return (float(x[o + 5]), float(x[o + 6])), f, k  # type: ignore[return-value]
 
     def turn(x: NDArray[np.float64], j: int) -> NDArray[np.float64]:
-        if j == 0:
+        o = fidx.get(j)
+        if o is None:  # frame 0 (the reference), or a frame number no motion track uses
             return np.eye(3)
-        o = fidx[j]
         return tracks.turns[j] @ _rotvec(x[o : o + 3])
 
     # a few thousand tracks pin some 30 unknowns; more only slow the solver (rng: reproducible)
