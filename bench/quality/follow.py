@@ -19,15 +19,13 @@ from orbit360.profile import RigProfile
 from orbit360.stitch import StitchPlan, calibrate_rig
 from orbit360.stitch.report import photometric_report, seam_crops
 from orbit360.video._convert import rgb_to_yuv420p
+from orbit360.cameras import open_photo
 
 
 
 def _frames(folder: Path) -> list[np.ndarray]:
-    out = []
-    for i in range(1, 6):
-        f, b = (cv2.imread(str(folder / f"{side}0003_img{i}.jpg")) for side in ("GPFR", "GPBK"))
-        out.append(cv2.cvtColor(np.concatenate([f, b], axis=1), cv2.COLOR_BGR2RGB))
-    return out
+    # (the front and back stills side by side, RGB: ``open_photo`` finds the pair)
+    return [open_photo(folder / f"GPFR0003_img{i}.jpg").frame for i in range(1, 6)]
 
 
 def _ms(fn, n: int = 8) -> float:  # type: ignore[no-untyped-def]

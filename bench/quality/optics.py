@@ -35,6 +35,7 @@ from orbit360.metrics import band_rows, psnr
 from orbit360.profile import RigProfile
 from orbit360.stitch import StitchPlan, calibrate_rig
 from orbit360.synthetic.optics import PhotoRigRenderer, realistic_rig
+from orbit360.cameras import open_photo
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT.parent / "shared" / "samples" / "real"
@@ -117,7 +118,7 @@ def _describe(result) -> str:  # type: ignore[no-untyped-def]
 def real() -> list[str]:
     samples: list[tuple[str, list[np.ndarray], np.ndarray | None]] = []
     fus = SAMPLES / "fusion3k"
-    pairs = [np.concatenate([_rgb(fus / f"GPFR0003_img{i}.jpg"), _rgb(fus / f"GPBK0003_img{i}.jpg")], axis=1) for i in range(1, 6)]
+    pairs = [open_photo(fus / f"GPFR0003_img{i}.jpg").frame for i in range(1, 6)]  # front | back, RGB
     samples.append(("fusion3k", pairs, _rgb(fus / "fusion2sphere_img1.jpg")))
     ph = SAMPLES / "fusion_photo"
     samples.append(("fusion_photo", [np.concatenate([_rgb(ph / "GF064364.jpeg"), _rgb(ph / "GB064364.jpeg")], axis=1)], None))

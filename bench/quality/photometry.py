@@ -44,6 +44,7 @@ from orbit360.profile import RigProfile  # noqa: E402
 from orbit360.stitch import StitchPlan, calibrate_rig  # noqa: E402
 from orbit360.stitch.calibrate import _fit_photometry  # noqa: E402
 from orbit360.stitch.report import _frame_brightness, photometric_report, seam_crops  # noqa: E402
+from orbit360.cameras import open_photo
 
 SAMPLES = HERE.parents[2] / "shared" / "samples"
 CASES = [
@@ -106,8 +107,7 @@ def real(out: Path) -> list[str]:
     folder = SAMPLES / "real" / "fusion3k"
     frames, peers = [], []
     for i in range(1, 6):
-        f, b = (cv2.imread(str(folder / f"{side}0003_img{i}.jpg")) for side in ("GPFR", "GPBK"))
-        frames.append(cv2.cvtColor(np.concatenate([f, b], axis=1), cv2.COLOR_BGR2RGB))
+        frames.append(open_photo(folder / f"GPFR0003_img{i}.jpg").frame)  # front | back, RGB
         peers.append(cv2.cvtColor(cv2.imread(str(folder / f"fusion2sphere_img{i}.jpg")), cv2.COLOR_BGR2RGB))
     size = (frames[0].shape[1], frames[0].shape[0])
     result = calibrate_rig(frames, size, nominal=RigProfile.nominal(size, fov_deg=190.0))

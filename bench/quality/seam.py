@@ -24,14 +24,12 @@ from orbit360.stitch import StitchPlan, calibrate_rig
 from orbit360.stitch.blend import SeamTracker
 from orbit360.synthetic import RigRenderer, make_scene, misaligned_rig
 from orbit360.synthetic import ParallaxScene
+from orbit360.cameras import open_photo
 
 
 def _fusion(folder: Path) -> list[np.ndarray]:
-    out = []
-    for i in range(1, 6):
-        f, b = (cv2.imread(str(folder / f"{side}0003_img{i}.jpg")) for side in ("GPFR", "GPBK"))
-        out.append(cv2.cvtColor(np.concatenate([f, b], axis=1), cv2.COLOR_BGR2RGB))
-    return out
+    # (the front and back stills side by side, RGB: ``open_photo`` finds the pair)
+    return [open_photo(folder / f"GPFR0003_img{i}.jpg").frame for i in range(1, 6)]
 
 
 def _seam_pixels(plan: StitchPlan, tracker: SeamTracker, offsets: np.ndarray) -> np.ndarray:
