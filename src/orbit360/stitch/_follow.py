@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..profile import RigProfile
-from ._ring import lens_project, ring_dirs
+from ._ring import seam_samples
 from .photometry import CODE_HI, CODE_LO
 
 if TYPE_CHECKING:
@@ -76,28 +76,18 @@ class SeamExposure:
         # the geometric seam (both lenses equally far off axis, as the stitch's seam), a
         # row either side: where a step shows; the rest of the band sees each lens nearer
         # its rim, where the vignetting model is least sure
-        overlap = max(0.5, min(l.fov_deg for l in rig.lenses) - 180.0)
-        half = math.radians(overlap / 2.0)
-        rows = max(9, int(round(2.0 * half / (2.0 * math.pi / width))) | 1)
-        dirs = ring_dirs(width, rows, half)
-        xys, valid, u_factors, thetas = [], np.ones((rows, width), bool), [], []
-        for lens in rig.lenses:
-            xy, v, r = lens_project(lens, dirs, margin_px=2.0)
-            xys.append(xy)
-            valid &= v
-            local = lens.rotation().inverse(dirs)
-            thetas.append(np.arctan2(np.hypot(local[..., 0], local[..., 1]), local[..., 2]))
+        xys, radii, valid = seam_samples(rig, width)
+        u_factors = []
+        for lens, r in zip(rig.lenses, radii):
             # the fixed compensation's u-factor there (as ``SourceGain``'s multiplier)
-            lin = lens.exposure * lens.vignetting_gain(np.minimum(r, 1.0))[..., None] * np.asarray(lens.color_gain)
+            lin = lens.exposure * lens.vignetting_gain(np.minimum(r[valid], 1.0))[..., None] * np.asarray(lens.color_gain)
             u_factors.append(np.clip(np.maximum(lin, 1e-3) ** (-1.0 / rig.response[0]), 2.0 ** (-4 / rig.response[0]), 2.0 ** (4 / rig.response[0])))
-        geo = np.argmin(np.abs(thetas[0] - thetas[1]), axis=0)
-        valid &= np.abs(np.arange(rows)[:, None] - geo[None, :]) <= 1
         self.response = rig.response
         self.steps = steps
         table = steps.to_u.astype(np.float64)  # code value -> a multiple of u, white stretch included
         self.log_lin = rig.response[0] * np.log(np.maximum(table, 1e-9 * float(table.max())))
         self.maps = [(xy[valid] / _SMOOTH - 0.5).astype(np.float32).reshape(1, -1, 2) for xy in xys]
-        self.u_factors = [g[valid] for g in u_factors]  # (n, 3) per lens
+        self.u_factors = u_factors  # (n, 3) per lens
         self.log_gain_ratio = rig.response[0] * (np.log(self.u_factors[0]) - np.log(self.u_factors[1])) @ _LUMA.astype(np.float64)
 
     @property

@@ -15,13 +15,19 @@ Strip coordinates (x, y), pixel centres at i + 0.5, ``width`` columns around the
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import NDArray
 
 from ..geometry import dirs_to_fisheye
 from ..profile import LensProfile
 
-__all__ = ["ring_dirs", "ring_point_dirs", "lens_project", "lens_unproject", "dirs_to_ring"]
+if TYPE_CHECKING:
+    from ..profile import RigProfile
+
+__all__ = ["ring_dirs", "ring_point_dirs", "lens_project", "lens_unproject", "dirs_to_ring", "seam_samples"]
 
 
 def ring_point_dirs(xy: NDArray[np.floating], width: int, rows: int, half_rad: float) -> NDArray[np.float64]:
@@ -77,3 +83,27 @@ def lens_unproject(
     theta = undistort_theta(r / focal, k)
     s = np.sin(theta) / np.where(r > 1e-12, r, 1.0)
     return np.stack([s * dx, s * dy, np.cos(theta)], axis=-1)
+
+
+def seam_samples(
+    rig: "RigProfile", width: int, margin_px: float = 2.0
+) -> tuple[list[NDArray[np.float64]], list[NDArray[np.float64]], NDArray[np.bool_]]:
+    """Sample points along the geometric seam (both lenses equally far off axis, as the
+    stitch's seam), a ring row either side, in a ring of ``width`` columns over the overlap:
+    per lens their frame positions (rows, width, 2) and normalised radii (rows, width),
+    and where both lenses see them at least ``margin_px`` inside their circles."""
+    overlap = max(0.5, min(l.fov_deg for l in rig.lenses) - 180.0)
+    half = math.radians(overlap / 2.0)
+    rows = max(9, int(round(2.0 * half / (2.0 * math.pi / width))) | 1)
+    dirs = ring_dirs(width, rows, half)
+    xys, radii, thetas = [], [], []
+    seen = np.ones((rows, width), bool)
+    for lens in rig.lenses:
+        xy, valid, r = lens_project(lens, dirs, margin_px=margin_px)
+        xys.append(xy)
+        radii.append(r)
+        seen &= valid
+        local = lens.rotation().inverse(dirs)
+        thetas.append(np.arctan2(np.hypot(local[..., 0], local[..., 1]), local[..., 2]))
+    geo = np.argmin(np.abs(thetas[0] - thetas[1]), axis=0)
+    return xys, radii, seen & (np.abs(np.arange(rows)[:, None] - geo[None, :]) <= 1)

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..profile import RigProfile
-from ._ring import lens_project, ring_dirs
+from ._ring import seam_samples
 from .photometry import CODE_HI, CODE_LO
 from .plan import StitchPlan
 
@@ -52,32 +52,13 @@ def _sample(img: NDArray[np.float32], xy: NDArray[np.float64]) -> NDArray[np.flo
     return cv2.remap(img, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
 
 
-def _seam_samples(rig: RigProfile, width: int = 2048) -> tuple[list[NDArray[np.float64]], NDArray[np.bool_]]:
-    """Frame positions of both lenses along the geometric seam (rows within about 0.25°
-    of it in a ring of ``width`` columns), and where both lenses see them."""
-    overlap = max(0.5, min(l.fov_deg for l in rig.lenses) - 180.0)
-    half = math.radians(overlap / 2.0)
-    rows = max(9, int(round(2.0 * half / (2.0 * math.pi / width))) | 1)
-    dirs = ring_dirs(width, rows, half)
-    xys, valid, thetas = [], np.ones((rows, width), bool), []
-    for lens in rig.lenses:
-        xy, v, _ = lens_project(lens, dirs, margin_px=2.0)
-        xys.append(xy)
-        valid &= v
-        local = lens.rotation().inverse(dirs)
-        thetas.append(np.arctan2(np.hypot(local[..., 0], local[..., 1]), local[..., 2]))
-    geo = np.argmin(np.abs(thetas[0] - thetas[1]), axis=0)
-    near = np.abs(np.arange(rows)[:, None] - geo[None, :]) <= 1
-    return xys, valid & near
-
-
 def photometric_report(rig: RigProfile, frames: list[NDArray[np.uint8]], *, width: int = 1024, follow: bool = False) -> dict[str, Any]:
     """The report (a JSON-able dict) of ``rig`` on ``frames`` (recorded RGB frames).
     ``follow``: each frame stitched with its own exposure following (``_follow``, measured
     on that frame alone: the frames need not be consecutive)."""
     plan = StitchPlan.build(rig, width, follow=follow)
     plain = StitchPlan.build(rig, width, compensate=False)
-    xys, seen = _seam_samples(rig)
+    xys, _, seen = seam_samples(rig, 2048)  # (within about 0.25 degrees of the seam)
     focal = float(np.mean([l.focal for l in rig.lenses]))
     sigma = max(1.0, math.radians(0.4) * focal)
     fw, fh = rig.frame_size
