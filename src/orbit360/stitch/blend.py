@@ -223,9 +223,8 @@ class SeamTracker:
         fps = max(float(fps), 1.0)
         self.window = int(window or max(1, round(SEAM_WINDOW_S * fps)))
         self.settle = int(settle or max(1, round(SEAM_SETTLE_S * fps)))
-        self._diffs = np.zeros((self.window, self.rows, self.width), np.uint16)
-        self._paths = np.zeros((self.settle, self.width), np.int32)
-        self.reset()
+        self._diffs = _WindowSum(self.window, (self.rows, self.width), np.uint16, np.int32)
+        self._paths = _WindowSum(self.settle, (self.width,), np.int32, np.int64)
 
     @property
     def memory_frames(self) -> int:
@@ -236,9 +235,9 @@ class SeamTracker:
     def seam_rows(self) -> NDArray[np.float64]:
         """The current seam as fractional ring rows per column (``centre``: the geometric
         seam, as before any frame)."""
-        if not self._n_paths:
+        if not self._paths.count:
             return np.full(self.width, float(self.centre))
-        return self._path_sum / float(min(self._n_paths, self.settle))
+        return self._paths.total / float(self._paths.count)
 
     @property
     def offsets(self) -> NDArray[np.float64]:
@@ -251,10 +250,8 @@ class SeamTracker:
 
     def reset(self) -> None:
         """Forget every frame (a cut, or unrelated stills)."""
-        self._diff_sum = np.zeros((self.rows, self.width), np.int32)
-        self._path_sum = np.zeros(self.width, np.int64)
-        self._n_diffs = 0
-        self._n_paths = 0
+        self._diffs.reset()
+        self._paths.reset()
 
     # ---- the difference of the lenses over the ring -----------------------------------
     def difference_rgb(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -293,23 +290,39 @@ class SeamTracker:
     def push(self, diff: NDArray[np.floating]) -> NDArray[np.float64]:
         """Take one frame's difference map (rows, width) and return its seam."""
         q = np.clip(np.round(np.asarray(diff, np.float32) * _DIFF_SCALE), 0, 65535).astype(np.uint16)
-        slot = self._n_diffs % self.window
-        if self._n_diffs >= self.window:
-            self._diff_sum -= self._diffs[slot]
-        self._diffs[slot] = q
-        self._diff_sum += q
-        self._n_diffs += 1
-        count = min(self._n_diffs, self.window)
-        cost = self._diff_sum.astype(np.float32) * np.float32(1.0 / (_DIFF_SCALE * count))
+        self._diffs.push(q)
+        cost = self._diffs.total.astype(np.float32) * np.float32(1.0 / (_DIFF_SCALE * self._diffs.count))
         cost = np.maximum(cost - np.float32(NOISE_CODES), np.float32(0.0)) + self._base
         path = _closed_dp(cost, STEP_CODES, prefer=self.centre)
-        slot = self._n_paths % self.settle
-        if self._n_paths >= self.settle:
-            self._path_sum -= self._paths[slot]
-        self._paths[slot] = path
-        self._path_sum += path
-        self._n_paths += 1
+        self._paths.push(path)
         return self.offsets
+
+
+class _WindowSum:
+    """The exact sum of the last ``size`` integer arrays pushed (a ring buffer): the sum
+    over a sliding window that does not depend on where a run started."""
+
+    def __init__(self, size: int, shape: tuple[int, ...], item: type, total: type) -> None:
+        self._items = np.zeros((size, *shape), item)
+        self._total_type = total
+        self.reset()
+
+    def reset(self) -> None:
+        self.total: NDArray[np.integer] = np.zeros(self._items.shape[1:], self._total_type)
+        self.pushed = 0
+
+    @property
+    def count(self) -> int:
+        """How many arrays the sum holds (at most ``size``)."""
+        return min(self.pushed, len(self._items))
+
+    def push(self, a: NDArray[np.integer]) -> None:
+        slot = self.pushed % len(self._items)
+        if self.pushed >= len(self._items):
+            self.total -= self._items[slot]
+        self._items[slot] = a
+        self.total += a
+        self.pushed += 1
 
 
 def _geometric_elevation(lenses: "tuple[LensProfile, ...]", phi: NDArray[np.float64], half: float) -> NDArray[np.float64]:
